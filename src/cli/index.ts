@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from '../config/index.js';
+import { StartupError } from '../main.js';
+import { CliError } from './context.js';
+import { startCommand } from './start.js';
+import { infoCommand } from './info.js';
+import { deviceCommand } from './device.js';
+import { policyCommand } from './policy.js';
+
+const program = new Command('fleethub')
+  .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
+  .option('--data <dir>', 'data directory (default ./.fleethub, or $FLEETHUB_DATA)')
+  .option('--config <file>', 'config file (default ./fleethub.json|yaml if present, or $FLEETHUB_CONFIG)');
+
+startCommand(program);
+infoCommand(program);
+deviceCommand(program);
+policyCommand(program);
+
+program.parseAsync().catch((e: unknown) => {
+  const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;
+  process.stderr.write(`fleethub: ${known ? (e as Error).message : (e as Error).stack ?? String(e)}\n`);
+  process.exit(known ? 2 : 1);
+});

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { hubInfo } from '../info.js';
+import { cliConfig, withStore, type GlobalOptions } from './context.js';
+
+export function infoCommand(program: Command): void {
+  program
+    .command('info')
+    .description('print the hub host name, connection strings, CA path and ports (works while the hub runs)')
+    .option('--json', 'one JSON object')
+    .action(async (opts) => {
+      const config = cliConfig(program.opts<GlobalOptions>());
+      const info = await withStore(config, async (s) => hubInfo(config, await s.policies.list()));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return;
+      }
+      for (const [k, v] of Object.entries(info)) process.stdout.write(`${k.padEnd(36)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+    });
+}

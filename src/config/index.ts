@@ -1,0 +1,134 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+/** Everything Fleethub can be told. Sources, later wins: defaults, file, environment, flags. */
+export interface Config {
+  /** The hub's name (the first label of an Azure hub's host name). */
+  hubName: string;
+  /** The host name devices and services use; it appears in connection strings and SAS audiences. */
+  hostName: string;
+  /** More names the server certificate covers and SAS audiences may use. */
+  extraHostNames: string[];
+  dataDir: string;
+  /** Address to listen on; '::' (all interfaces, IPv4 too) by default. */
+  bind: string;
+  ports: {
+    /** 'auto': 443, falling back to 8443 when 443 cannot be bound. */
+    https: number | 'auto';
+    mqtt: number;
+    amqp: number;
+  };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export type ConfigInput = { [K in keyof Config]?: K extends 'ports' ? Partial<Config['ports']> : Config[K] };
+
+export const defaults: Config = {
+  hubName: 'fleethub',
+  hostName: 'localhost',
+  extraHostNames: [],
+  dataDir: './.fleethub',
+  bind: '::',
+  ports: { https: 'auto', mqtt: 8883, amqp: 5671 },
+  logLevel: 'info',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const configFiles = ['fleethub.json', 'fleethub.yaml', 'fleethub.yml'];
+
+/** The environment variables Fleethub reads, and the setting each one sets. */
+export const environment: Record<string, (v: string) => ConfigInput> = {
+  FLEETHUB_DATA: (v) => ({ dataDir: v }),
+  FLEETHUB_HUB_NAME: (v) => ({ hubName: v }),
+  FLEETHUB_HOST_NAME: (v) => ({ hostName: v }),
+  FLEETHUB_EXTRA_HOST_NAMES: (v) => ({ extraHostNames: v.split(',').map((s) => s.trim()).filter(Boolean) }),
+  FLEETHUB_BIND: (v) => ({ bind: v }),
+  FLEETHUB_HTTPS_PORT: (v) => ({ ports: { https: v === 'auto' ? 'auto' : portNumber(v, 'FLEETHUB_HTTPS_PORT') } }),
+  FLEETHUB_MQTT_PORT: (v) => ({ ports: { mqtt: portNumber(v, 'FLEETHUB_MQTT_PORT') } }),
+  FLEETHUB_AMQP_PORT: (v) => ({ ports: { amqp: portNumber(v, 'FLEETHUB_AMQP_PORT') } }),
+  FLEETHUB_LOG_LEVEL: (v) => ({ logLevel: v as Config['logLevel'] }),
+};
+
+/**
+ * Loads the configuration. `file` is an explicit config file (error if missing); otherwise the
+ * first of fleethub.json / fleethub.yaml / fleethub.yml in `cwd` (or $FLEETHUB_CONFIG) is read.
+ */
+export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicit = options.file ?? env.FLEETHUB_CONFIG;
+  const file = explicit ? resolve(cwd, explicit) : configFiles.map((f) => resolve(cwd, f)).find(existsSync);
+  if (explicit && !existsSync(file!)) throw new ConfigError(`Config file not found: ${file}`);
+  const layers: ConfigInput[] = [];
+  if (file) layers.push(check(readConfigFile(file), file));
+  for (const [name, apply] of Object.entries(environment)) {
+    if (env[name] !== undefined && env[name] !== '') layers.push(check(apply(env[name]!), `environment variable ${name}`));
+  }
+  if (options.flags) layers.push(check(options.flags, 'command-line flags'));
+  const config = layers.reduce<Config>(
+    (acc, layer) => ({ ...acc, ...stripUndefined(layer), ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) } }) as Config,
+    { ...defaults, ports: { ...defaults.ports } },
+  );
+  return { ...config, dataDir: resolve(cwd, config.dataDir) };
+}
+
+function readConfigFile(file: string): unknown {
+  const text = readFileSync(file, 'utf8');
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+}
+
+/** Validates one layer, naming the source and the setting in every error. */
+export function check(input: unknown, source: string): ConfigInput {
+  const fail = (msg: string): never => {
+    throw new ConfigError(`${source}: ${msg}`);
+  };
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) fail('must be an object of settings');
+  const o = input as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(key in defaults)) fail(`unknown setting '${key}' (known: ${Object.keys(defaults).join(', ')})`);
+  }
+  const str = (key: string, pattern?: RegExp, hint?: string) => {
+    const v = o[key];
+    if (v === undefined) return;
+    if (typeof v !== 'string' || v.length === 0) fail(`'${key}' must be a non-empty string`);
+    if (pattern && !pattern.test(v as string)) fail(`'${key}' ${hint}`);
+  };
+  str('hubName', /^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$/, 'must be 3-50 letters, digits or hyphens, as an IoT hub name');
+  str('hostName', /^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address');
+  str('dataDir');
+  str('bind');
+  if (o.extraHostNames !== undefined && (!Array.isArray(o.extraHostNames) || !o.extraHostNames.every((n) => typeof n === 'string' && n))) {
+    fail(`'extraHostNames' must be a list of host names`);
+  }
+  if (o.logLevel !== undefined && !logLevels.includes(o.logLevel as string)) fail(`'logLevel' must be one of ${logLevels.join(', ')}`);
+  if (o.ports !== undefined) {
+    if (typeof o.ports !== 'object' || o.ports === null) fail(`'ports' must be an object`);
+    const ports = o.ports as Record<string, unknown>;
+    for (const [k, v] of Object.entries(ports)) {
+      if (!(k in defaults.ports)) fail(`unknown port 'ports.${k}' (known: ${Object.keys(defaults.ports).join(', ')})`);
+      if (v === undefined) continue;
+      if (k === 'https' && v === 'auto') continue;
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) fail(`'ports.${k}' must be a port number (0-65535)`);
+    }
+  }
+  return o as ConfigInput;
+}
+
+function portNumber(v: string, name: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(`${name} must be a port number, not '${v}'`);
+  return Number(v);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

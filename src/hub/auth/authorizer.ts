@@ -1,0 +1,86 @@
+import { errors } from '../../core/errors.js';
+import { parseSasToken, resourceCovers, signatureMatches, type SasToken } from '../../core/sas.js';
+import type { DeviceStore, ModuleStore, PolicyStore } from '../../store/index.js';
+import type { Authentication } from '../registry/types.js';
+import type { Permission } from './types.js';
+
+export type Principal =
+  | { kind: 'policy'; keyName: string; rights: Permission[]; resource: string }
+  | { kind: 'device'; deviceId: string; moduleId?: string; resource: string };
+
+/**
+ * Validates shared access signatures the way IoT Hub does: a well-formed token, not expired,
+ * signed with a policy key (`skn`) or a device/module key (no `skn`), whose `sr` covers the
+ * resource being accessed, and whose rights include the operation's permission.
+ */
+export class Authorizer {
+  private readonly hosts: Set<string>;
+
+  constructor(
+    hostNames: string[],
+    private readonly policies: PolicyStore,
+    private readonly devices: DeviceStore,
+    private readonly modules: ModuleStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.hosts = new Set(hostNames.map((h) => h.toLowerCase()));
+  }
+
+  /**
+   * @param authorization the Authorization header (or CBS/MQTT password)
+   * @param resourcePath  the path of the resource under the hub, e.g. `/devices/d1`, or '' for the hub
+   */
+  async authorize(authorization: string | undefined, permission: Permission, resourcePath = ''): Promise<Principal> {
+    if (!authorization) throw errors.unauthorized('Authorization header is missing');
+    const token = parseSasToken(authorization);
+    if (!token) throw errors.unauthorized('Malformed SharedAccessSignature');
+    if (token.expiry * 1000 <= this.now()) throw errors.unauthorized('SharedAccessSignature is expired');
+    const host = this.hostOf(token);
+    if (!host) throw errors.unauthorized(`SharedAccessSignature audience '${token.resource}' is not this hub`);
+    if (!resourceCovers(token.resource, host + resourcePath)) {
+      throw errors.unauthorized(`SharedAccessSignature audience '${token.resource}' does not cover '${host}${resourcePath}'`);
+    }
+    const principal = token.keyName !== undefined ? await this.policyPrincipal(token) : await this.devicePrincipal(token, host);
+    if (!grants(principal, permission)) throw errors.unauthorized(`Unauthorized: the token does not grant ${permission}`);
+    return principal;
+  }
+
+  private hostOf(token: SasToken): string | undefined {
+    const host = token.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    return this.hosts.has(host) ? host : undefined;
+  }
+
+  private async policyPrincipal(token: SasToken): Promise<Principal> {
+    const policy = await this.policies.get(token.keyName!);
+    if (!policy || !(signatureMatches(token, policy.primaryKey) || signatureMatches(token, policy.secondaryKey))) {
+      throw errors.unauthorized('Unauthorized: the signature or policy name is not valid');
+    }
+    return { kind: 'policy', keyName: policy.keyName, rights: policy.rights, resource: token.resource };
+  }
+
+  private async devicePrincipal(token: SasToken, host: string): Promise<Principal> {
+    const path = token.resource.replace(/^[a-z]+:\/\//i, '').slice(host.length);
+    const m = /^\/devices\/([^/]+)(?:\/modules\/([^/]+))?\/?$/i.exec(path);
+    if (!m) throw errors.unauthorized('Unauthorized: a device token must be scoped to a device');
+    const deviceId = m[1]!;
+    const moduleId = m[2];
+    const identity = moduleId ? await this.modules.get(deviceId, moduleId) : await this.devices.get(deviceId);
+    if (!identity || !keyMatches(token, identity.authentication)) {
+      throw errors.unauthorized('Unauthorized: the signature is not valid for this device');
+    }
+    return { kind: 'device', deviceId, moduleId, resource: token.resource };
+  }
+}
+
+function keyMatches(token: SasToken, auth: Authentication): boolean {
+  if (auth.type !== 'sas') return false;
+  const { primaryKey, secondaryKey } = auth.symmetricKey;
+  return (!!primaryKey && signatureMatches(token, primaryKey)) || (!!secondaryKey && signatureMatches(token, secondaryKey));
+}
+
+function grants(principal: Principal, permission: Permission): boolean {
+  if (principal.kind === 'device') return permission === 'DeviceConnect';
+  const rights = principal.rights;
+  // RegistryWrite grants read access as well, as in IoT Hub.
+  return rights.includes(permission) || (permission === 'RegistryRead' && rights.includes('RegistryWrite'));
+}

@@ -1,0 +1,78 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config/index.js';
+import { caPaths } from './protocols/tls/ca.js';
+import type { SharedAccessPolicy } from './hub/auth/types.js';
+
+/** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
+export interface RuntimeFile {
+  pid: number;
+  hubName: string;
+  hostName: string;
+  ports: { https: number; mqtt: number; amqp: number };
+  startedAt: string;
+}
+
+export const runtimePath = (dataDir: string) => join(dataDir, 'runtime.json');
+export const databasePath = (dataDir: string) => join(dataDir, 'fleethub.db');
+
+export function readRuntime(dataDir: string): RuntimeFile | undefined {
+  const path = runtimePath(dataDir);
+  if (!existsSync(path)) return undefined;
+  const runtime = JSON.parse(readFileSync(path, 'utf8')) as RuntimeFile;
+  return isAlive(runtime.pid) ? runtime : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface HubInfo {
+  hubName: string;
+  hubHostName: string;
+  running: boolean;
+  iothubownerConnectionString: string;
+  serviceConnectionString: string;
+  registryReadConnectionString: string;
+  registryReadWriteConnectionString: string;
+  deviceConnectionString: string;
+  caCertificatePath: string;
+  dataDir: string;
+  ports: { https: number | 'auto'; mqtt: number; amqp: number };
+}
+
+export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {
+  return `HostName=${hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
+}
+
+export function deviceConnectionString(hostName: string, deviceId: string, key: string, moduleId?: string): string {
+  return `HostName=${hostName};DeviceId=${deviceId}${moduleId ? `;ModuleId=${moduleId}` : ''};SharedAccessKey=${key}`;
+}
+
+/** The hub's facts, from the running hub's runtime file when there is one, else from the configuration. */
+export function hubInfo(config: Config, policies: SharedAccessPolicy[]): HubInfo {
+  const runtime = readRuntime(config.dataDir);
+  const hostName = runtime?.hostName ?? config.hostName;
+  const cs = (name: string) => {
+    const policy = policies.find((p) => p.keyName === name);
+    return policy ? policyConnectionString(hostName, policy) : '';
+  };
+  return {
+    hubName: runtime?.hubName ?? config.hubName,
+    hubHostName: hostName,
+    running: runtime !== undefined,
+    iothubownerConnectionString: cs('iothubowner'),
+    serviceConnectionString: cs('service'),
+    registryReadConnectionString: cs('registryRead'),
+    registryReadWriteConnectionString: cs('registryReadWrite'),
+    deviceConnectionString: cs('device'),
+    caCertificatePath: caPaths(config.dataDir).cert,
+    dataDir: config.dataDir,
+    ports: runtime?.ports ?? config.ports,
+  };
+}

@@ -1,0 +1,122 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/index.js';
+import { openSqliteStore, type SqliteStore } from './store/sqlite/index.js';
+import { ensureDefaultPolicies } from './hub/auth/policies.js';
+import { Authorizer } from './hub/auth/authorizer.js';
+import { Registry } from './hub/registry/registry.js';
+import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
+import { createHttpsServer } from './protocols/http/server.js';
+import { registryApi } from './protocols/http/registry.js';
+import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+
+export const FALLBACK_HTTPS_PORT = 8443;
+
+export interface RunningHub {
+  config: Config;
+  /** The ports actually bound. */
+  ports: RuntimeFile['ports'];
+  tls: TlsMaterial;
+  store: SqliteStore;
+  registry: Registry;
+  http: FastifyInstance;
+  logger: Logger;
+  info(): Promise<HubInfo>;
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** Composes one hub from its configuration: the only place that wires things together. */
+export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const hostNames = [config.hostName, ...config.extraHostNames];
+  const tls = await ensureTlsMaterial(config.dataDir, hostNames);
+  const store = openSqliteStore(databasePath(config.dataDir));
+  try {
+    await ensureDefaultPolicies(store.policies);
+    const authorizer = new Authorizer(
+      [...new Set([...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])],
+      store.policies,
+      store.devices,
+      store.modules,
+    );
+    const registry = new Registry(store.devices, store.modules);
+
+    const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
+    await http.register(registryApi(registry, authorizer));
+    const httpsPort = await listenHttps(http, config, logger);
+
+    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
+    const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
+    writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
+
+    let closed = false;
+    return {
+      config,
+      ports,
+      tls,
+      store,
+      registry,
+      http,
+      logger,
+      info: async () => hubInfo(config, await store.policies.list()),
+      async close() {
+        if (closed) return;
+        closed = true;
+        await http.close();
+        rmSync(runtimePath(config.dataDir), { force: true });
+        store.close();
+      },
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+/**
+ * Binds HTTPS. The Azure service SDK's REST client always dials 443, so 443 is the default;
+ * without the privilege to bind it (and with no port configured) we fall back to 8443 and say
+ * what that leaves out. A configured port that cannot be bound is an error.
+ */
+async function listenHttps(http: FastifyInstance, config: Config, logger: Logger): Promise<number> {
+  const host = config.bind;
+  if (config.ports.https !== 'auto') {
+    return listenOrExplain(http, host, config.ports.https);
+  }
+  try {
+    return await listenOrExplain(http, host, 443);
+  } catch (e) {
+    if (!(e instanceof StartupError) || !/EACCES|EPERM/.test(e.message)) throw e;
+    logger.warn(
+      `Cannot bind port 443 without privileges; HTTPS falls back to port ${FALLBACK_HTTPS_PORT}. ` +
+        'The Azure IoT service SDK (azure-iothub) always connects to 443, so it cannot reach this hub; ' +
+        `clients that take a port (curl, the fleethub CLI, HTTP libraries) use ${FALLBACK_HTTPS_PORT}. ` +
+        'To get 443 without running as root: sudo setcap cap_net_bind_service=+ep "$(command -v node)", ' +
+        `or redirect 443 to ${FALLBACK_HTTPS_PORT} (iptables -t nat -A OUTPUT -o lo -p tcp --dport 443 -j REDIRECT --to-port ${FALLBACK_HTTPS_PORT}).`,
+    );
+    return listenOrExplain(http, host, FALLBACK_HTTPS_PORT);
+  }
+}
+
+async function listenOrExplain(http: FastifyInstance, host: string, port: number): Promise<number> {
+  try {
+    await http.listen({ host, port });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EAFNOSUPPORT' && host === '::') return listenOrExplain(http, '0.0.0.0', port);
+    const why =
+      err.code === 'EACCES' || err.code === 'EPERM'
+        ? `${err.code}: binding port ${port} needs privileges (root, or setcap cap_net_bind_service on node)`
+        : err.code === 'EADDRINUSE'
+          ? `EADDRINUSE: port ${port} on ${host} is already in use (another Fleethub?)`
+          : `${err.code ?? ''} ${err.message}`;
+    throw new StartupError(`Cannot listen for HTTPS on ${host}:${port}: ${why}`);
+  }
+  const address = http.server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}

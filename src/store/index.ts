@@ -1,0 +1,44 @@
+/**
+ * What the domain needs from storage, in the domain's words. Implementations: ./sqlite.
+ * Conditional writes are part of the interface (not read-then-write in the domain) so that
+ * several Fleethub nodes can later share one database without losing updates.
+ */
+import type { Device, Module, RegistryStatistics } from '../hub/registry/types.js';
+import type { SharedAccessPolicy } from '../hub/auth/types.js';
+
+export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
+
+export interface DeviceStore {
+  get(deviceId: string): Promise<Device | undefined>;
+  list(top: number): Promise<Device[]>;
+  /** false when a device with that id exists. */
+  insert(device: Device): Promise<boolean>;
+  /** Replaces when the stored etag equals `ifEtag` (or unconditionally when `ifEtag` is undefined). */
+  replace(device: Device, ifEtag?: string): Promise<WriteResult>;
+  /** Deletes the device with its modules. */
+  delete(deviceId: string, ifEtag?: string): Promise<WriteResult>;
+  statistics(): Promise<RegistryStatistics>;
+  connectedCount(): Promise<number>;
+}
+
+export interface ModuleStore {
+  get(deviceId: string, moduleId: string): Promise<Module | undefined>;
+  listForDevice(deviceId: string): Promise<Module[]>;
+  countForDevice(deviceId: string): Promise<number>;
+  insert(module: Module): Promise<boolean>;
+  replace(module: Module, ifEtag?: string): Promise<WriteResult>;
+  delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult>;
+}
+
+export interface PolicyStore {
+  list(): Promise<SharedAccessPolicy[]>;
+  get(keyName: string): Promise<SharedAccessPolicy | undefined>;
+  put(policy: SharedAccessPolicy): Promise<void>;
+}
+
+export interface Store {
+  devices: DeviceStore;
+  modules: ModuleStore;
+  policies: PolicyStore;
+  close(): void;
+}

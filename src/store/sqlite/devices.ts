@@ -1,0 +1,81 @@
+import type { Db } from './database.js';
+import type { DeviceStore, WriteResult } from '../index.js';
+import type { Device } from '../../hub/registry/types.js';
+
+export class SqliteDeviceStore implements DeviceStore {
+  private readonly getStmt;
+  private readonly listStmt;
+  private readonly insertStmt;
+  private readonly replaceStmt;
+  private readonly replaceIfStmt;
+  private readonly deleteStmt;
+  private readonly deleteIfStmt;
+  private readonly existsStmt;
+  private readonly statsStmt;
+  private readonly connectedStmt;
+
+  constructor(db: Db) {
+    this.getStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM devices WHERE device_id = ?');
+    this.listStmt = db.prepare<[number], { doc: string }>('SELECT doc FROM devices ORDER BY device_id LIMIT ?');
+    this.insertStmt = db.prepare(
+      `INSERT INTO devices (device_id, etag, status, connection_state, doc) VALUES (@id, @etag, @status, @cs, @doc)
+       ON CONFLICT(device_id) DO NOTHING`,
+    );
+    this.replaceStmt = db.prepare(
+      'UPDATE devices SET etag = @etag, status = @status, connection_state = @cs, doc = @doc WHERE device_id = @id',
+    );
+    this.replaceIfStmt = db.prepare(
+      'UPDATE devices SET etag = @etag, status = @status, connection_state = @cs, doc = @doc WHERE device_id = @id AND etag = @ifEtag',
+    );
+    this.deleteStmt = db.prepare('DELETE FROM devices WHERE device_id = ?');
+    this.deleteIfStmt = db.prepare('DELETE FROM devices WHERE device_id = ? AND etag = ?');
+    this.existsStmt = db.prepare<[string], { n: number }>('SELECT 1 AS n FROM devices WHERE device_id = ?');
+    this.statsStmt = db.prepare<[], { total: number; enabled: number | null }>(
+      `SELECT COUNT(*) AS total, SUM(status = 'enabled') AS enabled FROM devices`,
+    );
+    this.connectedStmt = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM devices WHERE connection_state = 'Connected'`);
+  }
+
+  async get(deviceId: string): Promise<Device | undefined> {
+    const row = this.getStmt.get(deviceId);
+    return row && (JSON.parse(row.doc) as Device);
+  }
+
+  async list(top: number): Promise<Device[]> {
+    return this.listStmt.all(top).map((r) => JSON.parse(r.doc) as Device);
+  }
+
+  async insert(device: Device): Promise<boolean> {
+    return this.insertStmt.run(params(device)).changes === 1;
+  }
+
+  async replace(device: Device, ifEtag?: string): Promise<WriteResult> {
+    const changes =
+      ifEtag === undefined
+        ? this.replaceStmt.run(params(device)).changes
+        : this.replaceIfStmt.run({ ...params(device), ifEtag }).changes;
+    return changes === 1 ? 'ok' : this.missOrMismatch(device.deviceId);
+  }
+
+  async delete(deviceId: string, ifEtag?: string): Promise<WriteResult> {
+    const changes = ifEtag === undefined ? this.deleteStmt.run(deviceId).changes : this.deleteIfStmt.run(deviceId, ifEtag).changes;
+    return changes === 1 ? 'ok' : this.missOrMismatch(deviceId);
+  }
+
+  async statistics() {
+    const { total, enabled } = this.statsStmt.get()!;
+    return { totalDeviceCount: total, enabledDeviceCount: enabled ?? 0, disabledDeviceCount: total - (enabled ?? 0) };
+  }
+
+  async connectedCount(): Promise<number> {
+    return this.connectedStmt.get()!.n;
+  }
+
+  private missOrMismatch(deviceId: string): WriteResult {
+    return this.existsStmt.get(deviceId) ? 'etagMismatch' : 'notFound';
+  }
+}
+
+function params(d: Device) {
+  return { id: d.deviceId, etag: d.etag, status: d.status, cs: d.connectionState, doc: JSON.stringify(d) };
+}

@@ -1,0 +1,21 @@
+import type { Store } from '../index.js';
+import { openDatabase, type Db } from './database.js';
+import { SqliteDeviceStore } from './devices.js';
+import { SqliteModuleStore } from './modules.js';
+import { SqlitePolicyStore } from './policies.js';
+
+export interface SqliteStore extends Store {
+  /** The connection, for stores added by later features that share the same file. */
+  readonly db: Db;
+}
+
+export function openSqliteStore(path: string): SqliteStore {
+  const db = openDatabase(path);
+  return {
+    db,
+    devices: new SqliteDeviceStore(db),
+    modules: new SqliteModuleStore(db),
+    policies: new SqlitePolicyStore(db),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,65 @@
+import type { Db } from './database.js';
+import type { ModuleStore, WriteResult } from '../index.js';
+import type { Module } from '../../hub/registry/types.js';
+
+export class SqliteModuleStore implements ModuleStore {
+  private readonly getStmt;
+  private readonly listStmt;
+  private readonly countStmt;
+  private readonly insertStmt;
+  private readonly replaceStmt;
+  private readonly replaceIfStmt;
+  private readonly deleteStmt;
+  private readonly deleteIfStmt;
+  private readonly existsStmt;
+
+  constructor(db: Db) {
+    this.getStmt = db.prepare<[string, string], { doc: string }>('SELECT doc FROM modules WHERE device_id = ? AND module_id = ?');
+    this.listStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM modules WHERE device_id = ? ORDER BY module_id');
+    this.countStmt = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM modules WHERE device_id = ?');
+    this.insertStmt = db.prepare(
+      `INSERT INTO modules (device_id, module_id, etag, doc) VALUES (@deviceId, @moduleId, @etag, @doc)
+       ON CONFLICT(device_id, module_id) DO NOTHING`,
+    );
+    this.replaceStmt = db.prepare('UPDATE modules SET etag = @etag, doc = @doc WHERE device_id = @deviceId AND module_id = @moduleId');
+    this.replaceIfStmt = db.prepare(
+      'UPDATE modules SET etag = @etag, doc = @doc WHERE device_id = @deviceId AND module_id = @moduleId AND etag = @ifEtag',
+    );
+    this.deleteStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ?');
+    this.deleteIfStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ? AND etag = ?');
+    this.existsStmt = db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM modules WHERE device_id = ? AND module_id = ?');
+  }
+
+  async get(deviceId: string, moduleId: string): Promise<Module | undefined> {
+    const row = this.getStmt.get(deviceId, moduleId);
+    return row && (JSON.parse(row.doc) as Module);
+  }
+
+  async listForDevice(deviceId: string): Promise<Module[]> {
+    return this.listStmt.all(deviceId).map((r) => JSON.parse(r.doc) as Module);
+  }
+
+  async countForDevice(deviceId: string): Promise<number> {
+    return this.countStmt.get(deviceId)!.n;
+  }
+
+  async insert(module: Module): Promise<boolean> {
+    return this.insertStmt.run(params(module)).changes === 1;
+  }
+
+  async replace(module: Module, ifEtag?: string): Promise<WriteResult> {
+    const changes =
+      ifEtag === undefined ? this.replaceStmt.run(params(module)).changes : this.replaceIfStmt.run({ ...params(module), ifEtag }).changes;
+    return changes === 1 ? 'ok' : this.existsStmt.get(module.deviceId, module.moduleId) ? 'etagMismatch' : 'notFound';
+  }
+
+  async delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult> {
+    const changes =
+      ifEtag === undefined ? this.deleteStmt.run(deviceId, moduleId).changes : this.deleteIfStmt.run(deviceId, moduleId, ifEtag).changes;
+    return changes === 1 ? 'ok' : this.existsStmt.get(deviceId, moduleId) ? 'etagMismatch' : 'notFound';
+  }
+}
+
+function params(m: Module) {
+  return { deviceId: m.deviceId, moduleId: m.moduleId, etag: m.etag, doc: JSON.stringify(m) };
+}

@@ -1,0 +1,114 @@
+/**
+ * Starts a real Fleethub in the test process, on a loopback address of its own (127.a.b.c).
+ * The Azure service SDK always dials port 443, so every hub needs 443; giving each test file
+ * its own address lets files run in parallel without racing for the port.
+ */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:https';
+import pino from 'pino';
+import { defaults, type Config, type ConfigInput } from '../../src/config/index.js';
+import { startFleethub, type RunningHub } from '../../src/main.js';
+import { createSasToken } from '../../src/core/sas.js';
+
+export interface TestHub {
+  hub: RunningHub;
+  host: string;
+  dataDir: string;
+  connectionString(policy?: string): Promise<string>;
+  /** Stops and starts the hub on the same data directory and address. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A loopback address no other test process is using (the port checked is 443). */
+export async function freeLoopbackAddress(): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const n = 1 + ((process.pid * 7919 + attempt * 104729 + Math.floor(Math.random() * 1e6)) % 250000);
+    const host = `127.${(n >> 16) & 255 || 1}.${(n >> 8) & 255}.${(n & 255) || 1}`;
+    if (await canBind(host, 443)) return host;
+  }
+  throw new Error('no free loopback address for port 443');
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+export async function startTestHub(overrides: ConfigInput = {}): Promise<TestHub> {
+  const caDir = process.env.FLEETHUB_TEST_CA_DIR;
+  if (!caDir) throw new Error('FLEETHUB_TEST_CA_DIR is not set: run the tests with `npm test`');
+  const host = await freeLoopbackAddress();
+  const dataDir = mkdtempSync(join(tmpdir(), 'fleethub-test-'));
+  cpSync(join(caDir, 'ca'), join(dataDir, 'ca'), { recursive: true });
+  const config: Config = {
+    ...defaults,
+    hostName: host,
+    bind: host,
+    logLevel: 'silent',
+    ...overrides,
+    ports: { https: 443, mqtt: 8883, amqp: 5671, ...overrides.ports },
+    dataDir,
+  } as Config;
+  const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });
+  let hub = await startFleethub(config, logger);
+  const testHub: TestHub = {
+    get hub() {
+      return hub;
+    },
+    host,
+    dataDir,
+    async connectionString(policy = 'iothubowner') {
+      return (await hub.info())[`${policy}ConnectionString` as 'iothubownerConnectionString'] ?? '';
+    },
+    async restart() {
+      await hub.close();
+      hub = await startFleethub(config, logger);
+    },
+    async close() {
+      await hub.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return testHub;
+}
+
+/** A raw HTTPS call, for what the SDK cannot send (bad input, missing auth). */
+export function rawRequest(
+  host: string,
+  method: string,
+  path: string,
+  options: { body?: string | Buffer; headers?: Record<string, string | number> } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: 443, method, path, headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode!, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    if (options.body !== undefined) req.write(options.body);
+    req.end();
+  });
+}
+
+/** A service token for `policy` on this hub. */
+export async function serviceToken(t: TestHub, policy = 'iothubowner', ttlSeconds = 3600): Promise<string> {
+  const p = await t.hub.store.policies.get(policy);
+  return createSasToken(t.host, p!.primaryKey, Math.floor(Date.now() / 1000) + ttlSeconds, policy);
+}
