@@ -3,28 +3,32 @@ import Database from 'better-sqlite3';
 export type Db = Database.Database;
 
 /**
- * Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
+ * Schema migrations by name, applied once each in list order and recorded in `schema_migrations`.
+ * Names (not positions) identify them so that features built in parallel can each add their own.
  * Append only: never edit a migration that has shipped.
  */
-const migrations: string[] = [
-  `CREATE TABLE devices (
-     device_id TEXT PRIMARY KEY,
-     etag TEXT NOT NULL,
-     status TEXT NOT NULL,
-     connection_state TEXT NOT NULL,
-     doc TEXT NOT NULL
-   );
-   CREATE TABLE modules (
-     device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
-     module_id TEXT NOT NULL,
-     etag TEXT NOT NULL,
-     doc TEXT NOT NULL,
-     PRIMARY KEY (device_id, module_id)
-   );
-   CREATE TABLE policies (
-     key_name TEXT PRIMARY KEY,
-     doc TEXT NOT NULL
-   );`,
+export const migrations: { name: string; sql: string }[] = [
+  {
+    name: '001-registry',
+    sql: `CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            status TEXT NOT NULL,
+            connection_state TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );
+          CREATE TABLE modules (
+            device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+            module_id TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (device_id, module_id)
+          );
+          CREATE TABLE policies (
+            key_name TEXT PRIMARY KEY,
+            doc TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
@@ -42,11 +46,14 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
 }
 
 function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  for (let v = current; v < migrations.length; v++) {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const applied = new Set(db.prepare<[], { name: string }>('SELECT name FROM schema_migrations').all().map((r) => r.name));
+  const record = db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)');
+  for (const m of migrations) {
+    if (applied.has(m.name)) continue;
     db.transaction(() => {
-      db.exec(migrations[v]!);
-      db.pragma(`user_version = ${v + 1}`);
+      db.exec(m.sql);
+      record.run(m.name, new Date().toISOString());
     })();
   }
 }
