@@ -9,7 +9,7 @@ export interface RuntimeFile {
   pid: number;
   hubName: string;
   hostName: string;
-  ports: { https: number; mqtt: number; amqp: number };
+  ports: { https: number; mqtt: number; amqp: number; amqpEmulator?: number };
   startedAt: string;
 }
 
@@ -43,7 +43,7 @@ export interface HubInfo {
   deviceConnectionString: string;
   caCertificatePath: string;
   dataDir: string;
-  ports: { https: number | 'auto'; mqtt: number; amqp: number };
+  ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number };
 }
 
 export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {

@@ -9,6 +9,8 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { AmqpEndpoint } from './protocols/amqp/server.js';
+import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
@@ -21,6 +23,7 @@ export interface RunningHub {
   store: SqliteStore;
   registry: Registry;
   http: FastifyInstance;
+  amqp: AmqpEndpoint;
   logger: Logger;
   info(): Promise<HubInfo>;
   close(): Promise<void>;
@@ -50,7 +53,14 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(registryApi(registry, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
-    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
+    const amqpServices: AmqpServices = {};
+    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
+    const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
+      await http.close();
+      throw e;
+    });
+
+    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
@@ -62,11 +72,13 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store,
       registry,
       http,
+      amqp,
       logger,
       info: async () => hubInfo(config, await store.policies.list()),
       async close() {
         if (closed) return;
         closed = true;
+        await amqp.close();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();
@@ -76,6 +88,26 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     store.close();
     throw e;
   }
+}
+
+/**
+ * Binds AMQPS on the configured address, and the plain listener that Event Hubs' emulator
+ * connection strings (UseDevelopmentEmulator=true) dial, on loopback only since it has no TLS.
+ */
+async function listenAmqp(amqp: AmqpEndpoint, config: Config, tls: TlsMaterial, logger: Logger): Promise<number> {
+  const explain = (host: string, port: number) => (e: NodeJS.ErrnoException) => {
+    throw new StartupError(`Cannot listen for AMQP on ${host}:${port}: ${e.code ?? ''} ${e.message}`);
+  };
+  const port = await amqp
+    .listen({ host: config.bind, port: config.ports.amqp, tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem } })
+    .catch(explain(config.bind, config.ports.amqp));
+  if (config.ports.amqpEmulator) {
+    const loopback = /^(127\.|::1$|localhost$)/.test(config.bind) ? config.bind : '127.0.0.1';
+    await amqp.listen({ host: loopback, port: config.ports.amqpEmulator }).catch((e: NodeJS.ErrnoException) => {
+      logger.warn(`Plain AMQP for emulator connection strings is off: cannot listen on ${loopback}:${config.ports.amqpEmulator} (${e.code ?? e.message})`);
+    });
+  }
+  return port;
 }
 
 /**

@@ -18,7 +18,11 @@ export interface Config {
     https: number | 'auto';
     mqtt: number;
     amqp: number;
+    /** Plain (no TLS) AMQP for Event Hubs' UseDevelopmentEmulator connection strings; loopback only; 0 turns it off. */
+    amqpEmulator: number;
   };
+  /** Consumer groups of the built-in Event Hub-compatible endpoint besides $Default. */
+  consumerGroups: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -30,7 +34,8 @@ export const defaults: Config = {
   extraHostNames: [],
   dataDir: './.fleethub',
   bind: '::',
-  ports: { https: 'auto', mqtt: 8883, amqp: 5671 },
+  ports: { https: 'auto', mqtt: 8883, amqp: 5671, amqpEmulator: 5672 },
+  consumerGroups: [],
   logLevel: 'info',
 };
 
@@ -51,6 +56,8 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_HTTPS_PORT: (v) => ({ ports: { https: v === 'auto' ? 'auto' : portNumber(v, 'FLEETHUB_HTTPS_PORT') } }),
   FLEETHUB_MQTT_PORT: (v) => ({ ports: { mqtt: portNumber(v, 'FLEETHUB_MQTT_PORT') } }),
   FLEETHUB_AMQP_PORT: (v) => ({ ports: { amqp: portNumber(v, 'FLEETHUB_AMQP_PORT') } }),
+  FLEETHUB_AMQP_EMULATOR_PORT: (v) => ({ ports: { amqpEmulator: portNumber(v, 'FLEETHUB_AMQP_EMULATOR_PORT') } }),
+  FLEETHUB_CONSUMER_GROUPS: (v) => ({ consumerGroups: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   FLEETHUB_LOG_LEVEL: (v) => ({ logLevel: v as Config['logLevel'] }),
 };
 
@@ -109,6 +116,12 @@ export function check(input: unknown, source: string): ConfigInput {
   str('bind');
   if (o.extraHostNames !== undefined && (!Array.isArray(o.extraHostNames) || !o.extraHostNames.every((n) => typeof n === 'string' && n))) {
     fail(`'extraHostNames' must be a list of host names`);
+  }
+  if (
+    o.consumerGroups !== undefined &&
+    (!Array.isArray(o.consumerGroups) || !o.consumerGroups.every((n) => typeof n === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$/.test(n)))
+  ) {
+    fail(`'consumerGroups' must be a list of consumer group names (1-50 letters, digits, '.', '_' or '-')`);
   }
   if (o.logLevel !== undefined && !logLevels.includes(o.logLevel as string)) fail(`'logLevel' must be one of ${logLevels.join(', ')}`);
   if (o.ports !== undefined) {

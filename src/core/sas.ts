@@ -77,7 +77,7 @@ export function signatureMatches(token: SasToken, keyBase64: string): boolean {
  * (compared case-insensitively, as IoT Hub does, on whole path segments).
  */
 export function resourceCovers(tokenResource: string, target: string): boolean {
-  const norm = (s: string) => s.toLowerCase().replace(/^(https?|amqps?|mqtts?|wss?):\/\//, '').replace(/\/+$/, '');
+  const norm = (s: string) => s.toLowerCase().replace(/^(https?|amqps?|mqtts?|wss?|sb):\/\//, '').replace(/\/+$/, '');
   const a = norm(tokenResource);
   const b = norm(target);
   return a === b || b.startsWith(a + '/');

@@ -53,7 +53,7 @@ export async function startTestHub(overrides: ConfigInput = {}): Promise<TestHub
     bind: host,
     logLevel: 'silent',
     ...overrides,
-    ports: { https: 443, mqtt: 8883, amqp: 5671, ...overrides.ports },
+    ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, ...overrides.ports },
     dataDir,
   } as Config;
   const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });

@@ -1,0 +1,45 @@
+/** A receiver on one partition of one consumer group. */
+export interface PartitionReader {
+  /** Owner level (epoch); undefined for a non-epoch receiver. */
+  readonly epoch?: number;
+  /** Ends the reader because a receiver with a higher owner level took the partition. */
+  disconnect(reason: string): void;
+}
+
+export type Admission = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Event Hubs' owner-level (epoch) rules per consumer group and partition: a receiver with an
+ * owner level at least the current one takes the partition and disconnects every other receiver;
+ * one with a lower level, or without a level while an owner exists, is refused.
+ */
+export class PartitionOwnership {
+  private readonly readers = new Map<string, Set<PartitionReader>>();
+
+  admit(group: string, partition: number, reader: PartitionReader): Admission {
+    const key = `${group.toLowerCase()}/${partition}`;
+    let set = this.readers.get(key);
+    if (!set) this.readers.set(key, (set = new Set()));
+    const owner = Math.max(-1, ...[...set].map((r) => r.epoch ?? -1));
+    if (reader.epoch === undefined) {
+      if (owner >= 0) return { ok: false, reason: `Receiver with an owner level of ${owner} already exists; a receiver without one cannot be created.` };
+    } else {
+      if (reader.epoch < owner) {
+        return { ok: false, reason: `A receiver with a higher owner level (${owner}) already exists; owner level ${reader.epoch} is refused.` };
+      }
+      for (const other of [...set]) {
+        set.delete(other);
+        other.disconnect(`New receiver with a higher or equal owner level (${reader.epoch}) was created; this receiver is disconnected.`);
+      }
+    }
+    set.add(reader);
+    return { ok: true };
+  }
+
+  release(group: string, partition: number, reader: PartitionReader): void {
+    const key = `${group.toLowerCase()}/${partition}`;
+    const set = this.readers.get(key);
+    set?.delete(reader);
+    if (set && set.size === 0) this.readers.delete(key);
+  }
+}

@@ -1,0 +1,125 @@
+import rhea, { type Sender } from 'rhea';
+import { HubError } from '../../../core/errors.js';
+import type { BuiltInEndpoint } from '../../../hub/eventhub/builtInEndpoint.js';
+import type { LogPosition } from '../../../hub/eventhub/types.js';
+import { amqpError, amqpErrors } from '../errors.js';
+import type { IncomingLink, LinkRoute } from '../link.js';
+import { eventMessage } from './eventMessage.js';
+import { parseSelector } from './filter.js';
+
+const SELECTOR = 'apache.org:selector-filter:string';
+const EPOCH = 'com.microsoft:epoch';
+const RUNTIME_METRIC = 'com.microsoft:enable-receiver-runtime-metric';
+/** Most events read from the log per turn, whatever the credit. */
+const READ_BATCH = 500;
+
+/**
+ * Receivers on `{hub}/ConsumerGroups/{group}/Partitions/{n}`: events from the position in the
+ * link's selector filter, as far as the client's credit goes, and new ones as soon as they are
+ * appended (no polling: the append notifier wakes the link).
+ */
+export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
+  return {
+    role: 'send',
+    address: /^\/?([^/]+)\/ConsumerGroups\/([^/]+)\/Partitions\/([^/]+)$/i,
+    async open({ connection, link, address }: IncomingLink<Sender>, m) {
+      link.set_source(link.source);
+      const [, entity, groupName, partitionId] = m as unknown as [string, string, string, string];
+      const group = endpoint.consumerGroups.find(groupName);
+      const partition = endpoint.partition(partitionId);
+      if (entity.toLowerCase() !== endpoint.name.toLowerCase() || !group || partition === undefined) {
+        link.close(amqpErrors.notFound(`The messaging entity '${address}' could not be found.`));
+        return;
+      }
+      const filter = (link.source as { filter?: Record<string, unknown> }).filter?.[SELECTOR];
+      const selector = typeof filter === 'string' ? filter : (filter as { value?: unknown } | undefined)?.value;
+      const start = parseSelector(typeof selector === 'string' ? selector : undefined);
+      if (!start || (filter !== undefined && typeof selector !== 'string')) {
+        link.close(amqpErrors.invalidField(`Invalid selector filter '${String(selector)}'`));
+        return;
+      }
+      const epochValue = link.properties?.[EPOCH];
+      const epoch = epochValue === undefined || epochValue === null ? undefined : Number(epochValue);
+
+      const holder = { expire: (why: string) => link.close(amqpErrors.unauthorized(why)) };
+      try {
+        await connection.claims.authorize('ServiceConnect', `/${address.replace(/^\//, '')}`, holder);
+      } catch (e) {
+        link.close(e instanceof HubError ? amqpError(e) : amqpErrors.unauthorized('Unauthorized'));
+        return;
+      }
+      if (!link.is_open()) return;
+
+      let position: LogPosition;
+      if (start === 'latest') {
+        const info = await endpoint.partitionProperties(partition);
+        position = { sequenceNumber: info.lastSequenceNumber };
+      } else position = start;
+
+      const reader = {
+        epoch,
+        disconnect: (reason: string) => link.close({ condition: 'amqp:link:stolen', description: reason }),
+      };
+      const admission = endpoint.ownership.admit(group, partition, reader);
+      if (!admission.ok) {
+        link.close({ condition: 'amqp:link:stolen', description: admission.reason });
+        return;
+      }
+      const runtimeMetric = ([] as unknown[]).concat(link.desired_capabilities ?? []).includes(RUNTIME_METRIC);
+      if (runtimeMetric) (link as unknown as { local: { attach: { offered_capabilities: unknown } } }).local.attach.offered_capabilities = RUNTIME_METRIC;
+
+      let reading = false;
+      let again = false;
+      let ended = false;
+      const pump = async (): Promise<void> => {
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const credit = (link as unknown as { credit: number }).credit;
+            if (ended || !link.is_open() || credit <= 0) break;
+            const events = await endpoint.log.read(partition, position, Math.min(credit, READ_BATCH));
+            if (events.length === 0 || ended) break;
+            const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
+            for (const event of events) {
+              const message = eventMessage(event);
+              if (info) {
+                message.delivery_annotations = {
+                  last_enqueued_sequence_number: rhea.types.wrap_long(info.lastSequenceNumber),
+                  last_enqueued_offset: info.lastOffset,
+                  last_enqueued_time_utc: rhea.types.wrap_timestamp(info.lastEnqueuedTime),
+                  runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(Date.now()),
+                };
+              }
+              link.send(message);
+              position = { sequenceNumber: event.sequenceNumber };
+            }
+            again = true;
+          } while (again);
+        } catch (e) {
+          connection.logger.warn({ err: e }, 'reading the event log for an AMQP receiver failed');
+          if (!ended && link.is_open()) link.close({ condition: 'amqp:internal-error', description: 'Reading the partition failed' });
+        } finally {
+          reading = false;
+        }
+      };
+      const unsubscribe = endpoint.appends.subscribe(partition, () => void pump());
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        unsubscribe();
+        endpoint.ownership.release(group, partition, reader);
+        connection.claims.release(holder);
+      };
+      link.on('sendable', () => void pump());
+      link.on('sender_close', end);
+      link.on('sender_error', end);
+      connection.onClose(end);
+      void pump();
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import type { Connection } from 'rhea';
+
+/**
+ * SASL as IoT Hub offers it: ANONYMOUS (the client then authenticates through CBS put-token)
+ * and PLAIN with a SAS token as the password (`<policy>@sas.root.<hub>` or `<deviceId>@sas.<hub>`
+ * as the user name). PLAIN only captures the token here; it is validated like a put-token when
+ * the connection opens, and a bad one closes the connection with amqp:unauthorized-access.
+ */
+class PlainTokenMechanism {
+  outcome: boolean | undefined;
+  username: string | undefined;
+  token: string | undefined;
+
+  start(response: Buffer): void {
+    const fields = response ? response.toString('utf8').split('\0') : [];
+    if (fields.length !== 3 || !/^\s*SharedAccessSignature\s/.test(fields[2] ?? '')) {
+      this.outcome = false;
+      return;
+    }
+    this.username = fields[1];
+    this.token = fields[2];
+    this.outcome = true;
+  }
+}
+
+class AnonymousMechanism {
+  outcome: boolean | undefined;
+  username: string | undefined;
+
+  start(response?: Buffer): void {
+    this.outcome = true;
+    this.username = response ? response.toString('utf8') : 'anonymous';
+  }
+}
+
+export function tokenMechanisms(): Record<string, () => unknown> {
+  return {
+    ANONYMOUS: () => new AnonymousMechanism(),
+    PLAIN: () => new PlainTokenMechanism(),
+  };
+}
+
+/** The SAS token a connection gave through SASL PLAIN, if it did. */
+export function saslPlainTokens(connection: Connection): string[] {
+  const transport = (connection as unknown as { sasl_transport?: { mechanism?: unknown; transports?: Record<number, { mechanism?: unknown }> } }).sasl_transport;
+  const mechanism = transport?.transports?.[3]?.mechanism ?? transport?.mechanism;
+  return mechanism instanceof PlainTokenMechanism && mechanism.token ? [mechanism.token] : [];
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:net';
+import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
+import type { Logger } from 'pino';
+import type { Authorizer } from '../../hub/auth/authorizer.js';
+import { ConnectionClaims } from './claims.js';
+import { amqpErrors } from './errors.js';
+import type { ClientConnection, LinkRoute } from './link.js';
+import { saslPlainTokens, tokenMechanisms } from './sasl.js';
+
+export interface AmqpEndpointOptions {
+  authorizer: Authorizer;
+  routes: LinkRoute[];
+  logger: Logger;
+  /** The hub's host name: the container id it announces. */
+  hostName: string;
+}
+
+/**
+ * The AMQP 1.0 endpoint: one rhea container behind every listener (TLS 5671, the plain loopback
+ * listener for the Event Hubs emulator connection string, WebSocket). It authenticates
+ * connections (SASL ANONYMOUS or PLAIN with a SAS token; CBS later) and routes each link the
+ * client attaches to the family that owns its address.
+ */
+export class AmqpEndpoint {
+  private readonly container: Container;
+  private readonly connections = new Map<Connection, ClientConnectionState>();
+  private readonly servers: Server[] = [];
+
+  constructor(private readonly options: AmqpEndpointOptions) {
+    const container = rhea.create_container({ id: options.hostName });
+    this.container = container;
+    Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
+    container.on('connection_open', (context: EventContext) => void this.state(context.connection));
+    container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
+    container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
+    container.on('disconnected', (context: EventContext) => this.forget(context.connection));
+    container.on('connection_close', (context: EventContext) => this.forget(context.connection));
+    container.on('protocol_error', (context: EventContext & { error?: Error }) => {
+      // A malformed frame: say so in AMQP's own words when the connection is open, then drop it.
+      const c = context.connection;
+      this.options.logger.debug({ err: context.error }, 'AMQP framing error');
+      try {
+        if (c && c.is_open()) c.close({ condition: 'amqp:connection:framing-error', description: 'Malformed AMQP frame' });
+      } catch {
+        // the socket is going away regardless
+      }
+    });
+    // rhea raises 'error' on the container for link and connection errors nobody else handled;
+    // without a listener Node would treat them as fatal.
+    container.on('error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP error'));
+  }
+
+  /** Listens for AMQPS (TLS) or plain AMQP; resolves with the bound port. */
+  listen(options: { host: string; port: number; tls?: { key: string; cert: string } }): Promise<number> {
+    const connectionOptions = {
+      host: options.host,
+      port: options.port,
+      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert } : {}),
+      container_id: this.options.hostName,
+      idle_time_out: 240_000,
+    };
+    const server = this.container.listen(connectionOptions as never) as Server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.options.logger.warn({ err: e }, 'AMQP listener error'));
+        this.servers.push(server);
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : options.port);
+      });
+    });
+  }
+
+  /** Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10). */
+  acceptWebSocket(socket: unknown): void {
+    this.container.websocket_accept(socket as never, { container_id: this.options.hostName, idle_time_out: 240_000 } as never);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.connections.keys()) {
+      try {
+        c.close();
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const c of [...this.connections.keys()]) {
+      (c as unknown as { socket?: { destroy(): void } }).socket?.destroy();
+      this.forget(c);
+    }
+  }
+
+  private state(connection: Connection): ClientConnectionState {
+    let state = this.connections.get(connection);
+    if (!state) {
+      state = new ClientConnectionState(connection, new ConnectionClaims(this.options.authorizer), this.options.logger);
+      this.connections.set(connection, state);
+      for (const token of saslPlainTokens(connection)) {
+        // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
+        void state.claims.put(undefined, token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
+      }
+    }
+    return state;
+  }
+
+  private forget(connection: Connection): void {
+    const state = this.connections.get(connection);
+    if (!state) return;
+    this.connections.delete(connection);
+    state.closed();
+  }
+
+  private route(role: 'send' | 'receive', link: Sender | Receiver, connection: Connection): void {
+    const terminus = (role === 'send' ? link.source : link.target) as { address?: string } | undefined;
+    const address = terminus?.address ?? '';
+    const state = this.state(connection);
+    for (const route of this.options.routes) {
+      if (route.role !== role) continue;
+      const match = route.address.exec(address);
+      if (!match) continue;
+      Promise.resolve(route.open({ connection: state, link, address }, match)).catch((e) => {
+        state.logger.debug({ err: e, address }, 'AMQP link setup failed');
+        if (!link.is_closed()) link.close({ condition: 'amqp:internal-error', description: 'Link setup failed' });
+      });
+      return;
+    }
+    link.close(amqpErrors.notFound(`The ${role === 'send' ? 'source' : 'target'} address '${address}' does not exist`));
+  }
+}
+
+class ClientConnectionState implements ClientConnection {
+  readonly id = randomUUID();
+  private readonly closeListeners: (() => void)[] = [];
+
+  constructor(
+    readonly rhea: Connection,
+    readonly claims: ConnectionClaims,
+    readonly logger: Logger,
+  ) {}
+
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  closed(): void {
+    this.claims.close();
+    for (const l of this.closeListeners.splice(0)) {
+      try {
+        l();
+      } catch (e) {
+        this.logger.warn({ err: e }, 'AMQP connection close listener failed');
+      }
+    }
+  }
+}
