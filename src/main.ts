@@ -12,6 +12,12 @@ import { registryApi } from './protocols/http/registry.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
+import { Telemetry } from './hub/messaging/telemetry.js';
+import type { TopicHandler } from './protocols/mqtt/handler.js';
+import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
+import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -22,6 +28,8 @@ export interface RunningHub {
   tls: TlsMaterial;
   store: SqliteStore;
   registry: Registry;
+  connections: DeviceConnections;
+  telemetry: Telemetry;
   http: FastifyInstance;
   amqp: AmqpEndpoint;
   logger: Logger;
@@ -48,19 +56,53 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.modules,
     );
     const registry = new Registry(store.devices, store.modules);
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
+    await connections.start();
+    const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
+    if (partitions !== config.eventLog.partitions) {
+      throw new StartupError(
+        `eventLog.partitions is ${config.eventLog.partitions} but the event log in ${config.dataDir} has ${partitions} partitions ` +
+          '(fixed when it was created, as an Event Hub\'s partition count is)',
+      );
+    }
+    const eventLogWriter = new EventLogWriter(store.eventLog, logger);
+    const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
+    const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
+    // The device plane's MQTT topic families, first match wins.
+    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry)];
+    let mqtt: MqttEndpoint;
+    try {
+      mqtt = await startMqttEndpoint({
+        key: tls.serverKeyPem,
+        cert: tls.serverCertificatePem,
+        host: config.bind,
+        port: config.ports.mqtt,
+        httpsServer: http.server,
+        connections,
+        handlers: topicHandlers,
+        hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
+        logger,
+      });
+    } catch (e) {
+      await http.close();
+      throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
+    }
+
+
     const amqpServices: AmqpServices = {};
     const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
+      await mqtt.close();
       await http.close();
       throw e;
     });
 
-    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
+    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
@@ -71,6 +113,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       tls,
       store,
       registry,
+      connections,
+      telemetry,
       http,
       amqp,
       logger,
@@ -79,6 +123,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         if (closed) return;
         closed = true;
         await amqp.close();
+        await mqtt.close();
+        await connections.closeAll('the hub is shutting down');
+        await eventLogWriter.close();
+        stopRetention();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();

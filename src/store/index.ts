@@ -5,6 +5,7 @@
  */
 import type { Device, Module, RegistryStatistics } from '../hub/registry/types.js';
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
+import type { EventLog } from './eventLog.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -19,7 +20,15 @@ export interface DeviceStore {
   delete(deviceId: string, ifEtag?: string): Promise<WriteResult>;
   statistics(): Promise<RegistryStatistics>;
   connectedCount(): Promise<number>;
+  /** Records connectionState and its time without changing the etag, as IoT Hub does. */
+  setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void>;
+  /** Records lastActivityTime without changing the etag. */
+  setLastActivity(deviceId: string, at: string): Promise<void>;
+  /** Marks every device and module Disconnected (a restarted hub holds no connections). */
+  disconnectAll(at: string): Promise<void>;
 }
+
+export type ConnectionState = 'Connected' | 'Disconnected';
 
 export interface ModuleStore {
   get(deviceId: string, moduleId: string): Promise<Module | undefined>;
@@ -28,6 +37,8 @@ export interface ModuleStore {
   insert(module: Module): Promise<boolean>;
   replace(module: Module, ifEtag?: string): Promise<WriteResult>;
   delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult>;
+  setConnectionState(deviceId: string, moduleId: string, state: ConnectionState, at: string): Promise<void>;
+  setLastActivity(deviceId: string, moduleId: string, at: string): Promise<void>;
 }
 
 export interface PolicyStore {
@@ -36,9 +47,12 @@ export interface PolicyStore {
   put(policy: SharedAccessPolicy): Promise<void>;
 }
 
+export * from './eventLog.js';
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
   policies: PolicyStore;
+  eventLog: EventLog;
   close(): void;
 }

@@ -3,6 +3,7 @@ import { openDatabase, type Db } from './database.js';
 import { SqliteDeviceStore } from './devices.js';
 import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
+import { SqliteEventLog } from './eventLog.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -16,6 +17,7 @@ export function openSqliteStore(path: string): SqliteStore {
     devices: new SqliteDeviceStore(db),
     modules: new SqliteModuleStore(db),
     policies: new SqlitePolicyStore(db),
+    eventLog: new SqliteEventLog(db),
     close: () => db.close(),
   };
 }
