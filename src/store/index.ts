@@ -7,6 +7,7 @@ import type { Device, Module, RegistryStatistics } from '../hub/registry/types.j
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
 import type { TwinState } from '../hub/twins/types.js';
 import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messaging/cloudToDeviceMessage.js';
+import type { EventLog } from './eventLog.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -21,7 +22,15 @@ export interface DeviceStore {
   delete(deviceId: string, ifEtag?: string): Promise<WriteResult>;
   statistics(): Promise<RegistryStatistics>;
   connectedCount(): Promise<number>;
+  /** Records connectionState and its time without changing the etag, as IoT Hub does. */
+  setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void>;
+  /** Records lastActivityTime without changing the etag. */
+  setLastActivity(deviceId: string, at: string): Promise<void>;
+  /** Marks every device and module Disconnected (a restarted hub holds no connections). */
+  disconnectAll(at: string): Promise<void>;
 }
+
+export type ConnectionState = 'Connected' | 'Disconnected';
 
 export interface ModuleStore {
   get(deviceId: string, moduleId: string): Promise<Module | undefined>;
@@ -30,6 +39,8 @@ export interface ModuleStore {
   insert(module: Module): Promise<boolean>;
   replace(module: Module, ifEtag?: string): Promise<WriteResult>;
   delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult>;
+  setConnectionState(deviceId: string, moduleId: string, state: ConnectionState, at: string): Promise<void>;
+  setLastActivity(deviceId: string, moduleId: string, at: string): Promise<void>;
 }
 
 export interface PolicyStore {
@@ -61,6 +72,7 @@ export interface C2dQueue {
   complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
   depth(deviceId: string, now: number): Promise<number>;
 }
+export * from './eventLog.js';
 
 export interface Store {
   devices: DeviceStore;
@@ -68,5 +80,6 @@ export interface Store {
   policies: PolicyStore;
   twins: TwinStore;
   cloudToDevice: C2dQueue;
+  eventLog: EventLog;
   close(): void;
 }

@@ -5,6 +5,7 @@ import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
 import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
+import { SqliteEventLog } from './eventLog.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -20,6 +21,7 @@ export function openSqliteStore(path: string): SqliteStore {
     policies: new SqlitePolicyStore(db),
     twins: new SqliteTwinStore(db),
     cloudToDevice: new SqliteC2dQueue(db),
+    eventLog: new SqliteEventLog(db),
     close: () => db.close(),
   };
 }
