@@ -11,11 +11,19 @@ import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
+import { Twins } from './hub/twins/twins.js';
+import { DirectMethods } from './hub/methods/methods.js';
+import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
+import { twinsApi } from './protocols/http/twins.js';
+import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import type { TopicHandler } from './protocols/mqtt/handler.js';
+import { twinTopics } from './protocols/mqtt/twin.js';
+import { methodTopics } from './protocols/mqtt/methods.js';
+import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
-import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 
@@ -28,6 +36,11 @@ export interface RunningHub {
   tls: TlsMaterial;
   store: SqliteStore;
   registry: Registry;
+  twins: Twins;
+  methods: DirectMethods;
+  cloudToDevice: CloudToDevice;
+  /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
+  twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
   telemetry: Telemetry;
   http: FastifyInstance;
@@ -56,6 +69,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.modules,
     );
     const registry = new Registry(store.devices, store.modules);
+    const twins = new Twins(store.twins, store.devices, store.modules);
+    const methods = new DirectMethods(store.devices, store.modules);
+    const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
     await connections.start();
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
@@ -71,10 +88,12 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+    await http.register(twinsApi(twins, methods, authorizer));
+    await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
-    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry)];
+    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
     let mqtt: MqttEndpoint;
     try {
       mqtt = await startMqttEndpoint({
@@ -113,6 +132,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       tls,
       store,
       registry,
+      twins,
+      methods,
+      cloudToDevice,
+      twinMethodAndC2dTopics,
       connections,
       telemetry,
       http,
