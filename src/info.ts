@@ -41,6 +41,10 @@ export interface HubInfo {
   registryReadConnectionString: string;
   registryReadWriteConnectionString: string;
   deviceConnectionString: string;
+  /** The built-in endpoint, for Event Hubs clients (policy `service`, as the Azure portal shows it). */
+  eventHubCompatibleConnectionString: string;
+  /** The same over plain AMQP on loopback (Event Hubs SDKs' UseDevelopmentEmulator=true); '' when off. */
+  eventHubCompatibleEmulatorConnectionString: string;
   caCertificatePath: string;
   dataDir: string;
   ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number };
@@ -71,8 +75,26 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[]): HubInfo
     registryReadConnectionString: cs('registryRead'),
     registryReadWriteConnectionString: cs('registryReadWrite'),
     deviceConnectionString: cs('device'),
+    ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service')),
     caCertificatePath: caPaths(config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
+  };
+}
+
+function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined) {
+  const hubName = runtime?.hubName ?? config.hubName;
+  if (!policy) return { eventHubCompatibleConnectionString: '', eventHubCompatibleEmulatorConnectionString: '' };
+  const key = `SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${hubName}`;
+  const amqp = runtime?.ports.amqp ?? config.ports.amqp;
+  const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
+  // The plain listener is bound to loopback only (see listenAmqp). A port in the endpoint would
+  // become part of the SAS audience, so the default ports are left implicit.
+  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  return {
+    eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
+    eventHubCompatibleEmulatorConnectionString: emulatorPort
+      ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true`
+      : '',
   };
 }

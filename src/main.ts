@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
@@ -9,6 +9,9 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
+import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
+import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { Twins } from './hub/twins/twins.js';
@@ -82,7 +85,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
           '(fixed when it was created, as an Event Hub\'s partition count is)',
       );
     }
-    const eventLogWriter = new EventLogWriter(store.eventLog, logger);
+    // Live Event Hub receivers are woken by each committed append instead of polling.
+    const appends = new AppendNotifier();
+    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger);
     const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
     const telemetry = new Telemetry(eventLogWriter, partitions);
 
@@ -113,7 +118,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     }
 
 
-    const amqpServices: AmqpServices = {};
+    const amqpServices: AmqpServices = {
+      eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups), store.eventLog, appends),
+    };
     const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
       await mqtt.close();
@@ -161,6 +168,12 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
   }
 }
 
+/** When the hub's data directory was created: the Event Hub-compatible endpoint's created_at. */
+function hubCreatedAt(dataDir: string): Date {
+  const stat = statSync(databasePath(dataDir));
+  return stat.birthtimeMs > 0 ? stat.birthtime : stat.ctime;
+}
+
 /**
  * Binds AMQPS on the configured address, and the plain listener that Event Hubs' emulator
  * connection strings (UseDevelopmentEmulator=true) dial, on loopback only since it has no TLS.
@@ -173,7 +186,7 @@ async function listenAmqp(amqp: AmqpEndpoint, config: Config, tls: TlsMaterial, 
     .listen({ host: config.bind, port: config.ports.amqp, tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem } })
     .catch(explain(config.bind, config.ports.amqp));
   if (config.ports.amqpEmulator) {
-    const loopback = /^(127\.|::1$|localhost$)/.test(config.bind) ? config.bind : '127.0.0.1';
+    const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
     await amqp.listen({ host: loopback, port: config.ports.amqpEmulator }).catch((e: NodeJS.ErrnoException) => {
       logger.warn(`Plain AMQP for emulator connection strings is off: cannot listen on ${loopback}:${config.ports.amqpEmulator} (${e.code ?? e.message})`);
     });

@@ -82,3 +82,18 @@ export function resourceCovers(tokenResource: string, target: string): boolean {
   const b = norm(target);
   return a === b || b.startsWith(a + '/');
 }
+
+/**
+ * True when the token was signed the Service Bus / Event Hubs way: HMAC keyed with the key's
+ * text itself (not its base64-decoded bytes), as @azure/event-hubs signs for an Event
+ * Hub-compatible endpoint's connection string.
+ */
+export function serviceBusSignatureMatches(token: SasToken, key: string): boolean {
+  const given = Buffer.from(token.signature, 'base64');
+  const candidates = new Set([token.rawResource, encodeUriComponentStrict(token.resource), encodeURIComponent(token.resource)]);
+  for (const sr of candidates) {
+    const expected = createHmac('sha256', key).update(`${sr}\n${token.expiry}`).digest();
+    if (expected.length === given.length && timingSafeEqual(expected, given)) return true;
+  }
+  return false;
+}

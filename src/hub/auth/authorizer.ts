@@ -1,5 +1,5 @@
 import { errors } from '../../core/errors.js';
-import { parseSasToken, resourceCovers, signatureMatches, type SasToken } from '../../core/sas.js';
+import { parseSasToken, resourceCovers, serviceBusSignatureMatches, signatureMatches, type SasToken } from '../../core/sas.js';
 import type { DeviceStore, ModuleStore, PolicyStore } from '../../store/index.js';
 import type { Authentication } from '../registry/types.js';
 import type { Permission } from './types.js';
@@ -52,7 +52,9 @@ export class Authorizer {
 
   private async policyPrincipal(token: SasToken): Promise<Principal> {
     const policy = await this.policies.get(token.keyName!);
-    if (!policy || !(signatureMatches(token, policy.primaryKey) || signatureMatches(token, policy.secondaryKey))) {
+    // Event Hubs clients (the built-in endpoint) sign with the key's text rather than its bytes.
+    const matches = (key: string) => signatureMatches(token, key) || serviceBusSignatureMatches(token, key);
+    if (!policy || !(matches(policy.primaryKey) || matches(policy.secondaryKey))) {
       throw errors.unauthorized('Unauthorized: the signature or policy name is not valid');
     }
     return { kind: 'policy', keyName: policy.keyName, rights: policy.rights, resource: token.resource };

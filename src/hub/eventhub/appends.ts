@@ -1,3 +1,5 @@
+import type { EventLog } from '../../store/index.js';
+
 /**
  * Tells live readers that a partition has new events, so that they read at once instead of
  * polling. Whoever commits appends to the event log calls `appended` after the commit.
@@ -18,4 +20,19 @@ export class AppendNotifier {
       set.delete(listener);
     };
   }
+}
+
+/** The event log, telling `notifier` about each committed append. */
+export function notifyingAppends(log: EventLog, notifier: AppendNotifier): EventLog {
+  return {
+    ensurePartitions: (count) => log.ensurePartitions(count),
+    append: async (events) => {
+      const stored = await log.append(events);
+      notifier.appended(stored.map((e) => e.partition));
+      return stored;
+    },
+    read: (partition, from, max) => log.read(partition, from, max),
+    partitionInfo: (partition) => log.partitionInfo(partition),
+    deleteBefore: (time) => log.deleteBefore(time),
+  };
 }

@@ -24,6 +24,6 @@ export function parseSelector(selector: string | undefined): StartPosition | und
   if (!/^-?\d+$/.test(value)) return undefined;
   const n = Number(value);
   if (field === 'sequence-number') return { sequenceNumber: n, inclusive };
-  // Event Hubs treats `>=` on enqueued time as `>` (the SDK only sends `>`).
-  return { enqueuedTime: n };
+  // Strictly after: the log reads from the first event at or after the time given (ms).
+  return { enqueuedTime: inclusive ? n : n + 1 };
 }
