@@ -12,6 +12,7 @@ import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
 import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
 import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
+import { CloudToDeviceFeedback, notifyingOutcomes } from './hub/messaging/feedback.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { Twins } from './hub/twins/twins.js';
@@ -74,7 +75,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const registry = new Registry(store.devices, store.modules);
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
-    const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
+    const cloudToDevice = new CloudToDevice(notifyingOutcomes(store.cloudToDevice, c2dFeedback));
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
     await connections.start();
@@ -119,6 +121,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
 
     const amqpServices: AmqpServices = {
+      hubName: config.hubName,
+      cloudToDevice,
+      feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups), store.eventLog, appends),
     };
     const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });

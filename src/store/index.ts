@@ -74,12 +74,32 @@ export interface C2dQueue {
 }
 export * from './eventLog.js';
 
+/** One recorded cloud-to-device outcome a sender asked feedback for (`iothub-ack`). */
+export interface C2dFeedbackRecord {
+  id: number;
+  deviceId: string;
+  deviceGenerationId: string;
+  originalMessageId: string;
+  outcome: CloudToDeviceOutcome;
+  /** When the outcome happened (ms since the epoch): the feedback record's enqueuedTimeUtc. */
+  enqueuedTime: number;
+}
+
+/** The outcomes C2dQueue records, read by the service's feedback receiver. */
+export interface C2dFeedbackStore {
+  /** Oldest first, skipping `exclude` (records already out for delivery). */
+  pending(max: number, exclude: ReadonlySet<number>): Promise<C2dFeedbackRecord[]>;
+  /** Removes records the service has completed. */
+  remove(ids: number[]): Promise<void>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
   policies: PolicyStore;
   twins: TwinStore;
   cloudToDevice: C2dQueue;
+  cloudToDeviceFeedback: C2dFeedbackStore;
   eventLog: EventLog;
   close(): void;
 }

@@ -46,6 +46,7 @@ export function requestResponseNode(address: RegExp, handle: RequestHandler): Li
         link.set_target(link.target);
         link.on('message', (context) => {
           const request = context.message!;
+          context.delivery?.accept();
           void handle(connection, request)
             .catch((): Reply => ({ statusCode: 500, statusDescription: 'Internal error' }))
             .then((reply) => {

@@ -3,9 +3,17 @@ import { cbsRoutes } from './cbs.js';
 import { managementRoutes } from './eventhub/management.js';
 import { partitionReceiverRoute } from './eventhub/partitionReceiver.js';
 import type { LinkRoute } from './link.js';
+import type { CloudToDevice } from '../../hub/messaging/cloudToDevice.js';
+import type { CloudToDeviceFeedback } from '../../hub/messaging/feedback.js';
+import { cloudToDeviceSendRoute } from './service/cloudToDevice.js';
+import { feedbackRoute } from './service/feedback.js';
+import { fileNotificationRoute } from './service/fileNotifications.js';
 
 export interface AmqpServices {
+  hubName: string;
   eventHub?: BuiltInEndpoint;
+  cloudToDevice?: CloudToDevice;
+  feedback?: CloudToDeviceFeedback;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
@@ -13,5 +21,8 @@ export function amqpRoutes(services: AmqpServices): LinkRoute[] {
   return [
     ...cbsRoutes,
     ...(services.eventHub ? [partitionReceiverRoute(services.eventHub), ...managementRoutes(services.eventHub)] : []),
+    ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
+    ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),
+    fileNotificationRoute(),
   ];
 }

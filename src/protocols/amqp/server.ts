@@ -28,7 +28,8 @@ export class AmqpEndpoint {
   private readonly servers: Server[] = [];
 
   constructor(private readonly options: AmqpEndpointOptions) {
-    const container = rhea.create_container({ id: options.hostName });
+    // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
+    const container = rhea.create_container({ id: options.hostName, autoaccept: false } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
     container.on('connection_open', (context: EventContext) => void this.state(context.connection));

@@ -5,6 +5,7 @@ import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
 import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
+import { SqliteC2dFeedback } from './c2dFeedback.js';
 import { SqliteEventLog } from './eventLog.js';
 
 export interface SqliteStore extends Store {
@@ -21,6 +22,7 @@ export function openSqliteStore(path: string): SqliteStore {
     policies: new SqlitePolicyStore(db),
     twins: new SqliteTwinStore(db),
     cloudToDevice: new SqliteC2dQueue(db),
+    cloudToDeviceFeedback: new SqliteC2dFeedback(db),
     eventLog: new SqliteEventLog(db),
     close: () => db.close(),
   };
