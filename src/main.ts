@@ -122,6 +122,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const amqpServices: AmqpServices = {
       hubName: config.hubName,
+      connections,
+      telemetry,
       cloudToDevice,
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups), store.eventLog, appends),

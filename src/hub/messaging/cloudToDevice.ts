@@ -30,9 +30,11 @@ export interface CloudToDeviceSend {
 /**
  * How a protocol adapter hands a message to a connected device. `deliver` resolves when the device
  * has acknowledged it (MQTT PUBACK) and rejects when it cannot be delivered (connection gone).
+ * Protocols with dispositions (AMQP) may resolve 'Rejected' (dead-lettered, with feedback) or
+ * 'Abandoned' (delivered again).
  */
 export interface CloudToDeviceReceiver {
-  deliver(message: CloudToDeviceMessage): Promise<void>;
+  deliver(message: CloudToDeviceMessage): Promise<void | 'Rejected' | 'Abandoned'>;
 }
 
 interface Attachment {
@@ -127,12 +129,15 @@ export class CloudToDevice {
           if (attachment.wake) continue;
           return;
         }
+        let outcome: void | 'Rejected' | 'Abandoned';
         try {
-          await attachment.receiver.deliver(message);
+          outcome = await attachment.receiver.deliver(message);
         } catch {
           return; // stays queued for the next connection
         }
-        await this.queue.complete(deviceId, message.sequenceNumber, 'Success', this.now());
+        // Abandoned: stays queued; the next turn delivers it again (counting the delivery).
+        if (outcome === 'Abandoned') continue;
+        await this.queue.complete(deviceId, message.sequenceNumber, outcome ?? 'Success', this.now());
       }
     } finally {
       attachment.running = false;

@@ -47,7 +47,8 @@ export class ConnectionClaims {
   private async record(audienceGiven: string | undefined, token: string): Promise<Principal> {
     const sas = parseSasToken(token);
     if (!sas) throw errors.unauthorized('Malformed SharedAccessSignature');
-    const audience = audienceGiven ?? sas.resource;
+    // azure-iot-device-amqp puts the token's `sr` as sent, URL-encoded.
+    const audience = audienceGiven === undefined ? sas.resource : safeDecode(audienceGiven);
     if (!resourceCovers(sas.resource, audience) && !resourceCovers(audience, sas.resource)) {
       throw errors.unauthorized(`The token's audience '${sas.resource}' does not match '${audience}'`);
     }
@@ -91,6 +92,18 @@ export class ConnectionClaims {
       }
     }
     throw lastError;
+  }
+
+  /** The unexpired token whose audience covers `resourcePath` (for identity checks), if any. */
+  async tokenFor(resourcePath: string): Promise<string | undefined> {
+    await Promise.allSettled([...this.pending]);
+    for (const claim of this.claims.values()) {
+      if (claim.expiresAt <= this.now()) continue;
+      const sas = parseSasToken(claim.token)!;
+      const host = sas.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!;
+      if (resourceCovers(claim.audience, host + resourcePath) || resourceCovers(sas.resource, host + resourcePath)) return claim.token;
+    }
+    return undefined;
   }
 
   release(holder: ClaimHolder): void {
@@ -143,4 +156,12 @@ function audienceHostPath(resource: string): string {
   const rest = resource.replace(/^[a-z]+:\/\//i, '');
   const slash = rest.indexOf('/');
   return slash < 0 ? '' : rest.slice(slash).replace(/\/+$/, '');
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

@@ -8,12 +8,18 @@ import type { CloudToDeviceFeedback } from '../../hub/messaging/feedback.js';
 import { cloudToDeviceSendRoute } from './service/cloudToDevice.js';
 import { feedbackRoute } from './service/feedback.js';
 import { fileNotificationRoute } from './service/fileNotifications.js';
+import type { DeviceConnections } from '../../hub/connections/deviceConnections.js';
+import type { Telemetry } from '../../hub/messaging/telemetry.js';
+import { telemetryRoute } from './device/telemetry.js';
+import { cloudToDeviceReceiveRoute } from './device/cloudToDevice.js';
 
 export interface AmqpServices {
   hubName: string;
   eventHub?: BuiltInEndpoint;
   cloudToDevice?: CloudToDevice;
   feedback?: CloudToDeviceFeedback;
+  connections?: DeviceConnections;
+  telemetry?: Telemetry;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
@@ -24,5 +30,7 @@ export function amqpRoutes(services: AmqpServices): LinkRoute[] {
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
     ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),
     fileNotificationRoute(),
+    ...(services.connections && services.telemetry ? [telemetryRoute(services.telemetry, services.connections)] : []),
+    ...(services.connections && services.cloudToDevice ? [cloudToDeviceReceiveRoute(services.cloudToDevice, services.connections)] : []),
   ];
 }

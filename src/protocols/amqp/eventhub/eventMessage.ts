@@ -13,7 +13,7 @@ const propertiesSection: Record<string, (m: Message, v: string) => void> = {
   'content-encoding': (m, v) => (m.content_encoding = v),
   'absolute-expiry-time': (m, v) => {
     const t = Date.parse(v);
-    if (Number.isFinite(t)) m.absolute_expiry_time = new Date(t) as never;
+    if (Number.isFinite(t)) m.absolute_expiry_time = t as never;
   },
 };
 
