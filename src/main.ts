@@ -13,6 +13,7 @@ import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
 import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
 import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
 import { CloudToDeviceFeedback, notifyingOutcomes } from './hub/messaging/feedback.js';
+import { acceptAmqpWebSockets } from './protocols/amqp/websocket.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { Twins } from './hub/twins/twins.js';
@@ -135,6 +136,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       throw e;
     });
 
+    const stopAmqpWebSockets = acceptAmqpWebSockets(http.server, amqp);
+
     const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
@@ -159,6 +162,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       async close() {
         if (closed) return;
         closed = true;
+        stopAmqpWebSockets();
         await amqp.close();
         await mqtt.close();
         await connections.closeAll('the hub is shutting down');

@@ -8,7 +8,7 @@ import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
 
 const { Client, ModuleClient, Message } = device;
-const { Amqp } = deviceAmqp;
+const { Amqp, AmqpWs } = deviceAmqp;
 
 describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () => {
   let t: TestHub;
@@ -23,9 +23,11 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     await t.close();
   });
 
-  test('telemetry is committed to the event log with IoT Hub properties; the device shows Connected', async () => {
-    const { connectionString } = await createDevice(t, 'amqp-telemetry');
-    const client = Client.fromConnectionString(connectionString, Amqp as any);
+  for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]] as const) {
+  test(`${name}: telemetry is committed to the event log with IoT Hub properties; the device shows Connected`, async () => {
+    const deviceId = `amqp-telemetry-${name}`;
+    const { connectionString } = await createDevice(t, deviceId);
+    const client = Client.fromConnectionString(connectionString, transport as any);
     await client.open();
     try {
       const m = new Message(JSON.stringify({ t: 1 }));
@@ -39,19 +41,20 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
         await client.sendEvent(new Message('b2'));
       });
       // Over AMQP the device's links (attached on first use) make it Connected.
-      assert.equal((await t.hub.registry.getDevice('amqp-telemetry')).connectionState, 'Connected');
-      const events = await eventsOf(t, 'amqp-telemetry');
+      assert.equal((await t.hub.registry.getDevice(deviceId)).connectionState, 'Connected');
+      const events = await eventsOf(t, deviceId);
       assert.equal(events[0]!.systemProperties['message-id'], 'amqp-msg-1');
       assert.equal(events[0]!.systemProperties['content-type'], 'application/json');
-      assert.equal(events[0]!.systemProperties['iothub-connection-device-id'], 'amqp-telemetry');
+      assert.equal(events[0]!.systemProperties['iothub-connection-device-id'], deviceId);
       assert.deepEqual(events[0]!.properties, { kind: 'reading' });
       assert.deepEqual(JSON.parse(events[0]!.body.toString()), { t: 1 });
       assert.deepEqual(events.slice(1).map((e) => e.body.toString()), ['b1', 'b2']);
     } finally {
       await client.close();
     }
-    await eventually(async () => (await t.hub.registry.getDevice('amqp-telemetry')).connectionState === 'Disconnected');
+    await eventually(async () => (await t.hub.registry.getDevice(deviceId)).connectionState === 'Disconnected');
   });
+  }
 
   test('module telemetry carries the module id', async () => {
     await createDevice(t, 'amqp-edge');

@@ -64,6 +64,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
     });
     onUpgrade = (req, socket, head) => {
+      // AMQP over WebSocket shares the path; the AMQP endpoint's own 'upgrade' listener takes it.
+      if (/(^|,)\s*AMQPWSB10\s*(,|$)/i.test(String(req.headers['sec-websocket-protocol'] ?? ''))) return;
       if (new URL(req.url ?? '/', 'https://x').pathname !== WEBSOCKET_PATH) {
         socket.destroy();
         return;

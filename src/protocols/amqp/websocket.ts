@@ -1,0 +1,31 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { AmqpEndpoint } from './server.js';
+
+export const AMQP_WEBSOCKET_PATH = '/$iothub/websocket';
+const SUBPROTOCOL = 'AMQPWSB10';
+
+/**
+ * AMQP over WebSocket (subprotocol AMQPWSB10) at /$iothub/websocket on the HTTPS listener, as
+ * IoT Hub serves it for AmqpWs clients. MQTT over WebSocket shares the path; each endpoint takes
+ * the upgrades that offer its subprotocol. Returns the function that stops listening.
+ */
+export function acceptAmqpWebSockets(httpsServer: Server, amqp: AmqpEndpoint): () => void {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false) });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) return;
+    if (new URL(req.url ?? '/', 'https://x').pathname !== AMQP_WEBSOCKET_PATH) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => amqp.acceptWebSocket(ws));
+  };
+  httpsServer.on('upgrade', onUpgrade);
+  return () => {
+    httpsServer.off('upgrade', onUpgrade);
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+  };
+}
