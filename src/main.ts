@@ -125,6 +125,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       hubName: config.hubName,
       connections,
       telemetry,
+      twins,
+      methods,
       cloudToDevice,
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups), store.eventLog, appends),

@@ -114,6 +114,45 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     }
   });
 
+  test('twin over AMQP: get, reported patch, desired notifications', async () => {
+    const { connectionString } = await createDevice(t, 'amqp-twin');
+    const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    const client = Client.fromConnectionString(connectionString, Amqp as any);
+    await client.open();
+    try {
+      const twin = await client.getTwin();
+      assert.deepEqual(twin.properties.desired, { $version: 1 });
+      const desired = new Promise<any>((resolve) => twin.on('properties.desired', (d: any) => d.$version > 1 && resolve(d)));
+      await new Promise<void>((resolve, reject) => twin.properties.reported.update({ firmware: '1.2.3' }, (e: any) => (e ? reject(e) : resolve())));
+      const { responseBody: svcTwin } = await registry.getTwin('amqp-twin');
+      assert.equal((svcTwin.properties.reported as any).firmware, '1.2.3');
+      await new Promise((r) => setTimeout(r, 300));
+      await svcTwin.update({ properties: { desired: { interval: 30 } } });
+      const d = await desired;
+      assert.equal(d.interval, 30);
+      assert.equal(d.$version, 2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('direct methods over AMQP reach the device and return its answer', async () => {
+    const { connectionString } = await createDevice(t, 'amqp-methods');
+    const client = Client.fromConnectionString(connectionString, Amqp as any);
+    await client.open();
+    try {
+      client.onDeviceMethod('reboot', (request: any, response: any) => {
+        response.send(200, { rebooting: true, delay: request.payload.delay }, () => undefined);
+      });
+      await eventually(() => t.hub.methods.isOnline('amqp-methods'), 5000);
+      const { result } = await service.invokeDeviceMethod('amqp-methods', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
+      assert.equal(result.status, 200);
+      assert.deepEqual(result.payload, { rebooting: true, delay: 5 });
+    } finally {
+      await client.close();
+    }
+  });
+
   test('a wrong key is refused with UnauthorizedError and the device stays Disconnected', async () => {
     await createDevice(t, 'amqp-badkey');
     const cs = `HostName=${t.host};DeviceId=amqp-badkey;SharedAccessKey=${Buffer.alloc(32, 9).toString('base64')}`;

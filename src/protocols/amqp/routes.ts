@@ -12,6 +12,10 @@ import type { DeviceConnections } from '../../hub/connections/deviceConnections.
 import type { Telemetry } from '../../hub/messaging/telemetry.js';
 import { telemetryRoute } from './device/telemetry.js';
 import { cloudToDeviceReceiveRoute } from './device/cloudToDevice.js';
+import type { Twins } from '../../hub/twins/twins.js';
+import type { DirectMethods } from '../../hub/methods/methods.js';
+import { twinRoutes } from './device/twin.js';
+import { methodRoutes } from './device/methods.js';
 
 export interface AmqpServices {
   hubName: string;
@@ -20,6 +24,8 @@ export interface AmqpServices {
   feedback?: CloudToDeviceFeedback;
   connections?: DeviceConnections;
   telemetry?: Telemetry;
+  twins?: Twins;
+  methods?: DirectMethods;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
@@ -32,5 +38,7 @@ export function amqpRoutes(services: AmqpServices): LinkRoute[] {
     fileNotificationRoute(),
     ...(services.connections && services.telemetry ? [telemetryRoute(services.telemetry, services.connections)] : []),
     ...(services.connections && services.cloudToDevice ? [cloudToDeviceReceiveRoute(services.cloudToDevice, services.connections)] : []),
+    ...(services.connections && services.twins ? twinRoutes(services.twins, services.connections) : []),
+    ...(services.connections && services.methods ? methodRoutes(services.methods, services.connections) : []),
   ];
 }
