@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventHubConsumerClient, earliestEventPosition, latestEventPosition, type ReceivedEventData, type EventPosition } from '@azure/event-hubs';
+import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData, type EventPosition } from '@azure/event-hubs';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import { startTestHub, type TestHub } from './support/hub.js';
@@ -157,30 +157,34 @@ describe('built-in Event Hub-compatible endpoint through the unmodified @azure/e
     const b = new EventHubConsumerClient('analytics', cs);
     const { connectionString } = await createDevice(t, 'eh-live');
     const live = String(partitionFor('eh-live', t.hub.config.eventLog.partitions));
-    let started = 0;
-    let receivedA!: Promise<ReceivedEventData[]>;
-    let receivedB!: Promise<ReceivedEventData[]>;
-    const bothStarted = new Promise<void>((r) => {
-      const onStarted = () => ++started === 2 && setTimeout(r, 300);
-      const until = (e: ReceivedEventData[]) => e.some((x) => x.messageId === 'live-1');
-      receivedA = receive(a, live, latestEventPosition, until, { onStarted });
-      receivedB = receive(b, live, latestEventPosition, until, { onStarted });
-    });
+    const start = { sequenceNumber: (await a.getPartitionProperties(live)).lastEnqueuedSequenceNumber };
+    const seenA: string[] = [];
+    const seenB: string[] = [];
+    const until = (seen: string[]) => (e: ReceivedEventData[]) => {
+      seen.splice(0, seen.length, ...e.map((x) => String(x.messageId)));
+      return seen.includes('live-1');
+    };
+    const receivedA = receive(a, live, start, until(seenA));
+    const receivedB = receive(b, live, start, until(seenB));
+    const d = Client.fromConnectionString(connectionString, deviceMqtt.Mqtt as any);
+    await d.open();
     try {
-      await bothStarted;
-      const d = Client.fromConnectionString(connectionString, deviceMqtt.Mqtt as any);
-      await d.open();
+      // A first event proves both receivers are attached; the second is timed.
+      const warmup = new Message('warm-up');
+      warmup.messageId = 'warm-up';
+      await d.sendEvent(warmup);
+      await eventually(() => seenA.includes('warm-up') && seenB.includes('warm-up'), 10_000);
       const m = new Message('hello');
       m.messageId = 'live-1';
       const sent = Date.now();
       await d.sendEvent(m);
-      await d.close();
       const [ea, eb] = await Promise.all([receivedA, receivedB]);
       const elapsed = Date.now() - sent;
-      assert.deepEqual(ea.map((e) => e.messageId), ['live-1']);
-      assert.deepEqual(eb.map((e) => e.messageId), ['live-1']);
+      assert.deepEqual(ea.map((e) => e.messageId), ['warm-up', 'live-1']);
+      assert.deepEqual(eb.map((e) => e.messageId), ['warm-up', 'live-1']);
       assert.ok(elapsed < 1500, `arrived after ${elapsed} ms`);
     } finally {
+      await d.close();
       await a.close();
       await b.close();
     }
