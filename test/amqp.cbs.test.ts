@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect as tlsConnect } from 'node:tls';
 import { createSasToken } from '../src/core/sas.js';
 import { serviceToken, startTestHub, type TestHub } from './support/hub.js';
-import { connectAmqp, type RawAmqp } from './support/amqp.js';
+import { connectAmqp, linkClosed, type RawAmqp } from './support/amqp.js';
 
 function putToken(c: RawAmqp, audience: string, token: string, type = 'servicebus.windows.net:sastoken') {
   return c.request('$cbs', { application_properties: { operation: 'put-token', type, name: audience }, body: token });
@@ -47,14 +47,60 @@ describe('AMQP endpoint: TLS, SASL and claims-based security', () => {
     }
   });
 
-  test('SASL PLAIN with a SAS token as the password authenticates the connection', async () => {
+  test('SASL PLAIN with a SAS token as the password authorizes links without a put-token', async () => {
     const token = await serviceToken(t);
     const c = await connectAmqp(t.host, { username: 'iothubowner@sas.root.fleethub', password: token });
     try {
-      // The connection can read the built-in endpoint's $management without a put-token.
-      assert.ok(c.connection.is_open());
+      const receiver = await c.receiver('fleethub/ConsumerGroups/$Default/Partitions/0');
+      assert.ok(receiver.is_open());
     } finally {
       await c.close();
+    }
+    const bad = await connectAmqp(t.host, { username: 'iothubowner@sas.root.fleethub', password: token.replace(/sig=[^&]+/, 'sig=AAAA') });
+    try {
+      await assert.rejects(bad.receiver('fleethub/ConsumerGroups/$Default/Partitions/0'), (e: any) => e.condition === 'amqp:unauthorized-access');
+    } finally {
+      await bad.close().catch(() => undefined);
+    }
+  });
+
+  test('links need a token: none, or one without the right permission, is refused with amqp:unauthorized-access', async () => {
+    const c = await connectAmqp(t.host);
+    try {
+      await assert.rejects(c.receiver('fleethub/ConsumerGroups/$Default/Partitions/0'), (e: any) => e.condition === 'amqp:unauthorized-access');
+      await assert.rejects(c.sender('/messages/devicebound'), (e: any) => e.condition === 'amqp:unauthorized-access');
+      const ok = await putToken(c, t.host, await serviceToken(t, 'registryRead'));
+      assert.equal(ok.application_properties!['status-code'], 200);
+      await assert.rejects(c.sender('/messages/devicebound'), (e: any) => e.condition === 'amqp:unauthorized-access');
+      // The connection is still usable after refused links.
+      assert.equal((await putToken(c, t.host, await serviceToken(t, 'service'))).application_properties!['status-code'], 200);
+      const sender = await c.sender('/messages/devicebound');
+      assert.ok(sender.is_open());
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('an expiring token closes the links it authorized unless renewed by a new put-token', async () => {
+    const policy = await t.hub.store.policies.get('service');
+    const shortToken = (seconds: number) => createSasToken(t.host, policy!.primaryKey, Math.floor(Date.now() / 1000) + seconds, 'service');
+    const c = await connectAmqp(t.host);
+    const renewed = await connectAmqp(t.host);
+    try {
+      assert.equal((await putToken(c, t.host, shortToken(2))).application_properties!['status-code'], 200);
+      assert.equal((await putToken(renewed, t.host, shortToken(2))).application_properties!['status-code'], 200);
+      const expiring = await c.receiver('fleethub/ConsumerGroups/$Default/Partitions/1');
+      const kept = await renewed.receiver('fleethub/ConsumerGroups/$Default/Partitions/1');
+      const closed = linkClosed(expiring);
+      assert.equal((await putToken(renewed, t.host, shortToken(3600))).application_properties!['status-code'], 200);
+      const error = await closed;
+      assert.equal(error?.condition, 'amqp:unauthorized-access');
+      assert.match(String(error?.description), /expired/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(kept.is_open(), 'the renewed connection keeps its link');
+    } finally {
+      await c.close();
+      await renewed.close();
     }
   });
 
