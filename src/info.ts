@@ -88,8 +88,7 @@ function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefi
   const key = `SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${hubName}`;
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
-  // The plain listener is bound to loopback only (see listenAmqp). A port in the endpoint would
-  // become part of the SAS audience, so the default ports are left implicit.
+  // The plain listener is bound to loopback only (see listenAmqp); default ports are left implicit.
   const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
   return {
     eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,

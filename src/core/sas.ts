@@ -77,7 +77,9 @@ export function signatureMatches(token: SasToken, keyBase64: string): boolean {
  * (compared case-insensitively, as IoT Hub does, on whole path segments).
  */
 export function resourceCovers(tokenResource: string, target: string): boolean {
-  const norm = (s: string) => s.toLowerCase().replace(/^(https?|amqps?|mqtts?|wss?|sb):\/\//, '').replace(/\/+$/, '');
+  // A port in the host (Event Hubs clients put the endpoint's, e.g. sb://host:5672/) is not part of the resource.
+  const norm = (s: string) =>
+    s.toLowerCase().replace(/^(https?|amqps?|mqtts?|wss?|sb):\/\//, '').replace(/^(\[[^\]]*\]|[^:/]+):\d+(?=\/|$)/, '$1').replace(/\/+$/, '');
   const a = norm(tokenResource);
   const b = norm(target);
   return a === b || b.startsWith(a + '/');

@@ -46,7 +46,7 @@ export class Authorizer {
   }
 
   private hostOf(token: SasToken): string | undefined {
-    const host = token.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    const host = token.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase().replace(/^(\[[^\]]*\]|[^:/]+):\d+$/, '$1');
     return this.hosts.has(host) ? host : undefined;
   }
 
@@ -61,7 +61,7 @@ export class Authorizer {
   }
 
   private async devicePrincipal(token: SasToken, host: string): Promise<Principal> {
-    const path = token.resource.replace(/^[a-z]+:\/\//i, '').slice(host.length);
+    const path = token.resource.replace(/^[a-z]+:\/\//i, '').replace(/^[^/]*/, '');
     const m = /^\/devices\/([^/]+)(?:\/modules\/([^/]+))?\/?$/i.exec(path);
     if (!m) throw errors.unauthorized('Unauthorized: a device token must be scoped to a device');
     const deviceId = m[1]!;
