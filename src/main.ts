@@ -16,6 +16,8 @@ import { Telemetry } from './hub/messaging/telemetry.js';
 import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
+import { HubCertificates } from './hub/certificates/certificates.js';
+import { certificatesApi } from './protocols/http/certificates.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -53,7 +55,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.modules,
     );
     const registry = new Registry(store.devices, store.modules);
-    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
+    const certificates = new HubCertificates(store.caCertificates);
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
     await connections.start();
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
@@ -68,6 +71,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+    await http.register(certificatesApi(certificates, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.

@@ -6,6 +6,7 @@
 import type { Device, Module, RegistryStatistics } from '../hub/registry/types.js';
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
 import type { EventLog } from './eventLog.js';
+import type { CaCertificateStore } from './caCertificates.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -48,11 +49,13 @@ export interface PolicyStore {
 }
 
 export * from './eventLog.js';
+export * from './caCertificates.js';
 
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
   policies: PolicyStore;
   eventLog: EventLog;
+  caCertificates: CaCertificateStore;
   close(): void;
 }

@@ -53,6 +53,14 @@ export const migrations: { name: string; sql: string }[] = [
           CREATE INDEX events_by_offset ON events (partition, byte_offset);
           CREATE INDEX events_by_time ON events (partition, enqueued_time);`,
   },
+  {
+    name: '101-ca-certificates',
+    sql: `CREATE TABLE ca_certificates (
+            name TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

@@ -4,6 +4,7 @@ import { SqliteDeviceStore } from './devices.js';
 import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
 import { SqliteEventLog } from './eventLog.js';
+import { SqliteCaCertificateStore } from './caCertificates.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -18,6 +19,7 @@ export function openSqliteStore(path: string): SqliteStore {
     modules: new SqliteModuleStore(db),
     policies: new SqlitePolicyStore(db),
     eventLog: new SqliteEventLog(db),
+    caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),
   };
 }
