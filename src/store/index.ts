@@ -8,6 +8,7 @@ import type { SharedAccessPolicy } from '../hub/auth/types.js';
 import type { TwinState } from '../hub/twins/types.js';
 import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messaging/cloudToDeviceMessage.js';
 import type { EventLog } from './eventLog.js';
+import type { CaCertificateStore } from './caCertificates.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -73,6 +74,7 @@ export interface C2dQueue {
   depth(deviceId: string, now: number): Promise<number>;
 }
 export * from './eventLog.js';
+export * from './caCertificates.js';
 
 /** One recorded cloud-to-device outcome a sender asked feedback for (`iothub-ack`). */
 export interface C2dFeedbackRecord {
@@ -101,5 +103,6 @@ export interface Store {
   cloudToDevice: C2dQueue;
   cloudToDeviceFeedback: C2dFeedbackStore;
   eventLog: EventLog;
+  caCertificates: CaCertificateStore;
   close(): void;
 }

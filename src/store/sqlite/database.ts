@@ -106,6 +106,14 @@ export const migrations: { name: string; sql: string }[] = [
             at INTEGER NOT NULL
           );`,
   },
+  {
+    name: '101-ca-certificates',
+    sql: `CREATE TABLE ca_certificates (
+            name TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

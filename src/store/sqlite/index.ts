@@ -7,6 +7,7 @@ import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteC2dFeedback } from './c2dFeedback.js';
 import { SqliteEventLog } from './eventLog.js';
+import { SqliteCaCertificateStore } from './caCertificates.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -24,6 +25,7 @@ export function openSqliteStore(path: string): SqliteStore {
     cloudToDevice: new SqliteC2dQueue(db),
     cloudToDeviceFeedback: new SqliteC2dFeedback(db),
     eventLog: new SqliteEventLog(db),
+    caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),
   };
 }
