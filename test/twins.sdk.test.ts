@@ -169,6 +169,16 @@ describe('device and module twins through the unmodified azure-iothub Registry a
     assert.equal((t.hub.store.db.prepare("SELECT COUNT(*) AS n FROM twins WHERE device_id = 'gateway'").get() as { n: number }).n, 1);
   });
 
+  test('concurrent unconditional updates are all applied (no lost update)', async () => {
+    await registry.create({ deviceId: 'busy' });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => registry.updateTwin('busy', { tags: { [`k${i}`]: i }, properties: { desired: { [`d${i}`]: i } } }, '*')));
+    const doc = JSON.parse(JSON.stringify((await registry.getTwin('busy')).responseBody));
+    assert.equal(Object.keys(doc.tags).length, 20);
+    assert.equal(doc.version, 21);
+    assert.equal(doc.properties.desired.$version, 21);
+    for (let i = 0; i < 20; i++) assert.equal(doc.properties.desired[`d${i}`], i);
+  });
+
   test('twins survive a restart', async () => {
     await registry.create({ deviceId: 'durable' });
     await registry.updateTwin('durable', { tags: { k: 'v' } }, '*');
