@@ -78,30 +78,9 @@ describe('cloud-to-device messages delivered over MQTT to the unmodified azure-i
   test('a message that was not acknowledged (no PUBACK) is delivered again on the next connection', async () => {
     const { key, connectionString } = await createDevice(t, 'c2d-redeliver');
     await send('c2d-redeliver', { body: 'important', messageId: 'again' });
-    // A bare MQTT client that takes the message and disconnects without PUBACK.
-    const socket = tls.connect({ host: t.host, port: 8883, servername: t.host });
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const packets: any[] = [];
-    parser.on('packet', (p: any) => packets.push(p));
-    socket.on('data', (d: Buffer) => parser.parse(d));
-    const write = (p: object) => socket.write(mqttPacket.generate(p as any));
-    write({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: false,
-      keepalive: 60,
-      clientId: 'c2d-redeliver',
-      username: `${t.host}/c2d-redeliver/?api-version=2021-04-12`,
-      password: Buffer.from(createSasToken(`${t.host}/devices/c2d-redeliver`, key, Math.floor(Date.now() / 1000) + 600)),
-    });
-    await eventually(() => packets.find((p) => p.cmd === 'connack'));
-    write({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/c2d-redeliver/messages/devicebound/#', qos: 1 }] });
-    const delivered = await eventually(() => packets.find((p) => p.cmd === 'publish'));
+    const delivered = await receiveWithoutPuback(t, 'c2d-redeliver', key);
     assert.equal(delivered.qos, 1);
     assert.match(delivered.topic, /^devices\/c2d-redeliver\/messages\/devicebound\/%24\.mid=again&%24\.to=/);
-    await new Promise((r) => setTimeout(r, 100));
-    socket.destroy();
     assert.equal(await t.hub.cloudToDevice.queueDepth('c2d-redeliver'), 1, 'still queued without a PUBACK');
 
     const client = Client.fromConnectionString(connectionString, Mqtt);
@@ -134,4 +113,51 @@ describe('cloud-to-device messages delivered over MQTT to the unmodified azure-i
       await client.close();
     }
   });
+
+  test('a message delivered 10 times without acknowledgement is dead-lettered, with feedback recorded', async () => {
+    const { key } = await createDevice(t, 'c2d-poison');
+    await send('c2d-poison', { body: 'poison', messageId: 'p-1', ack: 'negative' });
+    for (let i = 0; i < 10; i++) {
+      const p = await receiveWithoutPuback(t, 'c2d-poison', key);
+      assert.equal(p.payload.toString(), 'poison');
+    }
+    assert.equal(await receiveWithoutPuback(t, 'c2d-poison', key, 300), undefined, 'not delivered an 11th time');
+    assert.equal(await t.hub.cloudToDevice.queueDepth('c2d-poison'), 0);
+    const outcomes = t.hub.store.db.prepare('SELECT original_message_id AS id, outcome FROM c2d_outcomes WHERE device_id = ?').all('c2d-poison');
+    assert.deepEqual(outcomes, [{ id: 'p-1', outcome: 'DeliveryCountExceeded' }]);
+  });
 });
+
+/**
+ * A bare MQTT client over TLS: connects as the device, subscribes to its cloud-to-device topic,
+ * takes the first message and drops the connection without PUBACK. undefined when none came.
+ */
+async function receiveWithoutPuback(t: TestHub, deviceId: string, key: string, waitMs = 5000): Promise<any> {
+  const socket = tls.connect({ host: t.host, port: 8883, servername: t.host });
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const packets: any[] = [];
+  parser.on('packet', (p: any) => packets.push(p));
+  socket.on('data', (d: Buffer) => parser.parse(d));
+  socket.on('error', () => undefined);
+  const write = (p: object) => socket.write(mqttPacket.generate(p as any));
+  try {
+    write({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      keepalive: 60,
+      clientId: deviceId,
+      username: `${t.host}/${deviceId}/?api-version=2021-04-12`,
+      password: Buffer.from(createSasToken(`${t.host}/devices/${deviceId}`, key, Math.floor(Date.now() / 1000) + 600)),
+    });
+    await eventually(() => packets.find((p) => p.cmd === 'connack'));
+    write({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `devices/${deviceId}/messages/devicebound/#`, qos: 1 }] });
+    await eventually(() => packets.find((p) => p.cmd === 'suback'));
+    return await eventually(() => packets.find((p) => p.cmd === 'publish'), waitMs).catch(() => undefined);
+  } finally {
+    socket.destroy();
+    // Let the hub see the connection go before the next one arrives.
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
