@@ -174,6 +174,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         await connections.closeAll('the hub is shutting down');
         await eventLogWriter.close();
         stopRetention();
+        methods.close();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();

@@ -74,4 +74,22 @@ describe('direct methods through the unmodified azure-iothub Client (service sid
       await service.close();
     }
   });
+
+  test('stopping the hub ends a call that waits for its device instead of holding up shutdown', async () => {
+    const other = await startTestHub();
+    const otherRegistry = Registry.fromConnectionString(await other.connectionString());
+    const otherClient = Client.fromConnectionString(await other.connectionString());
+    await otherRegistry.create({ deviceId: 'sleepy' });
+    const call = otherClient.invokeDeviceMethod('sleepy', { methodName: 'wake', connectTimeoutInSeconds: 60 });
+    const outcome = call.then(
+      () => 'answered',
+      (e: any) => e.response?.statusCode ?? e.code ?? e.message,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await other.close();
+    assert.ok(Date.now() - started < 5000, `closing took ${Date.now() - started} ms`);
+    assert.notEqual(await outcome, 'answered');
+    await otherClient.close();
+  });
 });
