@@ -133,7 +133,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       methods,
       cloudToDevice,
       feedback: c2dFeedback,
-      eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups), store.eventLog, appends),
+      eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
     const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {

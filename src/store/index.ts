@@ -95,6 +95,15 @@ export interface C2dFeedbackStore {
   remove(ids: number[]): Promise<void>;
 }
 
+/** Consumer groups of the built-in endpoint added at run time (names compare case-insensitively). */
+export interface ConsumerGroupStore {
+  list(): Promise<string[]>;
+  /** false when a group of that name exists. */
+  add(name: string): Promise<boolean>;
+  /** false when there is no such group. */
+  delete(name: string): Promise<boolean>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
@@ -104,5 +113,6 @@ export interface Store {
   cloudToDeviceFeedback: C2dFeedbackStore;
   eventLog: EventLog;
   caCertificates: CaCertificateStore;
+  consumerGroups: ConsumerGroupStore;
   close(): void;
 }

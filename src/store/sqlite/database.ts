@@ -114,6 +114,11 @@ export const migrations: { name: string; sql: string }[] = [
             doc TEXT NOT NULL
           );`,
   },
+  {
+    // Consumer groups of the built-in Event Hub-compatible endpoint added at run time (issue 4).
+    name: '400-consumer-groups',
+    sql: `CREATE TABLE consumer_groups (name TEXT PRIMARY KEY COLLATE NOCASE, created_at INTEGER NOT NULL);`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

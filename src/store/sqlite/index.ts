@@ -6,6 +6,7 @@ import { SqlitePolicyStore } from './policies.js';
 import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteC2dFeedback } from './c2dFeedback.js';
+import { SqliteConsumerGroups } from './consumerGroups.js';
 import { SqliteEventLog } from './eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
 
@@ -24,6 +25,7 @@ export function openSqliteStore(path: string): SqliteStore {
     twins: new SqliteTwinStore(db),
     cloudToDevice: new SqliteC2dQueue(db),
     cloudToDeviceFeedback: new SqliteC2dFeedback(db),
+    consumerGroups: new SqliteConsumerGroups(db),
     eventLog: new SqliteEventLog(db),
     caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),

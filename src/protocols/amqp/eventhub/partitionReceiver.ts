@@ -25,7 +25,7 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
     async open({ connection, link, address }: IncomingLink<Sender>, m) {
       link.set_source(link.source);
       const [, entity, groupName, partitionId] = m as unknown as [string, string, string, string];
-      const group = endpoint.consumerGroups.find(groupName);
+      const group = await endpoint.consumerGroups.find(groupName);
       const partition = endpoint.partition(partitionId);
       if (entity.toLowerCase() !== endpoint.name.toLowerCase() || !group || partition === undefined) {
         link.close(amqpErrors.notFound(`The messaging entity '${address}' could not be found.`));
