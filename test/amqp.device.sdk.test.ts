@@ -6,6 +6,7 @@ import iothub from 'azure-iothub';
 import common from 'azure-iot-common';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
+import { selfSigned, thumbprint } from './support/certs.js';
 
 const { Client, ModuleClient, Message } = device;
 const { Amqp, AmqpWs } = deviceAmqp;
@@ -149,6 +150,34 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     } finally {
       await client.close();
     }
+  });
+
+  test('an X.509 (self-signed) device sends telemetry over AMQP without CBS; another certificate is refused', async () => {
+    const cert = await selfSigned('amqp-x509');
+    const stranger = await selfSigned('amqp-x509');
+    const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    await registry.create({ deviceId: 'amqp-x509', authentication: { x509Thumbprint: { primaryThumbprint: await thumbprint(cert) } } } as any);
+    const connect = async (c: typeof cert) => {
+      const client = Client.fromConnectionString(`HostName=${t.host};DeviceId=amqp-x509;x509=true`, Amqp as any);
+      client.setRetryPolicy(new common.NoRetry());
+      await client.setOptions({ cert: c.certPem, key: c.keyPem });
+      return client;
+    };
+    const good = await connect(cert);
+    await good.open();
+    try {
+      await good.sendEvent(new Message('over amqp with a certificate'));
+    } finally {
+      await good.close();
+    }
+    const events = await eventsOf(t, 'amqp-x509');
+    assert.equal(events.length, 1);
+    assert.equal(JSON.parse(events[0]!.systemProperties['iothub-connection-auth-method']!).type, 'x509Certificate');
+    const bad = await connect(stranger);
+    await bad.open().catch(() => undefined);
+    await assert.rejects(bad.sendEvent(new Message('refused')), (e: any) => /Unauthorized/i.test(`${e.name} ${e.message}`));
+    await bad.close().catch(() => undefined);
+    assert.equal((await eventsOf(t, 'amqp-x509')).length, 1);
   });
 
   test('a wrong key is refused with UnauthorizedError and the device stays Disconnected', async () => {

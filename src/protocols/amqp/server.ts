@@ -57,7 +57,9 @@ export class AmqpEndpoint {
     const connectionOptions = {
       host: options.host,
       port: options.port,
-      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert } : {}),
+      // X.509 devices present a client certificate; it is checked per identity at link attach,
+      // so the handshake asks for one without requiring or verifying it.
+      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false } : {}),
       container_id: this.options.hostName,
       idle_time_out: 240_000,
     };

@@ -1,3 +1,4 @@
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Receiver, Sender } from 'rhea';
 import type { ConnectedIdentity, DeviceConnections } from '../../../hub/connections/deviceConnections.js';
 import { amqpErrors } from '../errors.js';
@@ -30,13 +31,15 @@ export async function deviceIdentity(
 ): Promise<{ identity: ConnectedIdentity; activity(): void } | undefined> {
   const { connection, link } = incoming;
   const resource = `/devices/${deviceId}` + (moduleId ? `/modules/${moduleId}` : '');
-  if (!(await authorizeLink(incoming, 'DeviceConnect', resource))) return undefined;
+  // X.509 devices skip CBS: their TLS client certificate is the credential.
+  const certificate = (await connection.claims.tokenFor(resource)) === undefined ? clientCertificateChain(connection) : undefined;
+  if (!certificate && !(await authorizeLink(incoming, 'DeviceConnect', resource))) return undefined;
   let byIdentity = sessions.get(connection);
   if (!byIdentity) sessions.set(connection, (byIdentity = new Map()));
   const key = resource.toLowerCase();
   let pending = byIdentity.get(key);
   if (!pending) {
-    pending = open(connections, connection, deviceId, moduleId, resource);
+    pending = open(connections, connection, deviceId, moduleId, resource, certificate);
     byIdentity.set(key, pending);
     void pending.then((s) => s === undefined && byIdentity!.delete(key));
   }
@@ -56,10 +59,15 @@ async function open(
   deviceId: string,
   moduleId: string | undefined,
   resource: string,
+  certificate: Buffer[] | undefined,
 ): Promise<DeviceSession | undefined> {
-  const token = await connection.claims.tokenFor(resource);
-  if (!token) return undefined;
-  const auth = await connections.authenticateSas(deviceId, moduleId, token);
+  let auth;
+  if (certificate) auth = await connections.authenticateX509(deviceId, moduleId, certificate);
+  else {
+    const token = await connection.claims.tokenFor(resource);
+    if (!token) return undefined;
+    auth = await connections.authenticateSas(deviceId, moduleId, token);
+  }
   if (!('identity' in auth)) return undefined;
   const links = new Set<Sender | Receiver>();
   const handle = await connections.connected(auth.identity, {
@@ -71,4 +79,18 @@ async function open(
   });
   connection.onClose(() => handle.disconnected());
   return { identity: auth.identity, links, activity: () => handle.activity() };
+}
+
+/** The TLS client certificate chain (leaf first, DER) of the connection, if it presented one. */
+function clientCertificateChain(connection: ClientConnection): Buffer[] | undefined {
+  const socket = (connection.rhea as unknown as { get_tls_socket?(): TLSSocket | undefined }).get_tls_socket?.();
+  const leaf = socket?.getPeerCertificate?.(true);
+  if (!leaf || !leaf.raw) return undefined;
+  const chain: Buffer[] = [];
+  let cert: DetailedPeerCertificate | undefined = leaf;
+  while (cert?.raw && !chain.some((c) => c.equals(cert!.raw))) {
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
 }
