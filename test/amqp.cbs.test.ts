@@ -117,6 +117,7 @@ describe('AMQP endpoint: TLS, SASL and claims-based security', () => {
     await closed;
     const all = Buffer.concat(received);
     assert.deepEqual(all.subarray(0, 8), Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]), 'the server answered with its AMQP header');
+    assert.ok(all.includes('amqp:connection:framing-error'), 'the server closed with amqp:connection:framing-error');
     try {
       const ok = await putToken(good, t.host, await serviceToken(t));
       assert.equal(ok.application_properties!['status-code'], 200);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:net';
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
@@ -37,16 +38,6 @@ export class AmqpEndpoint {
     container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
     container.on('disconnected', (context: EventContext) => this.forget(context.connection));
     container.on('connection_close', (context: EventContext) => this.forget(context.connection));
-    container.on('protocol_error', (context: EventContext & { error?: Error }) => {
-      // A malformed frame: say so in AMQP's own words when the connection is open, then drop it.
-      const c = context.connection;
-      this.options.logger.debug({ err: context.error }, 'AMQP framing error');
-      try {
-        if (c && c.is_open()) c.close({ condition: 'amqp:connection:framing-error', description: 'Malformed AMQP frame' });
-      } catch {
-        // the socket is going away regardless
-      }
-    });
     // rhea raises 'error' on the container for link and connection errors nobody else handled;
     // without a listener Node would treat them as fatal.
     container.on('error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP error'));
@@ -63,7 +54,19 @@ export class AmqpEndpoint {
       container_id: this.options.hostName,
       idle_time_out: 240_000,
     };
-    const server = this.container.listen(connectionOptions as never) as Server;
+    // Our own listener rather than container.listen, to hold each rhea Connection and answer a
+    // malformed frame on it.
+    const accept = (socket: Socket) => {
+      const connection = this.container.create_connection(connectionOptions as never);
+      connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
+      // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
+      connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
+      (connection as unknown as { accept(socket: Socket): void }).accept(socket);
+    };
+    const server: Server = options.tls
+      ? createTlsServer(connectionOptions as TlsOptions).on('secureConnection', accept)
+      : createNetServer().on('connection', accept);
+    server.listen(options.port, options.host);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.once('listening', () => {
@@ -74,6 +77,21 @@ export class AmqpEndpoint {
         resolve(typeof address === 'object' && address ? address.port : options.port);
       });
     });
+  }
+
+  /** AMQP's way to refuse bad bytes: open (if not yet sent) then close with the error, written now, before rhea ends the socket. */
+  private refuseMalformed(connection: Connection, e: Error): void {
+    this.options.logger.debug({ err: e }, 'AMQP framing error');
+    const raw = connection as unknown as { open(): void; _process(): void; output(): void; is_closed(): boolean; is_open(): boolean };
+    try {
+      if (raw.is_closed()) return;
+      if (!raw.is_open()) raw.open();
+      connection.close({ condition: 'amqp:connection:framing-error', description: 'Malformed AMQP frame' });
+      raw._process();
+      raw.output();
+    } catch {
+      // the socket is going away regardless
+    }
   }
 
   /** Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10). */
