@@ -104,6 +104,22 @@ describe('AMQP endpoint: TLS, SASL and claims-based security', () => {
     }
   });
 
+  test('a sixth receiver on one partition and consumer group is refused with amqp:resource-limit-exceeded', async () => {
+    const c = await connectAmqp(t.host);
+    try {
+      assert.equal((await putToken(c, t.host, await serviceToken(t, 'service'))).application_properties!['status-code'], 200);
+      const address = 'fleethub/ConsumerGroups/$Default/Partitions/2';
+      const five = [];
+      for (let i = 0; i < 5; i++) five.push(await c.receiver(address));
+      await assert.rejects(c.receiver(address), (e: any) => e.condition === 'amqp:resource-limit-exceeded');
+      five[0]!.close();
+      await linkClosed(five[0]!);
+      assert.ok((await c.receiver(address)).is_open(), 'a freed place can be taken again');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('a malformed frame ends that connection only', async () => {
     const good = await connectAmqp(t.host);
     const socket = tlsConnect({ host: t.host, port: 5671 });

@@ -6,12 +6,16 @@ export interface PartitionReader {
   disconnect(reason: string): void;
 }
 
-export type Admission = { ok: true } | { ok: false; reason: string };
+export type Admission = { ok: true } | { ok: false; reason: string; quota?: true };
+
+/** Event Hubs' limit of concurrent receivers per partition and consumer group. */
+export const MAX_READERS_PER_PARTITION = 5;
 
 /**
  * Event Hubs' owner-level (epoch) rules per consumer group and partition: a receiver with an
  * owner level at least the current one takes the partition and disconnects every other receiver;
- * one with a lower level, or without a level while an owner exists, is refused.
+ * one with a lower level, or without a level while an owner exists, is refused; at most five
+ * receivers share a partition.
  */
 export class PartitionOwnership {
   private readonly readers = new Map<string, Set<PartitionReader>>();
@@ -23,6 +27,13 @@ export class PartitionOwnership {
     const owner = Math.max(-1, ...[...set].map((r) => r.epoch ?? -1));
     if (reader.epoch === undefined) {
       if (owner >= 0) return { ok: false, reason: `Receiver with an owner level of ${owner} already exists; a receiver without one cannot be created.` };
+      if (set.size >= MAX_READERS_PER_PARTITION) {
+        return {
+          ok: false,
+          quota: true,
+          reason: `Exceeded the maximum number of allowed receivers per partition in a consumer group which is ${MAX_READERS_PER_PARTITION}.`,
+        };
+      }
     } else {
       if (reader.epoch < owner) {
         return { ok: false, reason: `A receiver with a higher owner level (${owner}) already exists; owner level ${reader.epoch} is refused.` };

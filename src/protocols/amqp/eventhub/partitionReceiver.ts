@@ -62,7 +62,8 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
       };
       const admission = endpoint.ownership.admit(group, partition, reader);
       if (!admission.ok) {
-        link.close({ condition: 'amqp:link:stolen', description: admission.reason });
+        connection.claims.release(holder);
+        link.close({ condition: admission.quota ? 'amqp:resource-limit-exceeded' : 'amqp:link:stolen', description: admission.reason });
         return;
       }
       const runtimeMetric = ([] as unknown[]).concat(link.desired_capabilities ?? []).includes(RUNTIME_METRIC);
