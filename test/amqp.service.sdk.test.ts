@@ -117,6 +117,27 @@ describe('cloud-to-device over AMQP with the unmodified azure-iothub Client', ()
     assert.equal(await t.hub.cloudToDevice.queueDepth('c2d-amqp-full'), 50);
   });
 
+  test('AmqpWs: the service client sends over AMQP on WebSocket (port 443)', async () => {
+    const { connectionString } = await createDevice(t, 'c2d-amqp-ws');
+    const ws = Client.fromConnectionString(await t.connectionString('service'), iothub.AmqpWs as any);
+    try {
+      const m = new Message('over websocket');
+      m.messageId = 'ws-1';
+      await ws.send('c2d-amqp-ws', m);
+      assert.equal(await t.hub.cloudToDevice.queueDepth('c2d-amqp-ws'), 1);
+      const d = device.Client.fromConnectionString(connectionString, deviceMqtt.Mqtt as any);
+      const received = new Promise<any>((resolve) => d.on('message', resolve));
+      await d.open();
+      try {
+        assert.equal((await received).messageId, 'ws-1');
+      } finally {
+        await d.close();
+      }
+    } finally {
+      await ws.close();
+    }
+  });
+
   test('a registryRead policy cannot send (UnauthorizedError) and the file notification receiver attaches', async () => {
     const reader = Client.fromConnectionString(await t.connectionString('registryRead'));
     await assert.rejects(reader.send('c2d-amqp-full', new Message('x')), (e: any) => /Unauthorized/.test(e.name) || /unauthorized/i.test(e.message));
