@@ -124,7 +124,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
     }
 
-
+    // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
     const amqpServices: AmqpServices = {
       hubName: config.hubName,
       connections,
