@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData, type EventPosition } from '@azure/event-hubs';
+import WebSocket from 'ws';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import { startTestHub, type TestHub } from './support/hub.js';
@@ -192,6 +193,16 @@ describe('built-in Event Hub-compatible endpoint through the unmodified @azure/e
 
   test('plain AMQP with UseDevelopmentEmulator=true reads the same events', async () => {
     const client = new EventHubConsumerClient('$Default', (await t.hub.info()).eventHubCompatibleEmulatorConnectionString.replace('127.0.0.1', t.host));
+    try {
+      const events = await receive(client, partitionId, earliestEventPosition, (e) => e.length >= 5);
+      assert.deepEqual(events.map((e) => e.messageId), ['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('over WebSocket (wss://host:443/$servicebus/websocket) reads the same events', async () => {
+    const client = new EventHubConsumerClient('$Default', cs, { webSocketOptions: { webSocket: WebSocket as any } });
     try {
       const events = await receive(client, partitionId, earliestEventPosition, (e) => e.length >= 5);
       assert.deepEqual(events.map((e) => e.messageId), ['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);

@@ -4,11 +4,13 @@ import { WebSocketServer } from 'ws';
 import type { AmqpEndpoint } from './server.js';
 
 export const AMQP_WEBSOCKET_PATH = '/$iothub/websocket';
+/** Where Event Hubs clients (the built-in endpoint) dial AMQP over WebSocket. */
+export const EVENT_HUBS_WEBSOCKET_PATH = '/$servicebus/websocket';
 const SUBPROTOCOL = 'AMQPWSB10';
 
 /**
  * AMQP over WebSocket (subprotocol AMQPWSB10) at /$iothub/websocket on the HTTPS listener, as
- * IoT Hub serves it for AmqpWs clients. MQTT over WebSocket shares the path; each endpoint takes
+ * IoT Hub serves it for AmqpWs clients, and at /$servicebus/websocket for Event Hubs clients. MQTT over WebSocket shares the path; each endpoint takes
  * the upgrades that offer its subprotocol. Returns the function that stops listening.
  */
 export function acceptAmqpWebSockets(httpsServer: Server, amqp: AmqpEndpoint): () => void {
@@ -16,7 +18,8 @@ export function acceptAmqpWebSockets(httpsServer: Server, amqp: AmqpEndpoint): (
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return;
-    if (new URL(req.url ?? '/', 'https://x').pathname !== AMQP_WEBSOCKET_PATH) {
+    const path = new URL(req.url ?? '/', 'https://x').pathname;
+    if (path !== AMQP_WEBSOCKET_PATH && path !== EVENT_HUBS_WEBSOCKET_PATH) {
       socket.destroy();
       return;
     }
