@@ -98,14 +98,15 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
       });
       assert.deepEqual(seen, ['a:complete-me', 'b:reject-me', 'c:abandon-me', 'c:abandon-me']);
       assert.equal(await t.hub.cloudToDevice.queueDepth('amqp-c2d'), 0);
-      const receiver = (await service.getFeedbackReceiver()).result as any;
+      const feedbackClient = iothub.Client.fromConnectionString(await t.connectionString('service'));
+      const receiver = (await feedbackClient.getFeedbackReceiver()).result as any;
       const records: any[] = [];
       receiver.on('message', (msg: any) => {
         records.push(...JSON.parse(msg.getData().toString()));
         receiver.complete(msg, () => undefined);
       });
       await eventually(() => records.filter((r) => r.deviceId === 'amqp-c2d').length >= 3, 8000);
-      receiver.removeAllListeners('message');
+      await feedbackClient.close();
       const byId = Object.fromEntries(records.filter((r) => r.deviceId === 'amqp-c2d').map((r) => [r.originalMessageId, r.statusCode]));
       assert.deepEqual(byId, { a: 'Success', b: 'Rejected', c: 'Success' });
     } finally {
@@ -130,6 +131,59 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
       const d = await desired;
       assert.equal(d.interval, 30);
       assert.equal(d.$version, 2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('module twin over AMQP: reported properties reach the module twin', async () => {
+    await createDevice(t, 'amqp-twin-edge');
+    const { connectionString } = await createModule(t, 'amqp-twin-edge', 'sensor');
+    const client = ModuleClient.fromConnectionString(connectionString, Amqp as any);
+    await client.open();
+    try {
+      const twin = await client.getTwin();
+      await new Promise<void>((resolve, reject) => twin.properties.reported.update({ sampling: 5 }, (e: any) => (e ? reject(e) : resolve())));
+      const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+      const { responseBody } = await registry.getModuleTwin('amqp-twin-edge', 'sensor');
+      assert.equal((responseBody.properties.reported as any).sampling, 5);
+      const { responseBody: deviceTwin } = await registry.getTwin('amqp-twin-edge');
+      assert.equal((deviceTwin.properties.reported as any).sampling, undefined);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('C2D abandoned ten times is dead-lettered with DeliveryCountExceeded feedback', async () => {
+    const { connectionString } = await createDevice(t, 'amqp-c2d-abandon');
+    const client = Client.fromConnectionString(connectionString, Amqp as any);
+    let deliveries = 0;
+    client.on('message', (msg: any) => {
+      deliveries++;
+      client.abandon(msg, () => undefined);
+    });
+    await client.open();
+    try {
+      const m = new common.Message('never done');
+      m.messageId = 'hot-potato';
+      m.ack = 'negative';
+      await service.send('amqp-c2d-abandon', m);
+      await eventually(async () => deliveries >= 10 && (await t.hub.cloudToDevice.queueDepth('amqp-c2d-abandon')) === 0, 8000).catch(async (e) => {
+        throw new Error(`${e.message}: ${deliveries} deliveries, depth ${await t.hub.cloudToDevice.queueDepth('amqp-c2d-abandon')}`);
+      });
+      const feedbackClient = iothub.Client.fromConnectionString(await t.connectionString('service'));
+      const receiver = (await feedbackClient.getFeedbackReceiver()).result as any;
+      const records: any[] = [];
+      receiver.on('message', (msg: any) => {
+        records.push(...JSON.parse(msg.getData().toString()));
+        receiver.complete(msg, () => undefined);
+      });
+      await eventually(() => records.some((r) => r.deviceId === 'amqp-c2d-abandon'), 8000);
+      await feedbackClient.close();
+      const record = records.find((r) => r.deviceId === 'amqp-c2d-abandon');
+      assert.equal(record.statusCode, 'DeliveryCountExceeded');
+      assert.equal(record.originalMessageId, 'hot-potato');
+      assert.equal(deliveries, 10);
     } finally {
       await client.close();
     }

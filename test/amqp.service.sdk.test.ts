@@ -21,7 +21,9 @@ interface FeedbackRecord {
 }
 
 /** Collects feedback records until `count` arrived for `deviceId`, completing each batch. */
-async function feedbackFor(service: iothub.Client, deviceId: string, count: number): Promise<{ records: FeedbackRecord[]; contentType?: string }> {
+async function feedbackFor(serviceConnectionString: string, deviceId: string, count: number): Promise<{ records: FeedbackRecord[]; contentType?: string }> {
+  // Its own client, closed at the end: a feedback link left attached keeps the batches it was sent.
+  const service = Client.fromConnectionString(serviceConnectionString);
   const receiver = (await service.getFeedbackReceiver()).result as any;
   const records: FeedbackRecord[] = [];
   let contentType: string | undefined;
@@ -40,7 +42,7 @@ async function feedbackFor(service: iothub.Client, deviceId: string, count: numb
       });
     });
   } finally {
-    receiver.removeAllListeners('message');
+    await service.close();
   }
   return { records, contentType };
 }
@@ -75,7 +77,7 @@ describe('cloud-to-device over AMQP with the unmodified azure-iothub Client', ()
       assert.equal(got.correlationId, 'corr-1');
       assert.deepEqual(JSON.parse(got.getData().toString()), { command: 'reboot' });
       assert.equal(got.properties.getValue('priority'), 'high');
-      const { records, contentType } = await feedbackFor(service, 'c2d-amqp-1', 1);
+      const { records, contentType } = await feedbackFor(await t.connectionString('service'), 'c2d-amqp-1', 1);
       assert.equal(contentType, 'application/vnd.microsoft.iothub.feedback.json');
       assert.equal(records[0]!.originalMessageId, 'cmd-1');
       assert.equal(records[0]!.statusCode, 'Success');
@@ -100,7 +102,7 @@ describe('cloud-to-device over AMQP with the unmodified azure-iothub Client', ()
     d.on('message', () => delivered++);
     await d.open();
     try {
-      const { records } = await feedbackFor(service, 'c2d-amqp-expiring', 1);
+      const { records } = await feedbackFor(await t.connectionString('service'), 'c2d-amqp-expiring', 1);
       assert.equal(records[0]!.statusCode, 'Expired');
       assert.equal(records[0]!.originalMessageId, 'late-1');
       assert.equal(delivered, 0);

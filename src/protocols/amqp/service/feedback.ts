@@ -4,6 +4,9 @@ import type { CloudToDeviceFeedback, FeedbackBatch } from '../../../hub/messagin
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { authorizeLink } from '../linkAuth.js';
 
+/** How long a delivered feedback batch stays locked to its receiver without being settled. */
+const FEEDBACK_LOCK_MS = 60_000;
+
 /** IoT Hub's words for each outcome in a feedback record's description. */
 const descriptions: Record<string, string> = {
   Success: 'Success',
@@ -17,7 +20,7 @@ const descriptions: Record<string, string> = {
  * The service's feedback receiver (`/messages/serviceBound/feedback`): batches of feedback
  * records as IoT Hub sends them (a JSON array, content type
  * application/vnd.microsoft.iothub.feedback.json). A batch is removed when the service completes
- * it; abandoned, rejected or unsettled batches are offered again.
+ * it; abandoned, rejected or unsettled batches (after a one-minute lock) are offered again.
  */
 export function feedbackRoute(feedback: CloudToDeviceFeedback, hubName: string): LinkRoute {
   return {
@@ -54,6 +57,8 @@ export function feedbackRoute(feedback: CloudToDeviceFeedback, hubName: string):
                 body: rhea.message.data_section(Buffer.from(JSON.stringify(batch.records.map(record)), 'utf8')),
               });
               outstanding.set(delivery, batch);
+              // A batch the service neither completes nor abandons is offered again after the lock.
+              setTimeout(() => settle(delivery, false), FEEDBACK_LOCK_MS).unref();
             }
           } while (again);
         } catch (e) {
