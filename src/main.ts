@@ -12,7 +12,7 @@ import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
 import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
 import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
-import { CloudToDeviceFeedback, notifyingOutcomes } from './hub/messaging/feedback.js';
+import { CloudToDeviceFeedback, notifyingOutcomes, startC2dExpiry } from './hub/messaging/feedback.js';
 import { acceptAmqpWebSockets } from './protocols/amqp/websocket.js';
 import { AmqpEndpoint } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
@@ -79,7 +79,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
-    const cloudToDevice = new CloudToDevice(notifyingOutcomes(store.cloudToDevice, c2dFeedback));
+    const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
+    const cloudToDevice = new CloudToDevice(c2dQueue);
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const certificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
@@ -148,6 +149,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
+    // Started last, so that a failed start leaves no timer on a closed store.
+    const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     let closed = false;
     return {
       config,
@@ -169,6 +172,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         if (closed) return;
         closed = true;
         stopAmqpWebSockets();
+        stopC2dExpiry();
         await amqp.close();
         await mqtt.close();
         await connections.closeAll('the hub is shutting down');

@@ -89,6 +89,19 @@ describe('cloud-to-device over AMQP with the unmodified azure-iothub Client', ()
     }
   });
 
+  test('a message expiring while the device is offline gives Expired feedback then', async () => {
+    await createDevice(t, 'c2d-amqp-offline');
+    const m = new Message('nobody home');
+    m.messageId = 'offline-1';
+    m.ack = 'negative';
+    m.expiryTimeUtc = Date.now() + 1000;
+    await service.send('c2d-amqp-offline', m);
+    const { records } = await feedbackFor(await t.connectionString('service'), 'c2d-amqp-offline', 1);
+    assert.equal(records[0]!.statusCode, 'Expired');
+    assert.equal(records[0]!.description, 'Message Expired');
+    assert.equal(await t.hub.cloudToDevice.queueDepth('c2d-amqp-offline'), 0);
+  });
+
   test('an expired message gives Expired feedback and is not delivered', async () => {
     const { connectionString } = await createDevice(t, 'c2d-amqp-expiring');
     const m = new Message('too late');

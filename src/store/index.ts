@@ -72,6 +72,8 @@ export interface C2dQueue {
   /** Removes a delivered message, recording the outcome for feedback. false when it is already gone. */
   complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
   depth(deviceId: string, now: number): Promise<number>;
+  /** Removes every expired message, recording `Expired` outcomes; returns how many. */
+  expire(now: number): Promise<number>;
 }
 export * from './eventLog.js';
 export * from './caCertificates.js';

@@ -69,5 +69,20 @@ export function notifyingOutcomes(queue: C2dQueue, feedback: CloudToDeviceFeedba
       return done;
     },
     depth: (deviceId, now) => queue.depth(deviceId, now),
+    expire: async (now) => {
+      const n = await queue.expire(now);
+      if (n > 0) feedback.recorded();
+      return n;
+    },
   };
+}
+
+/**
+ * Expires cloud-to-device messages as their time comes, whether or not the device is connected,
+ * so that `Expired` feedback arrives then, as on IoT Hub. Returns the stop function.
+ */
+export function startC2dExpiry(queue: C2dQueue, everyMs: number, onError: (e: unknown) => void, now: () => number = Date.now): () => void {
+  const timer = setInterval(() => void queue.expire(now()).catch(onError), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -14,6 +14,7 @@ export class SqliteC2dQueue implements C2dQueue {
   private readonly enqueueTx;
   private readonly nextTx;
   private readonly completeTx;
+  private readonly expireTx;
   private readonly depthStmt;
 
   constructor(db: Db) {
@@ -77,6 +78,13 @@ export class SqliteC2dQueue implements C2dQueue {
         if (removed) syncCount.run({ deviceId });
       }
     });
+    const expired = db.prepare<[number], Row>('SELECT * FROM c2d_messages WHERE expiry_time <= ?');
+    this.expireTx = db.transaction((now: number) => {
+      const rows = expired.all(now);
+      for (const row of rows) finish(row, 'Expired', now);
+      for (const deviceId of new Set(rows.map((r) => r.device_id))) syncCount.run({ deviceId });
+      return rows.length;
+    });
     this.completeTx = db.transaction((deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number) => {
       const row = byId.get(sequenceNumber, deviceId);
       if (!row) return false;
@@ -96,6 +104,10 @@ export class SqliteC2dQueue implements C2dQueue {
 
   async complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean> {
     return this.completeTx(deviceId, sequenceNumber, outcome, now);
+  }
+
+  async expire(now: number): Promise<number> {
+    return this.expireTx(now);
   }
 
   async depth(deviceId: string, now: number): Promise<number> {
