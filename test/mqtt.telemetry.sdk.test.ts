@@ -29,6 +29,7 @@ describe('telemetry over MQTT with the unmodified azure-iot-device SDK', () => {
         assert.equal(connected.connectionState, 'Connected');
         assert.equal(connected.etag, before.etag, 'connection state does not change the etag');
         assert.ok(connected.connectionStateUpdatedTime > before.connectionStateUpdatedTime);
+        assert.ok(connected.lastActivityTime > before.lastActivityTime, 'lastActivityTime is recorded');
 
         const m = new Message(JSON.stringify({ temperature: 21.5 }));
         m.messageId = 'msg-1';
