@@ -151,3 +151,26 @@ describe('telemetry over MQTT with the unmodified azure-iot-device SDK', () => {
     assert.equal(JSON.parse(e!.systemProperties['iothub-connection-auth-method']!).scope, 'hub');
   });
 });
+
+describe('registry updates while a device is connected', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startTestHub();
+  });
+  after(() => t.close());
+
+  test('replacing a connected device keeps its connection state (a stale copy cannot mark it Disconnected)', async () => {
+    const { connectionString } = await createDevice(t, 'updated-while-connected');
+    const stale = await t.hub.registry.getDevice('updated-while-connected');
+    const client = Client.fromConnectionString(connectionString, Mqtt);
+    await client.open();
+    try {
+      await t.hub.store.devices.replace({ ...stale, statusReason: 'edited' }, stale.etag);
+      const d = await t.hub.registry.getDevice('updated-while-connected');
+      assert.equal(d.statusReason, 'edited');
+      assert.equal(d.connectionState, 'Connected');
+    } finally {
+      await client.close();
+    }
+  });
+});
