@@ -45,6 +45,7 @@ export class MqttSession implements DeviceSession {
   private readonly log: Logger;
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
   private lastPacketAt = 0;
   private readonly early: Packet[] = [];
   private handle?: ConnectionHandle;
@@ -94,6 +95,7 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
+    clearTimeout(this.expiryTimer);
     this.stream.destroy();
     if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
     else this.log.debug({ reason }, 'connection closed before it was established');
@@ -149,6 +151,7 @@ export class MqttSession implements DeviceSession {
       return;
     }
     this.state = 'connected';
+    this.closeAtExpiry(identity.expiresAt);
     const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
     this.keepAliveMs = keepalive * 1500;
     this.lastPacketAt = Date.now();
@@ -275,6 +278,15 @@ export class MqttSession implements DeviceSession {
       this.nextPacketId = id === 65535 ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+  }
+
+  /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
+  private closeAtExpiry(expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    const ms = expiresAt - Date.now();
+    if (ms > 2 ** 31 - 1) return; // beyond a timer's range (~24 days): the connection will not live that long unnoticed
+    this.expiryTimer = setTimeout(() => this.close('the SAS token expired'), Math.max(0, ms));
+    this.expiryTimer.unref();
   }
 
   /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */
