@@ -11,6 +11,7 @@ import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
 import type { TopicHandler } from './protocols/mqtt/handler.js';
@@ -54,10 +55,11 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.devices,
       store.modules,
     );
-    const registry = new Registry(store.devices, store.modules);
     const certificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
     await connections.start();
+    const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
+    const registry = new Registry(watched.devices, watched.modules);
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(

@@ -159,6 +159,34 @@ describe('registry updates while a device is connected', () => {
   });
   after(() => t.close());
 
+  test('disabling or deleting a connected device (or deleting a module) closes its connection', async () => {
+    const registry = (await import('azure-iothub')).default.Registry.fromConnectionString(await t.connectionString());
+    const { connectionString } = await createDevice(t, 'to-disable');
+    const client = Client.fromConnectionString(connectionString, Mqtt);
+    client.setRetryPolicy(new common.NoRetry());
+    await client.open();
+    const dropped = new Promise((resolve) => client.once('disconnect', resolve));
+    const { responseBody } = await registry.get('to-disable');
+    await registry.update({ ...responseBody, status: 'disabled' } as any);
+    await dropped;
+    await eventually(async () => (await t.hub.registry.getDevice('to-disable')).connectionState === 'Disconnected');
+
+    const toDelete = await createDevice(t, 'to-delete');
+    const moduleClient = ModuleClient.fromConnectionString((await createModule(t, 'to-delete', 'm')).connectionString, Mqtt);
+    moduleClient.setRetryPolicy(new common.NoRetry());
+    await moduleClient.open();
+    const moduleDropped = new Promise((resolve) => moduleClient.once('disconnect', resolve));
+    await registry.removeModule('to-delete', 'm');
+    await moduleDropped;
+
+    const deviceClient = Client.fromConnectionString(toDelete.connectionString, Mqtt);
+    deviceClient.setRetryPolicy(new common.NoRetry());
+    await deviceClient.open();
+    const deviceDropped = new Promise((resolve) => deviceClient.once('disconnect', resolve));
+    await registry.delete('to-delete');
+    await deviceDropped;
+  });
+
   test('replacing a connected device keeps its connection state (a stale copy cannot mark it Disconnected)', async () => {
     const { connectionString } = await createDevice(t, 'updated-while-connected');
     const stale = await t.hub.registry.getDevice('updated-while-connected');

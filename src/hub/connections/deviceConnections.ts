@@ -146,6 +146,14 @@ export class DeviceConnections {
     };
   }
 
+  /** Closes the live connections of a device and its modules (or of one module): the identity was disabled or deleted. */
+  closeIdentity(deviceId: string, moduleId: string | undefined, reason: string): void {
+    for (const [key, connection] of [...this.live]) {
+      const match = moduleId ? key === `${deviceId}/${moduleId}` : key === deviceId || key.startsWith(`${deviceId}/`);
+      if (match) connection.close(reason);
+    }
+  }
+
   /** Closes every live connection (hub shutdown), records them Disconnected, and records nothing after. */
   async closeAll(reason: string): Promise<void> {
     const connections = [...this.live.values()];
