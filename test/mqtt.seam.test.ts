@@ -27,18 +27,26 @@ describe('MQTT session layer: the TopicHandler seam', () => {
     owns: (topic) => topic.startsWith('$iothub/test/'),
     async subscribe(session, filter, qos) {
       if (filter === '$iothub/test/refused/#') return 0x80;
+      if (filter === '$iothub/test/bogus/#') return 7 as never;
       sessions.push(session);
       session.onClose(() => closedSessions.push(session));
       return qos;
     },
     async unsubscribe() {},
-    async publish(session, { topic, payload }) {
+    publish(session, { topic, payload }) {
+      if (topic.startsWith('$iothub/test/throw')) throw new Error('a synchronous bug in a handler');
+      return answer(session, topic, payload);
+    },
+  };
+
+  async function answer(session: DeviceSession, topic: string, payload: Buffer): Promise<void> {
+    {
       if (topic.startsWith('$iothub/test/fail')) throw new HubError('ArgumentInvalid', 'refused by the handler');
       if (topic.startsWith('$iothub/test/slow')) await new Promise((r) => setTimeout(r, 150));
       const rid = /\$rid=(\w+)/.exec(topic)?.[1];
       if (rid) void session.publish(`$iothub/test/res/200/?$rid=${rid}`, payload, 1);
-    },
-  };
+    }
+  }
 
   before(async () => {
     t = await startTestHub();
@@ -110,11 +118,21 @@ describe('MQTT session layer: the TopicHandler seam', () => {
     await assert.rejects(session.publish('$iothub/test/res/x', 'too late', 1), /not connected/);
   });
 
-  test('a handler rejecting a publish closes the connection', async () => {
-    const client = await connect();
-    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    client.publish('$iothub/test/fail', 'x', { qos: 1 });
-    await closed;
+  test('a handler rejecting or throwing, or granting nonsense, closes that connection only', async () => {
+    for (const act of [
+      (c: mqtt.MqttClient) => c.publish('$iothub/test/fail', 'x', { qos: 1 }),
+      (c: mqtt.MqttClient) => c.publish('$iothub/test/throw', 'x', { qos: 0 }),
+      (c: mqtt.MqttClient) => c.subscribe('$iothub/test/bogus/#', { qos: 1 }, () => undefined),
+    ]) {
+      const client = await connect();
+      client.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      act(client);
+      await closed;
+    }
+    const healthy = await connect();
+    await healthy.publishAsync('$iothub/test/echo', 'still serving', { qos: 1 });
+    await healthy.endAsync();
   });
 
   test('PUBACKs go out in the order the PUBLISHes came in, even when the first commits last', async () => {

@@ -184,9 +184,9 @@ export class MqttSession implements DeviceSession {
         return p.resolve();
       }
       case 'subscribe':
-        return void this.onSubscribe(packet);
+        return void this.onSubscribe(packet).catch((e: Error) => this.close(`SUBSCRIBE failed: ${e.message}`));
       case 'unsubscribe':
-        return void this.onUnsubscribe(packet);
+        return void this.onUnsubscribe(packet).catch((e: Error) => this.close(`UNSUBSCRIBE failed: ${e.message}`));
       case 'pingreq':
         return this.send({ cmd: 'pingresp' });
       case 'disconnect':
@@ -210,14 +210,17 @@ export class MqttSession implements DeviceSession {
         this.stream.pause();
       }
     }
-    handler.publish(this, { topic: packet.topic, payload, qos: packet.qos }).then(
-      () => {
-        if (!slot) return;
-        slot.done = true;
-        this.flushAcks();
-      },
-      (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
-    );
+    // A handler that throws (even synchronously) costs this connection, never the process.
+    Promise.resolve()
+      .then(() => handler.publish!(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1 }))
+      .then(
+        () => {
+          if (!slot) return;
+          slot.done = true;
+          this.flushAcks();
+        },
+        (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
+      );
   }
 
   private flushAcks(): void {
@@ -241,7 +244,9 @@ export class MqttSession implements DeviceSession {
       }
       try {
         // IoT Hub grants at most QoS 1.
-        granted.push(await handler.subscribe(this, topic, qos === 0 ? 0 : 1));
+        const grant = await handler.subscribe(this, topic, qos === 0 ? 0 : 1);
+        if (grant !== 0 && grant !== 1 && grant !== 0x80) throw new Error(`the handler granted ${String(grant)}`);
+        granted.push(grant);
       } catch (e) {
         return this.close(`subscribe to '${topic}' refused: ${(e as Error).message}`);
       }
