@@ -9,7 +9,21 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { Twins } from './hub/twins/twins.js';
+import { DirectMethods } from './hub/methods/methods.js';
+import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
+import { twinsApi } from './protocols/http/twins.js';
+import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import type { TopicHandler } from './protocols/mqtt/handler.js';
+import { twinTopics } from './protocols/mqtt/twin.js';
+import { methodTopics } from './protocols/mqtt/methods.js';
+import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
+import { Telemetry } from './hub/messaging/telemetry.js';
+import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
+import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -20,6 +34,13 @@ export interface RunningHub {
   tls: TlsMaterial;
   store: SqliteStore;
   registry: Registry;
+  twins: Twins;
+  methods: DirectMethods;
+  cloudToDevice: CloudToDevice;
+  /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
+  twinMethodAndC2dTopics: TopicHandler[];
+  connections: DeviceConnections;
+  telemetry: Telemetry;
   http: FastifyInstance;
   logger: Logger;
   info(): Promise<HubInfo>;
@@ -45,12 +66,50 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.modules,
     );
     const registry = new Registry(store.devices, store.modules);
+    const twins = new Twins(store.twins, store.devices, store.modules);
+    const methods = new DirectMethods(store.devices, store.modules);
+    const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
+    await connections.start();
+    const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
+    if (partitions !== config.eventLog.partitions) {
+      throw new StartupError(
+        `eventLog.partitions is ${config.eventLog.partitions} but the event log in ${config.dataDir} has ${partitions} partitions ` +
+          '(fixed when it was created, as an Event Hub\'s partition count is)',
+      );
+    }
+    const eventLogWriter = new EventLogWriter(store.eventLog, logger);
+    const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
+    const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+    await http.register(twinsApi(twins, methods, authorizer));
+    await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
-    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
+    // The device plane's MQTT topic families, first match wins.
+    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
+    let mqtt: MqttEndpoint;
+    try {
+      mqtt = await startMqttEndpoint({
+        key: tls.serverKeyPem,
+        cert: tls.serverCertificatePem,
+        host: config.bind,
+        port: config.ports.mqtt,
+        httpsServer: http.server,
+        connections,
+        handlers: topicHandlers,
+        hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
+        logger,
+      });
+    } catch (e) {
+      await http.close();
+      throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
+    }
+
+    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: config.ports.amqp };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
@@ -61,12 +120,23 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       tls,
       store,
       registry,
+      twins,
+      methods,
+      cloudToDevice,
+      twinMethodAndC2dTopics,
+      connections,
+      telemetry,
       http,
       logger,
       info: async () => hubInfo(config, await store.policies.list()),
       async close() {
         if (closed) return;
         closed = true;
+        await mqtt.close();
+        await connections.closeAll('the hub is shutting down');
+        await eventLogWriter.close();
+        stopRetention();
+        methods.close();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();

@@ -5,6 +5,9 @@
  */
 import type { Device, Module, RegistryStatistics } from '../hub/registry/types.js';
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
+import type { TwinState } from '../hub/twins/types.js';
+import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messaging/cloudToDeviceMessage.js';
+import type { EventLog } from './eventLog.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -19,7 +22,15 @@ export interface DeviceStore {
   delete(deviceId: string, ifEtag?: string): Promise<WriteResult>;
   statistics(): Promise<RegistryStatistics>;
   connectedCount(): Promise<number>;
+  /** Records connectionState and its time without changing the etag, as IoT Hub does. */
+  setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void>;
+  /** Records lastActivityTime without changing the etag. */
+  setLastActivity(deviceId: string, at: string): Promise<void>;
+  /** Marks every device and module Disconnected (a restarted hub holds no connections). */
+  disconnectAll(at: string): Promise<void>;
 }
+
+export type ConnectionState = 'Connected' | 'Disconnected';
 
 export interface ModuleStore {
   get(deviceId: string, moduleId: string): Promise<Module | undefined>;
@@ -28,6 +39,8 @@ export interface ModuleStore {
   insert(module: Module): Promise<boolean>;
   replace(module: Module, ifEtag?: string): Promise<WriteResult>;
   delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult>;
+  setConnectionState(deviceId: string, moduleId: string, state: ConnectionState, at: string): Promise<void>;
+  setLastActivity(deviceId: string, moduleId: string, at: string): Promise<void>;
 }
 
 export interface PolicyStore {
@@ -36,9 +49,37 @@ export interface PolicyStore {
   put(policy: SharedAccessPolicy): Promise<void>;
 }
 
+/**
+ * Twins, one per device and per module. The store creates a twin with every identity and drops it
+ * with the identity, so a twin exists exactly when its identity does.
+ */
+export interface TwinStore {
+  get(deviceId: string, moduleId?: string): Promise<TwinState | undefined>;
+  /** Writes when the stored twin still has version `ifVersion` ('etagMismatch' otherwise). */
+  replace(twin: TwinState, ifVersion: number): Promise<WriteResult>;
+}
+
+/** The per-device cloud-to-device queue. Times are epoch milliseconds. */
+export interface C2dQueue {
+  /** Appends unless the device has `maxDepth` unexpired messages queued. */
+  enqueue(message: Omit<CloudToDeviceMessage, 'sequenceNumber' | 'deliveryCount'>, maxDepth: number, now: number): Promise<'ok' | 'full' | 'notFound'>;
+  /**
+   * The oldest message to deliver to the device, its delivery count already incremented.
+   * Expired messages and those past `maxDeliveryCount` are removed (their outcomes recorded) on the way.
+   */
+  next(deviceId: string, now: number, maxDeliveryCount: number): Promise<CloudToDeviceMessage | undefined>;
+  /** Removes a delivered message, recording the outcome for feedback. false when it is already gone. */
+  complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
+  depth(deviceId: string, now: number): Promise<number>;
+}
+export * from './eventLog.js';
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
   policies: PolicyStore;
+  twins: TwinStore;
+  cloudToDevice: C2dQueue;
+  eventLog: EventLog;
   close(): void;
 }
