@@ -9,6 +9,16 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { openSqliteDpsStore } from './store/sqlite/dps.js';
+import { describeDps, prepareDps } from './dps/setup.js';
+import { DpsAuthorizer } from './dps/auth/authorizer.js';
+import { Enrollments } from './dps/enrollments/enrollments.js';
+import { RegistrationStates } from './dps/registrations/registrations.js';
+import { DpsCertificates } from './dps/certificates/certificates.js';
+import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
+import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
+import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
+import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
@@ -33,7 +43,7 @@ export class StartupError extends Error {
 /** Composes one hub from its configuration: the only place that wires things together. */
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const hostNames = [config.hostName, ...config.extraHostNames];
+  const hostNames = [config.hostName, ...config.extraHostNames, ...(config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames);
   const store = openSqliteStore(databasePath(config.dataDir));
   try {
@@ -48,6 +58,16 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+
+    const dpsStore = openSqliteDpsStore(store.db);
+    const dps = await prepareDps(dpsStore, config);
+    const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
+    const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
+    const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
+    await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations, enrollmentGroups), dpsAuthorizer));
+    await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
@@ -63,7 +83,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       registry,
       http,
       logger,
-      info: async () => hubInfo(config, await store.policies.list()),
+      info: async () => hubInfo(config, await store.policies.list(), await describeDps(dpsStore, config)),
       async close() {
         if (closed) return;
         closed = true;

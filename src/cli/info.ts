@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { hubInfo } from '../info.js';
+import { describeDps } from '../dps/setup.js';
+import { openSqliteDpsStore } from '../store/sqlite/dps.js';
 import { cliConfig, withStore, type GlobalOptions } from './context.js';
 
 export function infoCommand(program: Command): void {
@@ -9,7 +11,9 @@ export function infoCommand(program: Command): void {
     .option('--json', 'one JSON object')
     .action(async (opts) => {
       const config = cliConfig(program.opts<GlobalOptions>());
-      const info = await withStore(config, async (s) => hubInfo(config, await s.policies.list()));
+      const info = await withStore(config, async (s) =>
+        hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), config)),
+      );
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;

@@ -20,9 +20,21 @@ export interface Config {
     amqp: number;
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The Device Provisioning Service beside the hub. */
+  dps: DpsConfig;
 }
 
-export type ConfigInput = { [K in keyof Config]?: K extends 'ports' ? Partial<Config['ports']> : Config[K] };
+export interface DpsConfig {
+  /** The DPS service host name; the hub's host name when unset. */
+  hostName?: string;
+  /** Hubs besides the local one that devices may be assigned to. */
+  linkedHubs: { hostName: string; connectionString?: string; allocationWeight?: number; applyAllocationPolicy?: boolean }[];
+  allocationPolicy: 'hashed' | 'geoLatency' | 'static' | 'custom';
+}
+
+export type ConfigInput = {
+  [K in keyof Config]?: K extends 'ports' ? Partial<Config['ports']> : K extends 'dps' ? Partial<DpsConfig> : Config[K];
+};
 
 export const defaults: Config = {
   hubName: 'fleethub',
@@ -32,6 +44,7 @@ export const defaults: Config = {
   bind: '::',
   ports: { https: 'auto', mqtt: 8883, amqp: 5671 },
   logLevel: 'info',
+  dps: { linkedHubs: [], allocationPolicy: 'hashed' },
 };
 
 export class ConfigError extends Error {
@@ -52,6 +65,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_MQTT_PORT: (v) => ({ ports: { mqtt: portNumber(v, 'FLEETHUB_MQTT_PORT') } }),
   FLEETHUB_AMQP_PORT: (v) => ({ ports: { amqp: portNumber(v, 'FLEETHUB_AMQP_PORT') } }),
   FLEETHUB_LOG_LEVEL: (v) => ({ logLevel: v as Config['logLevel'] }),
+  FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
 };
 
 /**
@@ -71,8 +85,14 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
   }
   if (options.flags) layers.push(check(options.flags, 'command-line flags'));
   const config = layers.reduce<Config>(
-    (acc, layer) => ({ ...acc, ...stripUndefined(layer), ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) } }) as Config,
-    { ...defaults, ports: { ...defaults.ports } },
+    (acc, layer) =>
+      ({
+        ...acc,
+        ...stripUndefined(layer),
+        ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
+        dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
+      }) as Config,
+    { ...defaults, ports: { ...defaults.ports }, dps: { ...defaults.dps } },
   );
   return { ...config, dataDir: resolve(cwd, config.dataDir) };
 }
@@ -121,7 +141,39 @@ export function check(input: unknown, source: string): ConfigInput {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) fail(`'ports.${k}' must be a port number (0-65535)`);
     }
   }
+  if (o.dps !== undefined) checkDps(o.dps, fail);
   return o as ConfigInput;
+}
+
+const allocationPolicies = ['hashed', 'geoLatency', 'static', 'custom'];
+
+function checkDps(dps: unknown, fail: (msg: string) => never): void {
+  if (typeof dps !== 'object' || dps === null || Array.isArray(dps)) fail(`'dps' must be an object`);
+  const d = dps as Record<string, unknown>;
+  const known = ['hostName', 'linkedHubs', 'allocationPolicy'];
+  for (const k of Object.keys(d)) if (!known.includes(k)) fail(`unknown setting 'dps.${k}' (known: ${known.join(', ')})`);
+  const hostName = /^[A-Za-z0-9.:-]+$/;
+  if (d.hostName !== undefined && (typeof d.hostName !== 'string' || !hostName.test(d.hostName))) fail(`'dps.hostName' must be a host name or IP address`);
+  if (d.allocationPolicy !== undefined && !allocationPolicies.includes(d.allocationPolicy as string)) {
+    fail(`'dps.allocationPolicy' must be one of ${allocationPolicies.join(', ')}`);
+  }
+  if (d.linkedHubs === undefined) return;
+  if (!Array.isArray(d.linkedHubs)) fail(`'dps.linkedHubs' must be a list`);
+  (d.linkedHubs as unknown[]).forEach((h, i) => {
+    const at = `'dps.linkedHubs[${i}]`;
+    if (typeof h !== 'object' || h === null) fail(`${at}' must be an object`);
+    const hub = h as Record<string, unknown>;
+    for (const k of Object.keys(hub)) {
+      if (!['hostName', 'connectionString', 'allocationWeight', 'applyAllocationPolicy'].includes(k)) fail(`unknown setting ${at}.${k}'`);
+    }
+    if (typeof hub.hostName !== 'string' || !hostName.test(hub.hostName)) fail(`${at}.hostName' must be a host name`);
+    if (hub.connectionString !== undefined && (typeof hub.connectionString !== 'string' || !/HostName=/i.test(hub.connectionString))) {
+      fail(`${at}.connectionString' must be an IoT hub connection string`);
+    }
+    const w = hub.allocationWeight;
+    if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
+    if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
 }
 
 function portNumber(v: string, name: string): number {
