@@ -23,7 +23,8 @@ export function createHttpsServer(options: HttpsOptions): FastifyInstance {
     // Per-request info logs would dominate the log at fleet rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids run to 128 characters (URL-encoded, longer): Fastify's default of 100 would answer 414.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
