@@ -66,7 +66,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
     await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
-    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations, enrollmentGroups), dpsAuthorizer));
+    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     const httpsPort = await listenHttps(http, config, logger);
 

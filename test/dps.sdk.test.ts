@@ -6,6 +6,7 @@ import { startTestHub, type TestHub } from './support/hub.js';
 import { sdkError } from './support/sdk.js';
 import { issue, rootCa, tpmEndorsementKey, type TestCertificate } from './support/certs.js';
 import { dpsConnectionString, dpsRequest } from './support/dps.js';
+import { openSqliteDpsStore } from '../src/store/sqlite/dps.js';
 
 const { ProvisioningServiceClient } = provisioning;
 type Client = InstanceType<typeof ProvisioningServiceClient>;
@@ -310,9 +311,41 @@ describe('DPS enrollments through the unmodified azure-iot-provisioning-service 
     assert.equal(q.hasMoreResults, false);
     await assert.rejects(client.getDeviceRegistrationState('nobody'), notFound);
     await assert.rejects(client.deleteDeviceRegistrationState('nobody'), notFound);
-    await assert.rejects(
-      client.createEnrollmentGroupDeviceRegistrationStateQuery({ query: 'SELECT * FROM enrollments' }, 'no-such-group').next(),
-      notFound,
-    );
+    const none = (await client.createEnrollmentGroupDeviceRegistrationStateQuery({ query: 'SELECT * FROM enrollments' }, 'no-such-group').next()) as any;
+    assert.deepEqual(none.responseBody, []);
+  });
+
+  test('registration records (as part 2 will write them) are read, paged and deleted through the SDK', async () => {
+    // Devices cannot register yet (issue 7), so seed the records the registration flow will store.
+    const registrations = openSqliteDpsStore(t.hub.store.db).registrations;
+    await client.createOrUpdateEnrollmentGroup({ enrollmentGroupId: 'seeded-group', attestation: { type: 'symmetricKey' }, provisioningStatus: 'enabled' } as any);
+    const now = new Date().toISOString();
+    for (const id of ['seed-1', 'seed-2', 'seed-3']) {
+      await registrations.put({
+        enrollmentGroupId: 'seeded-group',
+        state: { registrationId: id, deviceId: id, assignedHub: t.host, status: 'assigned', substatus: 'initialAssignment', createdDateTimeUtc: now, lastUpdatedDateTimeUtc: now, etag: `etag-${id}` },
+      });
+    }
+    const { responseBody: state } = await client.getDeviceRegistrationState('seed-2');
+    assert.equal(state.status, 'assigned');
+    assert.equal(state.assignedHub, t.host);
+
+    const q = client.createEnrollmentGroupDeviceRegistrationStateQuery({ query: 'SELECT * FROM enrollments' }, 'seeded-group', 2);
+    const seen: string[] = [];
+    while (q.hasMoreResults) seen.push(...((await q.next(q.continuationToken as any)) as any).responseBody.map((r: any) => r.registrationId));
+    assert.deepEqual(seen, ['seed-1', 'seed-2', 'seed-3']);
+
+    await assert.rejects(client.deleteDeviceRegistrationState('seed-2', 'stale'), sdkError('InvalidEtagError'));
+    await client.getDeviceRegistrationState('seed-2');
+    await client.deleteDeviceRegistrationState(state);
+    await assert.rejects(client.getDeviceRegistrationState('seed-2'), notFound);
+    await client.deleteDeviceRegistrationState('seed-3');
+    await assert.rejects(client.getDeviceRegistrationState('seed-3'), notFound);
+
+    // An individual enrollment shows its device's registration state.
+    await client.createOrUpdateIndividualEnrollment(symmetric('seed-individual'));
+    await registrations.put({ state: { registrationId: 'seed-individual', status: 'assigned', assignedHub: t.host, etag: 'e1' } });
+    const { responseBody: e } = await client.getIndividualEnrollment('seed-individual');
+    assert.equal(e.registrationState?.status, 'assigned');
   });
 });

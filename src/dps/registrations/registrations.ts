@@ -1,14 +1,11 @@
-import type { EnrollmentGroupStore, RegistrationStore } from '../../store/dps.js';
+import type { RegistrationStore } from '../../store/dps.js';
 import { dpsErrors } from '../errors.js';
 import { encodeContinuation, parseQuery } from '../enrollments/query.js';
 import type { DeviceRegistrationState } from '../types.js';
 
 /** Device registration states (written by registration in part 2; read and deleted here). */
 export class RegistrationStates {
-  constructor(
-    private readonly registrations: RegistrationStore,
-    private readonly groups: EnrollmentGroupStore,
-  ) {}
+  constructor(private readonly registrations: RegistrationStore) {}
 
   async get(registrationId: string): Promise<DeviceRegistrationState> {
     const r = await this.registrations.get(registrationId);
@@ -24,7 +21,7 @@ export class RegistrationStates {
 
   async queryForGroup(enrollmentGroupId: string, spec: unknown, maxItemCount?: string, continuation?: string) {
     const q = parseQuery(spec, maxItemCount, continuation);
-    if (!(await this.groups.get(enrollmentGroupId))) throw dpsErrors.enrollmentGroupNotFound(enrollmentGroupId);
+    // Registration records outlive their group (as in DPS), so an unknown group is not an error.
     const page = await this.registrations.listForGroup(enrollmentGroupId, q.pageSize, q.after);
     return { items: page.items, continuation: page.continuation && encodeContinuation(page.continuation) };
   }
