@@ -6,6 +6,8 @@ import { databasePath, readRuntime, type RuntimeFile } from '../info.js';
 import { caPaths } from '../protocols/tls/ca.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
 import { ensureDefaultPolicies } from '../hub/auth/policies.js';
+import { openSqliteDpsStore } from '../store/sqlite/dps.js';
+import { prepareDps } from '../dps/setup.js';
 
 export interface GlobalOptions {
   data?: string;
@@ -45,8 +47,6 @@ export class HubClient {
   static async connectDps(config: Config): Promise<HubClient> {
     const hub = await HubClient.connect(config);
     const policy = await withStore(config, async (s) => {
-      const { openSqliteDpsStore } = await import('../store/sqlite/dps.js');
-      const { prepareDps } = await import('../dps/setup.js');
       const dps = openSqliteDpsStore(s.db);
       await prepareDps(dps, config);
       return dps.policies.get('provisioningserviceowner');
