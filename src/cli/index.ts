@@ -8,6 +8,7 @@ import { infoCommand } from './info.js';
 import { deviceCommand } from './device.js';
 import { policyCommand } from './policy.js';
 import { c2dCommand } from './c2d.js';
+import { dpsCommand } from './dps.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -19,6 +20,7 @@ infoCommand(program);
 deviceCommand(program);
 policyCommand(program);
 c2dCommand(program);
+dpsCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

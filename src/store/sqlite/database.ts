@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { dpsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -106,6 +107,7 @@ export const migrations: { name: string; sql: string }[] = [
             at INTEGER NOT NULL
           );`,
   },
+  { name: '300-dps', sql: dpsMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
