@@ -39,15 +39,20 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function startSwtpm(): Promise<Swtpm> {
+/**
+ * `tcpControl`: put swtpm's control channel on TCP port + 1, where tpm2-tools' `swtpm` TCTI
+ * expects it (`TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=<port>`); otherwise it is a Unix socket.
+ */
+export async function startSwtpm(options: { tcpControl?: boolean } = {}): Promise<Swtpm> {
   if (!swtpmInstalled()) throw new Error('swtpm is not installed (Debian: apt-get install swtpm; .ci/run installs it)');
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), 'fleethub-swtpm-'));
     const port = await freePort();
+    const ctrl = options.tcpControl ? `type=tcp,port=${port + 1},bindaddr=127.0.0.1` : `type=unixio,path=${join(dir, 'ctrl')}`;
     // not-need-init,startup-clear: the TPM is powered on and started, as a booted machine's is.
     const child: ChildProcess = spawn(
       'swtpm',
-      ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=unixio,path=${join(dir, 'ctrl')}`,
+      ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', ctrl,
         '--tpmstate', `dir=${dir}`, '--flags', 'not-need-init,startup-clear'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
