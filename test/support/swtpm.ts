@@ -50,18 +50,18 @@ export async function startSwtpm(options: { tcpControl?: boolean } = {}): Promis
     const port = await freePort();
     const ctrl = options.tcpControl ? `type=tcp,port=${port + 1},bindaddr=127.0.0.1` : `type=unixio,path=${join(dir, 'ctrl')}`;
     // not-need-init,startup-clear: the TPM is powered on and started, as a booted machine's is.
-    const child: ChildProcess = spawn(
-      'swtpm',
-      ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', ctrl,
-        '--tpmstate', `dir=${dir}`, '--flags', 'not-need-init,startup-clear'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const args = ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', ctrl,
+      '--tpmstate', `dir=${dir}`, '--flags', 'not-need-init,startup-clear'];
+    // A shell keeps swtpm from outliving a killed test process: it stops swtpm when its stdin, our
+    // pipe, reaches EOF - at stop(), or when this process dies for any reason.
+    const watchdog = 'exec 3<&0; swtpm "$@" & p=$!; { read -r _ <&3; kill $p 2>/dev/null; } & wait $p';
+    const child: ChildProcess = spawn('sh', ['-c', watchdog, 'sh', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     let exited = false;
     const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
     const stop = async () => {
-      if (!exited) child.kill('SIGTERM');
+      child.stdin!.end();
       await exit;
       rmSync(dir, { recursive: true, force: true });
     };
