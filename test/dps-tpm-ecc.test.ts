@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HubError } from '../src/core/errors.js';
 import { createTpmChallenge, parseTpm2bPublic } from '../src/dps/attestation/tpm.js';
 import { startSwtpm, type Swtpm } from './support/swtpm.js';
 
@@ -91,6 +92,14 @@ describe('TPM attestation with ECC keys, checked by tpm2-tools on swtpm', { time
     const { authenticationKey, identityKey } = createTpmChallenge(ekPub.toString('base64'), srkPub.toString('base64'), 'reg-ecc');
     const data = Buffer.from('0ne00000001%2Fregistrations%2Freg-ecc\n1700000000');
     assert.deepEqual(activate(authenticationKey, data), { hmac: createHmac('sha256', identityKey).update(data).digest() });
+  });
+
+  test('ECC keys on other curves are refused with ArgumentInvalid', () => {
+    const p384 = Buffer.from(ekPub);
+    const curveAt = 2 + 2 + 2 + 4 + 2 + parseTpm2bPublic(ekPub).authPolicy.length + 6 + 2; // TPM2B size … scheme
+    assert.equal(p384.readUInt16BE(curveAt), 0x0003);
+    p384.writeUInt16BE(0x0004, curveAt); // TPM_ECC_NIST_P384
+    assert.throws(() => createTpmChallenge(p384.toString('base64'), srkPub.toString('base64'), 'r'), (e: unknown) => e instanceof HubError && e.code === 'ArgumentInvalid');
   });
 
   test('a blob made for another P-256 endorsement key does not activate', () => {

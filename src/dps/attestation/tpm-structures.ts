@@ -136,12 +136,15 @@ function readSymmetric(r: Reader): TpmSymmetricDefinition {
   return { algorithm, keyBits: r.u16(), mode: r.u16() };
 }
 
-/** A scheme selector followed, unless NULL, by its hash algorithm (ECDAA adds a count). */
-function skipScheme(r: Reader, ecdaa = 0x001a): void {
+const TPM_ALG_RSAES = 0x0015;
+const TPM_ALG_ECDAA = 0x001a;
+
+/** A scheme selector followed by its details: none for NULL and RSAES, else a hash (ECDAA adds a count). */
+function skipScheme(r: Reader): void {
   const scheme = r.u16();
-  if (scheme === TPM_ALG.NULL) return;
+  if (scheme === TPM_ALG.NULL || scheme === TPM_ALG_RSAES) return;
   r.u16();
-  if (scheme === ecdaa) r.u16();
+  if (scheme === TPM_ALG_ECDAA) r.u16();
 }
 
 /**

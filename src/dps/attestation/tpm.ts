@@ -24,6 +24,7 @@ import { duplicate, makeCredential } from './tpm-credential.js';
 import {
   TPMA_OBJECT,
   TPM_ALG,
+  TPM_ECC_NIST_P256,
   TpmFormatError,
   keyedHashPublic,
   keyedHashSensitive,
@@ -79,8 +80,11 @@ function parseKey(b64: string, what: 'endorsement key' | 'storage root key'): Tp
   if ((key.attributes & storage) !== storage || key.attributes & TPMA_OBJECT.sign) {
     throw new HubError('ArgumentInvalid', `The ${what} is not a restricted decryption key.`);
   }
-  if (key.symmetric.algorithm !== TPM_ALG.AES || key.symmetric.mode !== TPM_ALG.CFB) {
+  if (key.symmetric.algorithm !== TPM_ALG.AES || key.symmetric.mode !== TPM_ALG.CFB || ![128, 192, 256].includes(key.symmetric.keyBits)) {
     throw new HubError('ArgumentInvalid', `The ${what} has no AES-CFB symmetric protector.`);
+  }
+  if (key.ecc && key.ecc.curveId !== TPM_ECC_NIST_P256) {
+    throw new HubError('ArgumentInvalid', `The ${what} is on an ECC curve DPS does not accept here (NIST P-256 only).`);
   }
   return key;
 }
