@@ -15,7 +15,8 @@
  *   3. TPM2B_PRIVATE          the HMAC key duplicated to the SRK, inner-wrapped with innerWrapKey
  *   4. TPM2B_ENCRYPTED_SECRET the duplication seed, encrypted to the SRK (label "DUPLICATE")
  *   5. TPM2B_PUBLIC           the HMAC key's public area
- *   6. TPM2B_DATA             AES-CFB(innerWrapKey, registration URI), as the DRS emulator does
+ *   6. TPM2B_DATA             AES-CFB(innerWrapKey, registration id), where the DRS emulator puts
+ *                             its encrypted URI; the SDK only logs it
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { HubError } from '../../core/errors.js';
@@ -54,8 +55,8 @@ const TPM_CC_POLICY_COMMAND_CODE = 0x0000016c;
 const TPM_CC_DUPLICATE = 0x0000014b;
 
 /**
- * The identity key's policy, PolicyCommandCode(TPM2_Duplicate), as in the DRS emulator: the key
- * may be duplicated further only by whoever satisfies it; it does not affect Import or HMAC.
+ * The identity key's policy, PolicyCommandCode(TPM2_Duplicate), as in the DRS emulator: it only
+ * governs TPM2_Duplicate of the key (the DUP role always needs a policy), not Import or HMAC.
  */
 const duplicationPolicy = createHash('sha256')
   .update(Buffer.alloc(32))
