@@ -9,12 +9,30 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { Twins } from './hub/twins/twins.js';
+import { DirectMethods } from './hub/methods/methods.js';
+import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
+import { twinsApi } from './protocols/http/twins.js';
+import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import type { TopicHandler } from './protocols/mqtt/handler.js';
+import { twinTopics } from './protocols/mqtt/twin.js';
+import { methodTopics } from './protocols/mqtt/methods.js';
+import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
+import { openSqliteDpsStore } from './store/sqlite/dps.js';
+import { describeDps, prepareDps } from './dps/setup.js';
+import { DpsAuthorizer } from './dps/auth/authorizer.js';
+import { Enrollments } from './dps/enrollments/enrollments.js';
+import { RegistrationStates } from './dps/registrations/registrations.js';
+import { DpsCertificates } from './dps/certificates/certificates.js';
+import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
+import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
+import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
+import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
-import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
@@ -29,6 +47,11 @@ export interface RunningHub {
   tls: TlsMaterial;
   store: SqliteStore;
   registry: Registry;
+  twins: Twins;
+  methods: DirectMethods;
+  cloudToDevice: CloudToDevice;
+  /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
+  twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
   telemetry: Telemetry;
   http: FastifyInstance;
@@ -44,7 +67,7 @@ export class StartupError extends Error {
 /** Composes one hub from its configuration: the only place that wires things together. */
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const hostNames = [config.hostName, ...config.extraHostNames];
+  const hostNames = [config.hostName, ...config.extraHostNames, ...(config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames);
   const store = openSqliteStore(databasePath(config.dataDir));
   try {
@@ -55,8 +78,12 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.devices,
       store.modules,
     );
-    const certificates = new HubCertificates(store.caCertificates);
-    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
+    const twins = new Twins(store.twins, store.devices, store.modules);
+    const methods = new DirectMethods(store.devices, store.modules);
+    const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
+    const hubCertificates = new HubCertificates(store.caCertificates);
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
     await connections.start();
     const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
     const registry = new Registry(watched.devices, watched.modules);
@@ -73,11 +100,23 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
-    await http.register(certificatesApi(certificates, authorizer));
+    await http.register(certificatesApi(hubCertificates, authorizer));
+    await http.register(twinsApi(twins, methods, authorizer));
+    await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
+
+    const dpsStore = openSqliteDpsStore(store.db);
+    const dps = await prepareDps(dpsStore, config);
+    const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
+    const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
+    const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
+    await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
+    await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
-    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry)];
+    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
     let mqtt: MqttEndpoint;
     try {
       mqtt = await startMqttEndpoint({
@@ -107,11 +146,15 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       tls,
       store,
       registry,
+      twins,
+      methods,
+      cloudToDevice,
+      twinMethodAndC2dTopics,
       connections,
       telemetry,
       http,
       logger,
-      info: async () => hubInfo(config, await store.policies.list()),
+      info: async () => hubInfo(config, await store.policies.list(), await describeDps(dpsStore, config)),
       async close() {
         if (closed) return;
         closed = true;
@@ -119,6 +162,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         await connections.closeAll('the hub is shutting down');
         await eventLogWriter.close();
         stopRetention();
+        methods.close();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();

@@ -9,7 +9,7 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import iothub from 'azure-iothub';
 import { startTestHub, type TestHub } from './support/hub.js';
-import { issue, selfSigned } from './support/certs.js';
+import { issue, selfSigned } from './support/x509.js';
 
 const cli = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
 const run = promisify(execFile);

@@ -9,6 +9,8 @@ import { deviceCommand } from './device.js';
 import { policyCommand } from './policy.js';
 import { certificateCommand } from './certificate.js';
 import { monitorEventsCommand } from './monitorEvents.js';
+import { c2dCommand } from './c2d.js';
+import { dpsCommand } from './dps.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -21,6 +23,8 @@ deviceCommand(program);
 policyCommand(program);
 certificateCommand(program);
 monitorEventsCommand(program);
+c2dCommand(program);
+dpsCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

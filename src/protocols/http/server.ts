@@ -23,7 +23,9 @@ export function createHttpsServer(options: HttpsOptions): FastifyInstance {
     // Per-request info logs would dominate the log at fleet rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids are up to 128 characters, and each may arrive percent-encoded (3 bytes): leave room so
+    // that too-long ids reach our validation and get IoT Hub's error, not the router's 414.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 

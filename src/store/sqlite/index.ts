@@ -3,6 +3,8 @@ import { openDatabase, type Db } from './database.js';
 import { SqliteDeviceStore } from './devices.js';
 import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
+import { SqliteTwinStore } from './twins.js';
+import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteEventLog } from './eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
 
@@ -18,6 +20,8 @@ export function openSqliteStore(path: string): SqliteStore {
     devices: new SqliteDeviceStore(db),
     modules: new SqliteModuleStore(db),
     policies: new SqlitePolicyStore(db),
+    twins: new SqliteTwinStore(db),
+    cloudToDevice: new SqliteC2dQueue(db),
     eventLog: new SqliteEventLog(db),
     caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),
