@@ -85,7 +85,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     async close() {
       if (onUpgrade) options.httpsServer!.off('upgrade', onUpgrade);
       const closed = new Promise<void>((resolve) => tls.close(() => resolve()));
-      for (const s of [...sessions]) s.close('the hub is shutting down');
+      for (const s of [...sessions]) s.shutdown();
       wss?.close();
       await closed;
     },

@@ -55,6 +55,8 @@ export class MqttSession implements DeviceSession {
   private readonly acks: { messageId: number; done: boolean }[] = [];
   private paused = false;
   private readonly closeListeners: (() => void)[] = [];
+  /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
+  private will?: { topic: string; payload: Buffer };
 
   constructor(
     private readonly stream: Duplex,
@@ -102,6 +104,7 @@ export class MqttSession implements DeviceSession {
     for (const p of this.inflight.values()) p.reject(new Error(`the connection closed: ${reason}`));
     this.inflight.clear();
     this.handle?.disconnected();
+    if (wasConnected && reason !== 'DISCONNECT') this.sendWill();
     for (const listener of this.closeListeners.splice(0)) {
       try {
         listener();
@@ -109,6 +112,12 @@ export class MqttSession implements DeviceSession {
         this.log.error({ err: e }, 'close listener failed');
       }
     }
+  }
+
+  /** The hub is stopping: close without sending the Will (the event log is closing too). */
+  shutdown(): void {
+    this.will = undefined;
+    this.close('the hub is shutting down');
   }
 
   onClose(listener: () => void): void {
@@ -152,6 +161,7 @@ export class MqttSession implements DeviceSession {
     }
     this.state = 'connected';
     this.closeAtExpiry(identity.expiresAt);
+    if (packet.will) this.acceptWill(packet.will.topic, packet.will.payload);
     const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
     this.keepAliveMs = keepalive * 1500;
     this.lastPacketAt = Date.now();
@@ -212,7 +222,7 @@ export class MqttSession implements DeviceSession {
     }
     // A handler that throws (even synchronously) costs this connection, never the process.
     Promise.resolve()
-      .then(() => handler.publish!(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1 }))
+      .then(() => handler.publish!(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1, retain: packet.retain }))
       .then(
         () => {
           if (!slot) return;
@@ -283,6 +293,29 @@ export class MqttSession implements DeviceSession {
       this.nextPacketId = id === 65535 ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+  }
+
+  /**
+   * IoT Hub accepts a Will only on the device's own telemetry topic and, when the connection ends
+   * without DISCONNECT, forwards it as telemetry with the application property `iothub-MessageType: Will`.
+   */
+  private acceptWill(topic: string, payload: Buffer | string): void {
+    const handler = this.route(topic);
+    if (!handler?.publish || !/^devices\/[^/]+\/(?:modules\/[^/]+\/)?messages\/events(?:\/|$)/.test(topic)) {
+      this.log.debug({ deviceId: this.deviceId, topic }, 'Will on a non-telemetry topic ignored');
+      return;
+    }
+    const bag = topic.endsWith('/') ? '' : topic.includes('/messages/events/') ? '&' : '/';
+    this.will = { topic: `${topic}${bag}iothub-MessageType=Will`, payload: typeof payload === 'string' ? Buffer.from(payload) : payload };
+  }
+
+  private sendWill(): void {
+    const will = this.will;
+    const handler = will && this.route(will.topic);
+    if (!will || !handler?.publish) return;
+    Promise.resolve()
+      .then(() => handler.publish!(this, { topic: will.topic, payload: will.payload, qos: 1 }))
+      .catch((e: Error) => this.log.warn({ deviceId: this.deviceId, err: e.message }, 'Will message not delivered'));
   }
 
   /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
