@@ -3,7 +3,9 @@
  *
  * N devices connect over TLS and each publishes 256-byte QoS 1 messages as fast as its PUBACKs
  * allow (one in flight per device by default). Prints msgs/s, the ratio, p50/p99
- * publish-to-PUBACK latency and the broker's resident memory per connected device.
+ * publish-to-PUBACK latency, the broker's CPU time per message (the fairer figure on a shared
+ * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
+ * memory per connected device.
  *
  *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto]
  *
@@ -62,6 +64,8 @@ interface Result {
   p99: number;
   rssPerDeviceKiB: number;
   rssMiB: number;
+  /** Broker CPU time (user + system) per message while publishing: robust to a shared machine. */
+  cpuMicrosPerMessage: number;
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fleethub-bench-'));
@@ -157,11 +161,13 @@ async function run(target: Target): Promise<Result> {
 
   const latencies: number[] = [];
   let running = true;
+  const cpuBefore = cpuMicros(target.pid);
   const start = performance.now();
   await Promise.all(devices.map((d) => d.pump(INFLIGHT, () => running, latencies)));
   setTimeout(() => (running = false), SECONDS * 1000);
   await Promise.all(devices.map((d) => d.drained()));
   const seconds = (performance.now() - start) / 1000;
+  const cpu = cpuMicros(target.pid) - cpuBefore;
   for (const d of devices) d.close();
   await target.stop();
   latencies.sort((a, b) => a - b);
@@ -173,6 +179,7 @@ async function run(target: Target): Promise<Result> {
     p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
     rssPerDeviceKiB: (rssConnected - rssBefore) / DEVICES,
     rssMiB: rssConnected / 1024,
+    cpuMicrosPerMessage: cpu / Math.max(1, latencies.length),
   };
   console.log(`${(result.messages / seconds).toFixed(0)} msgs/s`);
   return result;
@@ -269,6 +276,12 @@ class Device {
   }
 }
 
+/** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 function rss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -276,13 +289,14 @@ function rss(pid: number): number {
 
 function table(results: Result[]): string {
   const rows = [
-    ['broker', 'msgs/s', 'messages', 'p50 ms', 'p99 ms', 'RSS MiB', 'KiB/device'],
+    ['broker', 'msgs/s', 'messages', 'p50 ms', 'p99 ms', 'CPU µs/msg', 'RSS MiB', 'KiB/device'],
     ...results.map((r) => [
       r.name,
       (r.messages / r.seconds).toFixed(0),
       String(r.messages),
       r.p50.toFixed(2),
       r.p99.toFixed(2),
+      r.cpuMicrosPerMessage.toFixed(1),
       r.rssMiB.toFixed(0),
       r.rssPerDeviceKiB.toFixed(1),
     ]),
