@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from './config/index.js';
 import { caPaths } from './protocols/tls/ca.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
+import type { DpsInfo } from './dps/info.js';
 
 /** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
 export interface RuntimeFile {
@@ -48,6 +49,8 @@ export interface HubInfo {
   caCertificatePath: string;
   dataDir: string;
   ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number };
+  /** The Device Provisioning Service beside the hub. */
+  dps?: DpsInfo;
 }
 
 export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {
@@ -59,7 +62,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
 }
 
 /** The hub's facts, from the running hub's runtime file when there is one, else from the configuration. */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[]): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -79,6 +82,7 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[]): HubInfo
     caCertificatePath: caPaths(config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
+    ...(dps ? { dps } : {}),
   };
 }
 

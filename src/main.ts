@@ -25,8 +25,19 @@ import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { twinTopics } from './protocols/mqtt/twin.js';
 import { methodTopics } from './protocols/mqtt/methods.js';
 import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
+import { openSqliteDpsStore } from './store/sqlite/dps.js';
+import { describeDps, prepareDps } from './dps/setup.js';
+import { DpsAuthorizer } from './dps/auth/authorizer.js';
+import { Enrollments } from './dps/enrollments/enrollments.js';
+import { RegistrationStates } from './dps/registrations/registrations.js';
+import { DpsCertificates } from './dps/certificates/certificates.js';
+import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
+import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
+import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
+import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
@@ -64,7 +75,7 @@ export class StartupError extends Error {
 /** Composes one hub from its configuration: the only place that wires things together. */
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const hostNames = [config.hostName, ...config.extraHostNames];
+  const hostNames = [config.hostName, ...config.extraHostNames, ...(config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames);
   const store = openSqliteStore(databasePath(config.dataDir));
   try {
@@ -75,16 +86,17 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.devices,
       store.modules,
     );
-    const registry = new Registry(store.devices, store.modules);
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
     const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
     const cloudToDevice = new CloudToDevice(c2dQueue);
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
-    const certificates = new HubCertificates(store.caCertificates);
-    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
+    const hubCertificates = new HubCertificates(store.caCertificates);
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
     await connections.start();
+    const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
+    const registry = new Registry(watched.devices, watched.modules);
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(
@@ -100,9 +112,19 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+    await http.register(certificatesApi(hubCertificates, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
-    await http.register(certificatesApi(certificates, authorizer));
+
+    const dpsStore = openSqliteDpsStore(store.db);
+    const dps = await prepareDps(dpsStore, config);
+    const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
+    const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
+    const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
+    await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
+    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
+    await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
@@ -167,7 +189,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       http,
       amqp,
       logger,
-      info: async () => hubInfo(config, await store.policies.list()),
+      info: async () => hubInfo(config, await store.policies.list(), await describeDps(dpsStore, config)),
       async close() {
         if (closed) return;
         closed = true;

@@ -6,7 +6,7 @@ import iothub from 'azure-iothub';
 import common from 'azure-iot-common';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
-import { selfSigned, thumbprint } from './support/certs.js';
+import { selfSigned, thumbprint } from './support/x509.js';
 
 const { Client, ModuleClient, Message } = device;
 const { Amqp, AmqpWs } = deviceAmqp;

@@ -118,8 +118,11 @@ describe('fleethub CLI and process lifecycle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleethub-cli-nobody-'));
     chmodSync(dir, 0o777);
     const fallbackHost = await freeLoopbackAddress();
+    // nobody cannot read the test CA (in a 0700 temp dir): don't hand it NODE_EXTRA_CA_CERTS.
+    const { NODE_EXTRA_CA_CERTS: _unreadable, ...env } = process.env;
     const nobody = await startHubProcess(['--data', join(dir, 'data'), '--host-name', fallbackHost, '--bind', fallbackHost, '--log-level', 'warn'], {
       prefix: ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'],
+      env,
     });
     try {
       assert.match(nobody.output(), /falls back to port 8443/);

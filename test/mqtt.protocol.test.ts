@@ -152,6 +152,40 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
     await eventually(async () => (await t.hub.registry.getDevice('sleepy')).connectionState === 'Disconnected');
   });
 
+  test('a Will is sent as telemetry (iothub-MessageType: Will) when the connection drops, not after DISCONNECT; RETAIN becomes x-opt-retain', async () => {
+    const { key } = await createDevice(t, 'mortal');
+    const will = { topic: 'devices/mortal/messages/events/cause=power', payload: Buffer.from('gone'), qos: 1 as const, retain: false };
+    const graceful = await RawConnection.open(t.host);
+    assert.equal(await graceful.connect(t.host, 'mortal', deviceToken(t.host, 'mortal', key), { will }), 0);
+    graceful.send({ cmd: 'publish', topic: 'devices/mortal/messages/events/', payload: 'kept', qos: 1, messageId: 1, dup: false, retain: true });
+    await graceful.next('puback');
+    graceful.send({ cmd: 'disconnect' });
+    await closesWithin(graceful, 5000);
+
+    const dropped = await RawConnection.open(t.host);
+    assert.equal(await dropped.connect(t.host, 'mortal', deviceToken(t.host, 'mortal', key), { will }), 0);
+    dropped.socket.destroy();
+    const events = await eventually(async () => {
+      const e = await eventsOf(t, 'mortal');
+      return e.length >= 2 && e;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await eventsOf(t, 'mortal')).length, 2, 'no Will after DISCONNECT');
+    assert.deepEqual(events[0]!.properties, { 'x-opt-retain': 'true' });
+    assert.equal(events[1]!.body.toString(), 'gone');
+    assert.deepEqual(events[1]!.properties, { cause: 'power', 'iothub-MessageType': 'Will' });
+  });
+
+  test('the hub closes a SAS connection when its token expires', async () => {
+    const { key } = await createDevice(t, 'expiring');
+    const { createSasToken } = await import('../src/core/sas.js');
+    const token = createSasToken(`${t.host}/devices/expiring`, key, Math.floor(Date.now() / 1000) + 2);
+    const c = await RawConnection.open(t.host);
+    assert.equal(await c.connect(t.host, 'expiring', token), 0);
+    const took = await closesWithin(c, 4000);
+    assert.ok(took >= 500, `closed after ${took} ms`);
+  });
+
   test('fault injection: KillTcp drops the connection after the requested delay', async () => {
     const { key } = await createDevice(t, 'faulty');
     const client = await mqttDevice(t.host, 'faulty', key);

@@ -7,7 +7,7 @@ import iothub from 'azure-iothub';
 import { rawRequest, serviceToken, startTestHub, type TestHub } from './support/hub.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
-import { issue, selfSigned, thumbprint, type Issued } from './support/certs.js';
+import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
 
 const { Client, Message } = device;
 const { Mqtt } = deviceMqtt;

@@ -6,6 +6,8 @@ import { databasePath, readRuntime, type RuntimeFile } from '../info.js';
 import { caPaths } from '../protocols/tls/ca.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
 import { ensureDefaultPolicies } from '../hub/auth/policies.js';
+import { openSqliteDpsStore } from '../store/sqlite/dps.js';
+import { prepareDps } from '../dps/setup.js';
 
 export interface GlobalOptions {
   data?: string;
@@ -38,7 +40,20 @@ export class HubClient {
     private readonly ca: string,
     private readonly keyName: string,
     private readonly key: string,
+    private readonly apiVersion = '2021-04-12',
   ) {}
+
+  /** A client of the provisioning service beside the running hub, as provisioningserviceowner. */
+  static async connectDps(config: Config): Promise<HubClient> {
+    const hub = await HubClient.connect(config);
+    const policy = await withStore(config, async (s) => {
+      const dps = openSqliteDpsStore(s.db);
+      await prepareDps(dps, config);
+      return dps.policies.get('provisioningserviceowner');
+    });
+    if (!policy) throw new CliError('The provisioningserviceowner policy is missing from the data directory');
+    return new HubClient(hub.runtime, hub.ca, policy.keyName, policy.primaryKey, '2021-10-01');
+  }
 
   static async connect(config: Config): Promise<HubClient> {
     const runtime = readRuntime(config.dataDir);
@@ -54,7 +69,7 @@ export class HubClient {
     return this.runtime.hostName;
   }
 
-  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Record<string, string | string[] | undefined> }> {
     const token = createSasToken(this.runtime.hostName, this.key, Math.floor(Date.now() / 1000) + 3600, this.keyName);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const sep = path.includes('?') ? '&' : '?';
@@ -64,7 +79,7 @@ export class HubClient {
           host: this.runtime.hostName,
           port: this.runtime.ports.https,
           method,
-          path: `${path}${sep}api-version=2021-04-12`,
+          path: `${path}${sep}api-version=${this.apiVersion}`,
           ca: this.ca,
           headers: {
             authorization: token,
@@ -79,9 +94,13 @@ export class HubClient {
             const text = Buffer.concat(chunks).toString('utf8');
             const parsed = text ? JSON.parse(text) : undefined;
             if ((res.statusCode ?? 500) >= 400) {
-              const message = parsed?.Message ? String(parsed.Message).replace(/^ErrorCode:([^;]+);/, '$1: ') : text;
+              const message = parsed?.Message
+                ? String(parsed.Message).replace(/^ErrorCode:([^;]+);/, '$1: ')
+                : parsed?.errorCode // DPS's error shape
+                  ? `${parsed.errorCode}: ${parsed.message}`
+                  : text;
               reject(new CliError(`${res.statusCode} ${message}`));
-            } else resolve({ status: res.statusCode!, body: parsed as T });
+            } else resolve({ status: res.statusCode!, body: parsed as T, headers: res.headers });
           });
         },
       );

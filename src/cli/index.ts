@@ -7,10 +7,11 @@ import { startCommand } from './start.js';
 import { infoCommand } from './info.js';
 import { deviceCommand } from './device.js';
 import { policyCommand } from './policy.js';
-import { consumerGroupCommand } from './consumerGroup.js';
-import { c2dCommand } from './c2d.js';
 import { certificateCommand } from './certificate.js';
 import { monitorEventsCommand } from './monitorEvents.js';
+import { c2dCommand } from './c2d.js';
+import { dpsCommand } from './dps.js';
+import { consumerGroupCommand } from './consumerGroup.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -21,10 +22,11 @@ startCommand(program);
 infoCommand(program);
 deviceCommand(program);
 policyCommand(program);
-consumerGroupCommand(program);
-c2dCommand(program);
 certificateCommand(program);
 monitorEventsCommand(program);
+c2dCommand(program);
+dpsCommand(program);
+consumerGroupCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

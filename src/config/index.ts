@@ -30,10 +30,20 @@ export interface Config {
     partitions: number;
     retentionHours: number;
   };
+  /** The Device Provisioning Service beside the hub. */
+  dps: DpsConfig;
+}
+
+export interface DpsConfig {
+  /** The DPS service host name; the hub's host name when unset. */
+  hostName?: string;
+  /** Hubs besides the local one that devices may be assigned to. */
+  linkedHubs: { hostName: string; connectionString?: string; allocationWeight?: number; applyAllocationPolicy?: boolean }[];
+  allocationPolicy: 'hashed' | 'geoLatency' | 'static' | 'custom';
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -46,6 +56,7 @@ export const defaults: Config = {
   consumerGroups: [],
   logLevel: 'info',
   eventLog: { partitions: 4, retentionHours: 24 },
+  dps: { linkedHubs: [], allocationPolicy: 'hashed' },
 };
 
 export class ConfigError extends Error {
@@ -70,6 +81,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_LOG_LEVEL: (v) => ({ logLevel: v as Config['logLevel'] }),
   FLEETHUB_EVENT_LOG_PARTITIONS: (v) => ({ eventLog: { partitions: Number(v) } }),
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
+  FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
 };
 
 /**
@@ -95,8 +107,9 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ...stripUndefined(layer),
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
+        dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
   );
   return { ...config, dataDir: resolve(cwd, config.dataDir) };
 }
@@ -164,7 +177,39 @@ export function check(input: unknown, source: string): ConfigInput {
     const r = log.retentionHours;
     if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r) || r <= 0 || r > 168)) fail(`'eventLog.retentionHours' must be a number of hours above 0, at most 168`);
   }
+  if (o.dps !== undefined) checkDps(o.dps, fail);
   return o as ConfigInput;
+}
+
+const allocationPolicies = ['hashed', 'geoLatency', 'static', 'custom'];
+
+function checkDps(dps: unknown, fail: (msg: string) => never): void {
+  if (typeof dps !== 'object' || dps === null || Array.isArray(dps)) fail(`'dps' must be an object`);
+  const d = dps as Record<string, unknown>;
+  const known = ['hostName', 'linkedHubs', 'allocationPolicy'];
+  for (const k of Object.keys(d)) if (!known.includes(k)) fail(`unknown setting 'dps.${k}' (known: ${known.join(', ')})`);
+  const hostName = /^[A-Za-z0-9.:-]+$/;
+  if (d.hostName !== undefined && (typeof d.hostName !== 'string' || !hostName.test(d.hostName))) fail(`'dps.hostName' must be a host name or IP address`);
+  if (d.allocationPolicy !== undefined && !allocationPolicies.includes(d.allocationPolicy as string)) {
+    fail(`'dps.allocationPolicy' must be one of ${allocationPolicies.join(', ')}`);
+  }
+  if (d.linkedHubs === undefined) return;
+  if (!Array.isArray(d.linkedHubs)) fail(`'dps.linkedHubs' must be a list`);
+  (d.linkedHubs as unknown[]).forEach((h, i) => {
+    const at = `'dps.linkedHubs[${i}]`;
+    if (typeof h !== 'object' || h === null) fail(`${at}' must be an object`);
+    const hub = h as Record<string, unknown>;
+    for (const k of Object.keys(hub)) {
+      if (!['hostName', 'connectionString', 'allocationWeight', 'applyAllocationPolicy'].includes(k)) fail(`unknown setting ${at}.${k}'`);
+    }
+    if (typeof hub.hostName !== 'string' || !hostName.test(hub.hostName)) fail(`${at}.hostName' must be a host name`);
+    if (hub.connectionString !== undefined && (typeof hub.connectionString !== 'string' || !/HostName=/i.test(hub.connectionString))) {
+      fail(`${at}.connectionString' must be an IoT hub connection string`);
+    }
+    const w = hub.allocationWeight;
+    if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
+    if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
 }
 
 function portNumber(v: string, name: string): number {

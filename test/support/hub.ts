@@ -30,7 +30,9 @@ export async function freeLoopbackAddress(): Promise<string> {
     const host = `127.${(n >> 16) & 255 || 1}.${(n >> 8) & 255}.${(n & 255) || 1}`;
     if (await canBind(host, 443)) return host;
   }
-  throw new Error('no free loopback address for port 443');
+  throw new Error(
+    'Port 443 is taken on every loopback address tried: is a Fleethub (npm start) or another server listening on *:443? Stop it, then run the tests again.',
+  );
 }
 
 function canBind(host: string, port: number): Promise<boolean> {

@@ -27,6 +27,8 @@ export interface InboundPublish {
   topic: string;
   payload: Buffer;
   qos: 0 | 1;
+  /** The RETAIN flag; IoT Hub passes it on as the `x-opt-retain` application property of telemetry. */
+  retain?: boolean;
 }
 
 export interface TopicHandler {

@@ -67,7 +67,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       // AMQP over WebSocket shares the path; the AMQP endpoint's own 'upgrade' listener takes it.
       if (/(^|,)\s*AMQPWSB10\s*(,|$)/i.test(String(req.headers['sec-websocket-protocol'] ?? ''))) return;
       if (new URL(req.url ?? '/', 'https://x').pathname !== WEBSOCKET_PATH) {
-        socket.destroy();
+        // Other WebSocket endpoints (AMQP) may listen on the same server; refuse only when none does.
+        if (server.listenerCount('upgrade') === 1) socket.destroy();
         return;
       }
       wss!.handleUpgrade(req, socket, head, (ws) => {
@@ -86,7 +87,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     async close() {
       if (onUpgrade) options.httpsServer!.off('upgrade', onUpgrade);
       const closed = new Promise<void>((resolve) => tls.close(() => resolve()));
-      for (const s of [...sessions]) s.close('the hub is shutting down');
+      for (const s of [...sessions]) s.shutdown();
       wss?.close();
       await closed;
     },

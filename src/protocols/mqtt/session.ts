@@ -17,13 +17,16 @@ export const MAX_KEEPALIVE_SECONDS = 1177;
 const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
+/** Packets a device may pipeline behind CONNECT while it is being authenticated. */
+const MAX_EARLY_PACKETS = 100;
 
 export interface SessionContext extends ConnectContext {
   handlers: readonly TopicHandler[];
   logger: Logger;
 }
 
-type State = 'awaitingConnect' | 'authenticating' | 'connected' | 'closed';
+/** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
+type State = 'awaitingConnect' | 'authenticating' | 'connected' | 'refused' | 'closed';
 
 /**
  * One device connection over MQTT 3.1.1 (TLS or WebSocket): reads packets, authenticates CONNECT,
@@ -42,6 +45,7 @@ export class MqttSession implements DeviceSession {
   private readonly log: Logger;
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
   private lastPacketAt = 0;
   private readonly early: Packet[] = [];
   private handle?: ConnectionHandle;
@@ -51,6 +55,8 @@ export class MqttSession implements DeviceSession {
   private readonly acks: { messageId: number; done: boolean }[] = [];
   private paused = false;
   private readonly closeListeners: (() => void)[] = [];
+  /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
+  private will?: { topic: string; payload: Buffer };
 
   constructor(
     private readonly stream: Duplex,
@@ -62,7 +68,7 @@ export class MqttSession implements DeviceSession {
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
-      if (this.state === 'closed') return;
+      if (this.state === 'closed' || this.state === 'refused') return;
       this.parser.parse(chunk);
       // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
       const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
@@ -91,12 +97,14 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
+    clearTimeout(this.expiryTimer);
     this.stream.destroy();
     if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
     else this.log.debug({ reason }, 'connection closed before it was established');
     for (const p of this.inflight.values()) p.reject(new Error(`the connection closed: ${reason}`));
     this.inflight.clear();
     this.handle?.disconnected();
+    if (wasConnected && reason !== 'DISCONNECT') this.sendWill();
     for (const listener of this.closeListeners.splice(0)) {
       try {
         listener();
@@ -106,24 +114,31 @@ export class MqttSession implements DeviceSession {
     }
   }
 
+  /** The hub is stopping: close without sending the Will (the event log is closing too). */
+  shutdown(): void {
+    this.will = undefined;
+    this.close('the hub is shutting down');
+  }
+
   onClose(listener: () => void): void {
     if (this.state === 'closed') queueMicrotask(listener);
     else this.closeListeners.push(listener);
   }
 
   private onPacket(packet: Packet): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'refused') return;
     if (this.state === 'awaitingConnect') {
       if (packet.cmd !== 'connect') return this.close(`expected CONNECT, got ${packet.cmd.toUpperCase()}`);
       this.state = 'authenticating';
       this.connect(packet).catch((e) => {
         this.log.error({ err: e }, 'CONNECT failed');
-        this.refuse(ConnackCode.ServerUnavailable, 'internal error');
+        if (this.state === 'authenticating') this.refuse(ConnackCode.ServerUnavailable, 'internal error');
+        else this.close('internal error during CONNECT');
       });
       return;
     }
     if (this.state === 'authenticating') {
-      this.early.push(packet);
+      if (this.early.push(packet) > MAX_EARLY_PACKETS) this.close('too many packets before CONNACK');
       return;
     }
     this.dispatch(packet);
@@ -131,7 +146,7 @@ export class MqttSession implements DeviceSession {
 
   private async connect(packet: IConnectPacket): Promise<void> {
     const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
-    if (this.state === 'closed') return;
+    if (this.state !== 'authenticating') return;
     if ('refused' in result) return this.refuse(result.refused, result.reason);
     const { identity } = result;
     this.identity = identity;
@@ -145,6 +160,8 @@ export class MqttSession implements DeviceSession {
       return;
     }
     this.state = 'connected';
+    this.closeAtExpiry(identity.expiresAt);
+    if (packet.will) this.acceptWill(packet.will.topic, packet.will.payload);
     const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
     this.keepAliveMs = keepalive * 1500;
     this.lastPacketAt = Date.now();
@@ -157,10 +174,10 @@ export class MqttSession implements DeviceSession {
   private refuse(code: ConnackCode, reason: string): void {
     this.log.info({ code, reason }, 'CONNECT refused');
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
-    // Let the CONNACK reach the device before the connection closes.
+    this.state = 'refused';
+    // Let the CONNACK reach the device before the connection closes (but not wait on it forever).
     this.stream.end(() => this.close(`refused: ${reason}`));
-    this.state = 'closed';
-    clearTimeout(this.keepAliveTimer);
+    this.armTimer(5000, `refused: ${reason}`);
   }
 
   private dispatch(packet: Packet): void {
@@ -177,9 +194,9 @@ export class MqttSession implements DeviceSession {
         return p.resolve();
       }
       case 'subscribe':
-        return void this.onSubscribe(packet);
+        return void this.onSubscribe(packet).catch((e: Error) => this.close(`SUBSCRIBE failed: ${e.message}`));
       case 'unsubscribe':
-        return void this.onUnsubscribe(packet);
+        return void this.onUnsubscribe(packet).catch((e: Error) => this.close(`UNSUBSCRIBE failed: ${e.message}`));
       case 'pingreq':
         return this.send({ cmd: 'pingresp' });
       case 'disconnect':
@@ -203,14 +220,17 @@ export class MqttSession implements DeviceSession {
         this.stream.pause();
       }
     }
-    handler.publish(this, { topic: packet.topic, payload, qos: packet.qos }).then(
-      () => {
-        if (!slot) return;
-        slot.done = true;
-        this.flushAcks();
-      },
-      (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
-    );
+    // A handler that throws (even synchronously) costs this connection, never the process.
+    Promise.resolve()
+      .then(() => handler.publish!(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1, retain: packet.retain }))
+      .then(
+        () => {
+          if (!slot) return;
+          slot.done = true;
+          this.flushAcks();
+        },
+        (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
+      );
   }
 
   private flushAcks(): void {
@@ -234,7 +254,9 @@ export class MqttSession implements DeviceSession {
       }
       try {
         // IoT Hub grants at most QoS 1.
-        granted.push(await handler.subscribe(this, topic, qos === 0 ? 0 : 1));
+        const grant = await handler.subscribe(this, topic, qos === 0 ? 0 : 1);
+        if (grant !== 0 && grant !== 1 && grant !== 0x80) throw new Error(`the handler granted ${String(grant)}`);
+        granted.push(grant);
       } catch (e) {
         return this.close(`subscribe to '${topic}' refused: ${(e as Error).message}`);
       }
@@ -261,7 +283,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private send(packet: Packet): void {
-    if (this.stream.destroyed || this.stream.writableEnded) return;
+    if (this.stream.destroyed || this.stream.writableEnded || this.state === 'closed') return;
     this.stream.write(mqttPacket.generate(packet));
   }
 
@@ -271,6 +293,38 @@ export class MqttSession implements DeviceSession {
       this.nextPacketId = id === 65535 ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+  }
+
+  /**
+   * IoT Hub accepts a Will only on the device's own telemetry topic and, when the connection ends
+   * without DISCONNECT, forwards it as telemetry with the application property `iothub-MessageType: Will`.
+   */
+  private acceptWill(topic: string, payload: Buffer | string): void {
+    const handler = this.route(topic);
+    if (!handler?.publish || !/^devices\/[^/]+\/(?:modules\/[^/]+\/)?messages\/events(?:\/|$)/.test(topic)) {
+      this.log.debug({ deviceId: this.deviceId, topic }, 'Will on a non-telemetry topic ignored');
+      return;
+    }
+    const bag = topic.endsWith('/') ? '' : topic.includes('/messages/events/') ? '&' : '/';
+    this.will = { topic: `${topic}${bag}iothub-MessageType=Will`, payload: typeof payload === 'string' ? Buffer.from(payload) : payload };
+  }
+
+  private sendWill(): void {
+    const will = this.will;
+    const handler = will && this.route(will.topic);
+    if (!will || !handler?.publish) return;
+    Promise.resolve()
+      .then(() => handler.publish!(this, { topic: will.topic, payload: will.payload, qos: 1 }))
+      .catch((e: Error) => this.log.warn({ deviceId: this.deviceId, err: e.message }, 'Will message not delivered'));
+  }
+
+  /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
+  private closeAtExpiry(expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    const ms = expiresAt - Date.now();
+    if (ms > 2 ** 31 - 1) return; // beyond a timer's range (~24 days): the connection will not live that long unnoticed
+    this.expiryTimer = setTimeout(() => this.close('the SAS token expired'), Math.max(0, ms));
+    this.expiryTimer.unref();
   }
 
   /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */

@@ -24,9 +24,10 @@ const connectionFaults = /^(KillTcp|KillAmqp.*|ShutDownAmqp|ShutDownMqtt|Gracefu
 export function telemetryTopics(telemetry: Telemetry): TopicHandler {
   return {
     owns: (topic) => eventsTopic.test(topic),
-    async publish(session, { topic, payload }) {
+    async publish(session, { topic, payload, retain }) {
       const bag = eventsTopic.exec(topic)?.[1] ?? '';
       const message = decodePropertyBag(bag, payload);
+      if (retain) message.properties['x-opt-retain'] = 'true';
       const { fault } = await telemetry.send(identityOf(session), message);
       if (fault && connectionFaults.test(fault.operation)) {
         setTimeout(() => session.close(`fault injection: ${fault.operation} ${fault.closeReason ?? ''}`.trim()), fault.delaySeconds * 1000).unref();

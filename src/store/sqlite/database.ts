@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { dpsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -59,6 +60,14 @@ export const migrations: { name: string; sql: string }[] = [
           CREATE INDEX events_by_time ON events (partition, enqueued_time);`,
   },
   {
+    name: '101-ca-certificates',
+    sql: `CREATE TABLE ca_certificates (
+            name TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );`,
+  },
+  {
     // One twin per identity, created and dropped with it by the store itself so that every
     // device and module has a twin to query. doc = {tags, desired, reported} as JSON.
     name: '200-twins',
@@ -106,14 +115,7 @@ export const migrations: { name: string; sql: string }[] = [
             at INTEGER NOT NULL
           );`,
   },
-  {
-    name: '101-ca-certificates',
-    sql: `CREATE TABLE ca_certificates (
-            name TEXT PRIMARY KEY,
-            etag TEXT NOT NULL,
-            doc TEXT NOT NULL
-          );`,
-  },
+  { name: '300-dps', sql: dpsMigrationSql },
   {
     // Consumer groups of the built-in Event Hub-compatible endpoint added at run time (issue 4).
     name: '400-consumer-groups',

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import type { DpsSettingsStore } from '../store/dps.js';
+import type { AllocationPolicy, LinkedHub } from './types.js';
+
+/** The provisioning service's own facts. */
+export interface DpsInstance {
+  /** The service host name (`sr` of service tokens, `HostName` of its connection string). */
+  hostName: string;
+  /** Where devices register (Azure's global.azure-devices-provisioning.net). */
+  deviceEndpoint: string;
+  idScope: string;
+  linkedHubs: LinkedHub[];
+  allocationPolicy: AllocationPolicy;
+}
+
+/** Azure's id scopes look like `0ne0001A2B3`: `0ne` and 8 hex digits. */
+export function newIdScope(): string {
+  return '0ne' + randomBytes(4).toString('hex').toUpperCase();
+}
+
+/** The id scope is generated once and kept: devices are configured with it. */
+export async function ensureIdScope(settings: DpsSettingsStore): Promise<string> {
+  return (await settings.get('idScope')) ?? settings.setOnce('idScope', newIdScope());
+}
+
+export function findLinkedHub(instance: DpsInstance, hostName: string): LinkedHub | undefined {
+  const wanted = hostName.toLowerCase();
+  return instance.linkedHubs.find((h) => h.hostName.toLowerCase() === wanted);
+}
+
+/** The instance as configured: the local hub is always linked, configured hubs are added. */
+export function dpsInstance(
+  config: { hostName: string; dps: { hostName?: string; linkedHubs: Partial<LinkedHub>[]; allocationPolicy: AllocationPolicy } },
+  idScope: string,
+): DpsInstance {
+  const hostName = config.dps.hostName ?? config.hostName;
+  const linkedHubs: LinkedHub[] = [];
+  for (const hub of [{ hostName: config.hostName }, ...config.dps.linkedHubs]) {
+    const entry: LinkedHub = {
+      hostName: hub.hostName!,
+      allocationWeight: hub.allocationWeight ?? 1,
+      applyAllocationPolicy: hub.applyAllocationPolicy ?? true,
+      ...(hub.connectionString ? { connectionString: hub.connectionString } : {}),
+    };
+    const same = linkedHubs.findIndex((h) => h.hostName.toLowerCase() === entry.hostName.toLowerCase());
+    if (same >= 0) linkedHubs[same] = { ...linkedHubs[same]!, ...entry };
+    else linkedHubs.push(entry);
+  }
+  return { hostName, deviceEndpoint: hostName, idScope, linkedHubs, allocationPolicy: config.dps.allocationPolicy };
+}
