@@ -5,7 +5,8 @@
  * and the PUBACK→receipt delay (p50/p99): how long after the device was told "committed" the
  * consumer had the event.
  *
- *   npm run build && node dist/bench/eventhub/run.js [devices=10] [messagesPerDevice=500] [inflight=20]
+ *   npm run bench:eventhub -- [devices=10] [messagesPerDevice=500] [inflight=20]
+ *   (bench/d2c's load: npm run bench:eventhub -- 1000 20 1)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,7 +90,9 @@ await Promise.all(
     const worker = async () => {
       while (next < perDevice) {
         const id = `${d}-${next++}`;
-        await client.publishAsync(`devices/bench-${d}/messages/events/$.mid=${id}`, JSON.stringify({ d, id, t: Date.now() }), { qos: 1 });
+        // 256-byte bodies, as bench/d2c sends.
+        const body = JSON.stringify({ d, id, t: Date.now() }).padEnd(256, ' ');
+        await client.publishAsync(`devices/bench-${d}/messages/events/$.mid=${id}`, body, { qos: 1 });
         ackAt.set(id, Date.now());
       }
     };
