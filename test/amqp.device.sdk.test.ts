@@ -70,9 +70,11 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     }
   });
 
-  test('C2D: complete removes, reject dead-letters with Rejected feedback, abandon redelivers', async () => {
-    const { connectionString } = await createDevice(t, 'amqp-c2d');
-    const client = Client.fromConnectionString(connectionString, Amqp as any);
+  for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]] as const) {
+  test(`${name}: C2D: complete removes, reject dead-letters with Rejected feedback, abandon redelivers`, async () => {
+    const deviceId = `amqp-c2d-${name}`;
+    const { connectionString } = await createDevice(t, deviceId);
+    const client = Client.fromConnectionString(connectionString, transport as any);
     const seen: string[] = [];
     client.on('message', (msg: any) => {
       seen.push(`${msg.messageId}:${msg.getData().toString()}`);
@@ -88,7 +90,7 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
         m.messageId = id;
         m.ack = 'full';
         m.properties.add('p', id);
-        await service.send('amqp-c2d', m);
+        await service.send(deviceId, m);
       };
       await send('a', 'complete-me');
       await send('b', 'reject-me');
@@ -97,7 +99,7 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
         throw new Error(`${e.message}: saw ${seen.join(', ')}`);
       });
       assert.deepEqual(seen, ['a:complete-me', 'b:reject-me', 'c:abandon-me', 'c:abandon-me']);
-      assert.equal(await t.hub.cloudToDevice.queueDepth('amqp-c2d'), 0);
+      assert.equal(await t.hub.cloudToDevice.queueDepth(deviceId), 0);
       const feedbackClient = iothub.Client.fromConnectionString(await t.connectionString('service'));
       const receiver = (await feedbackClient.getFeedbackReceiver()).result as any;
       const records: any[] = [];
@@ -105,26 +107,29 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
         records.push(...JSON.parse(msg.getData().toString()));
         receiver.complete(msg, () => undefined);
       });
-      await eventually(() => records.filter((r) => r.deviceId === 'amqp-c2d').length >= 3, 8000);
+      await eventually(() => records.filter((r) => r.deviceId === deviceId).length >= 3, 8000);
       await feedbackClient.close();
-      const byId = Object.fromEntries(records.filter((r) => r.deviceId === 'amqp-c2d').map((r) => [r.originalMessageId, r.statusCode]));
+      const byId = Object.fromEntries(records.filter((r) => r.deviceId === deviceId).map((r) => [r.originalMessageId, r.statusCode]));
       assert.deepEqual(byId, { a: 'Success', b: 'Rejected', c: 'Success' });
     } finally {
       await client.close();
     }
   });
+  }
 
-  test('twin over AMQP: get, reported patch, desired notifications', async () => {
-    const { connectionString } = await createDevice(t, 'amqp-twin');
+  for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]] as const) {
+  test(`${name}: twin over AMQP: get, reported patch, desired notifications`, async () => {
+    const deviceId = `amqp-twin-${name}`;
+    const { connectionString } = await createDevice(t, deviceId);
     const registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    const client = Client.fromConnectionString(connectionString, Amqp as any);
+    const client = Client.fromConnectionString(connectionString, transport as any);
     await client.open();
     try {
       const twin = await client.getTwin();
       assert.deepEqual(twin.properties.desired, { $version: 1 });
       const desired = new Promise<any>((resolve) => twin.on('properties.desired', (d: any) => d.$version > 1 && resolve(d)));
       await new Promise<void>((resolve, reject) => twin.properties.reported.update({ firmware: '1.2.3' }, (e: any) => (e ? reject(e) : resolve())));
-      const { responseBody: svcTwin } = await registry.getTwin('amqp-twin');
+      const { responseBody: svcTwin } = await registry.getTwin(deviceId);
       assert.equal((svcTwin.properties.reported as any).firmware, '1.2.3');
       await new Promise((r) => setTimeout(r, 300));
       await svcTwin.update({ properties: { desired: { interval: 30 } } });
@@ -135,6 +140,7 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
       await client.close();
     }
   });
+  }
 
   test('module twin over AMQP: reported properties reach the module twin', async () => {
     await createDevice(t, 'amqp-twin-edge');
@@ -189,22 +195,25 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     }
   });
 
-  test('direct methods over AMQP reach the device and return its answer', async () => {
-    const { connectionString } = await createDevice(t, 'amqp-methods');
-    const client = Client.fromConnectionString(connectionString, Amqp as any);
+  for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]] as const) {
+  test(`${name}: direct methods over AMQP reach the device and return its answer`, async () => {
+    const deviceId = `amqp-methods-${name}`;
+    const { connectionString } = await createDevice(t, deviceId);
+    const client = Client.fromConnectionString(connectionString, transport as any);
     await client.open();
     try {
       client.onDeviceMethod('reboot', (request: any, response: any) => {
         response.send(200, { rebooting: true, delay: request.payload.delay }, () => undefined);
       });
-      await eventually(() => t.hub.methods.isOnline('amqp-methods'), 5000);
-      const { result } = await service.invokeDeviceMethod('amqp-methods', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
+      await eventually(() => t.hub.methods.isOnline(deviceId), 5000);
+      const { result } = await service.invokeDeviceMethod(deviceId, { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
       assert.equal(result.status, 200);
       assert.deepEqual(result.payload, { rebooting: true, delay: 5 });
     } finally {
       await client.close();
     }
   });
+  }
 
   test('an X.509 (self-signed) device sends telemetry over AMQP without CBS; another certificate is refused', async () => {
     const cert = await selfSigned('amqp-x509');

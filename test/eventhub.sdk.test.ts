@@ -4,6 +4,7 @@ import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData, 
 import WebSocket from 'ws';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import deviceAmqp from 'azure-iot-device-amqp';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, eventually } from './support/devices.js';
 import { partitionFor } from '../src/hub/messaging/eventLogWriter.js';
@@ -188,6 +189,28 @@ describe('built-in Event Hub-compatible endpoint through the unmodified @azure/e
       await d.close();
       await a.close();
       await b.close();
+    }
+  });
+
+  test('telemetry from an AMQP device (azure-iot-device-amqp) arrives like MQTT telemetry', async () => {
+    const { connectionString } = await createDevice(t, 'eh-amqp-device');
+    const partition = String(partitionFor('eh-amqp-device', t.hub.config.eventLog.partitions));
+    const client = new EventHubConsumerClient('$Default', cs);
+    const d = Client.fromConnectionString(connectionString, deviceAmqp.Amqp as any);
+    await d.open();
+    try {
+      const m = new Message(JSON.stringify({ via: 'amqp' }));
+      m.messageId = 'amqp-1';
+      m.properties.add('transport', 'amqp');
+      await d.sendEvent(m);
+      const events = await receive(client, partition, earliestEventPosition, (e) => e.some((x) => x.messageId === 'amqp-1'));
+      const e = events.find((x) => x.messageId === 'amqp-1')!;
+      assert.deepEqual(e.body, { via: 'amqp' });
+      assert.deepEqual(e.properties, { transport: 'amqp' });
+      assert.equal(e.systemProperties!['iothub-connection-device-id'], 'eh-amqp-device');
+    } finally {
+      await d.close();
+      await client.close();
     }
   });
 
