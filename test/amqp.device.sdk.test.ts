@@ -7,6 +7,7 @@ import common from 'azure-iot-common';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
 import { selfSigned, thumbprint } from './support/x509.js';
+import { connectAmqp } from './support/amqp.js';
 
 const { Client, ModuleClient, Message } = device;
 const { Amqp, AmqpWs } = deviceAmqp;
@@ -241,6 +242,28 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
     await assert.rejects(bad.sendEvent(new Message('refused')), (e: any) => /Unauthorized/i.test(`${e.name} ${e.message}`));
     await bad.close().catch(() => undefined);
     assert.equal((await eventsOf(t, 'amqp-x509')).length, 1);
+  });
+
+  test('SASL EXTERNAL: a raw AMQP client with the device certificate sends telemetry', async () => {
+    const cert = await selfSigned('amqp-external');
+    const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    await registry.create({ deviceId: 'amqp-external', authentication: { x509Thumbprint: { primaryThumbprint: await thumbprint(cert) } } } as any);
+    const c = await connectAmqp(t.host, { enable_sasl_external: true, cert: cert.certPem, key: cert.keyPem } as any);
+    try {
+      const sender = await c.sender('/devices/amqp-external/messages/events');
+      const outcome = await new Promise<string>((resolve) => {
+        sender.once('accepted', () => resolve('accepted'));
+        sender.once('rejected', () => resolve('rejected'));
+        sender.send({ body: 'external', message_id: 'ext-1' });
+      });
+      assert.equal(outcome, 'accepted');
+      await assert.rejects(c.sender('/devices/someone-else/messages/events'), (e: any) => e.condition === 'amqp:unauthorized-access');
+    } finally {
+      await c.close();
+    }
+    const events = await eventsOf(t, 'amqp-external');
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.systemProperties['message-id'], 'ext-1');
   });
 
   test('a wrong key is refused with UnauthorizedError and the device stays Disconnected', async () => {

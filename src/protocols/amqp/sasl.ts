@@ -1,8 +1,8 @@
 import type { Connection } from 'rhea';
 
 /**
- * SASL as IoT Hub offers it: ANONYMOUS (the client then authenticates through CBS put-token)
- * and PLAIN with a SAS token as the password (`<policy>@sas.root.<hub>` or `<deviceId>@sas.<hub>`
+ * SASL as IoT Hub offers it: ANONYMOUS (the client then authenticates through CBS put-token),
+ * EXTERNAL (X.509 client certificate), and PLAIN with a SAS token as the password (`<policy>@sas.root.<hub>` or `<deviceId>@sas.<hub>`
  * as the user name). PLAIN only captures the token here; it is validated like a put-token when
  * the connection opens, and a bad one closes the connection with amqp:unauthorized-access.
  */
@@ -33,10 +33,25 @@ class AnonymousMechanism {
   }
 }
 
+/**
+ * EXTERNAL: the identity is the TLS client certificate, which is checked against the device the
+ * first device link names (a connection without one gets no device links).
+ */
+class ExternalMechanism {
+  outcome: boolean | undefined;
+  username: string | undefined;
+
+  start(): void {
+    this.outcome = true;
+    this.username = 'external';
+  }
+}
+
 export function tokenMechanisms(): Record<string, () => unknown> {
   return {
     ANONYMOUS: () => new AnonymousMechanism(),
     PLAIN: () => new PlainTokenMechanism(),
+    EXTERNAL: () => new ExternalMechanism(),
   };
 }
 
