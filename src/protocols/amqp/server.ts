@@ -19,9 +19,9 @@ export interface AmqpEndpointOptions {
 
 /**
  * The AMQP 1.0 endpoint: one rhea container behind every listener (TLS 5671, the plain loopback
- * listener for the Event Hubs emulator connection string, WebSocket). It authenticates
- * connections (SASL ANONYMOUS or PLAIN with a SAS token; CBS later) and routes each link the
- * client attaches to the family that owns its address.
+ * listener for the Event Hubs emulator connection string, WebSocket). Connections authenticate
+ * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL) and `$cbs` put-token; each link the
+ * client attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
  */
 export class AmqpEndpoint {
   private readonly container: Container;
@@ -41,6 +41,9 @@ export class AmqpEndpoint {
     // rhea raises 'error' on the container for link and connection errors nobody else handled;
     // without a listener Node would treat them as fatal.
     container.on('error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP error'));
+    // Malformed frames on WebSocket connections (TCP/TLS ones are answered in listen); without a
+    // listener rhea would print to the console.
+    container.on('protocol_error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP framing error'));
   }
 
   /** Listens for AMQPS (TLS) or plain AMQP; resolves with the bound port. */

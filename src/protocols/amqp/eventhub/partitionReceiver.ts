@@ -25,22 +25,7 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
     async open({ connection, link, address }: IncomingLink<Sender>, m) {
       link.set_source(link.source);
       const [, entity, groupName, partitionId] = m as unknown as [string, string, string, string];
-      const group = await endpoint.consumerGroups.find(groupName);
-      const partition = endpoint.partition(partitionId);
-      if (entity.toLowerCase() !== endpoint.name.toLowerCase() || !group || partition === undefined) {
-        link.close(amqpErrors.notFound(`The messaging entity '${address}' could not be found.`));
-        return;
-      }
-      const filter = (link.source as { filter?: Record<string, unknown> }).filter?.[SELECTOR];
-      const selector = typeof filter === 'string' ? filter : (filter as { value?: unknown } | undefined)?.value;
-      const start = parseSelector(typeof selector === 'string' ? selector : undefined);
-      if (!start || (filter !== undefined && typeof selector !== 'string')) {
-        link.close(amqpErrors.invalidField(`Invalid selector filter '${String(selector)}'`));
-        return;
-      }
-      const epochValue = link.properties?.[EPOCH];
-      const epoch = epochValue === undefined || epochValue === null ? undefined : Number(epochValue);
-
+      // Authorized before anything about the entity is revealed.
       const holder = { expire: (why: string) => link.close(amqpErrors.unauthorized(why)) };
       try {
         await connection.claims.authorize('ServiceConnect', `/${address.replace(/^\//, '')}`, holder);
@@ -49,6 +34,25 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
         return;
       }
       if (!link.is_open()) return;
+      const release = () => connection.claims.release(holder);
+      const group = await endpoint.consumerGroups.find(groupName);
+      const partition = endpoint.partition(partitionId);
+      if (entity.toLowerCase() !== endpoint.name.toLowerCase() || !group || partition === undefined) {
+        release();
+        link.close(amqpErrors.notFound(`The messaging entity '${address}' could not be found.`));
+        return;
+      }
+      const filter = (link.source as { filter?: Record<string, unknown> }).filter?.[SELECTOR];
+      const selector = typeof filter === 'string' ? filter : (filter as { value?: unknown } | undefined)?.value;
+      const start = parseSelector(typeof selector === 'string' ? selector : undefined);
+      if (!start || (filter !== undefined && typeof selector !== 'string')) {
+        release();
+        link.close(amqpErrors.invalidField(`Invalid selector filter '${String(selector)}'`));
+        return;
+      }
+      const epochValue = link.properties?.[EPOCH];
+      const epoch = epochValue === undefined || epochValue === null ? undefined : Number(epochValue);
+
 
       let position: LogPosition;
       if (start === 'latest') {
@@ -62,12 +66,11 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
       };
       const admission = endpoint.ownership.admit(group, partition, reader);
       if (!admission.ok) {
-        connection.claims.release(holder);
+        release();
         link.close({ condition: admission.quota ? 'amqp:resource-limit-exceeded' : 'amqp:link:stolen', description: admission.reason });
         return;
       }
       const runtimeMetric = ([] as unknown[]).concat(link.desired_capabilities ?? []).includes(RUNTIME_METRIC);
-      if (runtimeMetric) (link as unknown as { local: { attach: { offered_capabilities: unknown } } }).local.attach.offered_capabilities = RUNTIME_METRIC;
 
       let reading = false;
       let again = false;
@@ -114,7 +117,7 @@ export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
         ended = true;
         unsubscribe();
         endpoint.ownership.release(group, partition, reader);
-        connection.claims.release(holder);
+        release();
       };
       link.on('sendable', () => void pump());
       link.on('sender_close', end);
