@@ -141,4 +141,16 @@ describe('AMQP endpoint: TLS, SASL and claims-based security', () => {
       await good.close();
     }
   });
+
+  test('stopping the hub does not wait on a silent AMQP peer', async () => {
+    const other = await startTestHub();
+    const socket = tlsConnect({ host: other.host, port: 5671 });
+    await new Promise((r) => socket.once('secureConnect', r));
+    socket.on('error', () => undefined);
+    const closed = new Promise((r) => socket.once('close', r));
+    const started = Date.now();
+    await other.close();
+    assert.ok(Date.now() - started < 3000, `close took ${Date.now() - started} ms`);
+    await closed;
+  });
 });

@@ -27,6 +27,7 @@ export class AmqpEndpoint {
   private readonly container: Container;
   private readonly connections = new Map<Connection, ClientConnectionState>();
   private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: AmqpEndpointOptions) {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
@@ -60,6 +61,8 @@ export class AmqpEndpoint {
     // Our own listener rather than container.listen, to hold each rhea Connection and answer a
     // malformed frame on it.
     const accept = (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       const connection = this.container.create_connection(connectionOptions as never);
       connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
       // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
@@ -103,6 +106,7 @@ export class AmqpEndpoint {
   }
 
   async close(): Promise<void> {
+    const closing = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     for (const c of this.connections.keys()) {
       try {
         c.close();
@@ -110,11 +114,12 @@ export class AmqpEndpoint {
         // already gone
       }
     }
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const c of [...this.connections.keys()]) {
-      (c as unknown as { socket?: { destroy(): void } }).socket?.destroy();
-      this.forget(c);
-    }
+    // A grace period for the close handshake, then whatever is left (silent or half-open peers)
+    // is cut, so that stopping the hub never waits on a client.
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 500).unref())]);
+    for (const socket of this.sockets) socket.destroy();
+    await closing;
+    for (const c of [...this.connections.keys()]) this.forget(c);
   }
 
   private state(connection: Connection): ClientConnectionState {
