@@ -9,6 +9,15 @@ import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
+import { Twins } from './hub/twins/twins.js';
+import { DirectMethods } from './hub/methods/methods.js';
+import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
+import { twinsApi } from './protocols/http/twins.js';
+import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import type { TopicHandler } from './protocols/mqtt/handler.js';
+import { twinTopics } from './protocols/mqtt/twin.js';
+import { methodTopics } from './protocols/mqtt/methods.js';
+import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
@@ -20,6 +29,11 @@ export interface RunningHub {
   tls: TlsMaterial;
   store: SqliteStore;
   registry: Registry;
+  twins: Twins;
+  methods: DirectMethods;
+  cloudToDevice: CloudToDevice;
+  /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
+  twinMethodAndC2dTopics: TopicHandler[];
   http: FastifyInstance;
   logger: Logger;
   info(): Promise<HubInfo>;
@@ -45,9 +59,15 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.modules,
     );
     const registry = new Registry(store.devices, store.modules);
+    const twins = new Twins(store.twins, store.devices, store.modules);
+    const methods = new DirectMethods(store.devices, store.modules);
+    const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
+    await http.register(twinsApi(twins, methods, authorizer));
+    await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
@@ -61,6 +81,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       tls,
       store,
       registry,
+      twins,
+      methods,
+      cloudToDevice,
+      twinMethodAndC2dTopics,
       http,
       logger,
       info: async () => hubInfo(config, await store.policies.list()),

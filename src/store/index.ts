@@ -5,6 +5,8 @@
  */
 import type { Device, Module, RegistryStatistics } from '../hub/registry/types.js';
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
+import type { TwinState } from '../hub/twins/types.js';
+import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messaging/cloudToDeviceMessage.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -36,9 +38,35 @@ export interface PolicyStore {
   put(policy: SharedAccessPolicy): Promise<void>;
 }
 
+/**
+ * Twins, one per device and per module. The store creates a twin with every identity and drops it
+ * with the identity, so a twin exists exactly when its identity does.
+ */
+export interface TwinStore {
+  get(deviceId: string, moduleId?: string): Promise<TwinState | undefined>;
+  /** Writes when the stored twin still has version `ifVersion` ('etagMismatch' otherwise). */
+  replace(twin: TwinState, ifVersion: number): Promise<WriteResult>;
+}
+
+/** The per-device cloud-to-device queue. Times are epoch milliseconds. */
+export interface C2dQueue {
+  /** Appends unless the device has `maxDepth` unexpired messages queued. */
+  enqueue(message: Omit<CloudToDeviceMessage, 'sequenceNumber' | 'deliveryCount'>, maxDepth: number, now: number): Promise<'ok' | 'full' | 'notFound'>;
+  /**
+   * The oldest message to deliver to the device, its delivery count already incremented.
+   * Expired messages and those past `maxDeliveryCount` are removed (their outcomes recorded) on the way.
+   */
+  next(deviceId: string, now: number, maxDeliveryCount: number): Promise<CloudToDeviceMessage | undefined>;
+  /** Removes a delivered message, recording the outcome for feedback. false when it is already gone. */
+  complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
+  depth(deviceId: string, now: number): Promise<number>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
   policies: PolicyStore;
+  twins: TwinStore;
+  cloudToDevice: C2dQueue;
   close(): void;
 }

@@ -7,6 +7,11 @@ export type Db = Database.Database;
  * Names (not positions) identify them so that features built in parallel can each add their own.
  * Append only: never edit a migration that has shipped.
  */
+/** base64 of version 1 as an 8-byte big-endian number: IoT Hub's twin etag style. */
+const FIRST_TWIN_ETAG = 'AAAAAAAAAAE=';
+const NEW_TWIN_SECTION = `json_object('$metadata', json_object('$lastUpdated', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), '$version', 1)`;
+const NEW_TWIN_DOC = `json_object('tags', json_object(), 'desired', ${NEW_TWIN_SECTION}, 'reported', ${NEW_TWIN_SECTION})`;
+
 export const migrations: { name: string; sql: string }[] = [
   {
     name: '001-registry',
@@ -27,6 +32,54 @@ export const migrations: { name: string; sql: string }[] = [
           CREATE TABLE policies (
             key_name TEXT PRIMARY KEY,
             doc TEXT NOT NULL
+          );`,
+  },
+  {
+    // One twin per identity, created and dropped with it by the store itself so that every
+    // device and module has a twin to query. doc = {tags, desired, reported} as JSON.
+    name: '200-twins',
+    sql: `CREATE TABLE twins (
+            device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+            module_id TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (device_id, module_id)
+          );
+          CREATE TRIGGER twins_for_new_device AFTER INSERT ON devices BEGIN
+            INSERT INTO twins (device_id, module_id, version, etag, doc) VALUES (NEW.device_id, '', 1, '${FIRST_TWIN_ETAG}', ${NEW_TWIN_DOC});
+          END;
+          CREATE TRIGGER twins_for_new_module AFTER INSERT ON modules BEGIN
+            INSERT INTO twins (device_id, module_id, version, etag, doc) VALUES (NEW.device_id, NEW.module_id, 1, '${FIRST_TWIN_ETAG}', ${NEW_TWIN_DOC});
+          END;
+          CREATE TRIGGER twins_of_deleted_module AFTER DELETE ON modules BEGIN
+            DELETE FROM twins WHERE device_id = OLD.device_id AND module_id = OLD.module_id;
+          END;
+          INSERT INTO twins (device_id, module_id, version, etag, doc) SELECT device_id, '', 1, '${FIRST_TWIN_ETAG}', ${NEW_TWIN_DOC} FROM devices;
+          INSERT INTO twins (device_id, module_id, version, etag, doc) SELECT device_id, module_id, 1, '${FIRST_TWIN_ETAG}', ${NEW_TWIN_DOC} FROM modules;`,
+  },
+  {
+    // Cloud-to-device queue; outcomes are kept for the feedback receiver (issue 4).
+    name: '201-cloud-to-device',
+    sql: `CREATE TABLE c2d_messages (
+            sequence_number INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+            message_id TEXT NOT NULL,
+            ack TEXT NOT NULL,
+            enqueued_time INTEGER NOT NULL,
+            expiry_time INTEGER NOT NULL,
+            delivery_count INTEGER NOT NULL DEFAULT 0,
+            doc TEXT NOT NULL
+          );
+          CREATE INDEX c2d_messages_by_device ON c2d_messages (device_id, sequence_number);
+          CREATE TABLE c2d_outcomes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL,
+            original_message_id TEXT NOT NULL,
+            ack TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            enqueued_time INTEGER NOT NULL,
+            at INTEGER NOT NULL
           );`,
   },
 ];

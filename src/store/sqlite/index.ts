@@ -3,6 +3,8 @@ import { openDatabase, type Db } from './database.js';
 import { SqliteDeviceStore } from './devices.js';
 import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
+import { SqliteTwinStore } from './twins.js';
+import { SqliteC2dQueue } from './cloudToDevice.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -16,6 +18,8 @@ export function openSqliteStore(path: string): SqliteStore {
     devices: new SqliteDeviceStore(db),
     modules: new SqliteModuleStore(db),
     policies: new SqlitePolicyStore(db),
+    twins: new SqliteTwinStore(db),
+    cloudToDevice: new SqliteC2dQueue(db),
     close: () => db.close(),
   };
 }

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { errors, HubError } from '../../core/errors.js';
+import type { C2dQueue } from '../../store/index.js';
+import type { AckMode, CloudToDeviceMessage } from './cloudToDeviceMessage.js';
+
+export const CLOUD_TO_DEVICE_LIMITS = {
+  maxQueueDepth: 50,
+  defaultTtlSeconds: 60 * 60,
+  maxTtlSeconds: 2 * 24 * 60 * 60,
+  maxDeliveryCount: 10,
+  maxBodyBytes: 64 * 1024,
+} as const;
+
+const ackModes: AckMode[] = ['none', 'positive', 'negative', 'full'];
+
+/** What a sender gives; the hub fills in ids and times. */
+export interface CloudToDeviceSend {
+  body: Buffer;
+  messageId?: string;
+  correlationId?: string;
+  userId?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  ack?: AckMode;
+  /** Time to live in seconds (IoT Hub: default 1 hour, at most 2 days). */
+  ttlSeconds?: number;
+  properties?: Record<string, string>;
+}
+
+/**
+ * How a protocol adapter hands a message to a connected device. `deliver` resolves when the device
+ * has acknowledged it (MQTT PUBACK) and rejects when it cannot be delivered (connection gone).
+ */
+export interface CloudToDeviceReceiver {
+  deliver(message: CloudToDeviceMessage): Promise<void>;
+}
+
+interface Attachment {
+  receiver: CloudToDeviceReceiver;
+  running: boolean;
+  /** Set by a send that raced with the delivery loop going idle. */
+  wake: boolean;
+}
+
+/**
+ * Cloud-to-device messaging: a durable per-device queue and delivery to whichever connection of
+ * the device is receiving. Delivery is one message at a time, oldest first; a message is removed
+ * only once the device acknowledged it, so an unacknowledged one is delivered again later.
+ */
+export class CloudToDevice {
+  private readonly attached = new Map<string, Attachment>();
+
+  constructor(
+    private readonly queue: C2dQueue,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async send(deviceId: string, input: CloudToDeviceSend): Promise<{ messageId: string; expiryTimeUtc: string; queueDepth: number }> {
+    const ttl = input.ttlSeconds ?? CLOUD_TO_DEVICE_LIMITS.defaultTtlSeconds;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > CLOUD_TO_DEVICE_LIMITS.maxTtlSeconds) {
+      throw errors.argument(`The time to live must be between 1 and ${CLOUD_TO_DEVICE_LIMITS.maxTtlSeconds} seconds`);
+    }
+    const ack = input.ack ?? 'none';
+    if (!ackModes.includes(ack)) throw errors.argument(`ack must be one of ${ackModes.join(', ')}`);
+    if (input.body.length > CLOUD_TO_DEVICE_LIMITS.maxBodyBytes) {
+      throw new HubError('MessageTooLarge', `Cloud-to-device messages are limited to ${CLOUD_TO_DEVICE_LIMITS.maxBodyBytes} bytes`);
+    }
+    const now = this.now();
+    const messageId = input.messageId ?? randomUUID();
+    const result = await this.queue.enqueue(
+      {
+        deviceId,
+        messageId,
+        correlationId: input.correlationId,
+        userId: input.userId,
+        contentType: input.contentType,
+        contentEncoding: input.contentEncoding,
+        ack,
+        properties: input.properties ?? {},
+        body: input.body,
+        enqueuedTime: now,
+        expiryTime: now + ttl * 1000,
+      },
+      CLOUD_TO_DEVICE_LIMITS.maxQueueDepth,
+      now,
+    );
+    if (result === 'notFound') throw errors.deviceNotFound(deviceId);
+    if (result === 'full') {
+      throw new HubError(
+        'DeviceMaximumQueueDepthExceeded',
+        `The device ${deviceId} already has ${CLOUD_TO_DEVICE_LIMITS.maxQueueDepth} cloud-to-device messages queued`,
+      );
+    }
+    this.wake(deviceId);
+    return { messageId, expiryTimeUtc: new Date(now + ttl * 1000).toISOString(), queueDepth: await this.queue.depth(deviceId, now) };
+  }
+
+  async queueDepth(deviceId: string): Promise<number> {
+    return this.queue.depth(deviceId, this.now());
+  }
+
+  /** Called by a protocol adapter when the device starts receiving; returns the detach. */
+  attach(deviceId: string, receiver: CloudToDeviceReceiver): () => void {
+    const attachment: Attachment = { receiver, running: false, wake: false };
+    this.attached.set(deviceId, attachment);
+    void this.pump(deviceId, attachment);
+    return () => {
+      if (this.attached.get(deviceId) === attachment) this.attached.delete(deviceId);
+    };
+  }
+
+  private wake(deviceId: string): void {
+    const attachment = this.attached.get(deviceId);
+    if (!attachment) return;
+    attachment.wake = true;
+    if (!attachment.running) void this.pump(deviceId, attachment);
+  }
+
+  private async pump(deviceId: string, attachment: Attachment): Promise<void> {
+    if (attachment.running) return;
+    attachment.running = true;
+    try {
+      while (this.attached.get(deviceId) === attachment) {
+        attachment.wake = false;
+        const message = await this.queue.next(deviceId, this.now(), CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount);
+        if (!message) {
+          if (attachment.wake) continue;
+          return;
+        }
+        try {
+          await attachment.receiver.deliver(message);
+        } catch {
+          return; // stays queued for the next connection
+        }
+        await this.queue.complete(deviceId, message.sequenceNumber, 'Success', this.now());
+      }
+    } finally {
+      attachment.running = false;
+    }
+  }
+}

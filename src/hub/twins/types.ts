@@ -1,0 +1,61 @@
+/** Device and module twins, in the shape IoT Hub stores and returns them. */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * `$metadata` mirrors the property tree: every node carries `$lastUpdated` (and, in desired
+ * properties, `$lastUpdatedVersion`), nested objects carry the metadata of their members.
+ */
+export interface MetadataNode {
+  $lastUpdated: string;
+  $lastUpdatedVersion?: number;
+  [key: string]: MetadataNode | string | number | undefined;
+}
+
+/** A properties section as IoT Hub returns it: the values plus `$metadata` and `$version`. */
+export type TwinProperties = JsonObject & { $metadata: MetadataNode; $version: number };
+
+/** What is stored for a twin: the parts the twin owns (the rest comes from the identity record). */
+export interface TwinState {
+  deviceId: string;
+  /** '' for a device twin. */
+  moduleId: string;
+  /** Increases by one with every change of tags, desired or reported properties. */
+  version: number;
+  etag: string;
+  tags: JsonObject;
+  desired: TwinProperties;
+  reported: TwinProperties;
+}
+
+/** The twin document of `GET /twins/{id}` (and the module form). */
+export interface Twin {
+  deviceId: string;
+  moduleId?: string;
+  etag: string;
+  deviceEtag: string;
+  status: 'enabled' | 'disabled';
+  statusReason?: string | null;
+  statusUpdateTime: string;
+  connectionState: 'Connected' | 'Disconnected';
+  lastActivityTime: string;
+  cloudToDeviceMessageCount: number;
+  authenticationType: string;
+  x509Thumbprint: { primaryThumbprint: string | null; secondaryThumbprint: string | null };
+  modelId: string;
+  version: number;
+  capabilities?: { iotEdge: boolean };
+  deviceScope?: string;
+  parentScopes?: string[];
+  tags?: JsonObject;
+  properties: { desired: TwinProperties; reported: TwinProperties };
+}
+
+/** A change of desired properties, as devices are told about it. */
+export interface DesiredPropertiesChange {
+  deviceId: string;
+  moduleId?: string;
+  /** The patch (null = removed) with `$version` set to the new desired version. */
+  patch: JsonObject & { $version: number };
+}
