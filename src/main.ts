@@ -18,6 +18,8 @@ import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { twinTopics } from './protocols/mqtt/twin.js';
 import { methodTopics } from './protocols/mqtt/methods.js';
 import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
+import { Queries } from './hub/query/queries.js';
+import { queryApi } from './protocols/http/query.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
@@ -32,6 +34,7 @@ export interface RunningHub {
   twins: Twins;
   methods: DirectMethods;
   cloudToDevice: CloudToDevice;
+  queries: Queries;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   http: FastifyInstance;
@@ -62,12 +65,14 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const queries = new Queries(store.queries);
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
+    await http.register(queryApi(queries, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
@@ -84,6 +89,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       twins,
       methods,
       cloudToDevice,
+      queries,
       twinMethodAndC2dTopics,
       http,
       logger,

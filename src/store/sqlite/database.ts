@@ -82,6 +82,29 @@ export const migrations: { name: string; sql: string }[] = [
             at INTEGER NOT NULL
           );`,
   },
+  {
+    // Jobs (issue 5): the job document, and one record per device a job reaches (`devices.jobs`).
+    name: '400-jobs',
+    sql: `CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );
+          CREATE INDEX jobs_by_created ON jobs (created_time, job_id);
+          CREATE TABLE device_jobs (
+            device_id TEXT NOT NULL,
+            job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (device_id, job_id)
+          );
+          CREATE INDEX device_jobs_by_job ON device_jobs (job_id, status);
+          -- Queries filter on these identity columns often (status = 'enabled', connectionState).
+          CREATE INDEX devices_by_status ON devices (status);
+          CREATE INDEX devices_by_connection_state ON devices (connection_state);`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

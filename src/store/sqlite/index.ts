@@ -5,6 +5,8 @@ import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
 import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
+import { SqliteQueryStore } from './query.js';
+import { SqliteJobStore } from './jobs.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -20,6 +22,8 @@ export function openSqliteStore(path: string): SqliteStore {
     policies: new SqlitePolicyStore(db),
     twins: new SqliteTwinStore(db),
     cloudToDevice: new SqliteC2dQueue(db),
+    queries: new SqliteQueryStore(db),
+    jobs: new SqliteJobStore(db),
     close: () => db.close(),
   };
 }
