@@ -20,6 +20,8 @@ import { methodTopics } from './protocols/mqtt/methods.js';
 import { cloudToDeviceTopics } from './protocols/mqtt/cloudToDevice.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
+import { Jobs } from './hub/jobs/jobs.js';
+import { jobsApi } from './protocols/http/jobs.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
@@ -35,6 +37,7 @@ export interface RunningHub {
   methods: DirectMethods;
   cloudToDevice: CloudToDevice;
   queries: Queries;
+  jobs: Jobs;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   http: FastifyInstance;
@@ -66,6 +69,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const methods = new DirectMethods(store.devices, store.modules);
     const cloudToDevice = new CloudToDevice(store.cloudToDevice);
     const queries = new Queries(store.queries);
+    const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
@@ -73,7 +77,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
     await http.register(queryApi(queries, authorizer));
+    await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
+    // Jobs that were scheduled or running when the hub last stopped carry on.
+    await jobs.resume();
 
     const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
@@ -90,6 +97,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       methods,
       cloudToDevice,
       queries,
+      jobs,
       twinMethodAndC2dTopics,
       http,
       logger,
@@ -97,6 +105,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       async close() {
         if (closed) return;
         closed = true;
+        await jobs.stop();
         await http.close();
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();
