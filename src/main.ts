@@ -23,6 +23,11 @@ import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
 import { jobsApi } from './protocols/http/jobs.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
+import { Telemetry } from './hub/messaging/telemetry.js';
+import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
+import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -40,6 +45,8 @@ export interface RunningHub {
   jobs: Jobs;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
+  connections: DeviceConnections;
+  telemetry: Telemetry;
   http: FastifyInstance;
   logger: Logger;
   info(): Promise<HubInfo>;
@@ -71,6 +78,18 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
+    await connections.start();
+    const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
+    if (partitions !== config.eventLog.partitions) {
+      throw new StartupError(
+        `eventLog.partitions is ${config.eventLog.partitions} but the event log in ${config.dataDir} has ${partitions} partitions ` +
+          '(fixed when it was created, as an Event Hub\'s partition count is)',
+      );
+    }
+    const eventLogWriter = new EventLogWriter(store.eventLog, logger);
+    const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
+    const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
     await http.register(registryApi(registry, authorizer));
@@ -79,10 +98,31 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
+
+    // The device plane's MQTT topic families, first match wins.
+    const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
+    let mqtt: MqttEndpoint;
+    try {
+      mqtt = await startMqttEndpoint({
+        key: tls.serverKeyPem,
+        cert: tls.serverCertificatePem,
+        host: config.bind,
+        port: config.ports.mqtt,
+        httpsServer: http.server,
+        connections,
+        handlers: topicHandlers,
+        hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
+        logger,
+      });
+    } catch (e) {
+      await http.close();
+      throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
+    }
+
     // Jobs that were scheduled or running when the hub last stopped carry on.
     await jobs.resume();
 
-    const ports = { https: httpsPort, mqtt: config.ports.mqtt, amqp: config.ports.amqp };
+    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: config.ports.amqp };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
@@ -99,14 +139,23 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       queries,
       jobs,
       twinMethodAndC2dTopics,
+      connections,
+      telemetry,
       http,
       logger,
       info: async () => hubInfo(config, await store.policies.list()),
       async close() {
         if (closed) return;
         closed = true;
-        await jobs.stop();
+        // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
+        const jobsStopped = jobs.stop();
+        await mqtt.close();
+        await connections.closeAll('the hub is shutting down');
+        await eventLogWriter.close();
+        stopRetention();
+        methods.close();
         await http.close();
+        await jobsStopped;
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();
       },

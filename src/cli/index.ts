@@ -7,6 +7,7 @@ import { startCommand } from './start.js';
 import { infoCommand } from './info.js';
 import { deviceCommand } from './device.js';
 import { policyCommand } from './policy.js';
+import { c2dCommand } from './c2d.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -17,6 +18,7 @@ startCommand(program);
 infoCommand(program);
 deviceCommand(program);
 policyCommand(program);
+c2dCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

@@ -22,9 +22,17 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Jobs' device operations (twin updates, method calls) per second, as IoT Hub throttles them. */
   jobDeviceOperationsPerSecond: number;
+  /** The device-to-cloud event log (what the Event Hub-compatible endpoint serves). */
+  eventLog: {
+    /** Fixed when the data directory is created, as an Event Hub's partition count is. */
+    partitions: number;
+    retentionHours: number;
+  };
 }
 
-export type ConfigInput = { [K in keyof Config]?: K extends 'ports' ? Partial<Config['ports']> : Config[K] };
+export type ConfigInput = {
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' ? Partial<Config[K]> : Config[K];
+};
 
 export const defaults: Config = {
   hubName: 'fleethub',
@@ -35,6 +43,7 @@ export const defaults: Config = {
   ports: { https: 'auto', mqtt: 8883, amqp: 5671 },
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
+  eventLog: { partitions: 4, retentionHours: 24 },
 };
 
 export class ConfigError extends Error {
@@ -55,6 +64,8 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_MQTT_PORT: (v) => ({ ports: { mqtt: portNumber(v, 'FLEETHUB_MQTT_PORT') } }),
   FLEETHUB_AMQP_PORT: (v) => ({ ports: { amqp: portNumber(v, 'FLEETHUB_AMQP_PORT') } }),
   FLEETHUB_LOG_LEVEL: (v) => ({ logLevel: v as Config['logLevel'] }),
+  FLEETHUB_EVENT_LOG_PARTITIONS: (v) => ({ eventLog: { partitions: Number(v) } }),
+  FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
 };
 
 /**
@@ -74,8 +85,14 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
   }
   if (options.flags) layers.push(check(options.flags, 'command-line flags'));
   const config = layers.reduce<Config>(
-    (acc, layer) => ({ ...acc, ...stripUndefined(layer), ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) } }) as Config,
-    { ...defaults, ports: { ...defaults.ports } },
+    (acc, layer) =>
+      ({
+        ...acc,
+        ...stripUndefined(layer),
+        ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
+        eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
+      }) as Config,
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog } },
   );
   return { ...config, dataDir: resolve(cwd, config.dataDir) };
 }
@@ -125,6 +142,19 @@ export function check(input: unknown, source: string): ConfigInput {
       if (k === 'https' && v === 'auto') continue;
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) fail(`'ports.${k}' must be a port number (0-65535)`);
     }
+  }
+  if (o.eventLog !== undefined) {
+    if (typeof o.eventLog !== 'object' || o.eventLog === null) fail(`'eventLog' must be an object`);
+    const log = o.eventLog as Record<string, unknown>;
+    for (const k of Object.keys(log)) {
+      if (!(k in defaults.eventLog)) fail(`unknown setting 'eventLog.${k}' (known: ${Object.keys(defaults.eventLog).join(', ')})`);
+    }
+    // IoT Hub's built-in endpoint has 2-128 partitions; one is allowed here for small setups.
+    const p = log.partitions;
+    if (p !== undefined && (!Number.isInteger(p) || (p as number) < 1 || (p as number) > 128)) fail(`'eventLog.partitions' must be an integer from 1 to 128`);
+    // IoT Hub retains device-to-cloud messages for 1 to 7 days.
+    const r = log.retentionHours;
+    if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r) || r <= 0 || r > 168)) fail(`'eventLog.retentionHours' must be a number of hours above 0, at most 168`);
   }
   return o as ConfigInput;
 }

@@ -10,6 +10,7 @@ import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messagin
 import type { Expr, Query } from '../hub/query/ast.js';
 import type { JsonObject } from '../hub/twins/types.js';
 import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
+import type { EventLog } from './eventLog.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -24,7 +25,15 @@ export interface DeviceStore {
   delete(deviceId: string, ifEtag?: string): Promise<WriteResult>;
   statistics(): Promise<RegistryStatistics>;
   connectedCount(): Promise<number>;
+  /** Records connectionState and its time without changing the etag, as IoT Hub does. */
+  setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void>;
+  /** Records lastActivityTime without changing the etag. */
+  setLastActivity(deviceId: string, at: string): Promise<void>;
+  /** Marks every device and module Disconnected (a restarted hub holds no connections). */
+  disconnectAll(at: string): Promise<void>;
 }
+
+export type ConnectionState = 'Connected' | 'Disconnected';
 
 export interface ModuleStore {
   get(deviceId: string, moduleId: string): Promise<Module | undefined>;
@@ -33,6 +42,8 @@ export interface ModuleStore {
   insert(module: Module): Promise<boolean>;
   replace(module: Module, ifEtag?: string): Promise<WriteResult>;
   delete(deviceId: string, moduleId: string, ifEtag?: string): Promise<WriteResult>;
+  setConnectionState(deviceId: string, moduleId: string, state: ConnectionState, at: string): Promise<void>;
+  setLastActivity(deviceId: string, moduleId: string, at: string): Promise<void>;
 }
 
 export interface PolicyStore {
@@ -64,6 +75,7 @@ export interface C2dQueue {
   complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
   depth(deviceId: string, now: number): Promise<number>;
 }
+export * from './eventLog.js';
 
 /** Where a page of query results continues: after a row key, or (for groups) at an offset. */
 export interface QueryCursor {
@@ -119,5 +131,6 @@ export interface Store {
   cloudToDevice: C2dQueue;
   queries: QueryStore;
   jobs: JobStore;
+  eventLog: EventLog;
   close(): void;
 }

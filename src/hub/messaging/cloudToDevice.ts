@@ -122,17 +122,22 @@ export class CloudToDevice {
     try {
       while (this.attached.get(deviceId) === attachment) {
         attachment.wake = false;
-        const message = await this.queue.next(deviceId, this.now(), CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount);
+        let message;
+        try {
+          message = await this.queue.next(deviceId, this.now(), CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount);
+        } catch {
+          return; // the store failed; the messages stay queued for the next attach or send
+        }
         if (!message) {
           if (attachment.wake) continue;
           return;
         }
         try {
           await attachment.receiver.deliver(message);
+          await this.queue.complete(deviceId, message.sequenceNumber, 'Success', this.now());
         } catch {
-          return; // stays queued for the next connection
+          return; // not acknowledged (connection gone): stays queued for the next connection
         }
-        await this.queue.complete(deviceId, message.sequenceNumber, 'Success', this.now());
       }
     } finally {
       attachment.running = false;

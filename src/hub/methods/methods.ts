@@ -39,6 +39,7 @@ export interface MethodResult {
 interface Pending {
   identity: string;
   resolve(result: MethodResult): void;
+  reject(error: HubError): void;
 }
 
 const key = (deviceId: string, moduleId?: string) => (moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`);
@@ -106,6 +107,10 @@ export class DirectMethods {
           clearTimeout(timer);
           resolve(r);
         },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       channel.send({ requestId, methodName: call.methodName, payload: call.payload }).catch(() => {
         // The connection went away under us: the device is not online for this call.
@@ -115,6 +120,16 @@ export class DirectMethods {
         }
       });
     });
+  }
+
+  /** Ends every call in progress (the hub is stopping), so that no request holds up shutdown. */
+  close(): void {
+    for (const [requestId, p] of this.pending) {
+      this.pending.delete(requestId);
+      p.reject(new HubError('ServiceUnavailable', 'The hub is shutting down.'));
+    }
+    this.channels.clear();
+    for (const set of this.waiters.values()) for (const wake of [...set]) wake();
   }
 
   private waitOnline(k: string, ms: number): Promise<MethodChannel | undefined> {

@@ -56,7 +56,7 @@ export class Twins {
 
   /** PATCH /twins/{id}: merges tags and desired properties. */
   async updateTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
-    const { tags, desired } = parseServiceBody(body);
+    const { tags, desired } = parseServiceBody(body, 'patch');
     return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
       tags: tags ? mergePatch(state.tags, tags) : undefined,
       desiredPatch: desired,
@@ -65,7 +65,7 @@ export class Twins {
 
   /** PUT /twins/{id}: replaces tags and desired properties. */
   async replaceTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
-    const { tags, desired } = parseServiceBody(body);
+    const { tags, desired } = parseServiceBody(body, 'replace');
     return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
       tags: mergePatch({}, tags ?? {}),
       desiredPatch: replacementPatch(valuesOf(state.desired), mergePatch({}, desired ?? {})),
@@ -189,9 +189,10 @@ function strip(section: TwinState['desired']): JsonObject {
 /**
  * The service may send tags and desired properties. Read-only parts of a twin (ids, etag, version,
  * `$metadata`, `$version`, status...) are ignored as IoT Hub does, so a twin read with GET can be
- * sent back; reported properties cannot be written by the service.
+ * sent back whole with PUT (its reported properties are ignored too); a PATCH that tries to write
+ * reported properties is refused, since only the device writes them.
  */
-function parseServiceBody(body: unknown): { tags?: JsonObject; desired?: JsonObject } {
+function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: JsonObject; desired?: JsonObject } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.argument('The twin must be a JSON object');
   const b = body as Record<string, unknown>;
   const out: { tags?: JsonObject; desired?: JsonObject } = {};
@@ -199,7 +200,7 @@ function parseServiceBody(body: unknown): { tags?: JsonObject; desired?: JsonObj
   if (b.properties !== undefined && b.properties !== null) {
     if (typeof b.properties !== 'object' || Array.isArray(b.properties)) throw errors.argument('properties must be a JSON object');
     const { desired, reported } = b.properties as Record<string, unknown>;
-    if (reported !== undefined && reported !== null && Object.keys(valuesOf(reported as JsonObject)).length > 0) {
+    if (kind === 'patch' && typeof reported === 'object' && reported !== null && Object.keys(valuesOf(reported as JsonObject)).length > 0) {
       throw errors.argument('Reported properties are written by the device; the service can update only tags and desired properties');
     }
     if (desired !== undefined && desired !== null) {

@@ -1,7 +1,7 @@
 import type { CloudToDevice } from '../../hub/messaging/cloudToDevice.js';
 import type { CloudToDeviceMessage } from '../../hub/messaging/cloudToDeviceMessage.js';
 import type { DeviceSession, TopicHandler } from './handler.js';
-import { violation } from './topics.js';
+import { violation } from './requestTopics.js';
 
 const devicebound = (deviceId: string) => `devices/${deviceId}/messages/devicebound/`;
 

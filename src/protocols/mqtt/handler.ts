@@ -5,12 +5,16 @@
  * a thin adapter that calls one domain service and publishes the answer. Handlers hold no state
  * beyond what a live connection needs (pending request ids, subscriptions).
  */
+import type { ConnectedIdentity } from '../../hub/connections/deviceConnections.js';
+
 export interface DeviceSession {
   readonly deviceId: string;
   readonly moduleId?: string;
   /** How the session authenticated, as IoT Hub stamps it: 'sas' | 'x509' ... */
   readonly authMethod: string;
   readonly generationId: string;
+  /** The authenticated identity with IoT Hub's auth-method details (scope, type, issuer). */
+  readonly identity?: ConnectedIdentity;
   /** Publishes to the device. QoS 1 resolves on PUBACK. */
   publish(topic: string, payload: Buffer | string, qos?: 0 | 1): Promise<void>;
   /** Closes the network connection (IoT Hub's answer to a protocol violation). */

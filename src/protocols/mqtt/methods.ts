@@ -1,6 +1,6 @@
 import type { DirectMethods } from '../../hub/methods/methods.js';
 import type { DeviceSession, TopicHandler } from './handler.js';
-import { parseTopic, violation } from './topics.js';
+import { parseTopic, violation } from './requestTopics.js';
 
 const REQUESTS = '$iothub/methods/POST/#';
 

@@ -1,7 +1,7 @@
 import { HubError } from '../../core/errors.js';
 import type { Twins } from '../../hub/twins/twins.js';
 import type { DeviceSession, InboundPublish, TopicHandler } from './handler.js';
-import { identityKey, mqttErrorBody, parseTopic, violation } from './topics.js';
+import { identityKey, mqttErrorBody, parseTopic, violation } from './requestTopics.js';
 
 const RESPONSES = '$iothub/twin/res/#';
 const DESIRED = '$iothub/twin/PATCH/properties/desired/#';

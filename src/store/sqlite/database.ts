@@ -35,6 +35,30 @@ export const migrations: { name: string; sql: string }[] = [
           );`,
   },
   {
+    // Device-to-cloud event log: per-partition state, and the events (rowid table: bodies up to 256 KB
+    // stay out of the index b-trees).
+    name: '100-event-log',
+    sql: `CREATE TABLE event_partitions (
+            partition INTEGER PRIMARY KEY,
+            last_sequence_number INTEGER NOT NULL,
+            last_offset INTEGER NOT NULL,
+            next_offset INTEGER NOT NULL,
+            last_enqueued_time INTEGER NOT NULL
+          );
+          CREATE TABLE events (
+            partition INTEGER NOT NULL,
+            sequence_number INTEGER NOT NULL,
+            byte_offset INTEGER NOT NULL,
+            enqueued_time INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            system_properties TEXT NOT NULL,
+            properties TEXT NOT NULL
+          );
+          CREATE UNIQUE INDEX events_by_sequence ON events (partition, sequence_number);
+          CREATE INDEX events_by_offset ON events (partition, byte_offset);
+          CREATE INDEX events_by_time ON events (partition, enqueued_time);`,
+  },
+  {
     // One twin per identity, created and dropped with it by the store itself so that every
     // device and module has a twin to query. doc = {tags, desired, reported} as JSON.
     name: '200-twins',

@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import type { DeviceStore, WriteResult } from '../index.js';
+import type { ConnectionState, DeviceStore, WriteResult } from '../index.js';
 import type { Device } from '../../hub/registry/types.js';
 
 export class SqliteDeviceStore implements DeviceStore {
@@ -13,6 +13,9 @@ export class SqliteDeviceStore implements DeviceStore {
   private readonly existsStmt;
   private readonly statsStmt;
   private readonly connectedStmt;
+  private readonly connectionStateStmt;
+  private readonly activityStmt;
+  private readonly disconnectAllStmt;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM devices WHERE device_id = ?');
@@ -34,6 +37,22 @@ export class SqliteDeviceStore implements DeviceStore {
       `SELECT COUNT(*) AS total, SUM(status = 'enabled') AS enabled FROM devices`,
     );
     this.connectedStmt = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM devices WHERE connection_state = 'Connected'`);
+    // Connection state and activity leave the etag alone: IoT Hub does not bump it for them.
+    this.connectionStateStmt = db.prepare(
+      `UPDATE devices SET connection_state = @state,
+         doc = json_set(doc, '$.connectionState', @state, '$.connectionStateUpdatedTime', @at) WHERE device_id = @id`,
+    );
+    this.activityStmt = db.prepare(`UPDATE devices SET doc = json_set(doc, '$.lastActivityTime', @at) WHERE device_id = @id`);
+    this.disconnectAllStmt = db.transaction((at: string) => {
+      db.prepare(
+        `UPDATE devices SET connection_state = 'Disconnected',
+           doc = json_set(doc, '$.connectionState', 'Disconnected', '$.connectionStateUpdatedTime', ?) WHERE connection_state = 'Connected'`,
+      ).run(at);
+      db.prepare(
+        `UPDATE modules SET doc = json_set(doc, '$.connectionState', 'Disconnected', '$.connectionStateUpdatedTime', ?)
+         WHERE json_extract(doc, '$.connectionState') = 'Connected'`,
+      ).run(at);
+    });
   }
 
   async get(deviceId: string): Promise<Device | undefined> {
@@ -69,6 +88,18 @@ export class SqliteDeviceStore implements DeviceStore {
 
   async connectedCount(): Promise<number> {
     return this.connectedStmt.get()!.n;
+  }
+
+  async setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void> {
+    this.connectionStateStmt.run({ id: deviceId, state, at });
+  }
+
+  async setLastActivity(deviceId: string, at: string): Promise<void> {
+    this.activityStmt.run({ id: deviceId, at });
+  }
+
+  async disconnectAll(at: string): Promise<void> {
+    this.disconnectAllStmt(at);
   }
 
   private missOrMismatch(deviceId: string): WriteResult {

@@ -7,6 +7,7 @@ import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteQueryStore } from './query.js';
 import { SqliteJobStore } from './jobs.js';
+import { SqliteEventLog } from './eventLog.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -24,6 +25,7 @@ export function openSqliteStore(path: string): SqliteStore {
     cloudToDevice: new SqliteC2dQueue(db),
     queries: new SqliteQueryStore(db),
     jobs: new SqliteJobStore(db),
+    eventLog: new SqliteEventLog(db),
     close: () => db.close(),
   };
 }

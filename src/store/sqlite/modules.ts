@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import type { ModuleStore, WriteResult } from '../index.js';
+import type { ConnectionState, ModuleStore, WriteResult } from '../index.js';
 import type { Module } from '../../hub/registry/types.js';
 
 export class SqliteModuleStore implements ModuleStore {
@@ -12,6 +12,8 @@ export class SqliteModuleStore implements ModuleStore {
   private readonly deleteStmt;
   private readonly deleteIfStmt;
   private readonly existsStmt;
+  private readonly connectionStateStmt;
+  private readonly activityStmt;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string, string], { doc: string }>('SELECT doc FROM modules WHERE device_id = ? AND module_id = ?');
@@ -28,6 +30,14 @@ export class SqliteModuleStore implements ModuleStore {
     this.deleteStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ?');
     this.deleteIfStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ? AND etag = ?');
     this.existsStmt = db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM modules WHERE device_id = ? AND module_id = ?');
+    // As for devices: connection state and activity leave the etag alone.
+    this.connectionStateStmt = db.prepare(
+      `UPDATE modules SET doc = json_set(doc, '$.connectionState', @state, '$.connectionStateUpdatedTime', @at)
+       WHERE device_id = @deviceId AND module_id = @moduleId`,
+    );
+    this.activityStmt = db.prepare(
+      `UPDATE modules SET doc = json_set(doc, '$.lastActivityTime', @at) WHERE device_id = @deviceId AND module_id = @moduleId`,
+    );
   }
 
   async get(deviceId: string, moduleId: string): Promise<Module | undefined> {
@@ -41,6 +51,14 @@ export class SqliteModuleStore implements ModuleStore {
 
   async countForDevice(deviceId: string): Promise<number> {
     return this.countStmt.get(deviceId)!.n;
+  }
+
+  async setConnectionState(deviceId: string, moduleId: string, state: ConnectionState, at: string): Promise<void> {
+    this.connectionStateStmt.run({ deviceId, moduleId, state, at });
+  }
+
+  async setLastActivity(deviceId: string, moduleId: string, at: string): Promise<void> {
+    this.activityStmt.run({ deviceId, moduleId, at });
   }
 
   async insert(module: Module): Promise<boolean> {

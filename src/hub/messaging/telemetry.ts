@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { HubError } from '../../core/errors.js';
+import type { StoredEvent } from '../../store/index.js';
+import type { ConnectedIdentity } from '../connections/deviceConnections.js';
+import { partitionFor, type EventLogWriter } from './eventLogWriter.js';
+
+/** IoT Hub's device-to-cloud message size limit: body plus properties. */
+export const MAX_D2C_MESSAGE_BYTES = 256 * 1024;
+
+/** A device-to-cloud message as a device sends it, in IoT Hub's words (protocol-agnostic). */
+export interface DeviceToCloudMessage {
+  body: Buffer;
+  messageId?: string;
+  correlationId?: string;
+  userId?: string;
+  to?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  expiryTimeUtc?: string;
+  /** Application properties. */
+  properties: Record<string, string>;
+}
+
+/** What a device asked for with IoT Hub's fault-injection properties (used to test SDK retry logic). */
+export interface FaultRequest {
+  operation: string;
+  closeReason?: string;
+  delaySeconds: number;
+  durationSeconds: number;
+}
+
+/** Receives device telemetry, stamps IoT Hub's system properties and appends it to the event log. */
+export class Telemetry {
+  constructor(
+    private readonly writer: EventLogWriter,
+    private readonly partitions: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Resolves once the message is committed to the event log. */
+  async send(source: ConnectedIdentity, message: DeviceToCloudMessage): Promise<{ event: StoredEvent; fault?: FaultRequest }> {
+    const size = messageSize(message);
+    if (size > MAX_D2C_MESSAGE_BYTES) {
+      throw new HubError('MessageTooLarge', `Message size ${size} bytes exceeds the limit of ${MAX_D2C_MESSAGE_BYTES} bytes`);
+    }
+    const enqueuedTime = this.now();
+    const system: Record<string, string> = { 'message-id': message.messageId ?? randomUUID() };
+    const optional: [string, string | undefined][] = [
+      ['correlation-id', message.correlationId],
+      ['user-id', message.userId],
+      ['to', message.to],
+      ['content-type', message.contentType],
+      ['content-encoding', message.contentEncoding],
+      ['absolute-expiry-time', message.expiryTimeUtc],
+    ];
+    for (const [k, v] of optional) if (v !== undefined) system[k] = v;
+    system['iothub-connection-device-id'] = source.deviceId;
+    if (source.moduleId) system['iothub-connection-module-id'] = source.moduleId;
+    system['iothub-connection-auth-method'] = JSON.stringify({ ...source.authMethod, acceptingIpFilterRule: null });
+    system['iothub-connection-auth-generation-id'] = source.generationId;
+    system['iothub-enqueuedtime'] = new Date(enqueuedTime).toISOString();
+    system['iothub-message-source'] = 'Telemetry';
+
+    const event = await this.writer.append({
+      partition: partitionFor(source.deviceId, this.partitions),
+      enqueuedTime,
+      body: message.body,
+      systemProperties: system,
+      properties: message.properties,
+    });
+    return { event, fault: faultRequest(message.properties) };
+  }
+}
+
+function messageSize(m: DeviceToCloudMessage): number {
+  let size = m.body.length;
+  const add = (k: string, v: string | undefined) => {
+    if (v !== undefined) size += Buffer.byteLength(k) + Buffer.byteLength(v);
+  };
+  for (const [k, v] of Object.entries(m.properties)) add(k, v);
+  add('message-id', m.messageId);
+  add('correlation-id', m.correlationId);
+  add('user-id', m.userId);
+  add('to', m.to);
+  add('content-type', m.contentType);
+  add('content-encoding', m.contentEncoding);
+  return size;
+}
+
+function faultRequest(p: Record<string, string>): FaultRequest | undefined {
+  const operation = p['AzIoTHub_FaultOperationType'];
+  if (!operation) return undefined;
+  const seconds = (v: string | undefined) => {
+    const n = Number(v);
+    return Number.isFinite(n) && n >= 0 ? n : 0;
+  };
+  return {
+    operation,
+    closeReason: p['AzIoTHub_FaultOperationCloseReason'],
+    delaySeconds: seconds(p['AzIoTHub_FaultOperationDelayInSecs']),
+    durationSeconds: seconds(p['AzIoTHub_FaultOperationDurationInSecs']),
+  };
+}

@@ -1,0 +1,292 @@
+import type { Duplex } from 'node:stream';
+import mqttPacket, { type IConnectPacket, type IPublishPacket, type ISubscribePacket, type IUnsubscribePacket, type Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { ConnectionHandle, ConnectedIdentity } from '../../hub/connections/deviceConnections.js';
+import type { DeviceSession, TopicHandler } from './handler.js';
+import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectContext } from './connect.js';
+import { topicBelongsTo } from './topics.js';
+
+/**
+ * Largest packet read at all. IoT Hub's message limit is 256 KB (checked precisely by the
+ * telemetry service); anything far beyond it is refused before it is buffered.
+ */
+export const MAX_PACKET_BYTES = 256 * 1024 + 64 * 1024;
+/** IoT Hub's longest keep-alive; a client asking for more (or for none) gets this. */
+export const MAX_KEEPALIVE_SECONDS = 1177;
+/** A connection that has not sent CONNECT by then is closed. */
+const CONNECT_TIMEOUT_MS = 30_000;
+/** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
+const MAX_PENDING_ACKS = 1000;
+
+export interface SessionContext extends ConnectContext {
+  handlers: readonly TopicHandler[];
+  logger: Logger;
+}
+
+type State = 'awaitingConnect' | 'authenticating' | 'connected' | 'closed';
+
+/**
+ * One device connection over MQTT 3.1.1 (TLS or WebSocket): reads packets, authenticates CONNECT,
+ * enforces keep-alive and per-device topic authorization, and routes PUBLISH/SUBSCRIBE to the
+ * topic handlers. Any protocol violation closes the connection, which is IoT Hub's only answer.
+ */
+export class MqttSession implements DeviceSession {
+  deviceId = '';
+  moduleId?: string;
+  authMethod = '';
+  generationId = '';
+  identity?: ConnectedIdentity;
+
+  private state: State = 'awaitingConnect';
+  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+  private readonly log: Logger;
+  private keepAliveMs = 0;
+  private keepAliveTimer?: NodeJS.Timeout;
+  private lastPacketAt = 0;
+  private readonly early: Packet[] = [];
+  private handle?: ConnectionHandle;
+  private nextPacketId = 1;
+  private readonly inflight = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** QoS 1 PUBACKs go out in the order the PUBLISHes came in (MQTT-4.6.0-2), whenever each commits. */
+  private readonly acks: { messageId: number; done: boolean }[] = [];
+  private paused = false;
+  private readonly closeListeners: (() => void)[] = [];
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly context: SessionContext,
+    private readonly clientCertificate: () => ClientCertificate | undefined,
+    remote: string,
+  ) {
+    this.log = context.logger.child({ remote });
+    this.parser.on('packet', (p: Packet) => this.onPacket(p));
+    this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
+    stream.on('data', (chunk: Buffer) => {
+      if (this.state === 'closed') return;
+      this.parser.parse(chunk);
+      // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
+      const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
+      if (declared > MAX_PACKET_BYTES) this.close(`packet of ${declared} bytes exceeds the limit`);
+    });
+    stream.on('error', (e) => this.close(`network error: ${e.message}`));
+    stream.on('close', () => this.close('connection closed by the device'));
+    this.armTimer(CONNECT_TIMEOUT_MS, 'no CONNECT in time');
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1 = 0): Promise<void> {
+    if (this.state !== 'connected') return Promise.reject(new Error('the device is not connected'));
+    if (qos === 0) {
+      this.send({ cmd: 'publish', topic, payload, qos: 0, dup: false, retain: false });
+      return Promise.resolve();
+    }
+    const messageId = this.allocatePacketId();
+    return new Promise((resolve, reject) => {
+      this.inflight.set(messageId, { resolve, reject });
+      this.send({ cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId });
+    });
+  }
+
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    clearTimeout(this.keepAliveTimer);
+    this.stream.destroy();
+    if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
+    else this.log.debug({ reason }, 'connection closed before it was established');
+    for (const p of this.inflight.values()) p.reject(new Error(`the connection closed: ${reason}`));
+    this.inflight.clear();
+    this.handle?.disconnected();
+    for (const listener of this.closeListeners.splice(0)) {
+      try {
+        listener();
+      } catch (e) {
+        this.log.error({ err: e }, 'close listener failed');
+      }
+    }
+  }
+
+  onClose(listener: () => void): void {
+    if (this.state === 'closed') queueMicrotask(listener);
+    else this.closeListeners.push(listener);
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'awaitingConnect') {
+      if (packet.cmd !== 'connect') return this.close(`expected CONNECT, got ${packet.cmd.toUpperCase()}`);
+      this.state = 'authenticating';
+      this.connect(packet).catch((e) => {
+        this.log.error({ err: e }, 'CONNECT failed');
+        this.refuse(ConnackCode.ServerUnavailable, 'internal error');
+      });
+      return;
+    }
+    if (this.state === 'authenticating') {
+      this.early.push(packet);
+      return;
+    }
+    this.dispatch(packet);
+  }
+
+  private async connect(packet: IConnectPacket): Promise<void> {
+    const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
+    if (this.state === 'closed') return;
+    if ('refused' in result) return this.refuse(result.refused, result.reason);
+    const { identity } = result;
+    this.identity = identity;
+    this.deviceId = identity.deviceId;
+    this.moduleId = identity.moduleId;
+    this.generationId = identity.generationId;
+    this.authMethod = identity.authMethod.type === 'sas' ? 'sas' : 'x509';
+    this.handle = await this.context.connections.connected(identity, this);
+    if (this.state !== 'authenticating') {
+      this.handle.disconnected();
+      return;
+    }
+    this.state = 'connected';
+    const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
+    this.keepAliveMs = keepalive * 1500;
+    this.lastPacketAt = Date.now();
+    this.armKeepAlive(this.keepAliveMs);
+    this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: false });
+    this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type }, 'device connected');
+    for (const p of this.early.splice(0)) this.dispatch(p);
+  }
+
+  private refuse(code: ConnackCode, reason: string): void {
+    this.log.info({ code, reason }, 'CONNECT refused');
+    this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
+    // Let the CONNACK reach the device before the connection closes.
+    this.stream.end(() => this.close(`refused: ${reason}`));
+    this.state = 'closed';
+    clearTimeout(this.keepAliveTimer);
+  }
+
+  private dispatch(packet: Packet): void {
+    if (this.state !== 'connected') return;
+    this.lastPacketAt = Date.now();
+    this.handle?.activity();
+    switch (packet.cmd) {
+      case 'publish':
+        return this.onPublish(packet);
+      case 'puback': {
+        const p = packet.messageId === undefined ? undefined : this.inflight.get(packet.messageId);
+        if (!p) return;
+        this.inflight.delete(packet.messageId!);
+        return p.resolve();
+      }
+      case 'subscribe':
+        return void this.onSubscribe(packet);
+      case 'unsubscribe':
+        return void this.onUnsubscribe(packet);
+      case 'pingreq':
+        return this.send({ cmd: 'pingresp' });
+      case 'disconnect':
+        return this.close('DISCONNECT');
+      default:
+        // QoS 2 flows, a second CONNECT, server-to-client packets: not for IoT Hub.
+        return this.close(`unexpected ${packet.cmd.toUpperCase()}`);
+    }
+  }
+
+  private onPublish(packet: IPublishPacket): void {
+    if (packet.qos === 2) return this.close('QoS 2 is not supported');
+    const handler = this.route(packet.topic);
+    if (!handler?.publish) return this.close(`publishing to '${packet.topic}' is not allowed`);
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const slot = packet.qos === 1 ? { messageId: packet.messageId!, done: false } : undefined;
+    if (slot) {
+      this.acks.push(slot);
+      if (this.acks.length >= MAX_PENDING_ACKS && !this.paused) {
+        this.paused = true;
+        this.stream.pause();
+      }
+    }
+    handler.publish(this, { topic: packet.topic, payload, qos: packet.qos }).then(
+      () => {
+        if (!slot) return;
+        slot.done = true;
+        this.flushAcks();
+      },
+      (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
+    );
+  }
+
+  private flushAcks(): void {
+    while (this.acks.length > 0 && this.acks[0]!.done) {
+      this.send({ cmd: 'puback', messageId: this.acks.shift()!.messageId });
+    }
+    if (this.paused && this.acks.length < MAX_PENDING_ACKS / 2) {
+      this.paused = false;
+      this.stream.resume();
+    }
+  }
+
+  private async onSubscribe(packet: ISubscribePacket): Promise<void> {
+    const granted: number[] = [];
+    for (const { topic, qos } of packet.subscriptions) {
+      if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return this.close(`subscribing to '${topic}' is not allowed`);
+      const handler = this.route(topic);
+      if (!handler?.subscribe) {
+        granted.push(0x80);
+        continue;
+      }
+      try {
+        // IoT Hub grants at most QoS 1.
+        granted.push(await handler.subscribe(this, topic, qos === 0 ? 0 : 1));
+      } catch (e) {
+        return this.close(`subscribe to '${topic}' refused: ${(e as Error).message}`);
+      }
+    }
+    this.send({ cmd: 'suback', messageId: packet.messageId, granted });
+  }
+
+  private async onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
+    for (const topic of packet.unsubscriptions) {
+      if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return this.close(`unsubscribing from '${topic}' is not allowed`);
+      try {
+        await this.route(topic)?.unsubscribe?.(this, topic);
+      } catch (e) {
+        return this.close(`unsubscribe from '${topic}' refused: ${(e as Error).message}`);
+      }
+    }
+    this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: [] });
+  }
+
+  /** The handler of a topic this device may touch; undefined for another device's topics or unknown ones. */
+  private route(topic: string): TopicHandler | undefined {
+    if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return undefined;
+    return this.context.handlers.find((h) => h.owns(topic));
+  }
+
+  private send(packet: Packet): void {
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    this.stream.write(mqttPacket.generate(packet));
+  }
+
+  private allocatePacketId(): number {
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */
+  private armKeepAlive(ms: number): void {
+    clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = setTimeout(() => {
+      const idle = Date.now() - this.lastPacketAt;
+      if (idle >= this.keepAliveMs) this.close('keep-alive expired');
+      else this.armKeepAlive(this.keepAliveMs - idle);
+    }, ms);
+    this.keepAliveTimer.unref();
+  }
+
+  private armTimer(ms: number, reason: string): void {
+    clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = setTimeout(() => this.close(reason), ms);
+    this.keepAliveTimer.unref();
+  }
+}

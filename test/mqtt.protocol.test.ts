@@ -1,0 +1,170 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestHub, type TestHub } from './support/hub.js';
+import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
+import { closed, closesWithin, deviceToken, mqttDevice, RawConnection } from './support/rawMqtt.js';
+
+describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', () => {
+  let t: TestHub;
+  let bystanderKey: string;
+  before(async () => {
+    t = await startTestHub();
+    bystanderKey = (await createDevice(t, 'bystander')).key;
+  });
+  after(() => t.close());
+
+  /** A second device keeps working through every bad input. */
+  async function bystanderStillWorks(): Promise<void> {
+    const client = await mqttDevice(t.host, 'bystander', bystanderKey);
+    const before = (await eventsOf(t, 'bystander')).length;
+    await client.publishAsync('devices/bystander/messages/events/', 'ok', { qos: 1 });
+    assert.equal((await eventsOf(t, 'bystander')).length, before + 1);
+    await client.endAsync();
+  }
+
+  test('QoS 0 and QoS 1 telemetry from a plain MQTT client, property bag decoded', async () => {
+    const { key } = await createDevice(t, 'plain');
+    const client = await mqttDevice(t.host, 'plain', key);
+    await client.publishAsync('devices/plain/messages/events/$.mid=m%201&$.ct=text%2Fplain&k%26=v%3D1&empty', 'q1', { qos: 1 });
+    client.publish('devices/plain/messages/events', 'q0', { qos: 0 });
+    const events = await eventually(async () => {
+      const e = await eventsOf(t, 'plain');
+      return e.length === 2 && e;
+    });
+    assert.equal(events[0]!.systemProperties['message-id'], 'm 1');
+    assert.equal(events[0]!.systemProperties['content-type'], 'text/plain');
+    assert.deepEqual(events[0]!.properties, { 'k&': 'v=1', empty: '' });
+    assert.equal(events[1]!.body.toString(), 'q0');
+    await client.endAsync();
+  });
+
+  test("publishing to another device's topic closes the connection and stores nothing", async () => {
+    const { key } = await createDevice(t, 'intruder');
+    const client = await mqttDevice(t.host, 'intruder', key);
+    const gone = closed(client);
+    client.publish('devices/bystander/messages/events/', 'spoofed', { qos: 1 });
+    await gone;
+    assert.equal((await eventsOf(t, 'bystander')).filter((e) => e.body.toString() === 'spoofed').length, 0);
+    await bystanderStillWorks();
+  });
+
+  test("subscribing to another device's topics, or a device to its module's, closes the connection", async () => {
+    const { key } = await createDevice(t, 'snoop');
+    for (const topic of ['devices/bystander/messages/devicebound/#', 'devices/snoop/modules/m1/inputs/#', '#']) {
+      const client = await mqttDevice(t.host, 'snoop', key);
+      const gone = closed(client);
+      client.subscribe(topic, { qos: 1 });
+      await gone;
+    }
+    await bystanderStillWorks();
+  });
+
+  test('a module may not publish on its device’s topics', async () => {
+    await createDevice(t, 'modhost');
+    const { key } = await createModule(t, 'modhost', 'm1');
+    const client = await mqttDevice(t.host, 'modhost/m1', key, {
+      username: `${t.host}/modhost/m1/?api-version=2021-04-12`,
+      password: deviceToken(t.host, 'modhost', key, 'm1'),
+    });
+    await client.publishAsync('devices/modhost/modules/m1/messages/events/', 'mine', { qos: 1 });
+    const gone = closed(client);
+    client.publish('devices/modhost/messages/events/', 'not mine', { qos: 1 });
+    await gone;
+    assert.deepEqual((await eventsOf(t, 'modhost', 'm1')).map((e) => e.body.toString()), ['mine']);
+    assert.equal((await eventsOf(t, 'modhost')).length, 0);
+  });
+
+  test('a message over 256 KB closes the connection and is not stored; 256 KB exactly is accepted', async () => {
+    const { key } = await createDevice(t, 'big');
+    const client = await mqttDevice(t.host, 'big', key);
+    await client.publishAsync('devices/big/messages/events/', Buffer.alloc(256 * 1024, 1), { qos: 1 });
+    const gone = closed(client);
+    client.publish('devices/big/messages/events/', Buffer.alloc(256 * 1024 + 1, 2), { qos: 1 });
+    await gone;
+    const huge = await RawConnection.open(t.host);
+    assert.equal(await huge.connect(t.host, 'big', deviceToken(t.host, 'big', key)), 0);
+    huge.send({ cmd: 'publish', topic: 'devices/big/messages/events/', payload: Buffer.alloc(4 * 1024 * 1024), qos: 1, messageId: 1, dup: false, retain: false });
+    await closesWithin(huge, 5000);
+    const events = await eventsOf(t, 'big');
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.body.length, 256 * 1024);
+    await bystanderStillWorks();
+  });
+
+  test('malformed packets close the connection; the hub stays up', async () => {
+    const { key } = await createDevice(t, 'garbage');
+    // Not MQTT at all.
+    const a = await RawConnection.open(t.host);
+    a.socket.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await closesWithin(a, 5000);
+    // Reserved packet type 0 after a good CONNECT.
+    const b = await RawConnection.open(t.host);
+    assert.equal(await b.connect(t.host, 'garbage', deviceToken(t.host, 'garbage', key)), 0);
+    b.socket.write(Buffer.from([0x00, 0x00]));
+    await closesWithin(b, 5000);
+    // A PUBLISH whose topic length runs past the packet.
+    const c = await RawConnection.open(t.host);
+    assert.equal(await c.connect(t.host, 'garbage', deviceToken(t.host, 'garbage', key)), 0);
+    c.socket.write(Buffer.from([0x30, 0x03, 0xff, 0xff, 0x61]));
+    await closesWithin(c, 5000);
+    // A packet before CONNECT.
+    const d = await RawConnection.open(t.host);
+    d.send({ cmd: 'pingreq' });
+    await closesWithin(d, 5000);
+    // QoS 2, which IoT Hub does not support.
+    const e = await RawConnection.open(t.host);
+    assert.equal(await e.connect(t.host, 'garbage', deviceToken(t.host, 'garbage', key)), 0);
+    e.send({ cmd: 'publish', topic: 'devices/garbage/messages/events/', payload: 'x', qos: 2, messageId: 7, dup: false, retain: false });
+    await closesWithin(e, 5000);
+    assert.equal((await eventsOf(t, 'garbage')).length, 0);
+    await bystanderStillWorks();
+  });
+
+  test('CONNACK return codes: protocol version, client id, user name, password', async () => {
+    const { key } = await createDevice(t, 'codes');
+    const token = deviceToken(t.host, 'codes', key);
+    const cases: [string, (c: RawConnection) => Promise<number>, number][] = [
+      ['MQTT 3.1', (c) => c.connect(t.host, 'codes', token, { protocolId: 'MQIsdp', protocolVersion: 3 }), 1],
+      ['bad client id', (c) => c.connect(t.host, 'a/b/c', token), 2],
+      ['user name for another client', (c) => c.connect(t.host, 'codes', token, { username: `${t.host}/other/?api-version=1` }), 4],
+      ['user name for another host', (c) => c.connect(t.host, 'codes', token, { username: `example.com/codes/?api-version=1` }), 4],
+      ['password not a token', (c) => c.connect(t.host, 'codes', 'hunter2'), 4],
+      ['no password, no certificate', (c) => c.connect(t.host, 'codes', undefined), 5],
+      ['token of another device', (c) => c.connect(t.host, 'codes', deviceToken(t.host, 'bystander', bystanderKey)), 5],
+      ['expired token', (c) => c.connect(t.host, 'codes', token.replace(/se=\d+/, 'se=1')), 5],
+    ];
+    for (const [name, run, expected] of cases) {
+      const c = await RawConnection.open(t.host);
+      assert.equal(await run(c), expected, name);
+      await closesWithin(c, 5000);
+    }
+    assert.equal((await t.hub.registry.getDevice('codes')).connectionState, 'Disconnected');
+  });
+
+  test('the hub closes a connection after 1.5 keep-alive periods of silence, and answers PINGREQ', async () => {
+    const { key } = await createDevice(t, 'sleepy');
+    const c = await RawConnection.open(t.host);
+    assert.equal(await c.connect(t.host, 'sleepy', deviceToken(t.host, 'sleepy', key), { keepalive: 1 }), 0);
+    c.send({ cmd: 'pingreq' });
+    await c.next('pingresp');
+    const took = await closesWithin(c, 4000);
+    assert.ok(took >= 1200, `closed after ${took} ms`);
+    await eventually(async () => (await t.hub.registry.getDevice('sleepy')).connectionState === 'Disconnected');
+  });
+
+  test('fault injection: KillTcp drops the connection after the requested delay', async () => {
+    const { key } = await createDevice(t, 'faulty');
+    const client = await mqttDevice(t.host, 'faulty', key);
+    const gone = closed(client);
+    const start = Date.now();
+    await client.publishAsync(
+      'devices/faulty/messages/events/AzIoTHub_FaultOperationType=KillTcp&AzIoTHub_FaultOperationCloseReason=boom&AzIoTHub_FaultOperationDelayInSecs=1&AzIoTHub_FaultOperationDurationInSecs=5',
+      'fault',
+      { qos: 1 },
+    );
+    await gone;
+    assert.ok(Date.now() - start >= 900);
+    const again = await mqttDevice(t.host, 'faulty', key);
+    await again.endAsync();
+  });
+});
