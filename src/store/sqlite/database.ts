@@ -124,10 +124,7 @@ export const migrations: { name: string; sql: string }[] = [
             doc TEXT NOT NULL,
             PRIMARY KEY (device_id, job_id)
           );
-          CREATE INDEX device_jobs_by_job ON device_jobs (job_id, status);
-          -- Queries filter on these identity columns often (status = 'enabled', connectionState).
-          CREATE INDEX devices_by_status ON devices (status);
-          CREATE INDEX devices_by_connection_state ON devices (connection_state);`,
+          CREATE INDEX device_jobs_by_job ON device_jobs (job_id, status);`,
   },
 ];
 

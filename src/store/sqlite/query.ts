@@ -4,21 +4,52 @@ import type { Query } from '../../hub/query/ast.js';
 import type { Device, Module } from '../../hub/registry/types.js';
 import type { DeviceJob } from '../../hub/jobs/types.js';
 import type { JsonObject, TwinState } from '../../hub/twins/types.js';
-import { QueryCompiler, sourceOf, whereSql } from './queryCompiler.js';
+import { createHash } from 'node:crypto';
+import { QueryCompiler, sargable, sourceOf, sqlString, whereSql, type Sargable } from './queryCompiler.js';
 
 type Row = Record<string, string | number | null>;
 
 /** Prepared statements are cached by their SQL: applications repeat the same queries. */
 const MAX_CACHED_STATEMENTS = 256;
 
+/**
+ * Twin paths that queries keep filtering on get an expression index, the way IoT Hub's document
+ * store indexes every path. Bounded, since each index costs every twin write a little.
+ */
+export const AUTO_INDEX = { afterUses: 3, minTwins: 5000, maxIndexes: 16, maxShare: 0.1 } as const;
+
 export class SqliteQueryStore implements QueryStore {
   private readonly statements = new Map<string, ReturnType<Db['prepare']>>();
+  private readonly pathUses = new Map<string, number>();
+  /** Indexed paths, with the rows an equality on each is expected to match (from ANALYZE). */
+  private readonly indexed = new Map<string, { rows: number; perValue: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    for (const { sql } of db.prepare<[], { sql: string }>(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'twins_path_%'`).all()) {
+      const m = /json_extract\(doc, '(.*)'\)/.exec(sql);
+      if (m) this.indexed.set(m[1]!.replace(/''/g, "'"), this.statistics(indexName(m[1]!.replace(/''/g, "'"))));
+    }
+  }
+
+  /**
+   * An index serves equalities that pick out few twins; for broad ones a scan in key order, which
+   * stops as soon as a page is full, is faster than collecting and sorting every match.
+   */
+  private useIndex = (s: Sargable): boolean => {
+    const stats = this.indexed.get(s.path);
+    return !!stats && s.equalities > 0 && s.equalities * stats.perValue <= AUTO_INDEX.maxShare * stats.rows;
+  };
+
+  private statistics(index: string): { rows: number; perValue: number } {
+    const row = this.db.prepare<[string], { stat: string }>('SELECT stat FROM sqlite_stat1 WHERE idx = ?').get(index);
+    const [rows, perValue] = (row?.stat ?? '').split(' ').map(Number);
+    return { rows: rows ?? 0, perValue: perValue ?? Infinity };
+  }
 
   async run(query: Query, limit: number, cursor: QueryCursor = {}): Promise<QueryRows & { next?: QueryCursor }> {
+    if (query.where) this.noteFilteredPaths(sargable(query.from, query.where).map((s) => s.path));
     const source = sourceOf(query.from);
-    const where = whereSql(query);
+    const where = whereSql(query, this.useIndex);
     const compiler = new QueryCompiler(query.from);
 
     if (query.select !== '*' && (query.groupBy || query.select.some((s) => s.expr.kind === 'aggregate'))) {
@@ -76,6 +107,21 @@ export class SqliteQueryStore implements QueryStore {
     return { type: 'twins', items: page.map(twinRecord), next };
   }
 
+  private noteFilteredPaths(paths: string[]): void {
+    for (const path of new Set(paths)) {
+      if (this.indexed.has(path) || this.indexed.size >= AUTO_INDEX.maxIndexes) continue;
+      const uses = (this.pathUses.get(path) ?? 0) + 1;
+      this.pathUses.set(path, uses);
+      if (uses < AUTO_INDEX.afterUses) continue;
+      if (this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM twins').get()!.n < AUTO_INDEX.minTwins) continue;
+      const name = indexName(path);
+      this.db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON twins (json_extract(doc, ${sqlString(path)}))`);
+      // Statistics tell a selective index from one that is not (for us and SQLite's planner).
+      this.db.exec(`ANALYZE ${name}`);
+      this.indexed.set(path, this.statistics(name));
+    }
+  }
+
   private all(sql: string, params: unknown[]): Row[] {
     let stmt = this.statements.get(sql);
     if (!stmt) {
@@ -85,6 +131,10 @@ export class SqliteQueryStore implements QueryStore {
     }
     return (stmt as unknown as { all(...p: unknown[]): Row[] }).all(...params);
   }
+}
+
+function indexName(path: string): string {
+  return `twins_path_${createHash('sha1').update(path).digest('hex').slice(0, 12)}`;
 }
 
 function rawItem(row: Row, names: string[]): JsonObject {

@@ -307,8 +307,56 @@ export class QueryCompiler {
 }
 
 /** The SQL of a query's filter over its collection (base condition included). */
-export function whereSql(query: Pick<Query, 'from' | 'where'>): string {
+export function whereSql(query: Pick<Query, 'from' | 'where'>, useIndex: (s: Sargable) => boolean = () => false): string {
   const source = sourceOf(query.from);
+  if (!query.where) return source.base;
   const compiler = new QueryCompiler(query.from);
-  return query.where ? and(source.base, compiler.condition(query.where)) : source.base;
+  const ranges = sargable(query.from, query.where).filter(useIndex).map((s) => s.sql);
+  return and(source.base, ...ranges, compiler.condition(query.where));
+}
+
+export interface Sargable {
+  /** The twins-document JSON path compared. */
+  path: string;
+  /** How many literal values it is compared with for equality (0 for a range). */
+  equalities: number;
+  /** A redundant `json_extract(t.doc, path) <op> literal` that an expression index can serve. */
+  sql: string;
+}
+
+/**
+ * The top-level AND terms of a condition that compare a twin-document path with literals.
+ * The type-strict comparison SQL cannot use an index; these plain comparisons, implied by it,
+ * can (they are added beside it, never instead of it, so the result does not change).
+ */
+export function sargable(collection: Collection, where: Expr): Sargable[] {
+  if (collection === 'devices.jobs') return [];
+  const terms: Expr[] = [];
+  const flatten = (e: Expr): void => {
+    if (e.kind === 'logical' && e.op === 'AND') {
+      flatten(e.left);
+      flatten(e.right);
+    } else terms.push(e);
+  };
+  flatten(where);
+  const out: Sargable[] = [];
+  const docPath = (e: Expr): string | undefined => {
+    if (e.kind !== 'path') return undefined;
+    const [top, ...rest] = e.segments;
+    const segs = top === 'tags' ? e.segments : top === 'properties' && (rest[0] === 'desired' || rest[0] === 'reported') ? rest : undefined;
+    return segs && segs.length > 1 ? jsonPath(segs) : undefined;
+  };
+  const lit = (e: Expr) => (e.kind === 'literal' && (typeof e.value === 'string' || typeof e.value === 'number') ? literal(e.value).v : undefined);
+  const flip: Record<string, string> = { '<': '>', '>': '<', '<=': '>=', '>=': '<=', '=': '=' };
+  for (const term of terms) {
+    if (term.kind === 'compare' && term.op !== '!=') {
+      const [path, value, op] = docPath(term.left) ? [docPath(term.left), lit(term.right), term.op] : [docPath(term.right), lit(term.left), flip[term.op]!];
+      if (path && value !== undefined) out.push({ path, equalities: op === '=' ? 1 : 0, sql: `json_extract(t.doc, ${sqlString(path)}) ${op} ${value}` });
+    } else if (term.kind === 'in' && !term.negated) {
+      const path = docPath(term.operand);
+      const values = term.list.map(lit);
+      if (path && values.length > 0 && values.every((v) => v !== undefined)) out.push({ path, equalities: values.length, sql: `json_extract(t.doc, ${sqlString(path)}) IN (${values.join(', ')})` });
+    }
+  }
+  return out;
 }
