@@ -28,6 +28,8 @@ import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.j
 import { Telemetry } from './hub/messaging/telemetry.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
+import { HubCertificates } from './hub/certificates/certificates.js';
+import { certificatesApi } from './protocols/http/certificates.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -78,7 +80,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
-    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger);
+    const certificates = new HubCertificates(store.caCertificates);
+    const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
     await connections.start();
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
@@ -97,6 +100,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
+    await http.register(certificatesApi(certificates, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.

@@ -8,6 +8,8 @@ import { infoCommand } from './info.js';
 import { deviceCommand } from './device.js';
 import { policyCommand } from './policy.js';
 import { c2dCommand } from './c2d.js';
+import { certificateCommand } from './certificate.js';
+import { monitorEventsCommand } from './monitorEvents.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -19,6 +21,8 @@ infoCommand(program);
 deviceCommand(program);
 policyCommand(program);
 c2dCommand(program);
+certificateCommand(program);
+monitorEventsCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

@@ -11,6 +11,7 @@ import type { Expr, Query } from '../hub/query/ast.js';
 import type { JsonObject } from '../hub/twins/types.js';
 import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
 import type { EventLog } from './eventLog.js';
+import type { CaCertificateStore } from './caCertificates.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -76,6 +77,7 @@ export interface C2dQueue {
   depth(deviceId: string, now: number): Promise<number>;
 }
 export * from './eventLog.js';
+export * from './caCertificates.js';
 
 /** Where a page of query results continues: after a row key, or (for groups) at an offset. */
 export interface QueryCursor {
@@ -132,5 +134,6 @@ export interface Store {
   queries: QueryStore;
   jobs: JobStore;
   eventLog: EventLog;
+  caCertificates: CaCertificateStore;
   close(): void;
 }

@@ -28,8 +28,16 @@ export async function mqttDevice(host: string, deviceId: string, key: string, op
   return client;
 }
 
-export function closed(client: MqttClient): Promise<void> {
-  return new Promise((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));
+/** Resolves when the hub closes the client's connection; rejects if it is still open after `ms`. */
+export function closed(client: MqttClient, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!client.connected) return resolve();
+    const timer = setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** A raw TLS socket that decodes the packets the hub sends. */

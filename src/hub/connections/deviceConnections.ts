@@ -2,6 +2,12 @@ import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { DeviceStore, ModuleStore } from '../../store/index.js';
+import type { Authentication as IdentityAuthentication } from '../registry/types.js';
+
+/** Checks an X.509 client certificate chain against an identity's registered authentication. */
+export interface X509Verifier {
+  provesIdentity(chainDer: Buffer[], authentication: IdentityAuthentication, id: string): Promise<boolean>;
+}
 
 /** How a connection authenticated, as IoT Hub stamps it on messages (`iothub-connection-auth-method`). */
 export interface AuthMethod {
@@ -54,6 +60,7 @@ export class DeviceConnections {
     private readonly devices: DeviceStore,
     private readonly modules: ModuleStore,
     private readonly logger: Logger,
+    private readonly x509?: X509Verifier,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -80,6 +87,15 @@ export class DeviceConnections {
       throw e;
     }
     return this.identity(deviceId, moduleId, { scope, type: 'sas', issuer: 'iothub' });
+  }
+
+  /** A TLS client certificate (leaf first), for a `selfSigned` or `certificateAuthority` identity. */
+  async authenticateX509(deviceId: string, moduleId: string | undefined, chainDer: Buffer[]): Promise<Authentication> {
+    const identity = moduleId ? await this.modules.get(deviceId, moduleId) : await this.devices.get(deviceId);
+    if (!identity || !this.x509 || !(await this.x509.provesIdentity(chainDer, identity.authentication, moduleId ?? deviceId))) {
+      return { refused: 'notAuthorized', reason: 'the client certificate does not authenticate this identity' };
+    }
+    return this.identity(deviceId, moduleId, { scope: moduleId ? 'module' : 'device', type: 'x509Certificate', issuer: 'iothub' });
   }
 
   /**

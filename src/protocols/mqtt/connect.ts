@@ -33,12 +33,6 @@ export interface ClientCertificate {
 export interface ConnectContext {
   connections: DeviceConnections;
   hostNames: ReadonlySet<string>;
-  /** Verifies an X.509 client certificate for an identity, when X.509 authentication is enabled. */
-  authenticateX509?: (
-    deviceId: string,
-    moduleId: string | undefined,
-    certificate: ClientCertificate,
-  ) => Promise<{ identity: ConnectedIdentity } | { refused: Refusal; reason: string }>;
 }
 
 export type ConnectResult = { identity: ConnectedIdentity } | { refused: ConnackCode; reason: string };
@@ -72,8 +66,8 @@ export async function authenticateConnect(
     const password = packet.password.toString('utf8');
     if (!parseSasToken(password)) return { refused: ConnackCode.BadUsernameOrPassword, reason: 'the password is not a SharedAccessSignature' };
     result = await context.connections.authenticateSas(deviceId!, moduleId, password);
-  } else if (certificate && context.authenticateX509) {
-    result = await context.authenticateX509(deviceId!, moduleId, certificate);
+  } else if (certificate) {
+    result = await context.connections.authenticateX509(deviceId!, moduleId, certificate.chain);
   } else {
     return { refused: ConnackCode.NotAuthorized, reason: 'neither a SAS token nor a client certificate' };
   }

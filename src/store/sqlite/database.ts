@@ -126,6 +126,14 @@ export const migrations: { name: string; sql: string }[] = [
           );
           CREATE INDEX device_jobs_by_job ON device_jobs (job_id, status);`,
   },
+  {
+    name: '101-ca-certificates',
+    sql: `CREATE TABLE ca_certificates (
+            name TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

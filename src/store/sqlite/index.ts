@@ -8,6 +8,7 @@ import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteQueryStore } from './query.js';
 import { SqliteJobStore } from './jobs.js';
 import { SqliteEventLog } from './eventLog.js';
+import { SqliteCaCertificateStore } from './caCertificates.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -26,6 +27,7 @@ export function openSqliteStore(path: string): SqliteStore {
     queries: new SqliteQueryStore(db),
     jobs: new SqliteJobStore(db),
     eventLog: new SqliteEventLog(db),
+    caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),
   };
 }
