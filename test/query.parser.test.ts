@@ -54,5 +54,8 @@ describe('query parser', () => {
     assert.throws(() => parseQuery('SELECT * FROM devices.jobs GROUP BY status'), syntax(37, /GROUP BY/));
     assert.throws(() => parseCondition('12abc = 1'), syntax(1, /invalid number/));
     assert.throws(() => parseCondition('a = 1 AND'), syntax(10, /end of query/));
+    assert.throws(() => parseCondition('('.repeat(200) + 'a = 1' + ')'.repeat(200)), syntax(65, /nested/));
+    assert.throws(() => parseCondition(Array.from({ length: 400 }, (_, i) => `a = ${i}`).join(' OR ')), /split it/);
+    assert.doesNotThrow(() => parseCondition(Array.from({ length: 200 }, (_, i) => `a = ${i}`).join(' OR ')));
   });
 });

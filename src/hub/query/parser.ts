@@ -10,6 +10,8 @@ const KEYWORDS = new Set(['SELECT', 'TOP', 'FROM', 'WHERE', 'GROUP', 'BY', 'AS',
 const COMPARISONS = new Set(['=', '!=', '<', '>', '<=', '>=']);
 /** IoT Hub caps a query's TOP as it caps a page. */
 const MAX_TOP = 1_000_000;
+/** Deeper expressions are refused (a bound for the parser's recursion and the SQL they compile to). */
+const MAX_DEPTH = 64;
 
 /** Parses a whole query. */
 export function parseQuery(text: string): Query {
@@ -111,8 +113,15 @@ class Parser {
 
   // ---- expressions, loosest binding first ----
 
+  private depth = 0;
+
   private expression(allowAggregates: boolean): Expr {
-    return this.or(allowAggregates);
+    if (++this.depth > MAX_DEPTH) throw syntaxError(this.peek().pos, `the expression is nested more than ${MAX_DEPTH} levels deep`);
+    try {
+      return this.or(allowAggregates);
+    } finally {
+      this.depth--;
+    }
   }
 
   private or(agg: boolean): Expr {
@@ -363,6 +372,10 @@ function analyze(query: Query): Query {
     if (out.select !== '*') throw syntaxError(out.select[0]!.expr.pos, 'queries on devices.jobs support only SELECT *');
     if (out.groupBy) throw syntaxError(out.groupBy[0]!.pos, 'queries on devices.jobs do not support GROUP BY');
   }
+  for (const e of [...(out.select === '*' ? [] : out.select.map((x) => x.expr)), ...(out.where ? [out.where] : []), ...(out.groupBy ?? [])]) {
+    const deep = tooDeep(e, 0);
+    if (deep) throw syntaxError(deep.pos, `the query has more than ${MAX_DEPTH * 4} operators in one expression chain; split it`);
+  }
   const items = out.select === '*' ? [] : out.select;
   const hasAggregate = items.some((s) => containsAggregate(s.expr));
   for (const s of items) {
@@ -386,6 +399,26 @@ function analyze(query: Query): Query {
     names.add(s.name);
   }
   return out;
+}
+
+/** The first node below `MAX_DEPTH * 4` levels (long AND/OR chains nest one level per operator). */
+function tooDeep(e: Expr, depth: number): Expr | undefined {
+  if (depth > MAX_DEPTH * 4) return e;
+  switch (e.kind) {
+    case 'not':
+    case 'negate':
+      return tooDeep(e.operand, depth + 1);
+    case 'compare':
+    case 'logical':
+    case 'arithmetic':
+      return tooDeep(e.left, depth + 1) ?? tooDeep(e.right, depth + 1);
+    case 'in':
+      return tooDeep(e.operand, depth + 1);
+    case 'call':
+      return e.args.map((a) => tooDeep(a, depth + 1)).find(Boolean);
+    default:
+      return undefined;
+  }
 }
 
 function containsAggregate(e: Expr): boolean {
