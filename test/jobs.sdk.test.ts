@@ -82,6 +82,24 @@ describe('jobs through the unmodified azure-iothub JobClient', () => {
     assert.ok(!(none.result as any[]).some((j) => j.jobId === 'fw-43'));
   });
 
+  test('JobClient.createQuery pages through jobs with x-ms-continuation', async () => {
+    for (const id of ['page-a', 'page-b', 'page-c']) await jobs.scheduleTwinUpdate(id, "deviceId = 'd-011'", { tags: { paged: id } } as any);
+    const q = jobs.createQuery(undefined, undefined, 2);
+    const seen: string[] = [];
+    let pages = 0;
+    while (q.hasMoreResults && pages < 20) {
+      const { result } = await q.next((q.continuationToken ?? undefined) as string);
+      assert.ok((result as any[]).length <= 2, `page of ${(result as any[]).length}`);
+      seen.push(...(result as any[]).map((j) => j.jobId));
+      pages++;
+    }
+    for (const id of ['page-a', 'page-b', 'page-c', 'fw-43']) assert.ok(seen.includes(id), id);
+    assert.equal(new Set(seen).size, seen.length, 'no job twice');
+    assert.ok(pages >= Math.ceil(seen.length / 2), `${pages} pages for ${seen.length} jobs`);
+    assert.ok(seen.length >= 4);
+    await assert.rejects(jobs.createQuery('scheduleUpdateTwin', 'sleeping' as any).next(), sdkError('ArgumentError'));
+  });
+
   test('a job with a later start time is scheduled, then runs', async () => {
     const start = new Date(Date.now() + 1500);
     const { jobStatus } = await jobs.scheduleTwinUpdate('later', "deviceId IN ['d-000', 'd-002']", { tags: { later: true } } as any, start, 60);
