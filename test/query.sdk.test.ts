@@ -143,6 +143,21 @@ describe('the query language through the unmodified azure-iothub Registry.create
     assert.deepEqual(count, [{ n: 2 }]);
   });
 
+  test('deleted devices and modules leave the results, updated twins show their new state', async () => {
+    await registry.create({ deviceId: 'short-lived' });
+    await registry.addModule({ deviceId: 'short-lived', moduleId: 'm' } as any);
+    await registry.updateTwin('short-lived', { tags: { ephemeral: 1 } }, '*');
+    const find = async () => (await all(registry.createQuery('SELECT deviceId FROM devices WHERE tags.ephemeral = 1'))).items;
+    assert.deepEqual(await find(), [{ deviceId: 'short-lived' }]);
+    await registry.updateTwin('short-lived', { tags: { ephemeral: 2 } }, '*');
+    assert.deepEqual(await find(), []);
+    await registry.updateTwin('short-lived', { tags: { ephemeral: 1 } }, '*');
+    await registry.removeModule('short-lived', 'm');
+    assert.deepEqual((await all(registry.createQuery("SELECT * FROM devices.modules WHERE deviceId = 'short-lived'"))).items, []);
+    await registry.delete('short-lived');
+    assert.deepEqual(await find(), []);
+  });
+
   test('a malformed query is refused with ArgumentError naming the position, and a continuation token is checked', async () => {
     const bad: [string, RegExp][] = [
       ['SELECT * FROM devices WHERE', /Syntax error at position 28/],

@@ -56,7 +56,7 @@ describe('query store: automatic expression indexes change speed, never results'
     assert.equal(before.length, N / 50 - 0, 'number 7 only');
     for (let i = 0; i < AUTO_INDEX.afterUses; i++) await ids(q);
     assert.equal(indexes().length, 1);
-    const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT 1 FROM twins t WHERE json_extract(t.doc, '$."tags"."floor"') = 7`).all() as { detail: string }[];
+    const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT 1 FROM twin_query_docs q WHERE json_extract(q.doc, '$."tags"."floor"') = 7`).all() as { detail: string }[];
     assert.match(plan.map((p) => p.detail).join(' '), /twins_path_/);
     assert.deepEqual(await ids(q), before);
     assert.deepEqual(await ids("SELECT deviceId FROM devices WHERE tags.floor = '7'"), Array.from({ length: Math.ceil(N / 1000) }, (_, k) => `d${String(k * 1000).padStart(5, '0')}`));

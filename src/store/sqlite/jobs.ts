@@ -2,7 +2,7 @@ import type { Db } from './database.js';
 import type { JobStore } from '../index.js';
 import type { Expr } from '../../hub/query/ast.js';
 import type { DeviceJob, DeviceJobStatistics, DeviceJobStatus, Job, JobStatus, JobType } from '../../hub/jobs/types.js';
-import { whereSql } from './queryCompiler.js';
+import { sourceOf, whereSql } from './queryCompiler.js';
 
 export class SqliteJobStore implements JobStore {
   private readonly insertStmt;
@@ -73,10 +73,10 @@ export class SqliteJobStore implements JobStore {
   async start(job: Job, condition: Expr): Promise<number> {
     const select = this.db.prepare(
       `INSERT INTO device_jobs (device_id, job_id, status, doc)
-       SELECT t.device_id, @jobId, 'pending',
-              json_object('deviceId', t.device_id, 'jobId', @jobId, 'jobType', @type, 'status', 'pending',
+       SELECT q.device_id, @jobId, 'pending',
+              json_object('deviceId', q.device_id, 'jobId', @jobId, 'jobType', @type, 'status', 'pending',
                           'startTimeUtc', @now, 'endTimeUtc', @now, 'createdDateTimeUtc', @now, 'lastUpdatedDateTimeUtc', @now)
-       FROM twins t JOIN devices d ON d.device_id = t.device_id
+       FROM ${sourceOf('devices').from}
        WHERE ${whereSql({ from: 'devices', where: condition })}
        ON CONFLICT(device_id, job_id) DO NOTHING`,
     );

@@ -113,9 +113,9 @@ export class SqliteQueryStore implements QueryStore {
       const uses = (this.pathUses.get(path) ?? 0) + 1;
       this.pathUses.set(path, uses);
       if (uses < AUTO_INDEX.afterUses) continue;
-      if (this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM twins').get()!.n < AUTO_INDEX.minTwins) continue;
+      if (this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM twin_query_docs').get()!.n < AUTO_INDEX.minTwins) continue;
       const name = indexName(path);
-      this.db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON twins (json_extract(doc, ${sqlString(path)}))`);
+      this.db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON twin_query_docs (json_extract(doc, ${sqlString(path)}))`);
       // Statistics tell a selective index from one that is not (for us and SQLite's planner).
       this.db.exec(`ANALYZE ${name}`);
       this.indexed.set(path, this.statistics(name));
