@@ -24,6 +24,7 @@ import { Jobs } from './hub/jobs/jobs.js';
 import { jobsApi } from './protocols/http/jobs.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
+import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
 import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
@@ -73,7 +74,6 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       store.devices,
       store.modules,
     );
-    const registry = new Registry(store.devices, store.modules);
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const cloudToDevice = new CloudToDevice(store.cloudToDevice);
@@ -83,6 +83,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const certificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, certificates);
     await connections.start();
+    const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
+    const registry = new Registry(watched.devices, watched.modules);
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(

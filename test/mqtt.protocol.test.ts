@@ -152,6 +152,16 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
     await eventually(async () => (await t.hub.registry.getDevice('sleepy')).connectionState === 'Disconnected');
   });
 
+  test('the hub closes a SAS connection when its token expires', async () => {
+    const { key } = await createDevice(t, 'expiring');
+    const { createSasToken } = await import('../src/core/sas.js');
+    const token = createSasToken(`${t.host}/devices/expiring`, key, Math.floor(Date.now() / 1000) + 2);
+    const c = await RawConnection.open(t.host);
+    assert.equal(await c.connect(t.host, 'expiring', token), 0);
+    const took = await closesWithin(c, 4000);
+    assert.ok(took >= 500, `closed after ${took} ms`);
+  });
+
   test('fault injection: KillTcp drops the connection after the requested delay', async () => {
     const { key } = await createDevice(t, 'faulty');
     const client = await mqttDevice(t.host, 'faulty', key);

@@ -29,6 +29,7 @@ describe('telemetry over MQTT with the unmodified azure-iot-device SDK', () => {
         assert.equal(connected.connectionState, 'Connected');
         assert.equal(connected.etag, before.etag, 'connection state does not change the etag');
         assert.ok(connected.connectionStateUpdatedTime > before.connectionStateUpdatedTime);
+        assert.ok(connected.lastActivityTime > before.lastActivityTime, 'lastActivityTime is recorded');
 
         const m = new Message(JSON.stringify({ temperature: 21.5 }));
         m.messageId = 'msg-1';
@@ -148,5 +149,56 @@ describe('telemetry over MQTT with the unmodified azure-iot-device SDK', () => {
     }
     const [e] = await eventsOf(t, 'via-policy');
     assert.equal(JSON.parse(e!.systemProperties['iothub-connection-auth-method']!).scope, 'hub');
+  });
+});
+
+describe('registry updates while a device is connected', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startTestHub();
+  });
+  after(() => t.close());
+
+  test('disabling or deleting a connected device (or deleting a module) closes its connection', async () => {
+    const registry = (await import('azure-iothub')).default.Registry.fromConnectionString(await t.connectionString());
+    const { connectionString } = await createDevice(t, 'to-disable');
+    const client = Client.fromConnectionString(connectionString, Mqtt);
+    client.setRetryPolicy(new common.NoRetry());
+    await client.open();
+    const dropped = new Promise((resolve) => client.once('disconnect', resolve));
+    const { responseBody } = await registry.get('to-disable');
+    await registry.update({ ...responseBody, status: 'disabled' } as any);
+    await dropped;
+    await eventually(async () => (await t.hub.registry.getDevice('to-disable')).connectionState === 'Disconnected');
+
+    const toDelete = await createDevice(t, 'to-delete');
+    const moduleClient = ModuleClient.fromConnectionString((await createModule(t, 'to-delete', 'm')).connectionString, Mqtt);
+    moduleClient.setRetryPolicy(new common.NoRetry());
+    await moduleClient.open();
+    const moduleDropped = new Promise((resolve) => moduleClient.once('disconnect', resolve));
+    await registry.removeModule('to-delete', 'm');
+    await moduleDropped;
+
+    const deviceClient = Client.fromConnectionString(toDelete.connectionString, Mqtt);
+    deviceClient.setRetryPolicy(new common.NoRetry());
+    await deviceClient.open();
+    const deviceDropped = new Promise((resolve) => deviceClient.once('disconnect', resolve));
+    await registry.delete('to-delete');
+    await deviceDropped;
+  });
+
+  test('replacing a connected device keeps its connection state (a stale copy cannot mark it Disconnected)', async () => {
+    const { connectionString } = await createDevice(t, 'updated-while-connected');
+    const stale = await t.hub.registry.getDevice('updated-while-connected');
+    const client = Client.fromConnectionString(connectionString, Mqtt);
+    await client.open();
+    try {
+      await t.hub.store.devices.replace({ ...stale, statusReason: 'edited' }, stale.etag);
+      const d = await t.hub.registry.getDevice('updated-while-connected');
+      assert.equal(d.statusReason, 'edited');
+      assert.equal(d.connectionState, 'Connected');
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -29,6 +29,7 @@ export function startCommand(program: Command): void {
           `Fleethub hub '${info.hubName}' is running at ${httpsUrl}`,
           `  data directory       ${info.dataDir}`,
           `  CA certificate       ${info.caCertificatePath}`,
+          `  devices (MQTT)       mqtts://${info.hubHostName}:${hub.ports.mqtt}, wss://${info.hubHostName}:${hub.ports.https}/$iothub/websocket`,
           `  trust it (Node)      export NODE_EXTRA_CA_CERTS=${info.caCertificatePath}`,
           `  iothubowner          ${info.iothubownerConnectionString}`,
           `  service              ${info.serviceConnectionString}`,

@@ -57,9 +57,9 @@ export class RawConnection {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static open(host: string): Promise<RawConnection> {
+  static open(host: string, port = 8883): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host, port: 8883, servername: undefined }, () => resolve(new RawConnection(socket)));
+      const socket = tlsConnect({ host, port }, () => resolve(new RawConnection(socket)));
       socket.once('error', reject);
     });
   }

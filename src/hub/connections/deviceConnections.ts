@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
+import { parseSasToken } from '../../core/sas.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { DeviceStore, ModuleStore } from '../../store/index.js';
 import type { Authentication as IdentityAuthentication } from '../registry/types.js';
@@ -22,6 +23,8 @@ export interface ConnectedIdentity {
   moduleId?: string;
   generationId: string;
   authMethod: AuthMethod;
+  /** When the credential expires (ms since the epoch): IoT Hub closes the connection then. */
+  expiresAt?: number;
 }
 
 /**
@@ -86,7 +89,9 @@ export class DeviceConnections {
       if (e instanceof HubError) return { refused: 'notAuthorized', reason: e.message };
       throw e;
     }
-    return this.identity(deviceId, moduleId, { scope, type: 'sas', issuer: 'iothub' });
+    const result = await this.identity(deviceId, moduleId, { scope, type: 'sas', issuer: 'iothub' });
+    if ('identity' in result) result.identity.expiresAt = parseSasToken(token)!.expiry * 1000;
+    return result;
   }
 
   /** A TLS client certificate (leaf first), for a `selfSigned` or `certificateAuthority` identity. */
@@ -139,6 +144,14 @@ export class DeviceConnections {
         void this.record(identity, 'Disconnected', false);
       },
     };
+  }
+
+  /** Closes the live connections of a device and its modules (or of one module): the identity was disabled or deleted. */
+  closeIdentity(deviceId: string, moduleId: string | undefined, reason: string): void {
+    for (const [key, connection] of [...this.live]) {
+      const match = moduleId ? key === `${deviceId}/${moduleId}` : key === deviceId || key.startsWith(`${deviceId}/`);
+      if (match) connection.close(reason);
+    }
   }
 
   /** Closes every live connection (hub shutdown), records them Disconnected, and records nothing after. */

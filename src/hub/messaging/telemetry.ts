@@ -31,6 +31,9 @@ export interface FaultRequest {
 
 /** Receives device telemetry, stamps IoT Hub's system properties and appends it to the event log. */
 export class Telemetry {
+  /** Per-connection constants, computed once rather than per message (this is the hot path). */
+  private readonly stamps = new WeakMap<ConnectedIdentity, { partition: number; authMethod: string }>();
+
   constructor(
     private readonly writer: EventLogWriter,
     private readonly partitions: number,
@@ -56,19 +59,32 @@ export class Telemetry {
     for (const [k, v] of optional) if (v !== undefined) system[k] = v;
     system['iothub-connection-device-id'] = source.deviceId;
     if (source.moduleId) system['iothub-connection-module-id'] = source.moduleId;
-    system['iothub-connection-auth-method'] = JSON.stringify({ ...source.authMethod, acceptingIpFilterRule: null });
+    const stamp = this.stampsOf(source);
+    system['iothub-connection-auth-method'] = stamp.authMethod;
     system['iothub-connection-auth-generation-id'] = source.generationId;
     system['iothub-enqueuedtime'] = new Date(enqueuedTime).toISOString();
     system['iothub-message-source'] = 'Telemetry';
 
     const event = await this.writer.append({
-      partition: partitionFor(source.deviceId, this.partitions),
+      partition: stamp.partition,
       enqueuedTime,
       body: message.body,
       systemProperties: system,
       properties: message.properties,
     });
     return { event, fault: faultRequest(message.properties) };
+  }
+
+  private stampsOf(source: ConnectedIdentity): { partition: number; authMethod: string } {
+    let stamp = this.stamps.get(source);
+    if (!stamp) {
+      stamp = {
+        partition: partitionFor(source.deviceId, this.partitions),
+        authMethod: JSON.stringify({ ...source.authMethod, acceptingIpFilterRule: null }),
+      };
+      this.stamps.set(source, stamp);
+    }
+    return stamp;
   }
 }
 

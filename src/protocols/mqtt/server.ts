@@ -65,7 +65,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     });
     onUpgrade = (req, socket, head) => {
       if (new URL(req.url ?? '/', 'https://x').pathname !== WEBSOCKET_PATH) {
-        socket.destroy();
+        // Other WebSocket endpoints (AMQP) may listen on the same server; refuse only when none does.
+        if (server.listenerCount('upgrade') === 1) socket.destroy();
         return;
       }
       wss!.handleUpgrade(req, socket, head, (ws) => {

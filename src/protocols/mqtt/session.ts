@@ -17,13 +17,16 @@ export const MAX_KEEPALIVE_SECONDS = 1177;
 const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
+/** Packets a device may pipeline behind CONNECT while it is being authenticated. */
+const MAX_EARLY_PACKETS = 100;
 
 export interface SessionContext extends ConnectContext {
   handlers: readonly TopicHandler[];
   logger: Logger;
 }
 
-type State = 'awaitingConnect' | 'authenticating' | 'connected' | 'closed';
+/** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
+type State = 'awaitingConnect' | 'authenticating' | 'connected' | 'refused' | 'closed';
 
 /**
  * One device connection over MQTT 3.1.1 (TLS or WebSocket): reads packets, authenticates CONNECT,
@@ -42,6 +45,7 @@ export class MqttSession implements DeviceSession {
   private readonly log: Logger;
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
   private lastPacketAt = 0;
   private readonly early: Packet[] = [];
   private handle?: ConnectionHandle;
@@ -62,7 +66,7 @@ export class MqttSession implements DeviceSession {
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
-      if (this.state === 'closed') return;
+      if (this.state === 'closed' || this.state === 'refused') return;
       this.parser.parse(chunk);
       // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
       const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
@@ -91,6 +95,7 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
+    clearTimeout(this.expiryTimer);
     this.stream.destroy();
     if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
     else this.log.debug({ reason }, 'connection closed before it was established');
@@ -112,18 +117,19 @@ export class MqttSession implements DeviceSession {
   }
 
   private onPacket(packet: Packet): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'refused') return;
     if (this.state === 'awaitingConnect') {
       if (packet.cmd !== 'connect') return this.close(`expected CONNECT, got ${packet.cmd.toUpperCase()}`);
       this.state = 'authenticating';
       this.connect(packet).catch((e) => {
         this.log.error({ err: e }, 'CONNECT failed');
-        this.refuse(ConnackCode.ServerUnavailable, 'internal error');
+        if (this.state === 'authenticating') this.refuse(ConnackCode.ServerUnavailable, 'internal error');
+        else this.close('internal error during CONNECT');
       });
       return;
     }
     if (this.state === 'authenticating') {
-      this.early.push(packet);
+      if (this.early.push(packet) > MAX_EARLY_PACKETS) this.close('too many packets before CONNACK');
       return;
     }
     this.dispatch(packet);
@@ -131,7 +137,7 @@ export class MqttSession implements DeviceSession {
 
   private async connect(packet: IConnectPacket): Promise<void> {
     const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
-    if (this.state === 'closed') return;
+    if (this.state !== 'authenticating') return;
     if ('refused' in result) return this.refuse(result.refused, result.reason);
     const { identity } = result;
     this.identity = identity;
@@ -145,6 +151,7 @@ export class MqttSession implements DeviceSession {
       return;
     }
     this.state = 'connected';
+    this.closeAtExpiry(identity.expiresAt);
     const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
     this.keepAliveMs = keepalive * 1500;
     this.lastPacketAt = Date.now();
@@ -157,10 +164,10 @@ export class MqttSession implements DeviceSession {
   private refuse(code: ConnackCode, reason: string): void {
     this.log.info({ code, reason }, 'CONNECT refused');
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
-    // Let the CONNACK reach the device before the connection closes.
+    this.state = 'refused';
+    // Let the CONNACK reach the device before the connection closes (but not wait on it forever).
     this.stream.end(() => this.close(`refused: ${reason}`));
-    this.state = 'closed';
-    clearTimeout(this.keepAliveTimer);
+    this.armTimer(5000, `refused: ${reason}`);
   }
 
   private dispatch(packet: Packet): void {
@@ -261,7 +268,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private send(packet: Packet): void {
-    if (this.stream.destroyed || this.stream.writableEnded) return;
+    if (this.stream.destroyed || this.stream.writableEnded || this.state === 'closed') return;
     this.stream.write(mqttPacket.generate(packet));
   }
 
@@ -271,6 +278,15 @@ export class MqttSession implements DeviceSession {
       this.nextPacketId = id === 65535 ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+  }
+
+  /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
+  private closeAtExpiry(expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    const ms = expiresAt - Date.now();
+    if (ms > 2 ** 31 - 1) return; // beyond a timer's range (~24 days): the connection will not live that long unnoticed
+    this.expiryTimer = setTimeout(() => this.close('the SAS token expired'), Math.max(0, ms));
+    this.expiryTimer.unref();
   }
 
   /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */

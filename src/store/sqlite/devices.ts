@@ -24,11 +24,13 @@ export class SqliteDeviceStore implements DeviceStore {
       `INSERT INTO devices (device_id, etag, status, connection_state, doc) VALUES (@id, @etag, @status, @cs, @doc)
        ON CONFLICT(device_id) DO NOTHING`,
     );
-    this.replaceStmt = db.prepare(
-      'UPDATE devices SET etag = @etag, status = @status, connection_state = @cs, doc = @doc WHERE device_id = @id',
-    );
+    // A replace keeps the stored connection fields: they change under a live connection without
+    // an etag change, so the caller's copy may be stale.
+    const keepConnection = `json_set(@doc, '$.connectionState', json_extract(doc, '$.connectionState'),
+      '$.connectionStateUpdatedTime', json_extract(doc, '$.connectionStateUpdatedTime'), '$.lastActivityTime', json_extract(doc, '$.lastActivityTime'))`;
+    this.replaceStmt = db.prepare(`UPDATE devices SET etag = @etag, status = @status, doc = ${keepConnection} WHERE device_id = @id`);
     this.replaceIfStmt = db.prepare(
-      'UPDATE devices SET etag = @etag, status = @status, connection_state = @cs, doc = @doc WHERE device_id = @id AND etag = @ifEtag',
+      `UPDATE devices SET etag = @etag, status = @status, doc = ${keepConnection} WHERE device_id = @id AND etag = @ifEtag`,
     );
     this.deleteStmt = db.prepare('DELETE FROM devices WHERE device_id = ?');
     this.deleteIfStmt = db.prepare('DELETE FROM devices WHERE device_id = ? AND etag = ?');

@@ -23,9 +23,12 @@ export class SqliteModuleStore implements ModuleStore {
       `INSERT INTO modules (device_id, module_id, etag, doc) VALUES (@deviceId, @moduleId, @etag, @doc)
        ON CONFLICT(device_id, module_id) DO NOTHING`,
     );
-    this.replaceStmt = db.prepare('UPDATE modules SET etag = @etag, doc = @doc WHERE device_id = @deviceId AND module_id = @moduleId');
+    // As for devices, a replace keeps the stored connection fields.
+    const keepConnection = `json_set(@doc, '$.connectionState', json_extract(doc, '$.connectionState'),
+      '$.connectionStateUpdatedTime', json_extract(doc, '$.connectionStateUpdatedTime'), '$.lastActivityTime', json_extract(doc, '$.lastActivityTime'))`;
+    this.replaceStmt = db.prepare(`UPDATE modules SET etag = @etag, doc = ${keepConnection} WHERE device_id = @deviceId AND module_id = @moduleId`);
     this.replaceIfStmt = db.prepare(
-      'UPDATE modules SET etag = @etag, doc = @doc WHERE device_id = @deviceId AND module_id = @moduleId AND etag = @ifEtag',
+      `UPDATE modules SET etag = @etag, doc = ${keepConnection} WHERE device_id = @deviceId AND module_id = @moduleId AND etag = @ifEtag`,
     );
     this.deleteStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ?');
     this.deleteIfStmt = db.prepare('DELETE FROM modules WHERE device_id = ? AND module_id = ? AND etag = ?');

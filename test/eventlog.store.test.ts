@@ -1,0 +1,110 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
+import { EventLogWriter, partitionFor, startRetention } from '../src/hub/messaging/eventLogWriter.js';
+import { loadConfig, ConfigError } from '../src/config/index.js';
+
+/** The event log as the Event Hub-compatible endpoint (issue 4) will read it, on real SQLite. */
+describe('event log: positions, partition info, group commit, retention', () => {
+  let dir: string;
+  let store: SqliteStore;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fleethub-eventlog-'));
+    store = openSqliteStore(join(dir, 'fleethub.db'));
+  });
+  after(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const event = (partition: number, body: string, enqueuedTime: number) => ({
+    partition,
+    enqueuedTime,
+    body: Buffer.from(body),
+    systemProperties: { 'message-id': body },
+    properties: {},
+  });
+
+  test('the partition count is fixed at creation', async () => {
+    assert.equal(await store.eventLog.ensurePartitions(4), 4);
+    assert.equal(await store.eventLog.ensurePartitions(8), 4);
+    const info = await store.eventLog.partitionInfo(2);
+    assert.deepEqual(info, { partitionId: 2, beginSequenceNumber: 0, lastSequenceNumber: -1, lastOffset: '-1', lastEnqueuedTime: 0, isEmpty: true });
+  });
+
+  test('sequence numbers and byte offsets are per partition; reads from sequence number, offset and enqueued time', async () => {
+    const log = store.eventLog;
+    const stored = await log.append([event(0, 'a', 1000), event(1, 'x', 1000), event(0, 'bb', 2000), event(0, 'ccc', 3000)]);
+    assert.deepEqual(stored.map((e) => [e.partition, e.sequenceNumber]), [[0, 0], [1, 0], [0, 1], [0, 2]]);
+    const [a, , b, c] = stored;
+    assert.equal(a!.offset, '0');
+    assert.ok(Number(b!.offset) > Number(a!.offset) && Number(c!.offset) > Number(b!.offset));
+
+    const bodies = (es: { body: Buffer }[]) => es.map((e) => e.body.toString());
+    assert.deepEqual(bodies(await log.read(0, { sequenceNumber: 0 }, 10)), ['bb', 'ccc'], 'exclusive by default');
+    assert.deepEqual(bodies(await log.read(0, { sequenceNumber: 0, inclusive: true }, 10)), ['a', 'bb', 'ccc']);
+    assert.deepEqual(bodies(await log.read(0, { sequenceNumber: 0, inclusive: true }, 2)), ['a', 'bb']);
+    assert.deepEqual(bodies(await log.read(0, { offset: b!.offset, inclusive: true }, 10)), ['bb', 'ccc']);
+    assert.deepEqual(bodies(await log.read(0, { offset: b!.offset }, 10)), ['ccc']);
+    assert.deepEqual(bodies(await log.read(0, { enqueuedTime: 1500 }, 10)), ['bb', 'ccc']);
+    assert.deepEqual(bodies(await log.read(0, { enqueuedTime: 9999 }, 10)), []);
+    assert.deepEqual(await log.partitionInfo(0), {
+      partitionId: 0,
+      beginSequenceNumber: 0,
+      lastSequenceNumber: 2,
+      lastOffset: c!.offset,
+      lastEnqueuedTime: 3000,
+      isEmpty: false,
+    });
+  });
+
+  test('an append to a missing partition commits nothing of its batch', async () => {
+    const before = await store.eventLog.partitionInfo(3);
+    await assert.rejects(store.eventLog.append([event(3, 'kept?', 1), event(99, 'bad', 1)]));
+    assert.deepEqual(await store.eventLog.partitionInfo(3), before);
+  });
+
+  test('group commit: concurrent appends share transactions and each resolves with its own position', async () => {
+    let transactions = 0;
+    const log = store.eventLog;
+    const counted = Object.assign(Object.create(log), { append: (events: never[]) => (transactions++, log.append(events)) });
+    const writer = new EventLogWriter(counted, pino({ level: 'silent' }));
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => writer.append(event(2, `m${i}`, 5000 + i))));
+    assert.equal(transactions, 1, 'appends made in one turn of the event loop are committed together');
+    assert.deepEqual(results.map((r) => r.sequenceNumber), Array.from({ length: 500 }, (_, i) => i));
+    assert.deepEqual(results.map((r) => r.body.toString()), Array.from({ length: 500 }, (_, i) => `m${i}`));
+    await writer.close();
+    await assert.rejects(writer.append(event(2, 'late', 1)));
+  });
+
+  test('retention drops old events; sequence numbers continue', async () => {
+    const now = 10_000 + 3_600_000;
+    const stop = startRetention(store.eventLog, 1, pino({ level: 'silent' }), () => now);
+    await new Promise((r) => setTimeout(r, 50));
+    stop();
+    const info = await store.eventLog.partitionInfo(0);
+    assert.equal(info.isEmpty, true);
+    assert.equal(info.beginSequenceNumber, 3);
+    assert.equal(info.lastSequenceNumber, 2);
+    const [next] = await store.eventLog.append([event(0, 'later', now)]);
+    assert.equal(next!.sequenceNumber, 3);
+  });
+
+  test('the partition of a device is stable and spread', () => {
+    assert.equal(partitionFor('thermostat-1', 4), partitionFor('thermostat-1', 4));
+    const used = new Set(Array.from({ length: 100 }, (_, i) => partitionFor(`d${i}`, 4)));
+    assert.equal(used.size, 4);
+  });
+
+  test('eventLog settings are validated', () => {
+    const cfg = loadConfig({ env: { FLEETHUB_EVENT_LOG_PARTITIONS: '8' }, cwd: dir });
+    assert.deepEqual(cfg.eventLog, { partitions: 8, retentionHours: 24 });
+    assert.throws(() => loadConfig({ env: { FLEETHUB_EVENT_LOG_PARTITIONS: '0' }, cwd: dir }), ConfigError);
+    assert.throws(() => loadConfig({ flags: { eventLog: { retentionHours: 200 } }, cwd: dir, env: {} }), /retentionHours/);
+    assert.throws(() => loadConfig({ flags: { eventLog: { nope: 1 } as never }, cwd: dir, env: {} }), /eventLog.nope/);
+  });
+});
