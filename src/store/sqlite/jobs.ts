@@ -76,7 +76,7 @@ export class SqliteJobStore implements JobStore {
        SELECT q.device_id, @jobId, 'pending',
               json_object('deviceId', q.device_id, 'jobId', @jobId, 'jobType', @type, 'status', 'pending',
                           'startTimeUtc', @now, 'endTimeUtc', @now, 'createdDateTimeUtc', @now, 'lastUpdatedDateTimeUtc', @now)
-       FROM ${sourceOf('devices').from}
+       FROM ${sourceOf('devices').fromFor(whereSql({ from: 'devices', where: condition }))}
        WHERE ${whereSql({ from: 'devices', where: condition })}
        ON CONFLICT(device_id, job_id) DO NOTHING`,
     );

@@ -58,13 +58,13 @@ export class SqliteQueryStore implements QueryStore {
       if (!query.groupBy) {
         // One row of aggregates over the whole filtered collection.
         if ((cursor.offset ?? 0) > 0 || limit < 1) return { type: 'raw', items: [] };
-        const row = this.all(`SELECT ${columns} FROM ${source.from} WHERE ${where}`, [])[0]!;
+        const row = this.all(`SELECT ${columns} FROM ${source.fromFor(columns + where)} WHERE ${where}`, [])[0]!;
         return { type: 'raw', items: [rawItem(row, items.map((s) => s.name))] };
       }
       const keys = query.groupBy.map((g) => compiler.json(g));
       const offset = cursor.offset ?? 0;
       const rows = this.all(
-        `SELECT ${columns} FROM ${source.from} WHERE ${where} GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT ? OFFSET ?`,
+        `SELECT ${columns} FROM ${source.fromFor(columns + where + keys.join())} WHERE ${where} GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT ? OFFSET ?`,
         [limit + 1, offset],
       );
       const more = rows.length > limit;
@@ -91,7 +91,7 @@ export class SqliteQueryStore implements QueryStore {
     else if (query.from === 'devices') select = 't.version, t.etag, t.doc AS twin, d.doc AS device';
     else select = 't.version, t.etag, t.doc AS twin, d.doc AS device, m.doc AS module';
 
-    const rows = this.all(`SELECT ${keyColumns}, ${select} FROM ${source.from} WHERE ${where}${keyset}${order}`, params);
+    const rows = this.all(`SELECT ${keyColumns}, ${select} FROM ${source.fromFor(select + where)} WHERE ${where}${keyset}${order}`, params);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];

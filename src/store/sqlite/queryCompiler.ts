@@ -97,6 +97,8 @@ const COMPARABLE: Record<string, Kind[]> = { '=': ['n', 's', 'b', 'z'], '!=': ['
 export interface CompiledSource {
   /** FROM … JOIN …, and the condition every row of the collection meets. */
   from: string;
+  /** The FROM clause with only the joins whose alias `sql` uses (q alone answers most filters). */
+  fromFor(sql: string): string;
   base: string;
   /** Columns that order rows and continue paging. */
   keys: string[];
@@ -106,22 +108,23 @@ export function sourceOf(collection: Collection): CompiledSource {
   switch (collection) {
     // q: the twin as JSONB (twin_query_docs, kept in step by triggers), which SQLite reads several
     // times faster than JSON text; it drives the scan, so its key order is the result order.
+    // A twin_query_docs row exists exactly when its twin, device (and module) do, so the other
+    // tables are joined only when the query reads them.
     case 'devices':
-      return {
-        from: 'twin_query_docs q JOIN twins t ON t.device_id = q.device_id AND t.module_id = q.module_id JOIN devices d ON d.device_id = q.device_id',
-        base: `q.module_id = ''`,
-        keys: ['q.device_id'],
-      };
-    case 'devices.modules':
-      return {
-        from:
-          'twin_query_docs q JOIN twins t ON t.device_id = q.device_id AND t.module_id = q.module_id JOIN devices d ON d.device_id = q.device_id ' +
-          'JOIN modules m ON m.device_id = q.device_id AND m.module_id = q.module_id',
-        base: `q.module_id <> ''`,
-        keys: ['q.device_id', 'q.module_id'],
-      };
+    case 'devices.modules': {
+      const joins: [string, string][] = [
+        ['t', 'JOIN twins t ON t.device_id = q.device_id AND t.module_id = q.module_id'],
+        ['d', 'JOIN devices d ON d.device_id = q.device_id'],
+        ['m', 'JOIN modules m ON m.device_id = q.device_id AND m.module_id = q.module_id'],
+      ];
+      const fromFor = (sql: string) =>
+        ['twin_query_docs q', ...joins.filter(([alias]) => new RegExp(`\\b${alias}\\.`).test(sql)).map(([, join]) => join)].join(' ');
+      return collection === 'devices'
+        ? { from: fromFor('t. d.'), fromFor, base: `q.module_id = ''`, keys: ['q.device_id'] }
+        : { from: fromFor('t. d. m.'), fromFor, base: `q.module_id <> ''`, keys: ['q.device_id', 'q.module_id'] };
+    }
     case 'devices.jobs':
-      return { from: 'device_jobs j', base: '1', keys: ['j.device_id', 'j.job_id'] };
+      return { from: 'device_jobs j', fromFor: () => 'device_jobs j', base: '1', keys: ['j.device_id', 'j.job_id'] };
   }
 }
 
