@@ -28,6 +28,10 @@ import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
 import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
 import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
+import { Queries } from './hub/query/queries.js';
+import { queryApi } from './protocols/http/query.js';
+import { Jobs } from './hub/jobs/jobs.js';
+import { jobsApi } from './protocols/http/jobs.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
@@ -50,6 +54,8 @@ export interface RunningHub {
   twins: Twins;
   methods: DirectMethods;
   cloudToDevice: CloudToDevice;
+  queries: Queries;
+  jobs: Jobs;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
@@ -81,6 +87,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const cloudToDevice = new CloudToDevice(store.cloudToDevice);
+    const queries = new Queries(store.queries);
+    const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const hubCertificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
@@ -113,6 +121,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
+    await http.register(queryApi(queries, authorizer));
+    await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
@@ -135,6 +145,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
     }
 
+    // Jobs that were scheduled or running when the hub last stopped carry on.
+    await jobs.resume();
+
     const ports = { https: httpsPort, mqtt: mqtt.port, amqp: config.ports.amqp };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
@@ -149,6 +162,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       twins,
       methods,
       cloudToDevice,
+      queries,
+      jobs,
       twinMethodAndC2dTopics,
       connections,
       telemetry,
@@ -158,12 +173,15 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       async close() {
         if (closed) return;
         closed = true;
+        // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
+        const jobsStopped = jobs.stop();
         await mqtt.close();
         await connections.closeAll('the hub is shutting down');
         await eventLogWriter.close();
         stopRetention();
         methods.close();
         await http.close();
+        await jobsStopped;
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();
       },

@@ -5,6 +5,8 @@ import { SqliteModuleStore } from './modules.js';
 import { SqlitePolicyStore } from './policies.js';
 import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
+import { SqliteQueryStore } from './query.js';
+import { SqliteJobStore } from './jobs.js';
 import { SqliteEventLog } from './eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
 
@@ -22,6 +24,8 @@ export function openSqliteStore(path: string): SqliteStore {
     policies: new SqlitePolicyStore(db),
     twins: new SqliteTwinStore(db),
     cloudToDevice: new SqliteC2dQueue(db),
+    queries: new SqliteQueryStore(db),
+    jobs: new SqliteJobStore(db),
     eventLog: new SqliteEventLog(db),
     caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),
