@@ -35,6 +35,10 @@ import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
 import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
 import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
+import { Queries } from './hub/query/queries.js';
+import { queryApi } from './protocols/http/query.js';
+import { Jobs } from './hub/jobs/jobs.js';
+import { jobsApi } from './protocols/http/jobs.js';
 import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
@@ -57,6 +61,8 @@ export interface RunningHub {
   twins: Twins;
   methods: DirectMethods;
   cloudToDevice: CloudToDevice;
+  queries: Queries;
+  jobs: Jobs;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
@@ -91,6 +97,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
     const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
     const cloudToDevice = new CloudToDevice(c2dQueue);
+    const queries = new Queries(store.queries);
+    const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const hubCertificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
@@ -125,6 +133,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
+    await http.register(queryApi(queries, authorizer));
+    await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
@@ -167,6 +177,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 
     const stopAmqpWebSockets = acceptAmqpWebSockets(http.server, amqp);
 
+    // Jobs that were scheduled or running when the hub last stopped carry on.
+    await jobs.resume();
+
     const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
@@ -183,6 +196,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       twins,
       methods,
       cloudToDevice,
+      queries,
+      jobs,
       twinMethodAndC2dTopics,
       connections,
       telemetry,
@@ -193,6 +208,8 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       async close() {
         if (closed) return;
         closed = true;
+        // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
+        const jobsStopped = jobs.stop();
         stopAmqpWebSockets();
         stopC2dExpiry();
         await amqp.close();
@@ -202,6 +219,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         stopRetention();
         methods.close();
         await http.close();
+        await jobsStopped;
         rmSync(runtimePath(config.dataDir), { force: true });
         store.close();
       },

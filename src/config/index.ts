@@ -24,6 +24,8 @@ export interface Config {
   /** Consumer groups of the built-in Event Hub-compatible endpoint besides $Default. */
   consumerGroups: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Jobs' device operations (twin updates, method calls) per second, as IoT Hub throttles them. */
+  jobDeviceOperationsPerSecond: number;
   /** The device-to-cloud event log (what the Event Hub-compatible endpoint serves). */
   eventLog: {
     /** Fixed when the data directory is created, as an Event Hub's partition count is. */
@@ -55,6 +57,7 @@ export const defaults: Config = {
   ports: { https: 'auto', mqtt: 8883, amqp: 5671, amqpEmulator: 5672 },
   consumerGroups: [],
   logLevel: 'info',
+  jobDeviceOperationsPerSecond: 1000,
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed' },
 };
@@ -154,6 +157,8 @@ export function check(input: unknown, source: string): ConfigInput {
     fail(`'consumerGroups' must be a list of consumer group names (1-50 letters, digits, '.', '_' or '-')`);
   }
   if (o.logLevel !== undefined && !logLevels.includes(o.logLevel as string)) fail(`'logLevel' must be one of ${logLevels.join(', ')}`);
+  const rate = o.jobDeviceOperationsPerSecond;
+  if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || rate > 1e6)) fail(`'jobDeviceOperationsPerSecond' must be a number above 0`);
   if (o.ports !== undefined) {
     if (typeof o.ports !== 'object' || o.ports === null) fail(`'ports' must be an object`);
     const ports = o.ports as Record<string, unknown>;

@@ -7,6 +7,9 @@ import type { Device, Module, RegistryStatistics } from '../hub/registry/types.j
 import type { SharedAccessPolicy } from '../hub/auth/types.js';
 import type { TwinState } from '../hub/twins/types.js';
 import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messaging/cloudToDeviceMessage.js';
+import type { Expr, Query } from '../hub/query/ast.js';
+import type { JsonObject } from '../hub/twins/types.js';
+import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
 import type { EventLog } from './eventLog.js';
 import type { CaCertificateStore } from './caCertificates.js';
 
@@ -106,6 +109,52 @@ export interface ConsumerGroupStore {
   delete(name: string): Promise<boolean>;
 }
 
+/** Where a page of query results continues: after a row key, or (for groups) at an offset. */
+export interface QueryCursor {
+  after?: string[];
+  offset?: number;
+}
+
+export interface TwinRecord {
+  state: TwinState;
+  device: Device;
+  module?: Module;
+}
+
+export type QueryRows =
+  | { type: 'twins'; items: TwinRecord[] }
+  | { type: 'deviceJobs'; items: DeviceJob[] }
+  | { type: 'raw'; items: JsonObject[] };
+
+/** Runs parsed queries inside the store (filters, grouping and paging pushed down). */
+export interface QueryStore {
+  /** Up to `limit` rows from `cursor` on; `next` is set when more rows follow. */
+  run(query: Query, limit: number, cursor?: QueryCursor): Promise<QueryRows & { next?: QueryCursor }>;
+}
+
+/** Jobs and their per-device records. Statistics are derived from the device records. */
+export interface JobStore {
+  /** false when a job with that id exists. */
+  insert(job: Job): Promise<boolean>;
+  get(jobId: string): Promise<Job | undefined>;
+  /** Saves the job's own fields (status, times, messages). */
+  update(job: Job): Promise<void>;
+  /** Jobs newest first, optionally filtered; `after` continues from a previous page. */
+  list(filter: { type?: JobType; status?: JobStatus }, limit: number, after?: string): Promise<{ jobs: Job[]; next?: string }>;
+  /** Jobs not yet finished (queued, scheduled, running), to resume after a restart. */
+  unfinished(): Promise<Job[]>;
+  /**
+   * Records a pending device job for every device matching `condition` and saves `job` (now
+   * running) in one transaction, so the set of devices a job reaches is fixed once it starts.
+   */
+  start(job: Job, condition: Expr): Promise<number>;
+  /** Up to `limit` device jobs in `status`. */
+  deviceJobs(jobId: string, status: DeviceJobStatus, limit: number): Promise<DeviceJob[]>;
+  putDeviceJob(record: DeviceJob): Promise<void>;
+  /** Moves every device job of `jobId` in status `from` to `to` (cancel, timeout, resume). */
+  moveDeviceJobs(jobId: string, from: DeviceJobStatus, to: DeviceJobStatus, now: string, error?: DeviceJob['error']): Promise<number>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
@@ -113,6 +162,8 @@ export interface Store {
   twins: TwinStore;
   cloudToDevice: C2dQueue;
   cloudToDeviceFeedback: C2dFeedbackStore;
+  queries: QueryStore;
+  jobs: JobStore;
   eventLog: EventLog;
   caCertificates: CaCertificateStore;
   consumerGroups: ConsumerGroupStore;

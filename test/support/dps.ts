@@ -1,6 +1,5 @@
 import { createSasToken } from '../../src/core/sas.js';
-import { request } from 'node:https';
-import type { TestHub } from './hub.js';
+import { rawRequest, type TestHub } from './hub.js';
 
 export const API = 'api-version=2021-10-01';
 
@@ -21,40 +20,13 @@ export async function dpsToken(t: TestHub, key?: string, policy = 'provisionings
 export async function dpsRequest(t: TestHub, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const token = await dpsToken(t);
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return freshRequest(t.host, method, `${path}${path.includes('?') ? '&' : '?'}${API}`, {
+  return rawRequest(t.host, method, `${path}${path.includes('?') ? '&' : '?'}${API}`, {
+    fresh: true,
     body: payload,
     headers: {
       authorization: token,
       ...(payload !== undefined ? { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) } : {}),
       ...headers,
     },
-  });
-}
-
-/** Like rawRequest, on a new connection each time (pooled sockets do not survive a hub restart). */
-export function freshRequest(
-  host: string,
-  method: string,
-  path: string,
-  options: { body?: string; headers?: Record<string, string | number> } = {},
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port: 443, method, path, headers: options.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode!, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    if (options.body !== undefined) req.write(options.body);
-    req.end();
   });
 }

@@ -86,10 +86,11 @@ export function rawRequest(
   host: string,
   method: string,
   path: string,
-  options: { body?: string | Buffer; headers?: Record<string, string | number> } = {},
+  /** `fresh`: a new connection, not a pooled one (pooled sockets do not survive a hub restart). */
+  options: { body?: string | Buffer; headers?: Record<string, string | number>; fresh?: boolean } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: 443, method, path, headers: options.headers }, (res) => {
+    const req = request({ host, port: 443, method, path, headers: options.headers, ...(options.fresh ? { agent: false } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

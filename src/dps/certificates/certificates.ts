@@ -1,9 +1,10 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { newEtag } from '../../core/ids.js';
+import { newVerificationCode, proofOfPossessionProblem } from '../../core/proofOfPossession.js';
 import type { DpsCertificateStore, EnrollmentGroupStore } from '../../store/dps.js';
 import { dpsErrors } from '../errors.js';
 import type { DpsCertificate } from '../types.js';
-import { commonName, parseCertificate } from './x509.js';
+import { parseCertificate } from './x509.js';
 
 /** Names as ARM allows for DPS certificates. */
 const namePattern = /^[A-Za-z0-9\-._]{1,64}$/;
@@ -77,7 +78,7 @@ export class DpsCertificates {
     const updated: DpsCertificate = {
       ...existing,
       etag: newEtag(),
-      verificationCode: randomBytes(24).toString('hex').toUpperCase(),
+      verificationCode: newVerificationCode(),
       updated: this.now().toISOString(),
     };
     this.check(await this.certificates.replace(updated, ifMatch === undefined || ifMatch === '*' ? existing.etag : ifMatch), name);
@@ -91,13 +92,8 @@ export class DpsCertificates {
     const text = typeof body === 'object' && body !== null ? (body as { certificate?: unknown }).certificate : undefined;
     const proof = parseCertificate(text);
     if (!proof) throw dpsErrors.invalid('certificate is not a valid PEM or base64 X.509 certificate');
-    const ca = new X509Certificate(existing.certificate);
-    if (!proof.x509.checkIssued(ca) || !proof.x509.verify(ca.publicKey)) {
-      throw dpsErrors.invalid(`The verification certificate is not signed by ${name}`);
-    }
-    if (commonName(proof.x509) !== existing.verificationCode) {
-      throw dpsErrors.invalid('The verification certificate subject CN is not the verification code');
-    }
+    const problem = proofOfPossessionProblem(new X509Certificate(existing.certificate), name, proof.x509, existing.verificationCode, this.now());
+    if (problem) throw dpsErrors.invalid(problem);
     const verified: DpsCertificate = { ...existing, etag: newEtag(), isVerified: true, verificationCode: undefined, updated: this.now().toISOString() };
     this.check(await this.certificates.replace(verified, ifMatch === undefined || ifMatch === '*' ? existing.etag : ifMatch), name);
     return response(verified);

@@ -47,9 +47,7 @@ function distinguishedName(lines: string): string {
 }
 
 /** The subject's common name (part 2 matches it to the registration id). */
-export function commonName(x509: X509Certificate): string | undefined {
-  return /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
-}
+export { commonName } from '../../core/proofOfPossession.js';
 
 /** X.509 version from the DER: TBSCertificate opens with an explicit [0] version when it is not v1. */
 function certificateVersion(der: Buffer): number {

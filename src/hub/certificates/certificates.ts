@@ -1,6 +1,7 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { errors, HubError } from '../../core/errors.js';
 import { newEtag } from '../../core/ids.js';
+import { commonName, newVerificationCode, proofOfPossessionProblem, validAt } from '../../core/proofOfPossession.js';
 import type { CaCertificateStore, StoredCaCertificate } from '../../store/index.js';
 import type { Authentication } from '../registry/types.js';
 
@@ -75,7 +76,7 @@ export class HubCertificates {
     const record: StoredCaCertificate = {
       ...existing,
       etag: newEtag(),
-      verificationCode: randomBytes(24).toString('hex').toUpperCase(),
+      verificationCode: newVerificationCode(),
       updated: this.now().toISOString(),
     };
     if ((await this.store.put(record, ifMatch === '*' || ifMatch === undefined ? existing.etag : ifMatch)) === 'etagMismatch') {
@@ -91,14 +92,8 @@ export class HubCertificates {
     const existing = await this.require(name);
     if (!existing.verificationCode) throw errors.argument(`No verification code was generated for certificate ${name}`);
     const proof = parsePem(proofPem, 'certificate');
-    const ca = new X509Certificate(existing.certificate);
-    if (!proof.checkIssued(ca) || !proof.verify(ca.publicKey)) {
-      throw errors.argument(`The verification certificate was not signed by certificate ${name}`);
-    }
-    if (commonName(proof) !== existing.verificationCode) {
-      throw errors.argument('The verification certificate subject CN is not the verification code');
-    }
-    if (!validNow(proof, this.now())) throw errors.argument('The verification certificate is not valid now');
+    const problem = proofOfPossessionProblem(new X509Certificate(existing.certificate), name, proof, existing.verificationCode, this.now());
+    if (problem) throw errors.argument(problem);
     const record: StoredCaCertificate = { ...existing, etag: newEtag(), isVerified: true, verificationCode: undefined, updated: this.now().toISOString() };
     if ((await this.store.put(record, ifMatch === '*' || ifMatch === undefined ? existing.etag : ifMatch)) === 'etagMismatch') {
       throw errors.preconditionFailed(`Certificate ${name}`);
@@ -120,7 +115,7 @@ export class HubCertificates {
       return false;
     }
     const leaf = chain[0];
-    if (!leaf || !validNow(leaf, this.now())) return false;
+    if (!leaf || !validAt(leaf, this.now())) return false;
     if (authentication.type === 'selfSigned') {
       const given = [authentication.x509Thumbprint.primaryThumbprint, authentication.x509Thumbprint.secondaryThumbprint]
         .filter((t): t is string => !!t)
@@ -130,7 +125,7 @@ export class HubCertificates {
     }
     if (authentication.type !== 'certificateAuthority' || commonName(leaf) !== id) return false;
     const roots = (await this.store.list()).filter((c) => c.isVerified).map((c) => new X509Certificate(c.certificate));
-    const intermediates = chain.slice(1).filter((c) => c.ca && validNow(c, this.now()));
+    const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, this.now()));
     let current = leaf;
     for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
       if (roots.some((root) => current.checkIssued(root) && current.verify(root.publicKey))) return true;
@@ -155,15 +150,6 @@ function parsePem(value: unknown, what: string): X509Certificate {
   } catch (e) {
     throw errors.argument(`The ${what} is not a valid X.509 certificate: ${(e as Error).message}`);
   }
-}
-
-function commonName(cert: X509Certificate): string | undefined {
-  return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-}
-
-function validNow(cert: X509Certificate, now: Date): boolean {
-  const t = now.getTime();
-  return Date.parse(cert.validFrom) <= t && t <= Date.parse(cert.validTo);
 }
 
 function describe(c: StoredCaCertificate): CertificateDescription {

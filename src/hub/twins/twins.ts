@@ -211,7 +211,8 @@ function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: Js
   return out;
 }
 
-function toTwin(state: TwinState, identity: Device | (Module & { device: Device })): Twin {
+/** The twin document from its stored state and identity (also used by the query service). */
+export function toTwin(state: TwinState, identity: Device | (Module & { device: Device })): Twin {
   const device = 'device' in identity ? identity.device : identity;
   const auth = identity.authentication;
   const twin: Twin = {

@@ -60,14 +60,6 @@ export const migrations: { name: string; sql: string }[] = [
           CREATE INDEX events_by_time ON events (partition, enqueued_time);`,
   },
   {
-    name: '101-ca-certificates',
-    sql: `CREATE TABLE ca_certificates (
-            name TEXT PRIMARY KEY,
-            etag TEXT NOT NULL,
-            doc TEXT NOT NULL
-          );`,
-  },
-  {
     // One twin per identity, created and dropped with it by the store itself so that every
     // device and module has a twin to query. doc = {tags, desired, reported} as JSON.
     name: '200-twins',
@@ -113,6 +105,55 @@ export const migrations: { name: string; sql: string }[] = [
             outcome TEXT NOT NULL,
             enqueued_time INTEGER NOT NULL,
             at INTEGER NOT NULL
+          );`,
+  },
+  {
+    // Jobs (issue 5): the job document, and one record per device a job reaches (`devices.jobs`).
+    name: '400-jobs',
+    sql: `CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            doc TEXT NOT NULL
+          );
+          CREATE INDEX jobs_by_created ON jobs (created_time, job_id);
+          CREATE TABLE device_jobs (
+            device_id TEXT NOT NULL,
+            job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (device_id, job_id)
+          );
+          CREATE INDEX device_jobs_by_job ON device_jobs (job_id, status);`,
+  },
+  {
+    // The query language's copy of each twin as JSONB (SQLite reads it several times faster than
+    // JSON text), kept in step with the twins table by triggers; automatic indexes live on it.
+    name: '401-twin-query-docs',
+    sql: `CREATE TABLE twin_query_docs (
+            device_id TEXT NOT NULL,
+            module_id TEXT NOT NULL,
+            doc BLOB NOT NULL,
+            PRIMARY KEY (device_id, module_id)
+          );
+          CREATE TRIGGER twin_query_docs_insert AFTER INSERT ON twins BEGIN
+            INSERT OR REPLACE INTO twin_query_docs (device_id, module_id, doc) VALUES (NEW.device_id, NEW.module_id, jsonb(NEW.doc));
+          END;
+          CREATE TRIGGER twin_query_docs_update AFTER UPDATE OF doc ON twins BEGIN
+            UPDATE twin_query_docs SET doc = jsonb(NEW.doc) WHERE device_id = NEW.device_id AND module_id = NEW.module_id;
+          END;
+          CREATE TRIGGER twin_query_docs_delete AFTER DELETE ON twins BEGIN
+            DELETE FROM twin_query_docs WHERE device_id = OLD.device_id AND module_id = OLD.module_id;
+          END;
+          INSERT INTO twin_query_docs (device_id, module_id, doc) SELECT device_id, module_id, jsonb(doc) FROM twins;`,
+  },
+  {
+    name: '101-ca-certificates',
+    sql: `CREATE TABLE ca_certificates (
+            name TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            doc TEXT NOT NULL
           );`,
   },
   { name: '300-dps', sql: dpsMigrationSql },

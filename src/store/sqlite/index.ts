@@ -7,6 +7,8 @@ import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteC2dFeedback } from './c2dFeedback.js';
 import { SqliteConsumerGroups } from './consumerGroups.js';
+import { SqliteQueryStore } from './query.js';
+import { SqliteJobStore } from './jobs.js';
 import { SqliteEventLog } from './eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
 
@@ -26,6 +28,8 @@ export function openSqliteStore(path: string): SqliteStore {
     cloudToDevice: new SqliteC2dQueue(db),
     cloudToDeviceFeedback: new SqliteC2dFeedback(db),
     consumerGroups: new SqliteConsumerGroups(db),
+    queries: new SqliteQueryStore(db),
+    jobs: new SqliteJobStore(db),
     eventLog: new SqliteEventLog(db),
     caCertificates: new SqliteCaCertificateStore(db),
     close: () => db.close(),

@@ -1,0 +1,67 @@
+/** The IoT Hub query language as a tree: what the parser produces and the store compiles. */
+
+export type Collection = 'devices' | 'devices.modules' | 'devices.jobs';
+
+export type Literal = string | number | boolean | null;
+
+export type ComparisonOp = '=' | '!=' | '<' | '>' | '<=' | '>=';
+export type ArithmeticOp = '+' | '-' | '*' | '/' | '%';
+
+export type Expr =
+  | { kind: 'literal'; value: Literal; pos: number }
+  | { kind: 'array'; items: Expr[]; pos: number }
+  /** A property path, already relative to the queried document (collection prefixes removed). */
+  | { kind: 'path'; segments: string[]; pos: number }
+  | { kind: 'not'; operand: Expr; pos: number }
+  | { kind: 'negate'; operand: Expr; pos: number }
+  | { kind: 'compare'; op: ComparisonOp; left: Expr; right: Expr; pos: number }
+  | { kind: 'logical'; op: 'AND' | 'OR'; left: Expr; right: Expr; pos: number }
+  | { kind: 'arithmetic'; op: ArithmeticOp; left: Expr; right: Expr; pos: number }
+  | { kind: 'in'; negated: boolean; operand: Expr; list: Expr[]; pos: number }
+  /** Scalar functions (IS_DEFINED, STARTSWITH, …); `name` is upper-case. */
+  | { kind: 'call'; name: string; args: Expr[]; pos: number }
+  /** Aggregates (COUNT, SUM, AVG, MIN, MAX): only in a SELECT list. */
+  | { kind: 'aggregate'; name: 'COUNT' | 'SUM' | 'AVG' | 'MIN' | 'MAX'; arg?: Expr; pos: number };
+
+export interface SelectItem {
+  expr: Expr;
+  /** The property name the value appears under in each result. */
+  name: string;
+}
+
+export interface Query {
+  /** '*' returns whole documents (twins, device jobs); otherwise one JSON object per row or group. */
+  select: '*' | SelectItem[];
+  top?: number;
+  from: Collection;
+  where?: Expr;
+  groupBy?: Expr[];
+}
+
+export const AGGREGATES = ['COUNT', 'SUM', 'AVG', 'MIN', 'MAX'] as const;
+
+/** Scalar functions with their arity. */
+export const FUNCTIONS: Record<string, number> = {
+  IS_DEFINED: 1,
+  IS_NULL: 1,
+  IS_STRING: 1,
+  IS_NUMBER: 1,
+  IS_BOOL: 1,
+  IS_OBJECT: 1,
+  IS_ARRAY: 1,
+  IS_PRIMITIVE: 1,
+  STARTSWITH: 2,
+  ENDSWITH: 2,
+  CONTAINS: 2,
+  LOWER: 1,
+  UPPER: 1,
+  LENGTH: 1,
+  ABS: 1,
+  FLOOR: 1,
+  CEILING: 1,
+};
+
+/** Structural equality, ignoring positions (GROUP BY keys versus SELECT items). */
+export function sameExpr(a: Expr, b: Expr): boolean {
+  return JSON.stringify(a, (k, v) => (k === 'pos' ? undefined : v)) === JSON.stringify(b, (k, v) => (k === 'pos' ? undefined : v));
+}

@@ -1,0 +1,87 @@
+import { HubError } from '../../core/errors.js';
+
+export type TokenType = 'ident' | 'string' | 'number' | 'op' | 'eof';
+
+export interface Token {
+  type: TokenType;
+  /** Identifiers as written; operators and punctuation as their text. */
+  text: string;
+  value?: string | number;
+  /** 1-based character position in the query, as the error messages name it. */
+  pos: number;
+}
+
+/** IoT Hub answers a malformed query with 400 and a message naming where it went wrong. */
+export function syntaxError(pos: number, message: string): HubError {
+  return new HubError('ArgumentInvalid', `Syntax error at position ${pos}: ${message}`);
+}
+
+const twoCharOps = ['!=', '<>', '<=', '>='];
+const oneCharOps = '=<>+-*/%(),.[]';
+
+export function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    const pos = i + 1;
+    if (/[A-Za-z_$]/.test(c)) {
+      let j = i + 1;
+      while (j < text.length && /[A-Za-z0-9_$]/.test(text[j]!)) j++;
+      tokens.push({ type: 'ident', text: text.slice(i, j), pos });
+      i = j;
+      continue;
+    }
+    if (/[0-9]/.test(c)) {
+      const m = /^(\d+(\.\d+)?([eE][+-]?\d+)?)/.exec(text.slice(i))!;
+      if (/[A-Za-z_$]/.test(text[i + m[0].length] ?? '')) throw syntaxError(pos, `invalid number '${text.slice(i, i + m[0].length + 1)}'`);
+      tokens.push({ type: 'number', text: m[0], value: Number(m[0]), pos });
+      i += m[0].length;
+      continue;
+    }
+    if (c === "'") {
+      // '' inside a literal is an escaped quote; \' too, as IoT Hub accepts both.
+      let value = '';
+      let j = i + 1;
+      for (;;) {
+        if (j >= text.length) throw syntaxError(pos, 'unterminated string literal');
+        const d = text[j]!;
+        if (d === '\\' && j + 1 < text.length) {
+          value += text[j + 1];
+          j += 2;
+        } else if (d === "'" && text[j + 1] === "'") {
+          value += "'";
+          j += 2;
+        } else if (d === "'") {
+          j++;
+          break;
+        } else {
+          value += d;
+          j++;
+        }
+      }
+      tokens.push({ type: 'string', text: text.slice(i, j), value, pos });
+      i = j;
+      continue;
+    }
+    if (c === '"') throw syntaxError(pos, 'string literals are written in single quotes');
+    const two = text.slice(i, i + 2);
+    if (twoCharOps.includes(two)) {
+      tokens.push({ type: 'op', text: two === '<>' ? '!=' : two, pos });
+      i += 2;
+      continue;
+    }
+    if (oneCharOps.includes(c)) {
+      tokens.push({ type: 'op', text: c, pos });
+      i++;
+      continue;
+    }
+    throw syntaxError(pos, `unexpected character '${c}'`);
+  }
+  tokens.push({ type: 'eof', text: '', pos: text.length + 1 });
+  return tokens;
+}
