@@ -30,6 +30,8 @@ export function startCommand(program: Command): void {
           `  data directory       ${info.dataDir}`,
           `  CA certificate       ${info.caCertificatePath}`,
           `  devices (MQTT)       mqtts://${info.hubHostName}:${hub.ports.mqtt}, wss://${info.hubHostName}:${hub.ports.https}/$iothub/websocket`,
+          `  devices (AMQP)       amqps://${info.hubHostName}:${hub.ports.amqp}, wss://${info.hubHostName}:${hub.ports.https}/$iothub/websocket`,
+          `  event hub endpoint   ${info.eventHubCompatibleConnectionString}`,
           `  trust it (Node)      export NODE_EXTRA_CA_CERTS=${info.caCertificatePath}`,
           `  iothubowner          ${info.iothubownerConnectionString}`,
           `  service              ${info.serviceConnectionString}`,
