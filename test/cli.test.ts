@@ -125,8 +125,8 @@ describe('fleethub CLI and process lifecycle', () => {
       env,
     });
     try {
+      await nobody.waitFor(/setcap cap_net_bind_service/);
       assert.match(nobody.output(), /falls back to port 8443/);
-      assert.match(nobody.output(), /setcap cap_net_bind_service/);
       assert.match(nobody.output(), new RegExp(`running at https://${fallbackHost.replace(/\./g, '\\.')}:8443`));
     } finally {
       nobody.child.kill('SIGTERM');

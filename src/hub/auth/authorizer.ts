@@ -28,9 +28,10 @@ export class Authorizer {
 
   /**
    * @param authorization the Authorization header (or CBS/MQTT password)
+   * @param permission    what the operation needs; with a list, any one of them suffices
    * @param resourcePath  the path of the resource under the hub, e.g. `/devices/d1`, or '' for the hub
    */
-  async authorize(authorization: string | undefined, permission: Permission, resourcePath = ''): Promise<Principal> {
+  async authorize(authorization: string | undefined, permission: Permission | readonly Permission[], resourcePath = ''): Promise<Principal> {
     if (!authorization) throw errors.unauthorized('Authorization header is missing');
     const token = parseSasToken(authorization);
     if (!token) throw errors.unauthorized('Malformed SharedAccessSignature');
@@ -41,7 +42,8 @@ export class Authorizer {
       throw errors.unauthorized(`SharedAccessSignature audience '${token.resource}' does not cover '${host}${resourcePath}'`);
     }
     const principal = token.keyName !== undefined ? await this.policyPrincipal(token) : await this.devicePrincipal(token, host);
-    if (!grants(principal, permission)) throw errors.unauthorized(`Unauthorized: the token does not grant ${permission}`);
+    const wanted = typeof permission === 'string' ? [permission] : permission;
+    if (!wanted.some((p) => grants(principal, p))) throw errors.unauthorized(`Unauthorized: the token does not grant ${wanted.join(' or ')}`);
     return principal;
   }
 

@@ -13,9 +13,12 @@ export function requireApiVersion(request: FastifyRequest): string {
   return v;
 }
 
-/** Checks api-version and the SAS token in the Authorization header for `permission` on `resourcePath`. */
+/**
+ * Checks api-version and the SAS token in the Authorization header for `permission` (or any one
+ * of a list) on `resourcePath`.
+ */
 export function guard(authorizer: Authorizer) {
-  return (request: FastifyRequest, permission: Permission, resourcePath = ''): Promise<Principal> => {
+  return (request: FastifyRequest, permission: Permission | readonly Permission[], resourcePath = ''): Promise<Principal> => {
     requireApiVersion(request);
     return authorizer.authorize(request.headers.authorization, permission, resourcePath);
   };

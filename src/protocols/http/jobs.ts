@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import type { Jobs } from '../../hub/jobs/jobs.js';
 import { sendJson } from './common.js';
-import { continuation, guardAny, pageSize, sendPage } from './query.js';
+import { guard } from './common.js';
+import { continuation, pageSize, sendPage } from './query.js';
 
 type JobParams = { jobId: string };
 
 /** Jobs (`/jobs/v2/...`), as azure-iothub's JobClient calls them. */
 export function jobsApi(jobs: Jobs, authorizer: Authorizer) {
-  const auth = guardAny(authorizer);
+  const auth = guard(authorizer);
   return async (app: FastifyInstance) => {
     app.get('/jobs/v2/query', async (req, reply) => {
       await auth(req, ['RegistryRead', 'ServiceConnect']);

@@ -1,26 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HubError } from '../../core/errors.js';
+import { errors } from '../../core/errors.js';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
-import type { Permission } from '../../hub/auth/types.js';
 import type { QueryPage, Queries } from '../../hub/query/queries.js';
 import { guard, sendJson } from './common.js';
-
-/** Passes when the caller holds any one of `permissions`. */
-export function guardAny(authorizer: Authorizer) {
-  const auth = guard(authorizer);
-  return async (req: FastifyRequest, permissions: Permission[], path = '') => {
-    let last: unknown;
-    for (const p of permissions) {
-      try {
-        return await auth(req, p, path);
-      } catch (e) {
-        if (!(e instanceof HubError) || e.status !== 401) throw e;
-        last = e;
-      }
-    }
-    throw last;
-  };
-}
 
 /** `x-ms-max-item-count`, as the SDKs send the page size. */
 export function pageSize(req: FastifyRequest): number | undefined {
@@ -46,7 +28,7 @@ export function sendPage(reply: FastifyReply, page: QueryPage): FastifyReply {
 
 /** `POST /devices/query`: the query language over twins, module twins and device jobs. */
 export function queryApi(queries: Queries, authorizer: Authorizer) {
-  const auth = guardAny(authorizer);
+  const auth = guard(authorizer);
   return async (app: FastifyInstance) => {
     app.post('/devices/query', async (req, reply) => {
       await auth(req, ['RegistryRead', 'ServiceConnect']);

@@ -1,5 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HubError } from '../../core/errors.js';
+import type { FastifyInstance } from 'fastify';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import type { Permission } from '../../hub/auth/types.js';
 import type { Twins } from '../../hub/twins/twins.js';
@@ -16,18 +15,6 @@ type ModuleParams = { deviceId: string; moduleId: string };
  */
 export function twinsApi(twins: Twins, methods: DirectMethods, authorizer: Authorizer) {
   const auth = guard(authorizer);
-  const authAny = async (req: FastifyRequest, permissions: Permission[], path: string) => {
-    let last: unknown;
-    for (const p of permissions) {
-      try {
-        return await auth(req, p, path);
-      } catch (e) {
-        if (!(e instanceof HubError) || e.status !== 401) throw e;
-        last = e;
-      }
-    }
-    throw last;
-  };
   const read: Permission[] = ['ServiceConnect', 'RegistryRead'];
   const write: Permission[] = ['ServiceConnect', 'RegistryWrite'];
   const devicePath = (p: DeviceParams) => `/devices/${p.deviceId}`;
@@ -35,33 +22,33 @@ export function twinsApi(twins: Twins, methods: DirectMethods, authorizer: Autho
 
   return async (app: FastifyInstance) => {
     app.get<{ Params: DeviceParams }>('/twins/:deviceId', async (req, reply) => {
-      await authAny(req, read, devicePath(req.params));
+      await auth(req, read, devicePath(req.params));
       const twin = await twins.getTwin(req.params.deviceId);
       return sendJson(reply, twin, twin.etag);
     });
     app.patch<{ Params: DeviceParams }>('/twins/:deviceId', async (req, reply) => {
-      await authAny(req, write, devicePath(req.params));
+      await auth(req, write, devicePath(req.params));
       const twin = await twins.updateTwin(req.params.deviceId, undefined, req.body, ifMatch(req));
       return sendJson(reply, twin, twin.etag);
     });
     app.put<{ Params: DeviceParams }>('/twins/:deviceId', async (req, reply) => {
-      await authAny(req, write, devicePath(req.params));
+      await auth(req, write, devicePath(req.params));
       const twin = await twins.replaceTwin(req.params.deviceId, undefined, req.body, ifMatch(req));
       return sendJson(reply, twin, twin.etag);
     });
 
     app.get<{ Params: ModuleParams }>('/twins/:deviceId/modules/:moduleId', async (req, reply) => {
-      await authAny(req, read, modulePath(req.params));
+      await auth(req, read, modulePath(req.params));
       const twin = await twins.getTwin(req.params.deviceId, req.params.moduleId);
       return sendJson(reply, twin, twin.etag);
     });
     app.patch<{ Params: ModuleParams }>('/twins/:deviceId/modules/:moduleId', async (req, reply) => {
-      await authAny(req, write, modulePath(req.params));
+      await auth(req, write, modulePath(req.params));
       const twin = await twins.updateTwin(req.params.deviceId, req.params.moduleId, req.body, ifMatch(req));
       return sendJson(reply, twin, twin.etag);
     });
     app.put<{ Params: ModuleParams }>('/twins/:deviceId/modules/:moduleId', async (req, reply) => {
-      await authAny(req, write, modulePath(req.params));
+      await auth(req, write, modulePath(req.params));
       const twin = await twins.replaceTwin(req.params.deviceId, req.params.moduleId, req.body, ifMatch(req));
       return sendJson(reply, twin, twin.etag);
     });
