@@ -35,6 +35,9 @@ import { dpsEnrollmentsApi } from './protocols/http/dpsEnrollments.js';
 import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js';
 import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
+import { DeviceRegistrations } from './dps/registration/registration.js';
+import { LocalHubTarget } from './dps/registration/hubTarget.js';
+import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
@@ -133,6 +136,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
+    // Devices register through the same DPS host; they are provisioned into this process's hub.
+    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, config.hostName, new LocalHubTarget(registry, twins));
+    await http.register(dpsDeviceApi(deviceRegistrations));
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);

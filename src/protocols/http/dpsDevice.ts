@@ -1,0 +1,41 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { dpsErrors } from '../../dps/errors.js';
+import { RETRY_AFTER_SECONDS, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import { dpsApiGroup, header } from './dpsCommon.js';
+
+type Params = { idScope: string; registrationId: string; operationId?: string };
+
+/** The device side of DPS over HTTPS: register, then poll the operation. */
+export function dpsDeviceApi(registrations: DeviceRegistrations) {
+  return dpsApiGroup((app: FastifyInstance) => {
+    app.put<{ Params: Params }>('/:idScope/registrations/:registrationId/register', async (req, reply) => {
+      requireDeviceApiVersion(req.query);
+      const body = req.body as { registrationId?: unknown } | undefined;
+      if (body !== undefined && body !== null && (typeof body !== 'object' || (body.registrationId !== undefined && body.registrationId !== req.params.registrationId))) {
+        throw dpsErrors.badFormat('The body must be {"registrationId": …} naming the registration id of the path');
+      }
+      const op = await registrations.register(req.params.idScope, req.params.registrationId, { kind: 'sas', token: header(req, 'authorization') });
+      return send(reply, op);
+    });
+
+    app.get<{ Params: Params }>('/:idScope/registrations/:registrationId/operations/:operationId', async (req, reply) => {
+      requireDeviceApiVersion(req.query);
+      const { idScope, registrationId, operationId } = req.params;
+      const op = await registrations.operationStatus(idScope, registrationId, operationId!, { kind: 'sas', token: header(req, 'authorization') });
+      return send(reply, op);
+    });
+  });
+}
+
+function requireDeviceApiVersion(query: unknown): void {
+  const v = (query as Record<string, unknown>)['api-version'];
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(v)) {
+    throw dpsErrors.invalid('The api-version query parameter is missing or invalid (e.g. api-version=2019-03-31)');
+  }
+}
+
+/** DPS answers 202 while assigning (with retry-after), 200 once the operation is finished. */
+function send(reply: FastifyReply, op: RegistrationOperation): FastifyReply {
+  if (op.status === 'assigning') reply.code(202).header('retry-after', String(RETRY_AFTER_SECONDS));
+  return reply.type('application/json; charset=utf-8').send(op);
+}

@@ -1,0 +1,185 @@
+/**
+ * Device registration end to end with the unmodified Azure SDKs: enroll with the provisioning
+ * service client, register with azure-iot-provisioning-device, then connect to the assigned hub
+ * with azure-iot-device and find the enrollment's initial twin there.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import provisioningService from 'azure-iot-provisioning-service';
+import provisioningDevice from 'azure-iot-provisioning-device';
+import provisioningHttp from 'azure-iot-provisioning-device-http';
+import symmetricKey from 'azure-iot-security-symmetric-key';
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import iothub from 'azure-iothub';
+import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
+import { dpsConnectionString } from './support/dps.js';
+import { eventsOf } from './support/devices.js';
+import { sdkError } from './support/sdk.js';
+import { createSasToken } from '../src/core/sas.js';
+
+const { ProvisioningServiceClient } = provisioningService;
+const { ProvisioningDeviceClient } = provisioningDevice;
+const { Http } = provisioningHttp;
+const { SymmetricKeySecurityClient } = symmetricKey;
+
+/** The key a device of a symmetric-key group signs with, as the Azure docs derive it. */
+function derivedKey(groupKey: string, registrationId: string): string {
+  return createHmac('sha256', Buffer.from(groupKey, 'base64')).update(registrationId).digest('base64');
+}
+
+describe('DPS device registration (symmetric key) through the unmodified SDKs', () => {
+  let t: TestHub;
+  let service: InstanceType<typeof ProvisioningServiceClient>;
+  let registry: InstanceType<typeof iothub.Registry>;
+  let idScope: string;
+
+  before(async () => {
+    t = await startTestHub();
+    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    idScope = (await t.hub.info()).dps!.idScope;
+  });
+  after(() => t.close());
+
+  const register = (registrationId: string, key: string, transport: any = new Http()) =>
+    ProvisioningDeviceClient.create(t.host, idScope, transport, new SymmetricKeySecurityClient(registrationId, key) as any).register() as Promise<any>;
+
+  /** Connects as the device to the hub DPS assigned, sends telemetry, and returns its twin as the service sees it. */
+  async function connectAndSend(assignedHub: string, deviceId: string, key: string) {
+    const client = device.Client.fromConnectionString(`HostName=${assignedHub};DeviceId=${deviceId};SharedAccessKey=${key}`, deviceMqtt.Mqtt as any);
+    await client.open();
+    try {
+      await client.sendEvent(new device.Message(JSON.stringify({ hello: deviceId })));
+    } finally {
+      await client.close();
+    }
+    const events = await eventsOf(t, deviceId);
+    assert.deepEqual(events.map((e) => JSON.parse(e.body.toString())), [{ hello: deviceId }]);
+    return (await registry.getTwin(deviceId)).responseBody;
+  }
+
+  async function assertNoDevice(deviceId: string) {
+    await assert.rejects(registry.get(deviceId), sdkError('DeviceNotFoundError'));
+  }
+
+  test('Http, individual enrollment: assigned to the local hub, device connects and finds its initial twin', async () => {
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'sym-individual',
+      deviceId: 'thermostat-7',
+      attestation: { type: 'symmetricKey' },
+      initialTwin: { tags: { floor: 3, site: 'lab' }, properties: { desired: { interval: 30 } } },
+    } as any);
+    const { responseBody: mechanism } = await service.getIndividualEnrollmentAttestationMechanism('sym-individual');
+    const key = mechanism.symmetricKey!.primaryKey;
+
+    const result = await register('sym-individual', key);
+    assert.equal(result.assignedHub, t.host);
+    assert.equal(result.deviceId, 'thermostat-7');
+    assert.equal(result.status, 'assigned');
+    assert.equal(result.substatus, 'initialAssignment');
+    assert.ok(result.etag);
+
+    const device: any = (await registry.get('thermostat-7')).responseBody;
+    assert.equal(device.authentication?.type, 'sas');
+    assert.equal(device.authentication?.symmetricKey?.primaryKey, key);
+
+    const twin: any = await connectAndSend(result.assignedHub, 'thermostat-7', key);
+    assert.deepEqual(twin.tags, { floor: 3, site: 'lab' });
+    assert.equal(twin.properties.desired.interval, 30);
+
+    const state: any = (await service.getDeviceRegistrationState('sym-individual')).responseBody;
+    assert.equal(state.status, 'assigned');
+    assert.equal(state.assignedHub, t.host);
+    assert.equal(state.deviceId, 'thermostat-7');
+    assert.equal(state.substatus, 'initialAssignment');
+    assert.ok(Date.parse(state.createdDateTimeUtc!) > 0);
+    assert.ok(Date.parse(state.lastUpdatedDateTimeUtc!) > 0);
+    const { responseBody: enrollment } = await service.getIndividualEnrollment('sym-individual');
+    assert.equal(enrollment.registrationState?.status, 'assigned');
+
+    // Registering again keeps the device (and the twin the hub now owns).
+    await registry.updateTwin('thermostat-7', { tags: { floor: 4 } }, '*');
+    const again = await register('sym-individual', mechanism.symmetricKey!.secondaryKey);
+    assert.equal(again.deviceId, 'thermostat-7');
+    assert.equal((await registry.getTwin('thermostat-7')).responseBody.tags.floor, 4);
+  });
+
+  test('Http, enrollment group: two devices register with keys derived from the group key', async () => {
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'sym-group',
+      attestation: { type: 'symmetricKey' },
+      initialTwin: { tags: { fleet: 'sensors' }, properties: { desired: { telemetryInterval: 5 } } },
+    } as any);
+    const { responseBody: mechanism } = await service.getEnrollmentGroupAttestationMechanism('sym-group');
+    const groupKey = mechanism.symmetricKey!.primaryKey;
+
+    for (const registrationId of ['sensor-a', 'sensor-b']) {
+      const key = derivedKey(groupKey, registrationId);
+      const result = await register(registrationId, key);
+      assert.equal(result.assignedHub, t.host);
+      assert.equal(result.deviceId, registrationId);
+      assert.equal(result.status, 'assigned');
+
+      const twin: any = await connectAndSend(result.assignedHub, registrationId, key);
+      assert.deepEqual(twin.tags, { fleet: 'sensors' });
+      assert.equal(twin.properties.desired.telemetryInterval, 5);
+
+      const { responseBody: state } = await service.getDeviceRegistrationState(registrationId);
+      assert.equal(state.status, 'assigned');
+      assert.equal(state.deviceId, registrationId);
+    }
+    // The group key itself is not a device's key.
+    await assert.rejects(register('sensor-c', groupKey), sdkError('UnauthorizedError'));
+    await assertNoDevice('sensor-c');
+  });
+
+  test('a disabled enrollment yields status disabled and creates nothing in the hub', async () => {
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'sym-disabled',
+      attestation: { type: 'symmetricKey' },
+      provisioningStatus: 'disabled',
+    } as any);
+    const { responseBody: mechanism } = await service.getIndividualEnrollmentAttestationMechanism('sym-disabled');
+    await assert.rejects(register('sym-disabled', mechanism.symmetricKey!.primaryKey), (e: any) => {
+      // The SDK knows no 'disabled' status: it fails the registration and hands over DPS's answer.
+      assert.equal(e.result?.status, 'disabled');
+      assert.equal(e.result?.registrationState?.status, 'disabled');
+      return true;
+    });
+    await assertNoDevice('sym-disabled');
+    assert.equal((await service.getDeviceRegistrationState('sym-disabled')).responseBody.status, 'disabled');
+  });
+
+  test('a wrong key and an unknown registration id are refused with 401 alike; nothing is created', async () => {
+    await service.createOrUpdateIndividualEnrollment({ registrationId: 'sym-guarded', attestation: { type: 'symmetricKey' } } as any);
+    const wrong = Buffer.alloc(32, 9).toString('base64');
+    await assert.rejects(register('sym-guarded', wrong), sdkError('UnauthorizedError'));
+    await assert.rejects(register('nobody-enrolled', wrong), sdkError('UnauthorizedError'));
+    await assertNoDevice('sym-guarded');
+    await assertNoDevice('nobody-enrolled');
+    await assert.rejects(service.getDeviceRegistrationState('sym-guarded'), (e: any) => e.response?.statusCode === 404);
+
+    // DPS's error body, and no difference between the two refusals.
+    const token = createSasToken(`${idScope}/registrations/sym-guarded`, wrong, Math.floor(Date.now() / 1000) + 600, 'registration');
+    const res = await rawRequest(t.host, 'PUT', `/${idScope}/registrations/sym-guarded/register?api-version=2019-03-31`, {
+      body: JSON.stringify({ registrationId: 'sym-guarded' }),
+      headers: { authorization: token, 'content-type': 'application/json' },
+      fresh: true,
+    });
+    assert.equal(res.status, 401);
+    assert.equal(res.json.errorCode, 401002);
+    assert.ok(res.json.trackingId);
+    const { responseBody: mechanism } = await service.getIndividualEnrollmentAttestationMechanism('sym-guarded');
+    // A valid key for another scope's resource is refused too.
+    const otherScope = createSasToken(`0ne00000000/registrations/sym-guarded`, mechanism.symmetricKey!.primaryKey, Math.floor(Date.now() / 1000) + 600, 'registration');
+    const res2 = await rawRequest(t.host, 'PUT', `/${idScope}/registrations/sym-guarded/register?api-version=2019-03-31`, {
+      body: JSON.stringify({ registrationId: 'sym-guarded' }),
+      headers: { authorization: otherScope, 'content-type': 'application/json' },
+      fresh: true,
+    });
+    assert.equal(res2.status, 401);
+    await assertNoDevice('sym-guarded');
+  });
+});
