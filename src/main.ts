@@ -38,6 +38,7 @@ import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { DeviceRegistrations } from './dps/registration/registration.js';
 import { LocalHubTarget } from './dps/registration/hubTarget.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
+import { dpsMqtt } from './protocols/mqtt/dps.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
@@ -155,6 +156,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         httpsServer: http.server,
         connections,
         handlers: topicHandlers,
+        dps: dpsMqtt(deviceRegistrations),
         hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
         logger,
       });

@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKey from 'azure-iot-security-symmetric-key';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
@@ -133,6 +134,47 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     // The group key itself is not a device's key.
     await assert.rejects(register('sensor-c', groupKey), sdkError('UnauthorizedError'));
     await assertNoDevice('sensor-c');
+  });
+
+  test('Mqtt (same listener as the hub): individual and group enrollments register and the devices find their twins', async () => {
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'mqtt-individual',
+      attestation: { type: 'symmetricKey' },
+      initialTwin: { tags: { via: 'mqtt' }, properties: { desired: { mode: 'eco' } } },
+    } as any);
+    const key = (await service.getIndividualEnrollmentAttestationMechanism('mqtt-individual')).responseBody.symmetricKey!.primaryKey;
+    const result = await register('mqtt-individual', key, new provisioningMqtt.Mqtt());
+    assert.equal(result.assignedHub, t.host);
+    assert.equal(result.deviceId, 'mqtt-individual');
+    const twin: any = await connectAndSend(result.assignedHub, 'mqtt-individual', key);
+    assert.deepEqual(twin.tags, { via: 'mqtt' });
+    assert.equal(twin.properties.desired.mode, 'eco');
+
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'mqtt-group',
+      attestation: { type: 'symmetricKey' },
+      initialTwin: { tags: { group: 'mqtt' }, properties: { desired: { rate: 2 } } },
+    } as any);
+    const groupKey = (await service.getEnrollmentGroupAttestationMechanism('mqtt-group')).responseBody.symmetricKey!.primaryKey;
+    for (const registrationId of ['mqtt-member-1', 'mqtt-member-2']) {
+      const derived = derivedKey(groupKey, registrationId);
+      const r = await register(registrationId, derived, new provisioningMqtt.Mqtt());
+      assert.equal(r.deviceId, registrationId);
+      const memberTwin: any = await connectAndSend(r.assignedHub, registrationId, derived);
+      assert.deepEqual(memberTwin.tags, { group: 'mqtt' });
+      assert.equal(memberTwin.properties.desired.rate, 2);
+      assert.equal((await service.getDeviceRegistrationState(registrationId)).responseBody.status, 'assigned');
+    }
+
+    // A wrong key is refused at CONNECT; nothing is created.
+    await assert.rejects(register('mqtt-stranger', Buffer.alloc(32, 3).toString('base64'), new provisioningMqtt.Mqtt()), (e: any) => /Not authorized/.test(e?.message));
+    await assertNoDevice('mqtt-stranger');
+
+    // The answer topics carry DPS's statuses: a disabled enrollment over MQTT ends 'disabled' too.
+    await service.createOrUpdateIndividualEnrollment({ registrationId: 'mqtt-disabled', attestation: { type: 'symmetricKey' }, provisioningStatus: 'disabled' } as any);
+    const disabledKey = (await service.getIndividualEnrollmentAttestationMechanism('mqtt-disabled')).responseBody.symmetricKey!.primaryKey;
+    await assert.rejects(register('mqtt-disabled', disabledKey, new provisioningMqtt.Mqtt()), (e: any) => e.result?.status === 'disabled');
+    await assertNoDevice('mqtt-disabled');
   });
 
   test('a disabled enrollment yields status disabled and creates nothing in the hub', async () => {

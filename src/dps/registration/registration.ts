@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { newEtag } from '../../core/ids.js';
 import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
 import type { EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
-import { dpsErrors } from '../errors.js';
+import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState, EnrollmentCommon, EnrollmentGroup, IndividualEnrollment, LinkedHub } from '../types.js';
 import type { HubTarget } from './hubTarget.js';
@@ -64,6 +64,17 @@ export class DeviceRegistrations {
     this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
     return { operationId, status: 'assigning' };
+  }
+
+  /** Whether the credential attests this registration (MQTT checks it at CONNECT). */
+  async authenticate(idScope: string, registrationId: string, credential: DeviceCredential): Promise<boolean> {
+    try {
+      await this.attest(idScope, registrationId, credential);
+      return true;
+    } catch (e) {
+      if (e instanceof DpsError && e.status === 401) return false;
+      throw e;
+    }
   }
 
   /** GET …/operations/{operationId}: the device must attest again, as with DPS. */

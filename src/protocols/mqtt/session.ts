@@ -5,6 +5,7 @@ import type { ConnectionHandle, ConnectedIdentity } from '../../hub/connections/
 import type { DeviceSession, TopicHandler } from './handler.js';
 import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectContext } from './connect.js';
 import { topicBelongsTo } from './topics.js';
+import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 
 /**
  * Largest packet read at all. IoT Hub's message limit is 256 KB (checked precisely by the
@@ -23,6 +24,8 @@ const MAX_EARLY_PACKETS = 100;
 export interface SessionContext extends ConnectContext {
   handlers: readonly TopicHandler[];
   logger: Logger;
+  /** Device registration (DPS) on the same listener, when the provisioning service is on. */
+  dps?: DpsMqtt;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -57,6 +60,8 @@ export class MqttSession implements DeviceSession {
   private readonly closeListeners: (() => void)[] = [];
   /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
   private will?: { topic: string; payload: Buffer };
+  /** Set when this connection is a DPS registration rather than a device. */
+  private dpsConnection?: DpsConnection;
 
   constructor(
     private readonly stream: Duplex,
@@ -145,6 +150,8 @@ export class MqttSession implements DeviceSession {
   }
 
   private async connect(packet: IConnectPacket): Promise<void> {
+    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password);
+    if (dps) return this.connectDps(packet, dps);
     const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
     if (this.state !== 'authenticating') return;
     if ('refused' in result) return this.refuse(result.refused, result.reason);
@@ -169,6 +176,38 @@ export class MqttSession implements DeviceSession {
     this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: false });
     this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type }, 'device connected');
     for (const p of this.early.splice(0)) this.dispatch(p);
+  }
+
+  /** A registration connection: no device identity, only DPS's request and response topics. */
+  private async connectDps(packet: IConnectPacket, dps: DpsConnection): Promise<void> {
+    if (packet.protocolId !== 'MQTT' || packet.protocolVersion !== 4) {
+      return this.refuse(ConnackCode.UnacceptableProtocolVersion, `protocol ${packet.protocolId} ${packet.protocolVersion}`);
+    }
+    const ok = await this.context.dps!.authenticate(dps);
+    if (this.state !== 'authenticating') return;
+    if (!ok) return this.refuse(ConnackCode.NotAuthorized, 'the registration credential does not attest');
+    this.dpsConnection = dps;
+    this.state = 'connected';
+    const keepalive = packet.keepalive && packet.keepalive <= MAX_KEEPALIVE_SECONDS ? packet.keepalive : MAX_KEEPALIVE_SECONDS;
+    this.keepAliveMs = keepalive * 1500;
+    this.lastPacketAt = Date.now();
+    this.armKeepAlive(this.keepAliveMs);
+    this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: false });
+    this.log.debug({ registrationId: dps.registrationId }, 'DPS registration connected');
+    for (const p of this.early.splice(0)) this.dispatch(p);
+  }
+
+  private onDpsPublish(packet: IPublishPacket, dps: DpsConnection): void {
+    if (packet.qos === 2) return this.close('QoS 2 is not supported');
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (packet.qos === 1) this.send({ cmd: 'puback', messageId: packet.messageId! });
+    this.context
+      .dps!.request(dps, packet.topic, payload)
+      .then((answer) => {
+        if (!answer) return this.close(`publishing to '${packet.topic}' is not allowed`);
+        return this.publish(answer.topic, answer.body, 1);
+      })
+      .catch((e: Error) => this.log.debug({ err: e.message }, 'DPS answer not delivered'));
   }
 
   private refuse(code: ConnackCode, reason: string): void {
@@ -208,6 +247,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private onPublish(packet: IPublishPacket): void {
+    if (this.dpsConnection) return this.onDpsPublish(packet, this.dpsConnection);
     if (packet.qos === 2) return this.close('QoS 2 is not supported');
     const handler = this.route(packet.topic);
     if (!handler?.publish) return this.close(`publishing to '${packet.topic}' is not allowed`);
@@ -245,6 +285,10 @@ export class MqttSession implements DeviceSession {
 
   private async onSubscribe(packet: ISubscribePacket): Promise<void> {
     const granted: number[] = [];
+    if (this.dpsConnection) {
+      for (const { topic } of packet.subscriptions) granted.push(topic === DPS_RESPONSE_FILTER || topic.startsWith('$dps/registrations/res/') ? 1 : 0x80);
+      return this.send({ cmd: 'suback', messageId: packet.messageId, granted });
+    }
     for (const { topic, qos } of packet.subscriptions) {
       if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return this.close(`subscribing to '${topic}' is not allowed`);
       const handler = this.route(topic);
@@ -265,6 +309,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private async onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
+    if (this.dpsConnection) return this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: [] });
     for (const topic of packet.unsubscriptions) {
       if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return this.close(`unsubscribing from '${topic}' is not allowed`);
       try {

@@ -1,0 +1,76 @@
+/**
+ * The device side of DPS over MQTT, on the hub's listener: a connection whose user name is
+ * `{idScope}/registrations/{registrationId}/api-version=…` is a registration, not a device.
+ * Requests arrive on `$dps/registrations/PUT/iotdps-register/?$rid=…` and
+ * `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=…&operationId=…`; answers go to
+ * `$dps/registrations/res/{status}/?$rid=…[&retry-after=…]` — the same domain service as HTTPS.
+ */
+import { DpsError, dpsErrors } from '../../dps/errors.js';
+import { RETRY_AFTER_SECONDS, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+
+export interface DpsConnection {
+  idScope: string;
+  registrationId: string;
+  token: string | undefined;
+}
+
+export interface DpsMqtt {
+  /** The registration a CONNECT is for, when its user name has DPS's form. */
+  parse(clientId: string, username: string | undefined, password: Buffer | undefined): DpsConnection | undefined;
+  authenticate(c: DpsConnection): Promise<boolean>;
+  /** A PUBLISH from the device: the answer's topic and body (undefined when the topic is not DPS's). */
+  request(c: DpsConnection, topic: string, payload: Buffer): Promise<{ topic: string; body: string } | undefined>;
+}
+
+export const DPS_RESPONSE_FILTER = '$dps/registrations/res/#';
+
+export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
+  return {
+    parse(clientId, username, password) {
+      const m = /^([^/]+)\/registrations\/([^/]+)\/api-version=/.exec(username ?? '');
+      if (!m || m[2] !== clientId) return undefined;
+      return { idScope: m[1]!, registrationId: m[2]!, token: password?.toString('utf8') };
+    },
+    authenticate(c) {
+      return registrations.authenticate(c.idScope, c.registrationId, { kind: 'sas', token: c.token });
+    },
+    async request(c, topic, payload) {
+      const m = /^\$dps\/registrations\/(PUT\/iotdps-register|GET\/iotdps-get-operationstatus)\/\?(.*)$/.exec(topic);
+      if (!m) return undefined;
+      const query = new URLSearchParams(m[2]);
+      const rid = query.get('$rid') ?? '';
+      const answer = (status: number, body: unknown, retry = false) => ({
+        topic: `$dps/registrations/res/${status}/?$rid=${encodeURIComponent(rid)}${retry ? `&retry-after=${RETRY_AFTER_SECONDS}` : ''}`,
+        body: JSON.stringify(body),
+      });
+      const credential = { kind: 'sas' as const, token: c.token };
+      try {
+        let op: RegistrationOperation;
+        if (m[1]!.startsWith('PUT')) {
+          let body: { registrationId?: unknown } | undefined;
+          try {
+            const text = payload.toString('utf8').trim();
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            throw dpsErrors.badFormat('The registration request body is not JSON');
+          }
+          if (body?.registrationId !== undefined && body.registrationId !== c.registrationId) {
+            throw dpsErrors.badFormat('The body names another registration id than the connection');
+          }
+          op = await registrations.register(c.idScope, c.registrationId, credential);
+        } else {
+          op = await registrations.operationStatus(c.idScope, c.registrationId, query.get('operationId') ?? '', credential);
+        }
+        return op.status === 'assigning' ? answer(202, op, true) : answer(200, op);
+      } catch (e) {
+        const err = e instanceof DpsError ? e : dpsErrors.internal();
+        return answer(err.status, {
+          errorCode: err.errorCode,
+          trackingId: rid,
+          message: err.message,
+          timestampUtc: new Date().toISOString(),
+        });
+      }
+    },
+  };
+}
