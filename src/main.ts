@@ -138,7 +138,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     // Devices register through the same DPS host; they are provisioned into this process's hub.
-    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, config.hostName, new LocalHubTarget(registry, twins));
+    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, config.hostName, new LocalHubTarget(registry, twins));
     await http.register(dpsDeviceApi(deviceRegistrations));
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));

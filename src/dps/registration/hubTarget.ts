@@ -6,7 +6,10 @@ import type { InitialTwin } from '../types.js';
 /** What a registration asks of the assigned hub: an identity, and on first assignment a twin. */
 export interface ProvisionedDevice {
   deviceId: string;
-  authentication: { type: 'sas'; primaryKey: string; secondaryKey: string };
+  authentication:
+    | { type: 'sas'; primaryKey: string; secondaryKey: string }
+    | { type: 'selfSigned'; primaryThumbprint: string; secondaryThumbprint: string | null }
+    | { type: 'certificateAuthority' };
   iotEdge: boolean;
   /** Applied only when given (initial assignment); a re-registration keeps the twin. */
   initialTwin?: InitialTwin;
@@ -28,9 +31,16 @@ export class LocalHubTarget implements HubTarget {
   ) {}
 
   async provision(device: ProvisionedDevice): Promise<boolean> {
+    const a = device.authentication;
+    const authentication =
+      a.type === 'sas'
+        ? { type: 'sas', symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey } }
+        : a.type === 'selfSigned'
+          ? { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint } }
+          : { type: 'certificateAuthority' };
     const body = {
       deviceId: device.deviceId,
-      authentication: { type: 'sas', symmetricKey: { primaryKey: device.authentication.primaryKey, secondaryKey: device.authentication.secondaryKey } },
+      authentication,
       capabilities: { iotEdge: device.iotEdge },
     };
     let created = true;

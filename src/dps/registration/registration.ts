@@ -3,17 +3,20 @@
  * Finds the enrollment, checks the attestation, allocates a linked hub, provisions the device
  * there and records the registration state. No sockets, no SQL.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { commonName, validAt } from '../../core/proofOfPossession.js';
 import { newEtag } from '../../core/ids.js';
 import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
-import type { EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
+import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState, EnrollmentCommon, EnrollmentGroup, IndividualEnrollment, LinkedHub } from '../types.js';
-import type { HubTarget } from './hubTarget.js';
+import type { HubTarget, ProvisionedDevice } from './hubTarget.js';
 
-/** How the device proved who it is (a SAS token for symmetric keys). */
-export type DeviceCredential = { kind: 'sas'; token: string | undefined };
+/** How the device proved who it is: a SAS token (symmetric keys) or its TLS client certificate chain (leaf first). */
+export type DeviceCredential = { kind: 'sas'; token: string | undefined } | { kind: 'x509'; chain: Buffer[] };
+
+const MAX_CHAIN_DEPTH = 8;
 
 export type OperationStatus = 'assigning' | 'assigned' | 'failed' | 'disabled';
 
@@ -33,9 +36,8 @@ interface Matched {
   enrollment: EnrollmentCommon;
   individual?: IndividualEnrollment;
   group?: EnrollmentGroup;
-  /** The key the device signed with (for a group, the derived one), and its sibling. */
-  primaryKey: string;
-  secondaryKey: string;
+  /** The credential the hub will know the device by (for a symmetric-key group, the derived keys). */
+  authentication: ProvisionedDevice['authentication'];
 }
 
 export class DeviceRegistrations {
@@ -46,6 +48,7 @@ export class DeviceRegistrations {
     private readonly enrollments: EnrollmentStore,
     private readonly groups: EnrollmentGroupStore,
     private readonly registrations: RegistrationStore,
+    private readonly certificates: DpsCertificateStore,
     /** The hub in this process, by host name; other linked hubs cannot be written from here. */
     private readonly localHubHostName: string,
     private readonly localHub: HubTarget,
@@ -95,6 +98,7 @@ export class DeviceRegistrations {
   private async attest(idScope: string, registrationId: string, credential: DeviceCredential): Promise<Matched> {
     const refuse = () => dpsErrors.unauthorized();
     if (idScope !== this.instance.idScope) throw refuse();
+    if (credential.kind === 'x509') return this.attestX509(registrationId, credential.chain);
     const token = credential.token === undefined ? undefined : parseSasToken(credential.token);
     if (!token) throw refuse();
     if (token.resource.toLowerCase() !== `${idScope}/registrations/${registrationId}`.toLowerCase()) throw refuse();
@@ -107,7 +111,7 @@ export class DeviceRegistrations {
       const keys = individual.attestation.type === 'symmetricKey' ? individual.attestation.symmetricKey : undefined;
       if (!keys) throw refuse();
       if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
-      return { enrollment: individual, individual, primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey };
+      return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
     }
     for await (const group of this.allGroups()) {
       const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
@@ -115,7 +119,64 @@ export class DeviceRegistrations {
       const primaryKey = sign(keys.primaryKey, registrationId);
       const secondaryKey = sign(keys.secondaryKey, registrationId);
       if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
-        return { enrollment: group, group, primaryKey, secondaryKey };
+        return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
+      }
+    }
+    throw refuse();
+  }
+
+  /**
+   * X.509: the leaf's CN is the registration id and it is valid now; an individual enrollment
+   * matches by certificate, a group by a chain (through intermediates the device sent) to the
+   * group's signing certificate or to a verified CA it references.
+   */
+  private async attestX509(registrationId: string, chainDer: Buffer[]): Promise<Matched> {
+    const refuse = () => dpsErrors.unauthorized();
+    let chain: X509Certificate[];
+    try {
+      chain = chainDer.map((der) => new X509Certificate(der));
+    } catch {
+      throw refuse();
+    }
+    const leaf = chain[0];
+    const now = this.now();
+    if (!leaf || !validAt(leaf, now) || commonName(leaf) !== registrationId) throw refuse();
+    const thumbprint = (c: X509Certificate) => c.fingerprint256.replace(/:/g, '').toUpperCase();
+    const stored = (pem: string | undefined) => {
+      try {
+        return pem ? new X509Certificate(pem) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+
+    const individual = await this.enrollments.get(registrationId);
+    if (individual) {
+      const certs = individual.attestation.type === 'x509' ? individual.attestation.x509?.clientCertificates : undefined;
+      const primary = stored(certs?.primary?.certificate);
+      const secondary = stored(certs?.secondary?.certificate);
+      if (![primary, secondary].some((c) => c && thumbprint(c) === thumbprint(leaf))) throw refuse();
+      const sha1 = (c: X509Certificate | undefined) => (c ? c.fingerprint.replace(/:/g, '').toUpperCase() : null);
+      return {
+        enrollment: individual,
+        individual,
+        authentication: { type: 'selfSigned', primaryThumbprint: sha1(primary ?? secondary)!, secondaryThumbprint: primary && secondary ? sha1(secondary) : null },
+      };
+    }
+    const verifiedCas = new Map((await this.certificates.list()).filter((c) => c.isVerified).map((c) => [c.name, c.certificate]));
+    const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, now));
+    for await (const group of this.allGroups()) {
+      const x509 = group.attestation.type === 'x509' ? group.attestation.x509 : undefined;
+      if (!x509) continue;
+      const anchors = [
+        x509.signingCertificates?.primary?.certificate,
+        x509.signingCertificates?.secondary?.certificate,
+        ...[x509.caReferences?.primary, x509.caReferences?.secondary].map((name) => (name ? verifiedCas.get(name) : undefined)),
+      ]
+        .map(stored)
+        .filter((c): c is X509Certificate => !!c && validAt(c, now));
+      if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
+        return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
       }
     }
     throw refuse();
@@ -168,7 +229,7 @@ export class DeviceRegistrations {
     try {
       await this.localHub.provision({
         deviceId,
-        authentication: { type: 'sas', primaryKey: m.primaryKey, secondaryKey: m.secondaryKey },
+        authentication: m.authentication,
         iotEdge: m.enrollment.capabilities?.iotEdge ?? false,
         ...(firstAssignment && m.enrollment.initialTwin ? { initialTwin: m.enrollment.initialTwin } : {}),
       });
@@ -216,4 +277,17 @@ export class DeviceRegistrations {
       }
     }
   }
+}
+
+/** Whether `leaf` chains to one of `anchors` (an anchor may be a root or an intermediate) through `intermediates`. */
+function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[]): boolean {
+  let current = leaf;
+  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
+    if (anchors.some((a) => a.raw.equals(current.raw) && current !== leaf)) return true;
+    if (anchors.some((a) => current.checkIssued(a) && current.verify(a.publicKey))) return true;
+    const next = intermediates.find((c) => c !== current && current.checkIssued(c) && current.verify(c.publicKey));
+    if (!next) return false;
+    current = next;
+  }
+  return false;
 }

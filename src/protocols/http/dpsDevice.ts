@@ -1,6 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { dpsErrors } from '../../dps/errors.js';
 import { RETRY_AFTER_SECONDS, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyRequest } from 'fastify';
+import type { DeviceCredential } from '../../dps/registration/registration.js';
+import { peerChain } from '../tls/peerChain.js';
 import { dpsApiGroup, header } from './dpsCommon.js';
 
 type Params = { idScope: string; registrationId: string; operationId?: string };
@@ -14,14 +18,14 @@ export function dpsDeviceApi(registrations: DeviceRegistrations) {
       if (body !== undefined && body !== null && (typeof body !== 'object' || (body.registrationId !== undefined && body.registrationId !== req.params.registrationId))) {
         throw dpsErrors.badFormat('The body must be {"registrationId": …} naming the registration id of the path');
       }
-      const op = await registrations.register(req.params.idScope, req.params.registrationId, { kind: 'sas', token: header(req, 'authorization') });
+      const op = await registrations.register(req.params.idScope, req.params.registrationId, credentialOf(req));
       return send(reply, op);
     });
 
     app.get<{ Params: Params }>('/:idScope/registrations/:registrationId/operations/:operationId', async (req, reply) => {
       requireDeviceApiVersion(req.query);
       const { idScope, registrationId, operationId } = req.params;
-      const op = await registrations.operationStatus(idScope, registrationId, operationId!, { kind: 'sas', token: header(req, 'authorization') });
+      const op = await registrations.operationStatus(idScope, registrationId, operationId!, credentialOf(req));
       return send(reply, op);
     });
   });
@@ -38,4 +42,11 @@ function requireDeviceApiVersion(query: unknown): void {
 function send(reply: FastifyReply, op: RegistrationOperation): FastifyReply {
   if (op.status === 'assigning') reply.code(202).header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.type('application/json; charset=utf-8').send(op);
+}
+
+/** A SAS token in Authorization, or else the TLS client certificate the device presented. */
+function credentialOf(req: FastifyRequest): DeviceCredential {
+  const token = header(req, 'authorization');
+  const chain = token === undefined ? peerChain(req.raw.socket as TLSSocket)?.chain : undefined;
+  return chain ? { kind: 'x509', chain } : { kind: 'sas', token };
 }

@@ -18,7 +18,9 @@ export interface HttpsOptions {
  */
 export function createHttpsServer(options: HttpsOptions): FastifyInstance {
   const app = Fastify({
-    https: { key: options.key, cert: options.cert },
+    // DPS devices may attest with a TLS client certificate (checked by the registration service,
+    // not by a trust store); clients without one are unaffected.
+    https: { key: options.key, cert: options.cert, requestCert: true, rejectUnauthorized: false },
     loggerInstance: options.logger,
     // Per-request info logs would dominate the log at fleet rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),

@@ -6,17 +6,19 @@
  * `$dps/registrations/res/{status}/?$rid=…[&retry-after=…]` — the same domain service as HTTPS.
  */
 import { DpsError, dpsErrors } from '../../dps/errors.js';
-import { RETRY_AFTER_SECONDS, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import { RETRY_AFTER_SECONDS, type DeviceCredential, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import type { ClientCertificate } from './connect.js';
 
 export interface DpsConnection {
   idScope: string;
   registrationId: string;
-  token: string | undefined;
+  /** A SAS token in the password, or else the TLS client certificate. */
+  credential: DeviceCredential;
 }
 
 export interface DpsMqtt {
   /** The registration a CONNECT is for, when its user name has DPS's form. */
-  parse(clientId: string, username: string | undefined, password: Buffer | undefined): DpsConnection | undefined;
+  parse(clientId: string, username: string | undefined, password: Buffer | undefined, certificate: ClientCertificate | undefined): DpsConnection | undefined;
   authenticate(c: DpsConnection): Promise<boolean>;
   /** A PUBLISH from the device: the answer's topic and body (undefined when the topic is not DPS's). */
   request(c: DpsConnection, topic: string, payload: Buffer): Promise<{ topic: string; body: string } | undefined>;
@@ -26,13 +28,15 @@ export const DPS_RESPONSE_FILTER = '$dps/registrations/res/#';
 
 export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
   return {
-    parse(clientId, username, password) {
+    parse(clientId, username, password, certificate) {
       const m = /^([^/]+)\/registrations\/([^/]+)\/api-version=/.exec(username ?? '');
       if (!m || m[2] !== clientId) return undefined;
-      return { idScope: m[1]!, registrationId: m[2]!, token: password?.toString('utf8') };
+      const credential: DeviceCredential =
+        password === undefined && certificate ? { kind: 'x509', chain: certificate.chain } : { kind: 'sas', token: password?.toString('utf8') };
+      return { idScope: m[1]!, registrationId: m[2]!, credential };
     },
     authenticate(c) {
-      return registrations.authenticate(c.idScope, c.registrationId, { kind: 'sas', token: c.token });
+      return registrations.authenticate(c.idScope, c.registrationId, c.credential);
     },
     async request(c, topic, payload) {
       const m = /^\$dps\/registrations\/(PUT\/iotdps-register|GET\/iotdps-get-operationstatus)\/\?(.*)$/.exec(topic);
@@ -43,7 +47,7 @@ export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
         topic: `$dps/registrations/res/${status}/?$rid=${encodeURIComponent(rid)}${retry ? `&retry-after=${RETRY_AFTER_SECONDS}` : ''}`,
         body: JSON.stringify(body),
       });
-      const credential = { kind: 'sas' as const, token: c.token };
+      const credential = c.credential;
       try {
         let op: RegistrationOperation;
         if (m[1]!.startsWith('PUT')) {

@@ -3,6 +3,7 @@ import type { Server as HttpsServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
+import { peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
 
@@ -92,16 +93,4 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       await closed;
     },
   };
-}
-
-function peerChain(socket: TLSSocket): ClientCertificate | undefined {
-  const leaf = socket.getPeerCertificate(true);
-  if (!leaf || !leaf.raw) return undefined;
-  const chain: Buffer[] = [];
-  let cert: typeof leaf | undefined = leaf;
-  while (cert?.raw && !chain.some((c) => c.equals(cert!.raw))) {
-    chain.push(cert.raw);
-    cert = cert.issuerCertificate as typeof leaf | undefined;
-  }
-  return { chain };
 }

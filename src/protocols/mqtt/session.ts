@@ -150,7 +150,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private async connect(packet: IConnectPacket): Promise<void> {
-    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password);
+    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password, this.clientCertificate());
     if (dps) return this.connectDps(packet, dps);
     const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
     if (this.state !== 'authenticating') return;

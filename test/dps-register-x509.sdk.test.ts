@@ -1,0 +1,126 @@
+/**
+ * X.509 attestation at registration, over MQTT (TLS client certificate on the hub's listener),
+ * with the unmodified azure-iot-provisioning-device-mqtt and azure-iot-security-x509.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import provisioningService from 'azure-iot-provisioning-service';
+import provisioningDevice from 'azure-iot-provisioning-device';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import provisioningHttp from 'azure-iot-provisioning-device-http';
+import securityX509 from 'azure-iot-security-x509';
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import iothub from 'azure-iothub';
+import { startTestHub, type TestHub } from './support/hub.js';
+import { dpsConnectionString } from './support/dps.js';
+import { eventsOf } from './support/devices.js';
+import { sdkError } from './support/sdk.js';
+import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
+
+const { ProvisioningServiceClient } = provisioningService;
+const { ProvisioningDeviceClient } = provisioningDevice;
+const { X509Security } = securityX509 as any;
+
+describe('DPS device registration with X.509 attestation (TLS client certificate)', () => {
+  let t: TestHub;
+  let service: InstanceType<typeof ProvisioningServiceClient>;
+  let registry: InstanceType<typeof iothub.Registry>;
+  let idScope: string;
+
+  before(async () => {
+    t = await startTestHub();
+    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    idScope = (await t.hub.info()).dps!.idScope;
+  });
+  after(() => t.close());
+
+  const register = (registrationId: string, cert: Issued, chainPem = cert.certPem, transport: any = new provisioningMqtt.Mqtt()) =>
+    ProvisioningDeviceClient.create(
+      t.host,
+      idScope,
+      transport,
+      new X509Security(registrationId, { cert: chainPem, key: cert.keyPem }),
+    ).register() as Promise<any>;
+
+  async function connectAndSend(assignedHub: string, deviceId: string, cert: Issued, chainPem = cert.certPem) {
+    const client = device.Client.fromConnectionString(`HostName=${assignedHub};DeviceId=${deviceId};x509=true`, deviceMqtt.Mqtt as any);
+    await client.setOptions({ cert: chainPem, key: cert.keyPem });
+    await client.open();
+    try {
+      await client.sendEvent(new device.Message('hello'));
+    } finally {
+      await client.close();
+    }
+    assert.equal((await eventsOf(t, deviceId)).length, 1);
+    return (await registry.getTwin(deviceId)).responseBody as any;
+  }
+
+  test('individual enrollment: matched by certificate; the device gets a thumbprint identity and its initial twin', async () => {
+    const cert = await selfSigned('x509-individual');
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'x509-individual',
+      attestation: { type: 'x509', x509: { clientCertificates: { primary: { certificate: cert.certPem } } } },
+      initialTwin: { tags: { kind: 'x509' }, properties: { desired: { level: 1 } } },
+    } as any);
+    const result = await register('x509-individual', cert);
+    assert.equal(result.assignedHub, t.host);
+    assert.equal(result.deviceId, 'x509-individual');
+
+    const created: any = (await registry.get('x509-individual')).responseBody;
+    assert.equal(created.authentication.type, 'selfSigned');
+    assert.equal(created.authentication.x509Thumbprint.primaryThumbprint, await thumbprint(cert));
+
+    const twin = await connectAndSend(result.assignedHub, 'x509-individual', cert);
+    assert.deepEqual(twin.tags, { kind: 'x509' });
+    assert.equal(twin.properties.desired.level, 1);
+    assert.equal((await service.getDeviceRegistrationState('x509-individual')).responseBody.status, 'assigned');
+
+    // Another certificate with the same CN is refused at CONNECT; nothing changes.
+    const impostor = await selfSigned('x509-individual');
+    await assert.rejects(register('x509-individual', impostor), (e: any) => /Not authorized/.test(e?.message));
+  });
+
+  test('Http: the client certificate on the HTTPS listener attests an individual enrollment; an impostor gets 401', async () => {
+    const cert = await selfSigned('x509-over-http');
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'x509-over-http',
+      attestation: { type: 'x509', x509: { clientCertificates: { primary: { certificate: cert.certPem } } } },
+      initialTwin: { tags: { via: 'https' } },
+    } as any);
+    const impostor = await selfSigned('x509-over-http');
+    await assert.rejects(register('x509-over-http', impostor, impostor.certPem, new provisioningHttp.Http()), sdkError('UnauthorizedError'));
+    await assert.rejects(registry.get('x509-over-http'), sdkError('DeviceNotFoundError'));
+
+    const result = await register('x509-over-http', cert, cert.certPem, new provisioningHttp.Http());
+    assert.equal(result.deviceId, 'x509-over-http');
+    const twin = await connectAndSend(result.assignedHub, 'x509-over-http', cert);
+    assert.deepEqual(twin.tags, { via: 'https' });
+  });
+
+  test('enrollment group through an intermediate: devices with CN = registration id get a CA-authenticated identity', async () => {
+    const root = await selfSigned('x509-group-root', true);
+    const intermediate = await issue(root, 'x509-group-intermediate', true);
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'x509-group',
+      attestation: { type: 'x509', x509: { signingCertificates: { primary: { certificate: intermediate.certPem } } } },
+      initialTwin: { tags: { fleet: 'x509' }, properties: { desired: { rate: 9 } } },
+    } as any);
+    const leaf = await issue(intermediate, 'x509-member');
+    const chain = `${leaf.certPem}\n${intermediate.certPem}\n`;
+    const result = await register('x509-member', leaf, chain);
+    assert.equal(result.deviceId, 'x509-member');
+    const created: any = (await registry.get('x509-member')).responseBody;
+    assert.equal(created.authentication.type, 'certificateAuthority');
+    assert.equal((await service.getDeviceRegistrationState('x509-member')).responseBody.status, 'assigned');
+
+    // An untrusted chain, or a CN that is not the registration id, is refused; nothing is created.
+    const stranger = await issue(await selfSigned('other-root', true), 'x509-stranger');
+    await assert.rejects(register('x509-stranger', stranger), (e: any) => /Not authorized/.test(e?.message));
+    await assert.rejects(registry.get('x509-stranger'), sdkError('DeviceNotFoundError'));
+    const wrongCn = await issue(intermediate, 'somebody-else');
+    await assert.rejects(register('x509-wrong-cn', wrongCn, `${wrongCn.certPem}\n${intermediate.certPem}\n`), (e: any) => /Not authorized/.test(e?.message));
+    await assert.rejects(registry.get('x509-wrong-cn'), sdkError('DeviceNotFoundError'));
+  });
+});
