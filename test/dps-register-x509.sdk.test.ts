@@ -12,8 +12,8 @@ import securityX509 from 'azure-iot-security-x509';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import iothub from 'azure-iothub';
-import { startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { rawRequest, serviceToken, startTestHub, type TestHub } from './support/hub.js';
+import { dpsConnectionString, dpsRequest } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
 import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
@@ -122,5 +122,40 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
     const wrongCn = await issue(intermediate, 'somebody-else');
     await assert.rejects(register('x509-wrong-cn', wrongCn, `${wrongCn.certPem}\n${intermediate.certPem}\n`), (e: any) => /Not authorized/.test(e?.message));
     await assert.rejects(registry.get('x509-wrong-cn'), sdkError('DeviceNotFoundError'));
+  });
+
+  test('group referencing a verified DPS CA: a device registers over Http, then connects once the hub trusts the CA too', async () => {
+    const ca = await selfSigned('x509-verified-root', true);
+    assert.equal((await dpsRequest(t, 'PUT', '/fleethub/dps/certificates/fleet-ca', { certificate: ca.certPem })).status, 200);
+    const { json: coded } = await dpsRequest(t, 'POST', '/fleethub/dps/certificates/fleet-ca/generateVerificationCode');
+    const proof = await issue(ca, coded.properties.verificationCode);
+    assert.equal((await dpsRequest(t, 'POST', '/fleethub/dps/certificates/fleet-ca/verify', { certificate: proof.certPem })).json.properties.isVerified, true);
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'x509-ca-group',
+      attestation: { type: 'x509', x509: { caReferences: { primary: 'fleet-ca' } } },
+      initialTwin: { tags: { trust: 'verified-ca' }, properties: { desired: { on: true } } },
+    } as any);
+    const leaf = await issue(ca, 'x509-ca-member');
+    const result = await register('x509-ca-member', leaf, leaf.certPem, new provisioningHttp.Http());
+    assert.equal(result.deviceId, 'x509-ca-member');
+    assert.equal(((await registry.get('x509-ca-member')).responseBody as any).authentication.type, 'certificateAuthority');
+
+    // As in Azure, the hub authenticates a CA-signed device against its own verified CAs.
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      return rawRequest(t.host, method, `${path}?api-version=2021-04-12`, {
+        body: payload,
+        headers: { authorization: await serviceToken(t), ...(payload ? { 'content-type': 'application/json' } : {}) },
+      });
+    };
+    const put = await admin('PUT', '/fleethub/certificates/fleet-ca', { certificate: ca.certPem });
+    assert.equal(put.status, 200, put.text);
+    const code = await admin('POST', '/fleethub/certificates/fleet-ca/generateVerificationCode');
+    const hubProof = await issue(ca, code.json.properties.verificationCode);
+    assert.equal((await admin('POST', '/fleethub/certificates/fleet-ca/verify', { certificate: hubProof.certPem })).status, 200);
+
+    const twin = await connectAndSend(result.assignedHub, 'x509-ca-member', leaf);
+    assert.deepEqual(twin.tags, { trust: 'verified-ca' });
+    assert.equal(twin.properties.desired.on, true);
   });
 });
