@@ -177,6 +177,20 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     await assertNoDevice('mqtt-disabled');
   });
 
+  test('MqttWs (MQTT over WebSocket on the HTTPS listener) registers too; a disabled group yields disabled', async () => {
+    await service.createOrUpdateEnrollmentGroup({ enrollmentGroupId: 'ws-group', attestation: { type: 'symmetricKey' }, initialTwin: { tags: { via: 'ws' } } } as any);
+    const groupKey = (await service.getEnrollmentGroupAttestationMechanism('ws-group')).responseBody.symmetricKey!.primaryKey;
+    const key = derivedKey(groupKey, 'ws-member');
+    const result = await register('ws-member', key, new provisioningMqtt.MqttWs());
+    assert.equal(result.deviceId, 'ws-member');
+    assert.deepEqual((await connectAndSend(result.assignedHub, 'ws-member', key)).tags, { via: 'ws' });
+
+    const { responseBody: group } = await service.getEnrollmentGroup('ws-group');
+    await service.createOrUpdateEnrollmentGroup({ ...group, provisioningStatus: 'disabled' } as any);
+    await assert.rejects(register('ws-late-member', derivedKey(groupKey, 'ws-late-member'), new provisioningMqtt.MqttWs()), (e: any) => e.result?.status === 'disabled');
+    await assertNoDevice('ws-late-member');
+  });
+
   test('a disabled enrollment yields status disabled and creates nothing in the hub', async () => {
     await service.createOrUpdateIndividualEnrollment({
       registrationId: 'sym-disabled',

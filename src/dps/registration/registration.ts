@@ -192,7 +192,7 @@ export class DeviceRegistrations {
     }
   }
 
-  private async assign(registrationId: string, m: Matched, _operationId: string): Promise<RegistrationOperation> {
+  private async assign(registrationId: string, m: Matched, operationId: string): Promise<RegistrationOperation> {
     const at = this.now().toISOString();
     const previous = await this.registrations.get(registrationId);
     const base = {
@@ -208,11 +208,11 @@ export class DeviceRegistrations {
     if (m.enrollment.provisioningStatus === 'disabled') {
       // Nothing is provisioned; the record says why the device was not assigned.
       const state = await record({ ...base, status: 'disabled' });
-      return { operationId: _operationId, status: 'disabled', registrationState: state };
+      return { operationId: operationId, status: 'disabled', registrationState: state };
     }
     const fail = async (errorCode: number, errorMessage: string): Promise<RegistrationOperation> => {
       const state = await record({ ...base, status: 'failed', errorCode, errorMessage });
-      return { operationId: _operationId, status: 'failed', registrationState: state };
+      return { operationId: operationId, status: 'failed', registrationState: state };
     };
 
     const hub = this.allocate(registrationId, m.enrollment);
@@ -243,7 +243,7 @@ export class DeviceRegistrations {
       status: 'assigned',
       substatus: 'initialAssignment',
     });
-    return { operationId: _operationId, status: 'assigned', registrationState: state };
+    return { operationId: operationId, status: 'assigned', registrationState: state };
   }
 
   /** The linked hub for this device, or why none can be chosen. */
@@ -283,7 +283,6 @@ export class DeviceRegistrations {
 function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[]): boolean {
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
-    if (anchors.some((a) => a.raw.equals(current.raw) && current !== leaf)) return true;
     if (anchors.some((a) => current.checkIssued(a) && current.verify(a.publicKey))) return true;
     const next = intermediates.find((c) => c !== current && current.checkIssued(c) && current.verify(c.publicKey));
     if (!next) return false;
