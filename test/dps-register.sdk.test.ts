@@ -239,3 +239,31 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     await assertNoDevice('sym-guarded');
   });
 });
+
+describe('DPS allocation to a linked hub outside this process', () => {
+  test('is refused with status failed and a clear message; nothing is created in the local hub', async () => {
+    const t = await startTestHub({ dps: { linkedHubs: [{ hostName: 'hub2.example', allocationWeight: 1 }], allocationPolicy: 'hashed' } } as any);
+    try {
+      const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+      const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+      const idScope = (await t.hub.info()).dps!.idScope;
+      await service.createOrUpdateIndividualEnrollment({
+        registrationId: 'far-away',
+        attestation: { type: 'symmetricKey' },
+        iotHubs: ['hub2.example'],
+      } as any);
+      const key = (await service.getIndividualEnrollmentAttestationMechanism('far-away')).responseBody.symmetricKey!.primaryKey;
+      const client = ProvisioningDeviceClient.create(t.host, idScope, new Http(), new SymmetricKeySecurityClient('far-away', key) as any);
+      await assert.rejects(client.register() as Promise<any>, (e: any) => {
+        assert.equal(e.name, 'ProvisioningRegistrationFailedError');
+        assert.equal(e.result.status, 'failed');
+        assert.match(e.result.registrationState.errorMessage, /hub2\.example is not hosted by this Fleethub process/);
+        return true;
+      });
+      await assert.rejects(registry.get('far-away'), sdkError('DeviceNotFoundError'));
+      assert.equal((await service.getDeviceRegistrationState('far-away')).responseBody.status, 'failed');
+    } finally {
+      await t.close();
+    }
+  });
+});
