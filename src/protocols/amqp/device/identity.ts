@@ -8,6 +8,11 @@ import { authorizeLink } from '../linkAuth.js';
 /** The device plane's link addresses: `/devices/{id}[/modules/{mid}]/<rest>`. */
 export const deviceAddress = (rest: string) => new RegExp(`^/devices/([^/]+)(?:/modules/([^/]+))?/${rest}$`, 'i');
 
+/** The device and module ids from a match of `deviceAddress`, decoded. */
+export function addressIds(m: RegExpExecArray): { deviceId: string; moduleId?: string } {
+  return { deviceId: decodeURIComponent(m[1]!), moduleId: m[2] ? decodeURIComponent(m[2]) : undefined };
+}
+
 interface DeviceSession {
   identity: ConnectedIdentity;
   links: Set<Sender | Receiver>;

@@ -3,7 +3,7 @@ import type { DeviceConnections } from '../../../hub/connections/deviceConnectio
 import type { DirectMethods } from '../../../hub/methods/methods.js';
 import { CreditQueue, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody, messageId } from '../messages.js';
-import { deviceAddress, deviceIdentity } from './identity.js';
+import { addressIds, deviceAddress, deviceIdentity } from './identity.js';
 
 /**
  * Direct methods over AMQP (`/devices/{id}[/modules/{mid}]/methods/devicebound`): requests go
@@ -13,7 +13,6 @@ import { deviceAddress, deviceIdentity } from './identity.js';
  */
 export function methodRoutes(methods: DirectMethods, connections: DeviceConnections): LinkRoute[] {
   const address = deviceAddress('methods/devicebound');
-  const ids = (m: RegExpExecArray) => ({ deviceId: decodeURIComponent(m[1]!), moduleId: m[2] ? decodeURIComponent(m[2]) : undefined });
   return [
     {
       role: 'send',
@@ -21,7 +20,7 @@ export function methodRoutes(methods: DirectMethods, connections: DeviceConnecti
       async open(incoming: IncomingLink<Sender>, m) {
         const { link, connection } = incoming;
         link.set_source(link.source);
-        const { deviceId, moduleId } = ids(m);
+        const { deviceId, moduleId } = addressIds(m);
         if (!(await deviceIdentity(connections, incoming, deviceId, moduleId))) return;
         const out = new CreditQueue(link);
         const detach = methods.attach(deviceId, moduleId, {
@@ -44,7 +43,7 @@ export function methodRoutes(methods: DirectMethods, connections: DeviceConnecti
       async open(incoming: IncomingLink<Receiver>, m) {
         const { link } = incoming;
         link.set_target(link.target);
-        const { deviceId, moduleId } = ids(m);
+        const { deviceId, moduleId } = addressIds(m);
         const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
         if (!session) return;
         link.on('message', (context) => {

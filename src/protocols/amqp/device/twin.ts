@@ -5,7 +5,7 @@ import type { Twins } from '../../../hub/twins/twins.js';
 import { CreditQueue, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody } from '../messages.js';
 import { Channels } from './channel.js';
-import { deviceAddress, deviceIdentity } from './identity.js';
+import { addressIds, deviceAddress, deviceIdentity } from './identity.js';
 
 const DESIRED_NOTIFICATIONS = '/notifications/twin/properties/desired';
 
@@ -34,7 +34,6 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
   });
   const send = (ch: TwinChannel, m: Message) => (ch.out ? ch.out.send(m) : ch.early.push(m));
   const address = deviceAddress('twin');
-  const ids = (m: RegExpExecArray) => ({ deviceId: decodeURIComponent(m[1]!), moduleId: m[2] ? decodeURIComponent(m[2]) : undefined });
 
   return [
     {
@@ -43,7 +42,7 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
       async open(incoming: IncomingLink<Sender>, m) {
         const { link, connection } = incoming;
         link.set_source(link.source);
-        const { deviceId, moduleId } = ids(m);
+        const { deviceId, moduleId } = addressIds(m);
         if (!(await deviceIdentity(connections, incoming, deviceId, moduleId))) return;
         const key = channels.key(link, incoming.address);
         const ch = channels.get(connection, key, () => ({ early: [], desired: false }));
@@ -63,7 +62,7 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
       async open(incoming: IncomingLink<Receiver>, m) {
         const { link, connection } = incoming;
         link.set_target(link.target);
-        const { deviceId, moduleId } = ids(m);
+        const { deviceId, moduleId } = addressIds(m);
         const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
         if (!session) return;
         const key = channels.key(link, incoming.address);
