@@ -14,11 +14,12 @@ export function dpsDeviceApi(registrations: DeviceRegistrations) {
   return dpsApiGroup((app: FastifyInstance) => {
     app.put<{ Params: Params }>('/:idScope/registrations/:registrationId/register', async (req, reply) => {
       requireDeviceApiVersion(req.query);
-      const body = req.body as { registrationId?: unknown } | undefined;
+      const body = req.body as { registrationId?: unknown; payload?: unknown } | undefined;
       if (body !== undefined && body !== null && (typeof body !== 'object' || (body.registrationId !== undefined && body.registrationId !== req.params.registrationId))) {
         throw dpsErrors.badFormat('The body must be {"registrationId": …} naming the registration id of the path');
       }
-      const op = await registrations.register(req.params.idScope, req.params.registrationId, credentialOf(req));
+      const request = body && typeof body === 'object' && body.payload !== undefined ? { payload: body.payload } : {};
+      const op = await registrations.register(req.params.idScope, req.params.registrationId, credentialOf(req), request);
       return send(reply, op);
     });
 

@@ -51,7 +51,7 @@ export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
       try {
         let op: RegistrationOperation;
         if (m[1]!.startsWith('PUT')) {
-          let body: { registrationId?: unknown } | undefined;
+          let body: { registrationId?: unknown; payload?: unknown } | undefined;
           try {
             const text = payload.toString('utf8').trim();
             body = text ? JSON.parse(text) : undefined;
@@ -61,7 +61,7 @@ export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
           if (body?.registrationId !== undefined && body.registrationId !== c.registrationId) {
             throw dpsErrors.badFormat('The body names another registration id than the connection');
           }
-          op = await registrations.register(c.idScope, c.registrationId, credential);
+          op = await registrations.register(c.idScope, c.registrationId, credential, body?.payload !== undefined ? { payload: body.payload } : {});
         } else {
           op = await registrations.operationStatus(c.idScope, c.registrationId, query.get('operationId') ?? '', credential);
         }

@@ -1,0 +1,146 @@
+/**
+ * Attestation: whether a device's credential proves the registration id it claims, and which
+ * enrollment (individual first, then groups) it matches. No sockets, no SQL.
+ */
+import { X509Certificate } from 'node:crypto';
+import { commonName, validAt } from '../../core/proofOfPossession.js';
+import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
+import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore } from '../../store/dps.js';
+import { dpsErrors } from '../errors.js';
+import type { DpsInstance } from '../instance.js';
+import type { EnrollmentCommon, EnrollmentGroup, IndividualEnrollment } from '../types.js';
+import type { ProvisionedDevice } from './hubTarget.js';
+
+/** How the device proved who it is: a SAS token (symmetric keys) or its TLS client certificate chain (leaf first). */
+export type DeviceCredential = { kind: 'sas'; token: string | undefined } | { kind: 'x509'; chain: Buffer[] };
+
+const MAX_CHAIN_DEPTH = 8;
+
+/** The enrollment a credential matched. */
+export interface Matched {
+  enrollment: EnrollmentCommon;
+  individual?: IndividualEnrollment;
+  group?: EnrollmentGroup;
+  /** The credential the hub will know the device by (for a symmetric-key group, the derived keys). */
+  authentication: ProvisionedDevice['authentication'];
+}
+
+export class Attestation {
+  constructor(
+    private readonly instance: DpsInstance,
+    private readonly enrollments: EnrollmentStore,
+    private readonly groups: EnrollmentGroupStore,
+    private readonly certificates: DpsCertificateStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The enrollment the credential attests, or a 401 DpsError (DPS does not reveal whether the id exists). */
+  async attest(idScope: string, registrationId: string, credential: DeviceCredential): Promise<Matched> {
+    const refuse = () => dpsErrors.unauthorized();
+    if (idScope !== this.instance.idScope) throw refuse();
+    if (credential.kind === 'x509') return this.attestX509(registrationId, credential.chain);
+    const token = credential.token === undefined ? undefined : parseSasToken(credential.token);
+    if (!token) throw refuse();
+    if (token.resource.toLowerCase() !== `${idScope}/registrations/${registrationId}`.toLowerCase()) throw refuse();
+    if (token.keyName !== 'registration') throw refuse();
+    if (token.expiry * 1000 < this.now().getTime()) throw refuse();
+
+    // An individual enrollment takes precedence over any group (as in DPS).
+    const individual = await this.enrollments.get(registrationId);
+    if (individual) {
+      const keys = individual.attestation.type === 'symmetricKey' ? individual.attestation.symmetricKey : undefined;
+      if (!keys) throw refuse();
+      if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
+      return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
+    }
+    for await (const group of this.allGroups()) {
+      const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
+      if (!keys) continue;
+      const primaryKey = sign(keys.primaryKey, registrationId);
+      const secondaryKey = sign(keys.secondaryKey, registrationId);
+      if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
+        return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
+      }
+    }
+    throw refuse();
+  }
+
+  /**
+   * X.509: the leaf's CN is the registration id and it is valid now; an individual enrollment
+   * matches by certificate, a group by a chain (through intermediates the device sent) to the
+   * group's signing certificate or to a verified CA it references.
+   */
+  private async attestX509(registrationId: string, chainDer: Buffer[]): Promise<Matched> {
+    const refuse = () => dpsErrors.unauthorized();
+    let chain: X509Certificate[];
+    try {
+      chain = chainDer.map((der) => new X509Certificate(der));
+    } catch {
+      throw refuse();
+    }
+    const leaf = chain[0];
+    const now = this.now();
+    if (!leaf || !validAt(leaf, now) || commonName(leaf) !== registrationId) throw refuse();
+    const thumbprint = (c: X509Certificate) => c.fingerprint256.replace(/:/g, '').toUpperCase();
+    const stored = (pem: string | undefined) => {
+      try {
+        return pem ? new X509Certificate(pem) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+
+    const individual = await this.enrollments.get(registrationId);
+    if (individual) {
+      const certs = individual.attestation.type === 'x509' ? individual.attestation.x509?.clientCertificates : undefined;
+      const primary = stored(certs?.primary?.certificate);
+      const secondary = stored(certs?.secondary?.certificate);
+      if (![primary, secondary].some((c) => c && thumbprint(c) === thumbprint(leaf))) throw refuse();
+      const sha1 = (c: X509Certificate | undefined) => (c ? c.fingerprint.replace(/:/g, '').toUpperCase() : null);
+      return {
+        enrollment: individual,
+        individual,
+        authentication: { type: 'selfSigned', primaryThumbprint: sha1(primary ?? secondary)!, secondaryThumbprint: primary && secondary ? sha1(secondary) : null },
+      };
+    }
+    const verifiedCas = new Map((await this.certificates.list()).filter((c) => c.isVerified).map((c) => [c.name, c.certificate]));
+    const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, now));
+    for await (const group of this.allGroups()) {
+      const x509 = group.attestation.type === 'x509' ? group.attestation.x509 : undefined;
+      if (!x509) continue;
+      const anchors = [
+        x509.signingCertificates?.primary?.certificate,
+        x509.signingCertificates?.secondary?.certificate,
+        ...[x509.caReferences?.primary, x509.caReferences?.secondary].map((name) => (name ? verifiedCas.get(name) : undefined)),
+      ]
+        .map(stored)
+        .filter((c): c is X509Certificate => !!c && validAt(c, now));
+      if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
+        return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
+      }
+    }
+    throw refuse();
+  }
+
+  private async *allGroups(): AsyncGenerator<EnrollmentGroup> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.groups.list(100, after);
+      yield* page.items;
+      if (!page.continuation) return;
+      after = page.continuation;
+    }
+  }
+}
+
+/** Whether `leaf` chains to one of `anchors` (an anchor may be a root or an intermediate) through `intermediates`. */
+function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[]): boolean {
+  let current = leaf;
+  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
+    if (anchors.some((a) => current.checkIssued(a) && current.verify(a.publicKey))) return true;
+    const next = intermediates.find((c) => c !== current && current.checkIssued(c) && current.verify(c.publicKey));
+    if (!next) return false;
+    current = next;
+  }
+  return false;
+}
