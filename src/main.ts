@@ -37,6 +37,7 @@ import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { DeviceRegistrations } from './dps/registration/registration.js';
 import { LocalHubTarget } from './dps/registration/hubTarget.js';
+import { HttpAllocationWebhook } from './protocols/webhook/allocationWebhook.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
 import { Queries } from './hub/query/queries.js';
@@ -138,7 +139,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     // Devices register through the same DPS host; they are provisioned into this process's hub.
-    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, config.hostName, new LocalHubTarget(registry, twins));
+    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, config.hostName, new LocalHubTarget(registry, twins), new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
     await http.register(dpsDeviceApi(deviceRegistrations));
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));

@@ -9,7 +9,7 @@ import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, Regist
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState } from '../types.js';
-import { allocate } from './allocation.js';
+import { allocate, isAllocationFailure, type AllocationWebhook } from './allocation.js';
 import { Attestation, type DeviceCredential, type Matched } from './attestation.js';
 import type { HubTarget } from './hubTarget.js';
 
@@ -47,6 +47,8 @@ export class DeviceRegistrations {
     /** The hub in this process, by host name; other linked hubs cannot be written from here. */
     private readonly localHubHostName: string,
     private readonly localHub: HubTarget,
+    /** Calls `custom` allocation webhooks. */
+    private readonly webhook: AllocationWebhook,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.attestation = new Attestation(instance, enrollments, groups, certificates, now);
@@ -65,7 +67,7 @@ export class DeviceRegistrations {
   async register(idScope: string, registrationId: string, credential: DeviceCredential, request: RegistrationRequest = {}): Promise<RegistrationOperation> {
     const matched = await this.attest(idScope, registrationId, credential);
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
-    const result = await this.assign(registrationId, matched, operationId, request);
+    const result = await this.assign(registrationId, matched, operationId, request, credential);
     this.sweep();
     this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
@@ -98,7 +100,7 @@ export class DeviceRegistrations {
     for (const [id, op] of this.operations) if (op.expires < t) this.operations.delete(id);
   }
 
-  private async assign(registrationId: string, m: Matched, operationId: string, _request: RegistrationRequest): Promise<RegistrationOperation> {
+  private async assign(registrationId: string, m: Matched, operationId: string, request: RegistrationRequest, credential?: DeviceCredential): Promise<RegistrationOperation> {
     const at = this.now().toISOString();
     const previous = await this.registrations.get(registrationId);
     const base = {
@@ -121,8 +123,18 @@ export class DeviceRegistrations {
       return { operationId: operationId, status: 'failed', registrationState: state };
     };
 
-    const hub = allocate(this.instance, registrationId, m.enrollment);
-    if (typeof hub === 'string') return fail(400207, hub);
+    const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
+      ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
+      : undefined;
+    const allocation = await allocate(
+      this.instance,
+      { registrationId, enrollment: m.enrollment, individual: m.individual, group: m.group, credential, current, payload: request.payload },
+      this.webhook,
+    );
+    if (isAllocationFailure(allocation)) return fail(allocation.errorCode, allocation.errorMessage);
+    const hub = allocation.hub;
+    // A custom webhook's initialTwin replaces the enrollment's for this device.
+    const initialTwin = allocation.initialTwin ?? m.enrollment.initialTwin;
     if (hub.hostName.toLowerCase() !== this.localHubHostName.toLowerCase()) {
       return fail(
         500207,
@@ -137,7 +149,7 @@ export class DeviceRegistrations {
         deviceId,
         authentication: m.authentication,
         iotEdge: m.enrollment.capabilities?.iotEdge ?? false,
-        ...(firstAssignment && m.enrollment.initialTwin ? { initialTwin: m.enrollment.initialTwin } : {}),
+        ...(firstAssignment && initialTwin ? { initialTwin } : {}),
       });
     } catch (e) {
       return fail(500000, `Provisioning the device in ${hub.hostName} failed: ${(e as Error).message}`);
@@ -149,6 +161,8 @@ export class DeviceRegistrations {
       status: 'assigned',
       substatus: 'initialAssignment',
     });
-    return { operationId: operationId, status: 'assigned', registrationState: state };
+    // The webhook's payload goes to the device only; the service's registration record has none.
+    const registrationState = allocation.payload !== undefined ? { ...state, payload: allocation.payload } : state;
+    return { operationId: operationId, status: 'assigned', registrationState };
   }
 }
