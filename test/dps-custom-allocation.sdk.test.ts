@@ -18,19 +18,21 @@ import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKey from 'azure-iot-security-symmetric-key';
+import securityX509 from 'azure-iot-security-x509';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import iothub from 'azure-iothub';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { dpsConnectionString } from './support/dps.js';
 import { sdkError } from './support/sdk.js';
-import { selfSigned } from './support/x509.js';
+import { issue, selfSigned, thumbprint } from './support/x509.js';
 import { HttpAllocationWebhook } from '../src/protocols/webhook/allocationWebhook.js';
 
 const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { Http } = provisioningHttp;
 const { SymmetricKeySecurityClient } = symmetricKey;
+const { X509Security } = securityX509 as any;
 
 const OTHER_HUB = 'hub2.example';
 
@@ -246,6 +248,40 @@ describe('DPS custom allocation (webhook) through the unmodified SDKs', () => {
     // The enrollment's iotHubs limit the hubs offered.
     assert.deepEqual(req.linkedHubs, [t.host]);
     assert.deepEqual(req.deviceRuntimeContext, { registrationId: 'custom-member-1', symmetricKey: {}, payload: { slot: 1 } });
+  });
+
+  test('X.509 group through an intermediate: the runtime context carries the device certificate\'s details', async () => {
+    const root = await selfSigned('custom-x509-root', true);
+    const intermediate = await issue(root, 'custom-x509-intermediate', true);
+    const leaf = await issue(intermediate, 'custom-x509-device');
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'custom-x509-group',
+      attestation: { type: 'x509', x509: { signingCertificates: { primary: { certificate: intermediate.certPem } } } },
+      allocationPolicy: 'custom',
+      customAllocationDefinition: { webhookUrl: hook.url, apiVersion: '2021-10-01' },
+    } as any);
+    hook.requests.length = 0;
+    hook.handler = (body, _req, res) =>
+      json(res, 200, { iotHubHostName: body.linkedHubs[0], initialTwin: { tags: { cn: body.deviceRuntimeContext.x509?.certificateInfo?.subjectName } }, payload: { ok: 1 } });
+    const client = ProvisioningDeviceClient.create(t.host, idScope, new provisioningMqtt.Mqtt(), new X509Security('custom-x509-device', { cert: `${leaf.certPem}\n${intermediate.certPem}\n`, key: leaf.keyPem }));
+    client.setProvisioningPayload({ kind: 'x509' } as any);
+    const result: any = await client.register();
+    assert.equal(result.deviceId, 'custom-x509-device');
+    assert.deepEqual(result.payload, { ok: 1 });
+
+    const req = hook.requests[0]!.body;
+    assert.equal(req.enrollmentGroup.enrollmentGroupId, 'custom-x509-group');
+    assert.ok(req.enrollmentGroup.attestation.x509.signingCertificates.primary.info.sha1Thumbprint);
+    assert.equal(req.enrollmentGroup.attestation.x509.signingCertificates.primary.certificate, undefined);
+    const x509 = req.deviceRuntimeContext.x509;
+    assert.equal(x509.certificateInfo.subjectName, 'CN=custom-x509-device');
+    assert.equal(x509.certificateInfo.issuerName, 'CN=custom-x509-intermediate');
+    assert.equal(x509.certificateInfo.sha1Thumbprint, await thumbprint(leaf));
+    assert.equal(x509.enrollmentGroupId, 'custom-x509-group');
+    assert.deepEqual(req.deviceRuntimeContext.payload, { kind: 'x509' });
+    assert.equal(req.deviceRuntimeContext.symmetricKey, undefined);
+    assert.deepEqual((await registry.getTwin('custom-x509-device')).responseBody.tags, { cn: 'CN=custom-x509-device' });
+    assert.equal(((await registry.get('custom-x509-device')).responseBody as any).authentication.type, 'certificateAuthority');
   });
 
   test('a webhook answer without initialTwin or payload keeps the enrollment twin and returns no payload', async () => {

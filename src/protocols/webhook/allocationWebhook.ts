@@ -19,6 +19,7 @@ export interface HttpAllocationWebhookOptions {
   maxResponseBytes?: number;
 }
 
+/** Below the device SDK's 30 s request timeout: the register PUT waits for the webhook. */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
