@@ -219,6 +219,12 @@ describe('DPS TPM registration over HTTPS with swtpm and the unmodified SDKs', {
     }
     await assertNoDevice('tpm-raw-device');
 
+    // Bad input gets DPS's error form: a tpm member of the wrong shape, a storage root key that is not one.
+    const shape = await registerPut(registrationId, { registrationId, tpm: { endorsementKey: ekB } });
+    assert.deepEqual([shape.status, shape.json.errorCode], [400, 400001]);
+    const notStorage = await registerPut(registrationId, { registrationId, tpm: { endorsementKey: ekB, storageRootKey: Buffer.from('not a key').toString('base64') } });
+    assert.deepEqual([notStorage.status, notStorage.json.errorCode], [400, 400004]);
+
     // The key is derived, not held per challenge: a blob issued before a restart still works after it.
     await t.restart();
     // TPM B activates the blob (ActivateCredential, Import, Load) and HMACs the token with it.
