@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DpsSettingsStore } from '../store/dps.js';
 import type { AllocationPolicy, LinkedHub } from './types.js';
+import { TPM_SECRET_SETTING, newTpmSecret } from './registration/tpmKeys.js';
 
 /** The provisioning service's own facts. */
 export interface DpsInstance {
@@ -11,6 +12,11 @@ export interface DpsInstance {
   idScope: string;
   linkedHubs: LinkedHub[];
   allocationPolicy: AllocationPolicy;
+  /**
+   * The secret TPM registration keys are derived from (see registration/tpmKeys.ts), kept in the
+   * settings store so that it survives restarts; absent, a per-process secret is used.
+   */
+  tpmKeySecret?: Buffer;
 }
 
 /** Azure's id scopes look like `0ne0001A2B3`: `0ne` and 8 hex digits. */
@@ -21,6 +27,12 @@ export function newIdScope(): string {
 /** The id scope is generated once and kept: devices are configured with it. */
 export async function ensureIdScope(settings: DpsSettingsStore): Promise<string> {
   return (await settings.get('idScope')) ?? settings.setOnce('idScope', newIdScope());
+}
+
+/** The TPM key-derivation secret is generated once and kept, like the id scope. */
+export async function ensureTpmKeySecret(settings: DpsSettingsStore): Promise<Buffer> {
+  const stored = (await settings.get(TPM_SECRET_SETTING)) ?? (await settings.setOnce(TPM_SECRET_SETTING, newTpmSecret()));
+  return Buffer.from(stored, 'base64');
 }
 
 export function findLinkedHub(instance: DpsInstance, hostName: string): LinkedHub | undefined {

@@ -10,10 +10,10 @@ import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState } from '../types.js';
 import { allocate } from './allocation.js';
-import { Attestation, type DeviceCredential, type Matched } from './attestation.js';
+import { Attestation, type DeviceCredential, type Matched, type TpmChallengeRequired } from './attestation.js';
 import type { HubTarget } from './hubTarget.js';
 
-export type { DeviceCredential } from './attestation.js';
+export { TpmChallengeRequired, type DeviceCredential } from './attestation.js';
 
 /** What the device sent with its registration besides its credential. */
 export interface RegistrationRequest {
@@ -27,7 +27,8 @@ export type OperationStatus = 'assigning' | 'assigned' | 'failed' | 'disabled';
 export interface RegistrationOperation {
   operationId: string;
   status: OperationStatus;
-  registrationState?: DeviceRegistrationState;
+  /** `tpm`: for a TPM device, the blob that installs its hub key in its TPM (device responses only). */
+  registrationState?: DeviceRegistrationState & { tpm?: { authenticationKey: string } };
 }
 
 /** The seconds a device is told to wait before polling (DPS sends retry-after). */
@@ -60,19 +61,30 @@ export class DeviceRegistrations {
 
   /**
    * PUT …/register. Refusals of the credential throw (401, DPS does not reveal whether the
-   * registration id exists); everything after attestation is an operation status.
+   * registration id exists); everything after attestation is an operation status. A TPM
+   * credential without a token throws TpmChallengeRequired (not a refusal).
    */
   async register(idScope: string, registrationId: string, credential: DeviceCredential, request: RegistrationRequest = {}): Promise<RegistrationOperation> {
     const matched = await this.attest(idScope, registrationId, credential);
+    if (matched.enrollment.attestation.type === 'tpm' && !matched.tpm) {
+      // Without its TPM's keys the device could not be given its hub key.
+      throw dpsErrors.badFormat('A TPM registration must carry tpm.endorsementKey and tpm.storageRootKey.');
+    }
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
     const result = await this.assign(registrationId, matched, operationId, request);
+    if (matched.tpm && result.status === 'assigned') result.registrationState = { ...result.registrationState!, tpm: matched.tpm };
     this.sweep();
     this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
     return { operationId, status: 'assigning' };
   }
 
-  /** Whether the credential attests this registration (MQTT checks it at CONNECT). */
+  /** The TPM challenge for these keys (AMQP's SASL TPM); a 401 DpsError if they match no enrollment. */
+  tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
+    return this.attestation.tpmChallenge(idScope, registrationId, endorsementKey, storageRootKey);
+  }
+
+  /** Whether the credential attests this registration (MQTT checks it at CONNECT, AMQP at SASL). */
   async authenticate(idScope: string, registrationId: string, credential: DeviceCredential): Promise<boolean> {
     try {
       await this.attest(idScope, registrationId, credential);
