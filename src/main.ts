@@ -38,6 +38,7 @@ import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { DeviceRegistrations } from './dps/registration/registration.js';
 import { LocalHubTarget, type HubTarget } from './dps/registration/hubTarget.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
+import { RemoteHubTarget } from './protocols/http/remoteHub.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
@@ -176,6 +177,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
         [config.hostName.toLowerCase(), new LocalHubTarget(registry, twins)],
         ...extraHubs.map((h): [string, HubTarget] => [h.config.hostName.toLowerCase(), new LocalHubTarget(h.registry, h.twins)]),
       ]);
+      // Linked hubs outside this process are written over the IoT Hub REST API, when given a connection string.
+      for (const linked of dps.linkedHubs) {
+        if (linked.connectionString && !targets.has(linked.hostName.toLowerCase())) {
+          targets.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
+        }
+      }
       deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, (hostName) => targets.get(hostName.toLowerCase()));
       await http.register(dpsDeviceApi(deviceRegistrations));
     }

@@ -338,3 +338,116 @@ describe('hubs configuration', () => {
     }
   });
 });
+
+describe('a linked hub in another Fleethub, reached only through its connection string', () => {
+  let far: TestHub;
+  let t: TestHub;
+  let service: InstanceType<typeof ProvisioningServiceClient>;
+  let farRegistry: InstanceType<typeof iothub.Registry>;
+  let nearRegistry: InstanceType<typeof iothub.Registry>;
+  let idScope: string;
+
+  before(async () => {
+    // Another hub composition (its own data directory and listeners): the DPS knows it only by its registryReadWrite connection string.
+    far = await startTestHub();
+    const farConnectionString = await far.connectionString('registryReadWrite');
+    t = await startTestHub({ dps: { allocationPolicy: 'hashed', linkedHubs: [{ hostName: far.host, connectionString: farConnectionString }] } });
+    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    farRegistry = iothub.Registry.fromConnectionString(await far.connectionString());
+    nearRegistry = iothub.Registry.fromConnectionString(await t.connectionString());
+    idScope = (await t.hub.info()).dps!.idScope;
+  });
+  after(async () => {
+    await t?.close();
+    await far?.close();
+  });
+
+  const register = (registrationId: string, key: string) =>
+    (ProvisioningDeviceClient.create(t.host, idScope, new provisioningMqtt.Mqtt(), new SymmetricKeySecurityClient(registrationId, key) as any).register() as Promise<any>).catch((e: any) => {
+      throw new Error(`${e.name}: ${JSON.stringify(e.result ?? e.message)}`);
+    });
+  const pinTo = async (registrationId: string, hub: string) => {
+    const { responseBody: e } = await service.getIndividualEnrollment(registrationId);
+    await service.createOrUpdateIndividualEnrollment({ ...e, allocationPolicy: 'static', iotHubs: [hub] } as any);
+  };
+
+  test('the device is created there over REST with its initial twin, connects there, and moves between the hubs with its data', async () => {
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'remote-one',
+      attestation: { type: 'symmetricKey' },
+      allocationPolicy: 'static',
+      iotHubs: [far.host],
+      capabilities: { iotEdge: true },
+      initialTwin: { tags: { site: 'far' }, properties: { desired: { rate: 7 } } },
+    } as any);
+    const key = (await service.getIndividualEnrollmentAttestationMechanism('remote-one')).responseBody.symmetricKey!.primaryKey;
+    const first = await register('remote-one', key);
+    assert.equal(first.assignedHub, far.host);
+    assert.equal(first.substatus, 'initialAssignment');
+    const created: any = (await farRegistry.get('remote-one')).responseBody;
+    assert.equal(created.authentication.symmetricKey.primaryKey, key);
+    assert.equal(created.capabilities.iotEdge, true);
+    const farTwin: any = (await farRegistry.getTwin('remote-one')).responseBody;
+    assert.deepEqual(farTwin.tags, { site: 'far' });
+    assert.equal(farTwin.properties.desired.rate, 7);
+    await assert.rejects(nearRegistry.get('remote-one'), sdkError('DeviceNotFoundError'));
+
+    // The device works in the far hub and reports there.
+    const client = device.Client.fromConnectionString(`HostName=${far.host};DeviceId=remote-one;SharedAccessKey=${key}`, deviceMqtt.Mqtt as any);
+    await client.open();
+    try {
+      await client.sendEvent(new device.Message(JSON.stringify({ from: 'far' })));
+      const twin = await client.getTwin();
+      await new Promise<void>((resolve, reject) => twin.properties.reported.update({ battery: 80 }, (e?: Error) => (e ? reject(e) : resolve())));
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(JSON.parse((await eventsOf(far, 'remote-one')).at(-1)!.body.toString()), { from: 'far' });
+    await farRegistry.updateTwin('remote-one', { tags: { owner: 'far-ops' } } as any, '*');
+
+    // Moved to the DPS's own hub: the twin read over REST comes along, the far hub forgets the device.
+    await pinTo('remote-one', t.host);
+    const moved = await register('remote-one', key);
+    assert.equal(moved.assignedHub, t.host);
+    assert.equal(moved.substatus, 'deviceDataMigrated');
+    const nearTwin: any = (await nearRegistry.getTwin('remote-one')).responseBody;
+    assert.deepEqual(nearTwin.tags, { site: 'far', owner: 'far-ops' });
+    assert.equal(nearTwin.properties.desired.rate, 7);
+    assert.equal(nearTwin.properties.reported.battery, 80);
+    await assert.rejects(farRegistry.get('remote-one'), sdkError('DeviceNotFoundError'));
+
+    // And back: tags and desired properties travel over REST; reported properties cannot be written by a service.
+    await nearRegistry.updateTwin('remote-one', { properties: { desired: { rate: 9 } } } as any, '*');
+    await pinTo('remote-one', far.host);
+    const back = await register('remote-one', key);
+    assert.equal(back.assignedHub, far.host);
+    assert.equal(back.substatus, 'deviceDataMigrated');
+    const again: any = (await farRegistry.getTwin('remote-one')).responseBody;
+    assert.deepEqual(again.tags, { site: 'far', owner: 'far-ops' });
+    assert.equal(again.properties.desired.rate, 9);
+    await assert.rejects(nearRegistry.get('remote-one'), sdkError('DeviceNotFoundError'));
+  });
+
+  test('a remote hub that refuses the write ends the registration failed, and nothing is left behind', async () => {
+    // The far hub's registryRead policy cannot create devices: IoT Hub answers 401.
+    const readOnly = await far.connectionString('registryRead');
+    const u = await startTestHub({ dps: { linkedHubs: [{ hostName: far.host, connectionString: readOnly }] } });
+    try {
+      const svc = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(u));
+      await svc.createOrUpdateIndividualEnrollment({ registrationId: 'refused', attestation: { type: 'symmetricKey' }, allocationPolicy: 'static', iotHubs: [far.host] } as any);
+      const key = (await svc.getIndividualEnrollmentAttestationMechanism('refused')).responseBody.symmetricKey!.primaryKey;
+      const scope = (await u.hub.info()).dps!.idScope;
+      const client = ProvisioningDeviceClient.create(u.host, scope, new provisioningHttp.Http(), new SymmetricKeySecurityClient('refused', key) as any);
+      await assert.rejects(client.register() as Promise<any>, (e: any) => {
+        assert.equal(e.result?.status, 'failed');
+        assert.equal(e.result.registrationState.errorCode, 500000);
+        assert.match(e.result.registrationState.errorMessage, new RegExp(`${far.host.replace(/\./g, '\\.')} answered 401`));
+        return true;
+      });
+      await assert.rejects(farRegistry.get('refused'), sdkError('DeviceNotFoundError'));
+      assert.equal((await svc.getDeviceRegistrationState('refused')).responseBody.status, 'failed');
+    } finally {
+      await u.close();
+    }
+  });
+});

@@ -262,8 +262,11 @@ function checkDps(dps: unknown, fail: (msg: string) => never): void {
       if (!['hostName', 'connectionString', 'allocationWeight', 'applyAllocationPolicy'].includes(k)) fail(`unknown setting ${at}.${k}'`);
     }
     if (typeof hub.hostName !== 'string' || !hostName.test(hub.hostName)) fail(`${at}.hostName' must be a host name`);
-    if (hub.connectionString !== undefined && (typeof hub.connectionString !== 'string' || !/HostName=/i.test(hub.connectionString))) {
-      fail(`${at}.connectionString' must be an IoT hub connection string`);
+    if (
+      hub.connectionString !== undefined &&
+      (typeof hub.connectionString !== 'string' || ![/(^|;)HostName=[^;]+/i, /(^|;)SharedAccessKeyName=[^;]+/i, /(^|;)SharedAccessKey=[^;]+/i].every((re) => re.test(hub.connectionString as string)))
+    ) {
+      fail(`${at}.connectionString' must be an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…, a policy with registry write rights)`);
     }
     const w = hub.allocationWeight;
     if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);

@@ -136,7 +136,7 @@ export class DeviceRegistrations {
     if (!target) {
       return fail(
         500207,
-        `Allocated hub ${hubHostName} is not hosted by this Fleethub process; provisioning devices into other hubs is not supported yet.`,
+        `Allocated hub ${hubHostName} is not hosted by this Fleethub process and dps.linkedHubs gives no connectionString to reach it.`,
       );
     }
     let plan: { substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget };
