@@ -249,6 +249,17 @@ describe('two hubs in one process, the DPS allocating across them', () => {
     });
   });
 
+  test('after a restart each hub finds its own devices in its own database again', async () => {
+    const before = await t.hub.info();
+    await t.restart();
+    const after = await t.hub.info();
+    assert.equal(after.hubs![0]!.iothubownerConnectionString, before.hubs![0]!.iothubownerConnectionString);
+    assert.equal(after.dps!.idScope, before.dps!.idScope);
+    assert.equal((await second.hub.registry.getDevice('pinned')).deviceId, 'pinned');
+    await assert.rejects(t.hub.registry.getDevice('pinned'), (e: any) => e.status === 404);
+    assert.deepEqual((await t.hub.twins.getTwin('traveller-dev')).tags, { stage: 'initial', owner: 'kept' });
+  });
+
   test('fleethub info lists every hub of the process with its connection strings', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleethub-multihub-info-'));
     try {
