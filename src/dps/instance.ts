@@ -40,14 +40,23 @@ export function findLinkedHub(instance: DpsInstance, hostName: string): LinkedHu
   return instance.linkedHubs.find((h) => h.hostName.toLowerCase() === wanted);
 }
 
-/** The instance as configured: the local hub is always linked, configured hubs are added. */
+/**
+ * The instance as configured: every hub of this process (the primary and `hubs`) is linked;
+ * configured linked hubs are added, or, naming a hub of this process, set its weight and whether
+ * the allocation policy applies to it.
+ */
 export function dpsInstance(
-  config: { hostName: string; dps: { hostName?: string; linkedHubs: Partial<LinkedHub>[]; allocationPolicy: AllocationPolicy } },
+  config: {
+    hostName: string;
+    hubs?: { hostName: string }[];
+    dps: { hostName?: string; linkedHubs: Partial<LinkedHub>[]; allocationPolicy: AllocationPolicy };
+  },
   idScope: string,
 ): DpsInstance {
   const hostName = config.dps.hostName ?? config.hostName;
   const linkedHubs: LinkedHub[] = [];
-  for (const hub of [{ hostName: config.hostName }, ...config.dps.linkedHubs]) {
+  const local = [config.hostName, ...(config.hubs ?? []).map((h) => h.hostName)].map((h): Partial<LinkedHub> => ({ hostName: h }));
+  for (const hub of [...local, ...config.dps.linkedHubs]) {
     const entry: LinkedHub = {
       hostName: hub.hostName!,
       allocationWeight: hub.allocationWeight ?? 1,
