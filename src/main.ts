@@ -131,14 +131,14 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     const dpsStore = openSqliteDpsStore(store.db);
     const dps = await prepareDps(dpsStore, config);
     const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
-    const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
+    const { enrollments, enrollmentGroups, registrations, operations, certificates } = dpsStore;
     const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
     await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
     await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
     await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
     // Devices register through the same DPS host; they are provisioned into this process's hub.
-    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, config.hostName, new LocalHubTarget(registry, twins));
+    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, config.hostName, new LocalHubTarget(registry, twins));
     await http.register(dpsDeviceApi(deviceRegistrations));
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
