@@ -112,10 +112,12 @@ async function bench(work: string, host: string): Promise<void> {
     console.log(`dps bench: ${DEVICES} new devices per level, symmetric-key group (${GROUPS} group${GROUPS > 1 ? 's' : ''} enrolled), MQTT, hub pid ${hub.pid} on ${host}`);
     console.log(`each registration: TLS + CONNECT + SUBSCRIBE + PUT, wait retry-after (Fleethub sends 1 s), poll, disconnect`);
     console.log(`DPS limit: ${DPS_REGISTRATIONS_PER_MINUTE}/min = ${(DPS_REGISTRATIONS_PER_MINUTE / 60).toFixed(2)}/s per service (${DPS_LIMIT_SOURCE})\n`);
-    const rows: string[][] = [['concurrency', 'devices', 'failed', 'reg/s', 'reg/min', 'x DPS limit', 'p50 ms', 'p99 ms', 'hub CPU ms/reg']];
+    const header = ['concurrency', 'devices', 'failed', 'reg/s', 'reg/min', 'x DPS limit', 'p50 ms', 'p99 ms', 'hub CPU ms/reg'];
+    const print = (row: string[]) => console.log(row.map((cell, i) => cell.padStart(header[i]!.length)).join('  '));
+    print(header);
     for (const c of LEVELS) {
       const r = await level(host, idScope, groupKey, c, hub.pid!);
-      rows.push([
+      print([
         String(c),
         String(r.ok),
         String(r.failed),
@@ -128,8 +130,6 @@ async function bench(work: string, host: string): Promise<void> {
       ]);
       if (r.firstError) console.log(`  c=${c}: first error: ${r.firstError}`);
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    console.log(rows.map((row) => row.map((cell, i) => cell.padStart(widths[i]!)).join('  ')).join('\n'));
     console.log(`\n(load generator and hub are separate processes on one machine; reg/s also measures the SDK's share of the CPU)`);
   } finally {
     hub.kill('SIGTERM');
