@@ -15,6 +15,8 @@ import type { ProvisionedDevice } from './hubTarget.js';
 export type DeviceCredential = { kind: 'sas'; token: string | undefined } | { kind: 'x509'; chain: Buffer[] };
 
 const MAX_CHAIN_DEPTH = 8;
+/** Registration ids whose matching group is remembered (oldest forgotten first). */
+const GROUP_HINTS = 10_000;
 
 /** The enrollment a credential matched. */
 export interface Matched {
@@ -26,6 +28,13 @@ export interface Matched {
 }
 
 export class Attestation {
+  /**
+   * The group that last attested each registration id. Only an ordering hint: that group is
+   * checked first, in full. A registration attests up to three times (MQTT CONNECT, PUT, poll),
+   * and scanning every group derives keys (or parses certificates) for each of them each time.
+   */
+  private readonly groupHints = new Map<string, string>();
+
   constructor(
     private readonly instance: DpsInstance,
     private readonly enrollments: EnrollmentStore,
@@ -53,12 +62,13 @@ export class Attestation {
       if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
       return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
     }
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
       if (!keys) continue;
       const primaryKey = sign(keys.primaryKey, registrationId);
       const secondaryKey = sign(keys.secondaryKey, registrationId);
       if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
       }
     }
@@ -105,7 +115,7 @@ export class Attestation {
     }
     const verifiedCas = new Map((await this.certificates.list()).filter((c) => c.isVerified).map((c) => [c.name, c.certificate]));
     const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, now));
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const x509 = group.attestation.type === 'x509' ? group.attestation.x509 : undefined;
       if (!x509) continue;
       const anchors = [
@@ -116,10 +126,25 @@ export class Attestation {
         .map(stored)
         .filter((c): c is X509Certificate => !!c && validAt(c, now));
       if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
       }
     }
     throw refuse();
+  }
+
+  /** The hinted group first (when it still exists), then every other group in id order. */
+  private async *groupsFor(registrationId: string): AsyncGenerator<EnrollmentGroup> {
+    const hinted = this.groupHints.get(registrationId);
+    const first = hinted === undefined ? undefined : await this.groups.get(hinted);
+    if (first) yield first;
+    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== hinted) yield group;
+  }
+
+  private hint(registrationId: string, group: EnrollmentGroup): void {
+    this.groupHints.delete(registrationId);
+    this.groupHints.set(registrationId, group.enrollmentGroupId);
+    if (this.groupHints.size > GROUP_HINTS) this.groupHints.delete(this.groupHints.keys().next().value!);
   }
 
   private async *allGroups(): AsyncGenerator<EnrollmentGroup> {
