@@ -166,7 +166,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     if (dpsStore) {
       const dps = await prepareDps(dpsStore, config);
       const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
-      const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
+      const { enrollments, enrollmentGroups, registrations, operations, certificates } = dpsStore;
       const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
       await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
       await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
@@ -183,7 +183,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           targets.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
         }
       }
-      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, (hostName) => targets.get(hostName.toLowerCase()));
+      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, (hostName) => targets.get(hostName.toLowerCase()));
       await http.register(dpsDeviceApi(deviceRegistrations));
     }
     await http.register(queryApi(queries, authorizer));

@@ -42,6 +42,8 @@ export class TpmChallengeRequired extends Error {
 }
 
 const MAX_CHAIN_DEPTH = 8;
+/** Registration ids whose matching group is remembered (oldest forgotten first). */
+const GROUP_HINTS = 10_000;
 
 /** The enrollment a credential matched. */
 export interface Matched {
@@ -61,6 +63,13 @@ export interface Matched {
 const processTpmSecret = randomBytes(32);
 
 export class Attestation {
+  /**
+   * The group that last attested each registration id. Only an ordering hint: that group is
+   * checked first, in full. A registration attests up to three times (MQTT CONNECT, PUT, poll),
+   * and scanning every group derives keys (or parses certificates) for each of them each time.
+   */
+  private readonly groupHints = new Map<string, string>();
+
   constructor(
     private readonly instance: DpsInstance,
     private readonly enrollments: EnrollmentStore,
@@ -103,12 +112,13 @@ export class Attestation {
       if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
       return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
     }
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
       if (!keys) continue;
       const primaryKey = sign(keys.primaryKey, registrationId);
       const secondaryKey = sign(keys.secondaryKey, registrationId);
       if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
       }
     }
@@ -155,7 +165,7 @@ export class Attestation {
     }
     const verifiedCas = new Map((await this.certificates.list()).filter((c) => c.isVerified).map((c) => [c.name, c.certificate]));
     const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, now));
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const x509 = group.attestation.type === 'x509' ? group.attestation.x509 : undefined;
       if (!x509) continue;
       const anchors = [
@@ -166,6 +176,7 @@ export class Attestation {
         .map(stored)
         .filter((c): c is X509Certificate => !!c && validAt(c, now));
       if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
       }
     }
@@ -219,6 +230,20 @@ export class Attestation {
       if (e instanceof HubError) throw dpsErrors.invalid(e.message);
       throw e;
     }
+  }
+
+  /** The hinted group first (when it still exists), then every other group in id order. */
+  private async *groupsFor(registrationId: string): AsyncGenerator<EnrollmentGroup> {
+    const hinted = this.groupHints.get(registrationId);
+    const first = hinted === undefined ? undefined : await this.groups.get(hinted);
+    if (first) yield first;
+    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== hinted) yield group;
+  }
+
+  private hint(registrationId: string, group: EnrollmentGroup): void {
+    this.groupHints.delete(registrationId);
+    this.groupHints.set(registrationId, group.enrollmentGroupId);
+    if (this.groupHints.size > GROUP_HINTS) this.groupHints.delete(this.groupHints.keys().next().value!);
   }
 
   private async *allGroups(): AsyncGenerator<EnrollmentGroup> {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { newEtag } from '../../core/ids.js';
-import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
+import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationOperationStore, RegistrationStore } from '../../store/dps.js';
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState, InitialTwin, RegistrationSubstatus, ReprovisionPolicy } from '../types.js';
@@ -35,15 +35,19 @@ export interface RegistrationOperation {
 export const RETRY_AFTER_SECONDS = 1;
 /** Finished operations are kept this long for polling (DPS keeps them for a limited time too). */
 const OPERATION_TTL_MS = 10 * 60 * 1000;
+/** Expired operations are deleted at most this often (on a registration). */
+const SWEEP_EVERY_MS = 60 * 1000;
 
 export class DeviceRegistrations {
-  private readonly operations = new Map<string, { registrationId: string; result: RegistrationOperation; expires: number }>();
+  private lastSweep = 0;
 
   constructor(
     private readonly instance: DpsInstance,
     enrollments: EnrollmentStore,
     groups: EnrollmentGroupStore,
     private readonly registrations: RegistrationStore,
+    /** Operations the devices poll; stored before the PUT is answered, so they survive a restart. */
+    private readonly operations: RegistrationOperationStore,
     certificates: DpsCertificateStore,
     /** The hubs devices can be provisioned into, by host name; undefined for a linked hub this process cannot write. */
     private readonly hubTarget: (hostName: string) => HubTarget | undefined,
@@ -72,8 +76,8 @@ export class DeviceRegistrations {
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
     const result = await this.assign(registrationId, matched, operationId, request);
     if (matched.tpm && result.status === 'assigned') result.registrationState = { ...result.registrationState!, tpm: matched.tpm };
-    this.sweep();
-    this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
+    await this.operations.put({ ...result, registrationId, expiresAt: this.now().getTime() + OPERATION_TTL_MS });
+    await this.sweep();
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
     return { operationId, status: 'assigning' };
   }
@@ -97,16 +101,16 @@ export class DeviceRegistrations {
   /** GET …/operations/{operationId}: the device must attest again, as with DPS. */
   async operationStatus(idScope: string, registrationId: string, operationId: string, credential: DeviceCredential): Promise<RegistrationOperation> {
     await this.attest(idScope, registrationId, credential);
-    const op = this.operations.get(operationId);
-    if (!op || op.registrationId !== registrationId || op.expires < this.now().getTime()) {
-      throw dpsErrors.notFound(`Operation ${operationId} not found.`);
-    }
-    return op.result;
+    const op = await this.operations.get(operationId, registrationId, this.now().getTime());
+    if (!op) throw dpsErrors.notFound(`Operation ${operationId} not found.`);
+    return { operationId: op.operationId, status: op.status, ...(op.registrationState ? { registrationState: op.registrationState } : {}) };
   }
 
-  private sweep(): void {
+  private async sweep(): Promise<void> {
     const t = this.now().getTime();
-    for (const [id, op] of this.operations) if (op.expires < t) this.operations.delete(id);
+    if (t - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = t;
+    await this.operations.sweep(t);
   }
 
   private async assign(registrationId: string, m: Matched, operationId: string, _request: RegistrationRequest): Promise<RegistrationOperation> {
