@@ -39,6 +39,7 @@ import { DeviceRegistrations } from './dps/registration/registration.js';
 import { LocalHubTarget } from './dps/registration/hubTarget.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
+import { dpsRegistrationAmqp } from './protocols/amqp/dps/registration.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
@@ -166,7 +167,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     }
 
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
+    const dpsAmqp = dpsRegistrationAmqp(deviceRegistrations);
     const amqpServices: AmqpServices = {
+      dps: dpsAmqp,
       hubName: config.hubName,
       connections,
       telemetry,
@@ -176,7 +179,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
-    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
+    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, plainUsers: [dpsAmqp.plainUsers] });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
       await mqtt.close();
       await http.close();
