@@ -162,7 +162,8 @@ describe('DPS device registration over AMQP and AMQP over WebSocket', () => {
       const created: any = (await registry.get(registrationId)).responseBody;
       assert.equal(created.authentication.type, 'selfSigned');
       assert.equal(created.authentication.x509Thumbprint.primaryThumbprint, await thumbprint(cert));
-      const twin = await connectAndSend(result.assignedHub, registrationId, { cert, chainPem: cert.certPem });
+      // Over WebSocket the hub reads the client certificate from the HTTPS upgrade too.
+      const twin = await connectAndSend(result.assignedHub, registrationId, { cert, chainPem: cert.certPem }, transport === 'AmqpWs' ? deviceAmqp.AmqpWs : deviceAmqp.Amqp);
       assert.deepEqual(twin.tags, { kind: 'x509', via: transport });
       assert.equal(twin.properties.desired.level, 1);
       assert.equal((await service.getDeviceRegistrationState(registrationId)).responseBody.status, 'assigned');
