@@ -8,12 +8,12 @@ import { newEtag } from '../../core/ids.js';
 import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
-import type { DeviceRegistrationState } from '../types.js';
+import type { DeviceRegistrationState, InitialTwin, RegistrationSubstatus, ReprovisionPolicy } from '../types.js';
 import { allocate } from './allocation.js';
-import { Attestation, type DeviceCredential, type Matched } from './attestation.js';
-import type { HubTarget } from './hubTarget.js';
+import { Attestation, type DeviceCredential, type Matched, type TpmChallengeRequired } from './attestation.js';
+import type { DeviceTwinData, HubTarget } from './hubTarget.js';
 
-export type { DeviceCredential } from './attestation.js';
+export { TpmChallengeRequired, type DeviceCredential } from './attestation.js';
 
 /** What the device sent with its registration besides its credential. */
 export interface RegistrationRequest {
@@ -27,7 +27,8 @@ export type OperationStatus = 'assigning' | 'assigned' | 'failed' | 'disabled';
 export interface RegistrationOperation {
   operationId: string;
   status: OperationStatus;
-  registrationState?: DeviceRegistrationState;
+  /** `tpm`: for a TPM device, the blob that installs its hub key in its TPM (device responses only). */
+  registrationState?: DeviceRegistrationState & { tpm?: { authenticationKey: string } };
 }
 
 /** The seconds a device is told to wait before polling (DPS sends retry-after). */
@@ -44,9 +45,8 @@ export class DeviceRegistrations {
     groups: EnrollmentGroupStore,
     private readonly registrations: RegistrationStore,
     certificates: DpsCertificateStore,
-    /** The hub in this process, by host name; other linked hubs cannot be written from here. */
-    private readonly localHubHostName: string,
-    private readonly localHub: HubTarget,
+    /** The hubs devices can be provisioned into, by host name; undefined for a linked hub this process cannot write. */
+    private readonly hubTarget: (hostName: string) => HubTarget | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.attestation = new Attestation(instance, enrollments, groups, certificates, now);
@@ -60,19 +60,30 @@ export class DeviceRegistrations {
 
   /**
    * PUT …/register. Refusals of the credential throw (401, DPS does not reveal whether the
-   * registration id exists); everything after attestation is an operation status.
+   * registration id exists); everything after attestation is an operation status. A TPM
+   * credential without a token throws TpmChallengeRequired (not a refusal).
    */
   async register(idScope: string, registrationId: string, credential: DeviceCredential, request: RegistrationRequest = {}): Promise<RegistrationOperation> {
     const matched = await this.attest(idScope, registrationId, credential);
+    if (matched.enrollment.attestation.type === 'tpm' && !matched.tpm) {
+      // Without its TPM's keys the device could not be given its hub key.
+      throw dpsErrors.badFormat('A TPM registration must carry tpm.endorsementKey and tpm.storageRootKey.');
+    }
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
     const result = await this.assign(registrationId, matched, operationId, request);
+    if (matched.tpm && result.status === 'assigned') result.registrationState = { ...result.registrationState!, tpm: matched.tpm };
     this.sweep();
     this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
     return { operationId, status: 'assigning' };
   }
 
-  /** Whether the credential attests this registration (MQTT checks it at CONNECT). */
+  /** The TPM challenge for these keys (AMQP's SASL TPM); a 401 DpsError if they match no enrollment. */
+  tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
+    return this.attestation.tpmChallenge(idScope, registrationId, endorsementKey, storageRootKey);
+  }
+
+  /** Whether the credential attests this registration (MQTT checks it at CONNECT, AMQP at SASL). */
   async authenticate(idScope: string, registrationId: string, credential: DeviceCredential): Promise<boolean> {
     try {
       await this.attest(idScope, registrationId, credential);
@@ -121,34 +132,85 @@ export class DeviceRegistrations {
       return { operationId: operationId, status: 'failed', registrationState: state };
     };
 
-    const hub = allocate(this.instance, registrationId, m.enrollment);
-    if (typeof hub === 'string') return fail(400207, hub);
-    if (hub.hostName.toLowerCase() !== this.localHubHostName.toLowerCase()) {
+    const deviceId = m.individual?.deviceId || registrationId;
+    // A device assigned before (same device id) is reprovisioned by the enrollment's policy.
+    const before = previous?.state.status === 'assigned' && previous.state.deviceId === deviceId ? previous.state.assignedHub : undefined;
+    const policy: ReprovisionPolicy = { updateHubAssignment: true, migrateDeviceData: true, ...m.enrollment.reprovisionPolicy };
+    let hubHostName: string;
+    if (before && !policy.updateHubAssignment) {
+      hubHostName = before;
+    } else {
+      const hub = allocate(this.instance, registrationId, m.enrollment);
+      if (typeof hub === 'string') return fail(400207, hub);
+      hubHostName = hub.hostName;
+    }
+    const target = this.hubTarget(hubHostName);
+    if (!target) {
       return fail(
         500207,
-        `Allocated hub ${hub.hostName} is not hosted by this Fleethub process; provisioning devices into other hubs is not supported yet.`,
+        `Allocated hub ${hubHostName} is not hosted by this Fleethub process and dps.linkedHubs gives no connectionString to reach it.`,
       );
     }
-    const deviceId = m.individual?.deviceId || registrationId;
-    // The twin is DPS's to initialize on first assignment only; re-registration keeps the hub's data.
-    const firstAssignment = !previous || previous.state.status !== 'assigned' || previous.state.deviceId !== deviceId;
+    let plan: { substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget };
     try {
-      await this.localHub.provision({
+      plan = await this.reprovisionPlan(deviceId, m.enrollment.initialTwin, policy, before, hubHostName, target);
+      if (plan.resetInPlace) await target.remove(deviceId);
+      await target.provision({
         deviceId,
         authentication: m.authentication,
         iotEdge: m.enrollment.capabilities?.iotEdge ?? false,
-        ...(firstAssignment && m.enrollment.initialTwin ? { initialTwin: m.enrollment.initialTwin } : {}),
+        ...(plan.twin ? { twin: plan.twin } : {}),
       });
+      // DPS removes the device from the hub it leaves, once the new hub has it.
+      await plan.leaving?.remove(deviceId);
     } catch (e) {
-      return fail(500000, `Provisioning the device in ${hub.hostName} failed: ${(e as Error).message}`);
+      return fail(500000, `Provisioning the device in ${hubHostName} failed: ${(e as Error).message}`);
     }
     const state = await record({
       ...base,
-      assignedHub: hub.hostName,
+      assignedHub: hubHostName,
       deviceId,
       status: 'assigned',
-      substatus: 'initialAssignment',
+      substatus: plan.substatus,
     });
     return { operationId: operationId, status: 'assigned', registrationState: state };
   }
+
+  /**
+   * What (re)assignment does with the device's data, as DPS's reprovisioning policies say:
+   * first assignment writes the enrollment's initial twin; back to the same hub keeps the twin
+   * (`reprovisionedToInitialAssignment`), unless the policy resets data, which recreates the
+   * device with the initial twin; a move to another hub carries the twin over
+   * (`deviceDataMigrated`) or starts from the initial twin (`deviceDataReset`), and the device
+   * leaves the old hub.
+   */
+  private async reprovisionPlan(
+    deviceId: string,
+    initialTwin: InitialTwin | undefined,
+    policy: ReprovisionPolicy,
+    before: string | undefined,
+    hubHostName: string,
+    target: HubTarget,
+  ): Promise<{ substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget }> {
+    const initial = initialTwinData(initialTwin);
+    if (!before) return { substatus: 'initialAssignment', ...(initial ? { twin: initial } : {}) };
+    if (before.toLowerCase() === hubHostName.toLowerCase()) {
+      const substatus = 'reprovisionedToInitialAssignment';
+      if (policy.updateHubAssignment && !policy.migrateDeviceData) return { substatus, resetInPlace: true, ...(initial ? { twin: initial } : {}) };
+      // A device deleted from its hub since is created again as new, with the initial twin.
+      if (!(await target.readTwin(deviceId))) return { substatus, ...(initial ? { twin: initial } : {}) };
+      return { substatus };
+    }
+    const leaving = this.hubTarget(before);
+    if (!policy.migrateDeviceData) return { substatus: 'deviceDataReset', ...(initial ? { twin: initial } : {}), ...(leaving ? { leaving } : {}) };
+    const data = leaving ? await leaving.readTwin(deviceId) : undefined;
+    const twin = data ?? initial;
+    return { substatus: 'deviceDataMigrated', ...(twin ? { twin } : {}), ...(leaving ? { leaving } : {}) };
+  }
+}
+
+/** The enrollment's initial twin as twin data (tags and desired properties). */
+function initialTwinData(t: InitialTwin | undefined): DeviceTwinData | undefined {
+  if (!t || (!t.tags && !t.properties?.desired)) return undefined;
+  return { ...(t.tags ? { tags: t.tags } : {}), ...(t.properties?.desired ? { desired: t.properties.desired } : {}) };
 }
