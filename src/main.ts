@@ -226,7 +226,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
-    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers] } : {}) });
+    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
       await mqtt.close();
       await http.close();

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import rhea, { type Message, type Sender } from 'rhea';
 import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
@@ -22,7 +23,9 @@ import { dpsConnectionString } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
 import { connectAmqp } from './support/amqp.js';
-import { createSasToken } from '../src/core/sas.js';
+import { createSasToken, parseSasToken, signatureMatches } from '../src/core/sas.js';
+import { tpmRegistrationId } from '../src/dps/attestation/tpm.js';
+import { sdkOperation, sdkTpmClient, startSwtpm, tpmCall, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
 import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
 
 const { ProvisioningServiceClient } = provisioningService;
@@ -30,6 +33,7 @@ const { ProvisioningDeviceClient } = provisioningDevice;
 const { Amqp, AmqpWs } = provisioningAmqp;
 const { SymmetricKeySecurityClient } = symmetricKey;
 const { X509Security } = securityX509 as any;
+const { TpmAuthenticationProvider } = createRequire(import.meta.url)('azure-iot-security-tpm');
 
 const transports = { Amqp: () => new Amqp(), AmqpWs: () => new AmqpWs() } as const;
 type TransportName = keyof typeof transports;
@@ -279,6 +283,136 @@ describe('DPS device registration over AMQP and AMQP over WebSocket', () => {
     const proof = await issue(ca, code.json.properties.verificationCode);
     assert.equal((await admin('POST', `/fleethub/certificates/${name}/verify`, { certificate: proof.certPem })).status, 200);
   }
+});
+
+describe('DPS TPM registration over AMQP (SASL TPM) with swtpm and the unmodified SDKs', { timeout: 120_000 }, () => {
+  let t: TestHub;
+  let service: InstanceType<typeof ProvisioningServiceClient>;
+  let registry: InstanceType<typeof iothub.Registry>;
+  let idScope: string;
+  let tpmA: Swtpm;
+  let tpmB: Swtpm;
+  let ekA: string;
+
+  /** One SDK client per swtpm at a time (swtpm serves one connection); closed after `use`. */
+  async function withTpm<T>(tpm: Swtpm, registrationId: string | undefined, use: (c: TpmSecurityClientLike) => Promise<T>): Promise<T> {
+    const c = sdkTpmClient(tpm.port, registrationId);
+    try {
+      return await use(c.client);
+    } finally {
+      c.close();
+    }
+  }
+
+  const register = (client: TpmSecurityClientLike, transport: TransportName) =>
+    sdkOperation(() => ProvisioningDeviceClient.create(t.host, idScope, transports[transport](), client as any).register() as Promise<any>);
+
+  before(async () => {
+    t = await startTestHub();
+    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    idScope = (await t.hub.info()).dps!.idScope;
+    [tpmA, tpmB] = await Promise.all([startSwtpm(), startSwtpm()]);
+    ekA = await withTpm(tpmA, undefined, async (c) => (await tpmCall.endorsementKey(c)).toString('base64'));
+  });
+  after(async () => {
+    await Promise.all([tpmA?.stop(), tpmB?.stop()]);
+    await t?.close();
+  });
+
+  for (const transport of ['Amqp', 'AmqpWs'] as const) {
+    test(`${transport}: the TPM passes the SASL TPM challenge, gets its hub key, connects, sends telemetry and finds its initial twin`, async () => {
+      // The id the SDK derives from the EK when none is configured: the enrollment is made for it.
+      const registrationId = tpmRegistrationId(ekA);
+      const deviceId = `tpm-${transport.toLowerCase()}`;
+      await service.createOrUpdateIndividualEnrollment({
+        registrationId,
+        deviceId,
+        attestation: { type: 'tpm', tpm: { endorsementKey: ekA } },
+        initialTwin: { tags: { via: transport, secure: true }, properties: { desired: { setpoint: 21.5 } } },
+        etag: '*',
+      } as any);
+      await withTpm(tpmA, undefined, async (client) => {
+        const result = await register(client, transport);
+        assert.equal(result.status, 'assigned');
+        const state = result.registrationState;
+        assert.equal(state.registrationId, registrationId);
+        assert.equal(state.assignedHub, t.host);
+        assert.equal(state.deviceId, deviceId);
+        assert.equal(typeof state.tpm?.authenticationKey, 'string');
+
+        const key: string = ((await registry.get(deviceId)).responseBody as any).authentication.symmetricKey.primaryKey;
+        const auth = TpmAuthenticationProvider.fromTpmSecurityClient(deviceId, state.assignedHub, client);
+        const deviceClient = device.Client.fromAuthenticationProvider(auth, deviceMqtt.Mqtt as any);
+        try {
+          await sdkOperation(() => deviceClient.open());
+          await sdkOperation(() => deviceClient.sendEvent(new device.Message(JSON.stringify({ hello: deviceId }))));
+          const credentials = await sdkOperation(() => auth.getDeviceCredentials() as Promise<{ sharedAccessSignature: string }>);
+          assert.ok(signatureMatches(parseSasToken(credentials.sharedAccessSignature)!, key), 'the TPM signs hub SAS tokens with the key the hub has');
+        } finally {
+          await deviceClient.close();
+          auth.stop();
+        }
+      });
+      const events = await eventsOf(t, deviceId);
+      assert.deepEqual(events.map((e) => JSON.parse(e.body.toString())), [{ hello: deviceId }]);
+      const twin: any = (await registry.getTwin(deviceId)).responseBody;
+      assert.deepEqual(twin.tags, { via: transport, secure: true });
+      assert.equal(twin.properties.desired.setpoint, 21.5);
+      assert.equal((await service.getDeviceRegistrationState(registrationId)).responseBody.status, 'assigned');
+    });
+  }
+
+  test('SASL TPM on the wire: the blob comes in chunks; another TPM\'s EK, an unknown id and a forged SAS get the auth outcome; nothing is created', async () => {
+    // The SDK cannot be used for refusals: azure-iot-provisioning-device-amqp 1.9.1 only reports a
+    // SASL failure after it has been given a challenge, so register() would never settle.
+    const registrationId = 'tpm-raw';
+    await service.createOrUpdateIndividualEnrollment({ registrationId, attestation: { type: 'tpm', tpm: { endorsementKey: ekA } } } as any);
+    const srkA = await withTpm(tpmA, undefined, async (c) => (await tpmCall.storageRootKey(c)).toString('base64'));
+    const [ekB, srkB] = await withTpm(tpmB, undefined, async (c) => [(await tpmCall.endorsementKey(c)).toString('base64'), (await tpmCall.storageRootKey(c)).toString('base64')]);
+    const forged = (id: string) => `SharedAccessSignature sr=${encodeURIComponent(`${idScope}/registrations/${id}`)}&sig=${encodeURIComponent(Buffer.alloc(32, 7).toString('base64'))}&se=${Math.floor(Date.now() / 1000) + 600}&skn=registration`;
+
+    const tpmSasl = async (id: string, ek: string, srk: string, sas: string) => {
+      const challenges: Buffer[] = [];
+      const mechanism = {
+        start: (cb: (e: unknown, r: Buffer) => void) =>
+          cb(undefined, Buffer.concat([Buffer.from([0]), Buffer.from(idScope), Buffer.from([0]), Buffer.from(id), Buffer.from([0]), Buffer.from(ek, 'base64')])),
+        step: (challenge: Buffer, cb: (e: unknown, r: Buffer) => void) => {
+          challenges.push(Buffer.from(challenge));
+          if (challenge.length === 1) return cb(undefined, Buffer.concat([Buffer.from([0]), Buffer.from(srk, 'base64')]));
+          cb(undefined, (challenge[0]! & 0xc0) === 0xc0 ? Buffer.concat([Buffer.from([0]), Buffer.from(sas)]) : Buffer.from([0]));
+        },
+      };
+      const container = rhea.create_container();
+      container.on('error', () => undefined);
+      const connection = container.connect({ host: t.host, port: 5671, transport: 'tls', reconnect: false, sasl_mechanisms: { TPM: mechanism } } as any);
+      const outcome = await new Promise<string>((resolve) => {
+        connection.once('connection_open', () => resolve('open'));
+        connection.once('connection_error', (ctx) => resolve((ctx.error as any)?.condition ?? String(ctx.error)));
+        connection.once('disconnected', () => resolve('disconnected'));
+      });
+      if (!connection.is_closed()) connection.close();
+      return { outcome, challenges };
+    };
+
+    // TPM B's EK for A's registration, and an id nobody enrolled: refused right after the SRK, no blob.
+    for (const id of [registrationId, 'tpm-nobody']) {
+      const { outcome, challenges } = await tpmSasl(id, ekB, srkB, forged(id));
+      assert.equal(outcome, 'amqp:unauthorized-access');
+      assert.deepEqual(challenges, [Buffer.from([0])]);
+    }
+    // A's keys get the blob (more than one chunk: 0x80 …, then 0xC0), but a SAS the TPM did not sign is refused.
+    const { outcome, challenges } = await tpmSasl(registrationId, ekA, srkA, forged(registrationId));
+    assert.equal(outcome, 'amqp:unauthorized-access');
+    assert.ok(challenges.length >= 3, `challenges: ${challenges.length}`);
+    assert.ok(challenges.slice(1, -1).every((c) => c[0] === 0x80));
+    assert.equal(challenges.at(-1)![0], 0xc0);
+    assert.ok(challenges.every((c) => c.length <= 512), 'SASL frames stay within 512 bytes');
+    for (const id of [registrationId, 'tpm-nobody']) {
+      await assert.rejects(service.getDeviceRegistrationState(id), (e: any) => e.response?.statusCode === 404);
+      await assert.rejects(registry.get(id), sdkError('DeviceNotFoundError'));
+    }
+  });
 });
 
 /**

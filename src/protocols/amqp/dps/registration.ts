@@ -3,6 +3,8 @@
  * azure-iot-provisioning-device-amqp speaks it, served by the same DeviceRegistrations service as
  * HTTPS and MQTT.
  *
+ * - A TPM device authenticates with the SASL mechanism `TPM` (see saslTpm.ts); its requests are
+ *   attested with the TPM credential it proved there.
  * - The device authenticates with SASL PLAIN, user `{idScope}/registrations/{registrationId}` and
  *   its SAS token as password (checked when the connection opens; a refusal closes the connection
  *   with `amqp:unauthorized-access` and DPS's error body as description, as DPS does), or with its
@@ -27,6 +29,8 @@ import type { AmqpError } from '../errors.js';
 import { CreditQueue, type ClientConnection, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody, messageId } from '../messages.js';
 import { clientCertificateChain } from '../peer.js';
+import { saslMechanism } from '../sasl.js';
+import { TpmSaslMechanism } from './saslTpm.js';
 import type { PlainUserFamily } from '../server.js';
 
 /** The registration node; the C SDK puts `amqps://{host}/` in front. */
@@ -70,6 +74,8 @@ export interface DpsAmqp {
   routes: LinkRoute[];
   /** SASL PLAIN users `{idScope}/registrations/{registrationId}`. */
   plainUsers: PlainUserFamily;
+  /** The SASL mechanism `TPM`. */
+  saslMechanisms: Record<string, () => unknown>;
 }
 
 export function dpsRegistrationAmqp(registrations: DeviceRegistrations): DpsAmqp {
@@ -94,6 +100,8 @@ export function dpsRegistrationAmqp(registrations: DeviceRegistrations): DpsAmqp
    * over HTTPS; a refusal rejects the request (see the module comment for why not the link).
    */
   function registrant(connection: ClientConnection, m: RegExpExecArray): Registrant {
+    const tpm = saslMechanism(connection.rhea);
+    if (tpm instanceof TpmSaslMechanism && tpm.registrant) return { idScope: m[1]!, registrationId: m[2]!, credential: tpm.registrant.credential };
     const token = sasTokens.get(connection);
     const chain = token === undefined ? clientCertificateChain(connection.rhea) : undefined;
     return { idScope: m[1]!, registrationId: m[2]!, credential: chain ? { kind: 'x509', chain } : { kind: 'sas', token } };
@@ -185,5 +193,5 @@ export function dpsRegistrationAmqp(registrations: DeviceRegistrations): DpsAmqp
       },
     },
   ];
-  return { routes, plainUsers };
+  return { routes, plainUsers, saslMechanisms: { TPM: () => new TpmSaslMechanism(registrations) } };
 }
