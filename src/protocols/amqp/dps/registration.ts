@@ -3,23 +3,22 @@
  * azure-iot-provisioning-device-amqp speaks it, served by the same DeviceRegistrations service as
  * HTTPS and MQTT.
  *
- * - A TPM device authenticates with the SASL mechanism `TPM` (see saslTpm.ts); its requests are
- *   attested with the TPM credential it proved there.
- * - The device authenticates with SASL PLAIN, user `{idScope}/registrations/{registrationId}` and
- *   its SAS token as password (checked when the connection opens; a refusal closes the connection
- *   with `amqp:unauthorized-access` and DPS's error body as description, as DPS does), or with its
- *   TLS client certificate. A refused certificate rejects each request with the same error rather
- *   than refusing the link attach as DPS does: azure-iot-provisioning-device-amqp 1.9 never reports
- *   a refused attach over TLS (its receiver counts as attached, the later detach finds it tearing
- *   down, an exception inside rhea ends the socket, and register() fails only by its own timeout, 45 s here),
- *   while a rejected request becomes its UnauthorizedError at once.
- * - It attaches a receiver and a sender on `{idScope}/registrations/{registrationId}` and sends
- *   requests with the application property `iotdps-operation-type`: `iotdps-register` (body
+ * - The device attaches a receiver and a sender on `{idScope}/registrations/{registrationId}` and
+ *   sends requests with the application property `iotdps-operation-type`: `iotdps-register` (body
  *   `{registrationId, payload?}`) or `iotdps-get-operationstatus` (`iotdps-operation-id`). The
  *   answer is the RegistrationOperationStatus JSON in a data section, on the receiver, with the
  *   request's correlation id and `retry-after` (seconds) while assigning. A request DPS refuses
  *   is rejected with the AMQP condition of its status and DPS's error body as description (with
  *   `retry-after` in the error info when the device should retry).
+ * - Symmetric key: SASL PLAIN, user `{idScope}/registrations/{registrationId}`, the SAS token as
+ *   password, checked when the connection opens; a refusal closes the connection with
+ *   `amqp:unauthorized-access` and DPS's error body as description, as DPS does.
+ * - TPM: the SASL mechanism `TPM` (saslTpm.ts); requests are attested with the TPM credential it proved.
+ * - X.509: the TLS client certificate. A refused certificate rejects each request with the same
+ *   error rather than refusing the link attach as DPS does: azure-iot-provisioning-device-amqp
+ *   1.9.1 never reports a refused attach over TLS (its receiver counts as attached, the later
+ *   detach finds it tearing down, an exception inside rhea ends its socket, and register() fails
+ *   only by its own timeout, 45 s here), while a rejected request reaches the caller at once.
  */
 import { randomUUID } from 'node:crypto';
 import rhea, { type Message, type Receiver, type Sender } from 'rhea';
