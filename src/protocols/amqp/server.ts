@@ -36,8 +36,9 @@ export interface PlainUserFamily {
 /**
  * The AMQP 1.0 endpoint: one rhea container behind every listener (TLS 5671, the plain loopback
  * listener for the Event Hubs emulator connection string, WebSocket). Connections authenticate
- * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL) and `$cbs` put-token; each link the
- * client attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
+ * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL, plus the mechanisms and PLAIN users
+ * other services bring: DPS's TPM and registrations) and `$cbs` put-token; each link the client
+ * attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
  */
 export class AmqpEndpoint {
   private readonly container: Container;
