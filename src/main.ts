@@ -40,6 +40,7 @@ import { LocalHubTarget, type HubTarget } from './dps/registration/hubTarget.js'
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
 import { RemoteHubTarget } from './protocols/http/remoteHub.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
+import { dpsRegistrationAmqp } from './protocols/amqp/dps/registration.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
@@ -212,7 +213,10 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
 
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
+    // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
+    const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
     const amqpServices: AmqpServices = {
+      ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
       telemetry,
@@ -222,7 +226,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
-    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
+    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
       await mqtt.close();
       await http.close();
