@@ -254,7 +254,8 @@ describe('DPS device registration over AMQP and AMQP over WebSocket', () => {
       const register = await ask({ 'iotdps-operation-type': 'iotdps-register', 'iotdps-forceRegistration': false }, JSON.stringify({ registrationId: 'amqp-raw' }));
       assert.equal(register.outcome.state, 'accepted');
       const first = await register.answer;
-      assert.equal(first.application_properties?.['retry-after'], 1);
+      // A string, as the SDK reads it with a truthiness test (a number 0 would be ignored).
+      assert.equal(first.application_properties?.['retry-after'], '1');
       const op = JSON.parse(messageText(first));
       assert.equal(op.status, 'assigning');
       const status = await ask({ 'iotdps-operation-type': 'iotdps-get-operationstatus', 'iotdps-operation-id': op.operationId }, '');

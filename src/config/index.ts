@@ -55,6 +55,11 @@ export interface DpsConfig {
   /** Hubs besides the local one that devices may be assigned to. */
   linkedHubs: { hostName: string; connectionString?: string; allocationWeight?: number; applyAllocationPolicy?: boolean }[];
   allocationPolicy: 'hashed' | 'geoLatency' | 'static' | 'custom';
+  /**
+   * The `retry-after` (seconds) a device is told while its registration is `assigning`. DPS sends
+   * a few seconds; Fleethub assigns before it answers, so 0 makes registration instant (CI).
+   */
+  retryAfterSeconds: number;
 }
 
 export type ConfigInput = {
@@ -72,7 +77,7 @@ export const defaults: Config = {
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
   eventLog: { partitions: 4, retentionHours: 24 },
-  dps: { linkedHubs: [], allocationPolicy: 'hashed' },
+  dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   hubs: [],
 };
 
@@ -99,6 +104,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_PARTITIONS: (v) => ({ eventLog: { partitions: Number(v) } }),
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
+  FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
 };
 
 /**
@@ -245,13 +251,15 @@ const allocationPolicies = ['hashed', 'geoLatency', 'static', 'custom'];
 function checkDps(dps: unknown, fail: (msg: string) => never): void {
   if (typeof dps !== 'object' || dps === null || Array.isArray(dps)) fail(`'dps' must be an object`);
   const d = dps as Record<string, unknown>;
-  const known = ['hostName', 'linkedHubs', 'allocationPolicy'];
+  const known = ['hostName', 'linkedHubs', 'allocationPolicy', 'retryAfterSeconds'];
   for (const k of Object.keys(d)) if (!known.includes(k)) fail(`unknown setting 'dps.${k}' (known: ${known.join(', ')})`);
   const hostName = /^[A-Za-z0-9.:-]+$/;
   if (d.hostName !== undefined && (typeof d.hostName !== 'string' || !hostName.test(d.hostName))) fail(`'dps.hostName' must be a host name or IP address`);
   if (d.allocationPolicy !== undefined && !allocationPolicies.includes(d.allocationPolicy as string)) {
     fail(`'dps.allocationPolicy' must be one of ${allocationPolicies.join(', ')}`);
   }
+  const r = d.retryAfterSeconds;
+  if (r !== undefined && (!Number.isInteger(r) || (r as number) < 0 || (r as number) > 60)) fail(`'dps.retryAfterSeconds' must be an integer 0-60`);
   if (d.linkedHubs === undefined) return;
   if (!Array.isArray(d.linkedHubs)) fail(`'dps.linkedHubs' must be a list`);
   (d.linkedHubs as unknown[]).forEach((h, i) => {

@@ -12,6 +12,8 @@ export interface DpsInstance {
   idScope: string;
   linkedHubs: LinkedHub[];
   allocationPolicy: AllocationPolicy;
+  /** The `retry-after` (seconds) devices are told while `assigning`. */
+  retryAfterSeconds: number;
   /**
    * The secret TPM registration keys are derived from (see registration/tpmKeys.ts), kept in the
    * settings store so that it survives restarts; absent, a per-process secret is used.
@@ -49,7 +51,7 @@ export function dpsInstance(
   config: {
     hostName: string;
     hubs?: { hostName: string }[];
-    dps: { hostName?: string; linkedHubs: Partial<LinkedHub>[]; allocationPolicy: AllocationPolicy };
+    dps: { hostName?: string; linkedHubs: Partial<LinkedHub>[]; allocationPolicy: AllocationPolicy; retryAfterSeconds?: number };
   },
   idScope: string,
 ): DpsInstance {
@@ -67,5 +69,5 @@ export function dpsInstance(
     if (same >= 0) linkedHubs[same] = { ...linkedHubs[same]!, ...entry };
     else linkedHubs.push(entry);
   }
-  return { hostName, deviceEndpoint: hostName, idScope, linkedHubs, allocationPolicy: config.dps.allocationPolicy };
+  return { hostName, deviceEndpoint: hostName, idScope, linkedHubs, allocationPolicy: config.dps.allocationPolicy, retryAfterSeconds: config.dps.retryAfterSeconds ?? 1 };
 }

@@ -31,8 +31,6 @@ export interface RegistrationOperation {
   registrationState?: DeviceRegistrationState & { tpm?: { authenticationKey: string } };
 }
 
-/** The seconds a device is told to wait before polling (DPS sends retry-after). */
-export const RETRY_AFTER_SECONDS = 1;
 /** Finished operations are kept this long for polling (DPS keeps them for a limited time too). */
 const OPERATION_TTL_MS = 10 * 60 * 1000;
 /** Expired operations are deleted at most this often (on a registration). */
@@ -57,6 +55,11 @@ export class DeviceRegistrations {
   }
 
   private readonly attestation: Attestation;
+
+  /** The seconds a device is told to wait before polling (DPS sends retry-after). */
+  get retryAfterSeconds(): number {
+    return this.instance.retryAfterSeconds;
+  }
 
   private attest(idScope: string, registrationId: string, credential: DeviceCredential): Promise<Matched> {
     return this.attestation.attest(idScope, registrationId, credential);

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { dpsErrors } from '../../dps/errors.js';
-import { RETRY_AFTER_SECONDS, TpmChallengeRequired, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import { TpmChallengeRequired, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import type { DeviceCredential } from '../../dps/registration/registration.js';
@@ -23,7 +23,7 @@ export function dpsDeviceApi(registrations: DeviceRegistrations) {
       const credential: DeviceCredential = tpm ? { kind: 'tpm', ...tpm, token: header(req, 'authorization') } : credentialOf(req);
       try {
         const op = await registrations.register(req.params.idScope, req.params.registrationId, credential, request);
-        return send(reply, op);
+        return send(reply, op, registrations.retryAfterSeconds);
       } catch (e) {
         if (!(e instanceof TpmChallengeRequired)) throw e;
         // DPS's TPM challenge: a 401 whose body (TpmChallenge) carries the activation blob.
@@ -38,7 +38,7 @@ export function dpsDeviceApi(registrations: DeviceRegistrations) {
       requireDeviceApiVersion(req.query);
       const { idScope, registrationId, operationId } = req.params;
       const op = await registrations.operationStatus(idScope, registrationId, operationId!, credentialOf(req));
-      return send(reply, op);
+      return send(reply, op, registrations.retryAfterSeconds);
     });
   });
 }
@@ -51,8 +51,8 @@ function requireDeviceApiVersion(query: unknown): void {
 }
 
 /** DPS answers 202 while assigning (with retry-after), 200 once the operation is finished. */
-function send(reply: FastifyReply, op: RegistrationOperation): FastifyReply {
-  if (op.status === 'assigning') reply.code(202).header('retry-after', String(RETRY_AFTER_SECONDS));
+function send(reply: FastifyReply, op: RegistrationOperation, retryAfterSeconds: number): FastifyReply {
+  if (op.status === 'assigning') reply.code(202).header('retry-after', String(retryAfterSeconds));
   return reply.type('application/json; charset=utf-8').send(op);
 }
 

@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import rhea, { type Message, type Receiver, type Sender } from 'rhea';
 import { DpsError, dpsErrors } from '../../../dps/errors.js';
-import { RETRY_AFTER_SECONDS, type DeviceCredential, type DeviceRegistrations, type RegistrationOperation } from '../../../dps/registration/registration.js';
+import { type DeviceCredential, type DeviceRegistrations, type RegistrationOperation } from '../../../dps/registration/registration.js';
 import type { AmqpError } from '../errors.js';
 import { CreditQueue, type ClientConnection, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody, messageId } from '../messages.js';
@@ -62,11 +62,14 @@ function condition(status: number): string {
 }
 
 /** DPS's refusal as an AMQP error: the condition of its status, its JSON error body as description. */
+/** How long a device waits before retrying after a throttling or server error. */
+const ERROR_RETRY_AFTER_SECONDS = 1;
+
 function dpsAmqpError(e: unknown, trackingId: string = randomUUID()): AmqpError & { info?: Record<string, unknown> } {
   const err = e instanceof DpsError ? e : dpsErrors.internal();
   const description = JSON.stringify({ errorCode: err.errorCode, trackingId, message: err.message, timestampUtc: new Date().toISOString() });
   const retry = err.status === 429 || err.status >= 500;
-  return { condition: condition(err.status), description, ...(retry ? { info: { 'retry-after': RETRY_AFTER_SECONDS } } : {}) };
+  return { condition: condition(err.status), description, ...(retry ? { info: { 'retry-after': ERROR_RETRY_AFTER_SECONDS } } : {}) };
 }
 
 export interface DpsAmqp {
@@ -178,7 +181,7 @@ export function dpsRegistrationAmqp(registrations: DeviceRegistrations): DpsAmqp
                 correlation_id: request.correlation_id ?? request.message_id,
                 application_properties: {
                   [OPERATION_TYPE]: request.application_properties?.[OPERATION_TYPE],
-                  ...(op.status === 'assigning' ? { 'retry-after': RETRY_AFTER_SECONDS } : {}),
+                  ...(op.status === 'assigning' ? { 'retry-after': String(registrations.retryAfterSeconds) } : {}),
                 },
                 content_type: 'application/json',
                 body: rhea.message.data_section(Buffer.from(JSON.stringify(op), 'utf8')),
