@@ -11,9 +11,10 @@ import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import securityX509 from 'azure-iot-security-x509';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import deviceAmqp from 'azure-iot-device-amqp';
 import common from 'azure-iot-common';
 import iothub from 'azure-iothub';
-import { startTestHub, type TestHub } from './support/hub.js';
+import { rawRequest, serviceToken, startTestHub, type TestHub } from './support/hub.js';
 import { dpsConnectionString } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
@@ -134,5 +135,51 @@ describe('X.509 client certificates over WebSocket', () => {
     await assert.rejects(bad.open(), sdkError('UnauthorizedError'));
     await bad.close().catch(() => undefined);
     assert.equal((await eventsOf(t, 'ws-mqtt-selfie')).length, 1);
+  });
+
+  test('hub over AmqpWs: a self-signed X.509 device sends telemetry without CBS; another certificate is refused', async () => {
+    const cert = await selfSigned('ws-amqp-selfie');
+    const stranger = await selfSigned('ws-amqp-selfie');
+    await registry.create({ deviceId: 'ws-amqp-selfie', authentication: { x509Thumbprint: { primaryThumbprint: await thumbprint(cert) } } } as any);
+
+    await sendOne(await x509Client(t.host, 'ws-amqp-selfie', deviceAmqp.AmqpWs, cert), 'x509 over amqp-ws');
+    const events = await eventsOf(t, 'ws-amqp-selfie');
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.body.toString(), 'x509 over amqp-ws');
+    assert.equal(JSON.parse(events[0]!.systemProperties['iothub-connection-auth-method']!).type, 'x509Certificate');
+
+    // The SDK opens the connection (no CBS for X.509); the hub refuses the device link.
+    const bad = await x509Client(t.host, 'ws-amqp-selfie', deviceAmqp.AmqpWs, stranger);
+    await bad.open().catch(() => undefined);
+    await assert.rejects(bad.sendEvent(new device.Message('refused')), (e: any) => /Unauthorized/i.test(`${e.name} ${e.message}`));
+    await bad.close().catch(() => undefined);
+    assert.equal((await eventsOf(t, 'ws-amqp-selfie')).length, 1);
+  });
+
+  test('hub over AmqpWs: a CA-signed device sends its chain over the WebSocket handshake and is authenticated by the verified CA', async () => {
+    const ca = await selfSigned('ws-amqp-ca', true);
+    const intermediate = await issue(ca, 'ws-amqp-intermediate', true);
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      return rawRequest(t.host, method, `${path}?api-version=2021-04-12`, {
+        body: payload,
+        headers: { authorization: await serviceToken(t), ...(payload ? { 'content-type': 'application/json' } : {}) },
+      });
+    };
+    assert.equal((await admin('PUT', '/fleethub/certificates/ws-amqp-ca', { certificate: ca.certPem })).status, 200);
+    const code = await admin('POST', '/fleethub/certificates/ws-amqp-ca/generateVerificationCode');
+    const proof = await issue(ca, code.json.properties.verificationCode);
+    assert.equal((await admin('POST', '/fleethub/certificates/ws-amqp-ca/verify', { certificate: proof.certPem })).status, 200);
+    await registry.create({ deviceId: 'ws-amqp-ca-member', authentication: { type: 'certificateAuthority' } } as any);
+
+    const leaf = await issue(intermediate, 'ws-amqp-ca-member');
+    await sendOne(await x509Client(t.host, 'ws-amqp-ca-member', deviceAmqp.AmqpWs, leaf, `${leaf.certPem}\n${intermediate.certPem}\n`), 'ca over amqp-ws');
+    assert.equal((await eventsOf(t, 'ws-amqp-ca-member')).length, 1);
+    // Without the intermediate the chain does not reach the verified CA.
+    const bad = await x509Client(t.host, 'ws-amqp-ca-member', deviceAmqp.AmqpWs, leaf);
+    await bad.open().catch(() => undefined);
+    await assert.rejects(bad.sendEvent(new device.Message('refused')), (e: any) => /Unauthorized/i.test(`${e.name} ${e.message}`));
+    await bad.close().catch(() => undefined);
+    assert.equal((await eventsOf(t, 'ws-amqp-ca-member')).length, 1);
   });
 });

@@ -7,6 +7,7 @@ import type { Authorizer } from '../../hub/auth/authorizer.js';
 import { ConnectionClaims } from './claims.js';
 import { amqpErrors } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
+import { UPGRADE_SOCKET_OPTION } from './peer.js';
 import { saslPlainTokens, tokenMechanisms } from './sasl.js';
 
 export interface AmqpEndpointOptions {
@@ -100,9 +101,13 @@ export class AmqpEndpoint {
     }
   }
 
-  /** Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10). */
-  acceptWebSocket(socket: unknown): void {
-    this.container.websocket_accept(socket as never, { container_id: this.options.hostName, idle_time_out: 240_000 } as never);
+  /**
+   * Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10); `upgradeSocket` is the
+   * socket of the HTTP upgrade, whose TLS client certificate (if any) the connection then carries.
+   */
+  acceptWebSocket(socket: unknown, upgradeSocket?: unknown): void {
+    const options = { container_id: this.options.hostName, idle_time_out: 240_000, [UPGRADE_SOCKET_OPTION]: upgradeSocket };
+    this.container.websocket_accept(socket as never, options as never);
   }
 
   async close(): Promise<void> {
