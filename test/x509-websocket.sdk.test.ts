@@ -1,13 +1,17 @@
 /**
  * X.509 client certificates over WebSocket (wss://host:443/$iothub/websocket): the TLS client
  * certificate of the HTTPS listener's handshake attests a DPS registration over MqttWs, and
- * authenticates hub devices over MqttWs and AmqpWs, with the unmodified SDKs.
+ * authenticates hub devices over MqttWs and AmqpWs, with the unmodified SDKs. And no listener that
+ * takes client certificates resumes TLS sessions (a resumed session loses the intermediates).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import https from 'node:https';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import provisioningHttp from 'azure-iot-provisioning-device-http';
 import securityX509 from 'azure-iot-security-x509';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
@@ -181,5 +185,53 @@ describe('X.509 client certificates over WebSocket', () => {
     await assert.rejects(bad.sendEvent(new device.Message('refused')), (e: any) => /Unauthorized/i.test(`${e.name} ${e.message}`));
     await bad.close().catch(() => undefined);
     assert.equal((await eventsOf(t, 'ws-amqp-ca-member')).length, 1);
+  });
+
+  test('Http: a group member whose chain needs its intermediate registers again on a new connection (no TLS session resumption)', async () => {
+    const root = await selfSigned('resume-root', true);
+    const intermediate = await issue(root, 'resume-intermediate', true);
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'resume-group',
+      attestation: { type: 'x509', x509: { signingCertificates: { primary: { certificate: root.certPem } } } },
+    } as any);
+    const leaf = await issue(intermediate, 'resume-member');
+    const registerHttp = () =>
+      ProvisioningDeviceClient.create(
+        t.host,
+        idScope,
+        new provisioningHttp.Http(),
+        new X509Security('resume-member', { cert: `${leaf.certPem}\n${intermediate.certPem}\n`, key: leaf.keyPem }),
+      ).register() as Promise<any>;
+    assert.equal((await registerHttp()).deviceId, 'resume-member');
+    // The SDK's requests go through https.globalAgent, which caches TLS sessions: with its idle
+    // keep-alive sockets gone, the next request would resume the session, whose peer certificate
+    // is the leaf alone, and the leaf alone does not chain to the group's root.
+    https.globalAgent.destroy();
+    assert.equal((await registerHttp()).deviceId, 'resume-member');
+  });
+
+  test('the HTTPS (443), MQTT (8883) and AMQP (5671) listeners do not resume TLS sessions', async () => {
+    const cert = await selfSigned('resume-probe');
+    const handshake = (port: number, session?: Buffer) =>
+      new Promise<{ reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
+        let ticket: Buffer | undefined;
+        const socket: TLSSocket = tlsConnect({ host: t.host, port, servername: t.host, cert: cert.certPem, key: cert.keyPem, session, ALPNProtocols: port === 443 ? ['http/1.1'] : undefined });
+        socket.on('session', (s: Buffer) => (ticket = s));
+        socket.once('error', reject);
+        socket.once('secureConnect', () => {
+          const reused = socket.isSessionReused();
+          // TLS 1.3 tickets arrive after the handshake; give them a moment.
+          setTimeout(() => {
+            socket.destroy();
+            resolve({ reused, session: ticket ?? socket.getSession() });
+          }, 100);
+        });
+      });
+    for (const port of [443, 8883, 5671]) {
+      const first = await handshake(port);
+      assert.equal(first.reused, false);
+      const second = await handshake(port, first.session);
+      assert.equal(second.reused, false, `port ${port} resumed a TLS session`);
+    }
   });
 });
