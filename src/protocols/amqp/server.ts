@@ -4,6 +4,7 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
+import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../tls/peerChain.js';
 import { ConnectionClaims } from './claims.js';
 import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
@@ -71,7 +72,7 @@ export class AmqpEndpoint {
       port: options.port,
       // X.509 devices present a client certificate; it is checked per identity at link attach,
       // so the handshake asks for one without requiring or verifying it.
-      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false } : {}),
+      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS } : {}),
       container_id: this.options.hostName,
       idle_time_out: 240_000,
     };
