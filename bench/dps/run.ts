@@ -1,7 +1,7 @@
 /**
  * bench/dps: device registrations per second and time to `assigned`, symmetric keys over MQTT.
  *
- *   npm run bench:dps -- [--devices 1000] [--concurrency 10,50,100] [--groups 1] [--profile DIR]
+ *   npm run bench:dps -- [--devices 1000] [--concurrency 10,50,100] [--groups 1] [--retry-after 1] [--profile DIR]
  *
  * Starts Fleethub as a child process on a loopback address of its own (its DPS shares the MQTT
  * listener on 8883), creates a symmetric-key enrollment group over DPS's REST API, then for each
@@ -11,6 +11,9 @@
  * at a time. Every registration is what a device does: TLS connect, CONNECT, SUBSCRIBE, PUT,
  * wait retry-after, poll, disconnect. Prints registrations/s, p50/p99 from the register() call to
  * `assigned`, the hub's CPU time per registration, and the ratio to DPS's documented rate limit.
+ *
+ * `--retry-after S` starts the hub with `dps.retryAfterSeconds` S (default 1, the hub's default;
+ * 0 measures registration without the wait Fleethub tells devices to make before polling).
  *
  * `--groups G` enrolls G-1 more symmetric-key groups ahead of the bench group (DPS allows 100),
  * so attestation has to look through them, as a DPS with several groups does.
@@ -47,6 +50,7 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '10,50,100' },
     groups: { type: 'string', default: '1' },
+    'retry-after': { type: 'string', default: '1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
   },
@@ -54,6 +58,7 @@ const { values: args } = parseArgs({
 const DEVICES = Number(args.devices);
 const LEVELS = args.concurrency!.split(',').map(Number);
 const GROUPS = Math.max(1, Number(args.groups));
+const RETRY_AFTER = String(Number(args['retry-after']));
 const cli = fileURLToPath(new URL('../../src/cli/index.js', import.meta.url));
 
 // The SDK trusts only the system CAs plus NODE_EXTRA_CA_CERTS, read at start: the launcher makes
@@ -80,6 +85,7 @@ async function bench(work: string, host: string): Promise<void> {
   const profile = args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [];
   const hub = spawn(process.execPath, [...profile, cli, '--data', dataDir, 'start', '--host-name', host, '--bind', host, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, FLEETHUB_DPS_RETRY_AFTER_SECONDS: RETRY_AFTER },
   });
   process.on('exit', () => hub.kill('SIGKILL'));
   try {
@@ -110,7 +116,7 @@ async function bench(work: string, host: string): Promise<void> {
     await enrollGroup('z-bench', groupKey);
 
     console.log(`dps bench: ${DEVICES} new devices per level, symmetric-key group (${GROUPS} group${GROUPS > 1 ? 's' : ''} enrolled), MQTT, hub pid ${hub.pid} on ${host}`);
-    console.log(`each registration: TLS + CONNECT + SUBSCRIBE + PUT, wait retry-after (Fleethub sends 1 s), poll, disconnect`);
+    console.log(`each registration: TLS + CONNECT + SUBSCRIBE + PUT, wait retry-after (Fleethub sends ${RETRY_AFTER} s), poll, disconnect`);
     console.log(`DPS limit: ${DPS_REGISTRATIONS_PER_MINUTE}/min = ${(DPS_REGISTRATIONS_PER_MINUTE / 60).toFixed(2)}/s per service (${DPS_LIMIT_SOURCE})\n`);
     const header = ['concurrency', 'devices', 'failed', 'reg/s', 'reg/min', 'x DPS limit', 'p50 ms', 'p99 ms', 'hub CPU ms/reg'];
     const print = (row: string[]) => console.log(row.map((cell, i) => cell.padStart(header[i]!.length)).join('  '));
