@@ -35,6 +35,18 @@ export interface HubTarget {
   remove(deviceId: string): Promise<void>;
 }
 
+/** The device identity (as the IoT Hub registry API takes it) a provisioned device gets. */
+export function deviceIdentity(device: ProvisionedDevice) {
+  const a = device.authentication;
+  const authentication =
+    a.type === 'sas'
+      ? { type: 'sas', symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey } }
+      : a.type === 'selfSigned'
+        ? { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint } }
+        : { type: 'certificateAuthority' };
+  return { deviceId: device.deviceId, authentication, capabilities: { iotEdge: device.iotEdge } };
+}
+
 /**
  * The hub in this process, written through its domain services (the registry's rules and
  * the twin's versioning apply as for any other writer).
@@ -46,18 +58,7 @@ export class LocalHubTarget implements HubTarget {
   ) {}
 
   async provision(device: ProvisionedDevice): Promise<boolean> {
-    const a = device.authentication;
-    const authentication =
-      a.type === 'sas'
-        ? { type: 'sas', symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey } }
-        : a.type === 'selfSigned'
-          ? { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint } }
-          : { type: 'certificateAuthority' };
-    const body = {
-      deviceId: device.deviceId,
-      authentication,
-      capabilities: { iotEdge: device.iotEdge },
-    };
+    const body = deviceIdentity(device);
     let created = true;
     try {
       await this.registry.putDevice(device.deviceId, body, undefined);

@@ -6,7 +6,7 @@
  */
 import { request } from 'node:https';
 import { createSasToken, encodeUriComponentStrict } from '../../core/sas.js';
-import type { DeviceTwinData, HubTarget, ProvisionedDevice } from '../../dps/registration/hubTarget.js';
+import { deviceIdentity, type DeviceTwinData, type HubTarget, type ProvisionedDevice } from '../../dps/registration/hubTarget.js';
 import type { TwinCollection } from '../../dps/types.js';
 
 const API_VERSION = '2021-04-12';
@@ -52,14 +52,7 @@ export class RemoteHubTarget implements HubTarget {
   }
 
   async provision(device: ProvisionedDevice): Promise<boolean> {
-    const a = device.authentication;
-    const authentication =
-      a.type === 'sas'
-        ? { type: 'sas', symmetricKey: { primaryKey: a.primaryKey, secondaryKey: a.secondaryKey } }
-        : a.type === 'selfSigned'
-          ? { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: a.primaryThumbprint, secondaryThumbprint: a.secondaryThumbprint } }
-          : { type: 'certificateAuthority' };
-    const body = { deviceId: device.deviceId, authentication, capabilities: { iotEdge: device.iotEdge } };
+    const body = deviceIdentity(device);
     const path = `/devices/${encodeUriComponentStrict(device.deviceId)}`;
     let created = true;
     const put = await this.call('PUT', path, body);
