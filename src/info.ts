@@ -51,6 +51,29 @@ export interface HubInfo {
   ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number };
   /** The Device Provisioning Service beside the hub. */
   dps?: DpsInfo;
+  /** The other hubs this process hosts (config `hubs`), each with its own connection strings. */
+  hubs?: HubInfo[];
+}
+
+/** Where an extra hub of the process keeps its data: `${dataDir}/hubs/${hubName}`. */
+export const extraHubDataDir = (dataDir: string, hubName: string) => join(dataDir, 'hubs', hubName);
+
+/**
+ * The configuration each extra hub runs with: the primary's settings, its own name, host name,
+ * address and data directory, no extra hubs or host names of its own. Its plain AMQP listener
+ * (emulator connection strings) is on only when its address is a loopback one.
+ */
+export function extraHubConfigs(config: Config): Config[] {
+  return config.hubs.map((hub) => ({
+    ...config,
+    hubName: hub.hubName,
+    hostName: hub.hostName,
+    extraHostNames: [],
+    bind: hub.bind ?? config.bind,
+    dataDir: extraHubDataDir(config.dataDir, hub.hubName),
+    ports: { ...config.ports, amqpEmulator: /^(127\.|::1$)/.test(hub.bind ?? '') ? config.ports.amqpEmulator : 0 },
+    hubs: [],
+  }));
 }
 
 export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {
@@ -61,8 +84,11 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
   return `HostName=${hostName};DeviceId=${deviceId}${moduleId ? `;ModuleId=${moduleId}` : ''};SharedAccessKey=${key}`;
 }
 
-/** The hub's facts, from the running hub's runtime file when there is one, else from the configuration. */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo): HubInfo {
+/**
+ * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
+ * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
+ */
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[] } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -79,10 +105,11 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     registryReadWriteConnectionString: cs('registryReadWrite'),
     deviceConnectionString: cs('device'),
     ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service')),
-    caCertificatePath: caPaths(config.dataDir).cert,
+    caCertificatePath: caPaths(more.caDataDir ?? config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
     ...(dps ? { dps } : {}),
+    ...(more.hubs?.length ? { hubs: more.hubs } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config/index.js';
+import { checkHubs, type Config } from './config/index.js';
 import { openSqliteStore, type SqliteStore } from './store/sqlite/index.js';
 import { ensureDefaultPolicies } from './hub/auth/policies.js';
 import { Authorizer } from './hub/auth/authorizer.js';
@@ -36,15 +36,17 @@ import { dpsEnrollmentGroupsApi } from './protocols/http/dpsEnrollmentGroups.js'
 import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { DeviceRegistrations } from './dps/registration/registration.js';
-import { LocalHubTarget } from './dps/registration/hubTarget.js';
+import { LocalHubTarget, type HubTarget } from './dps/registration/hubTarget.js';
 import { HttpAllocationWebhook } from './protocols/webhook/allocationWebhook.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
+import { RemoteHubTarget } from './protocols/http/remoteHub.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
+import { dpsRegistrationAmqp } from './protocols/amqp/dps/registration.js';
 import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
 import { jobsApi } from './protocols/http/jobs.js';
-import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+import { databasePath, extraHubConfigs, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
@@ -75,7 +77,10 @@ export interface RunningHub {
   http: FastifyInstance;
   amqp: AmqpEndpoint;
   logger: Logger;
+  /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
+  hubs: RunningHub[];
   info(): Promise<HubInfo>;
+  /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
 }
 
@@ -83,11 +88,39 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-/** Composes one hub from its configuration: the only place that wires things together. */
+/**
+ * Starts the process's hubs from the configuration: the extra hubs (`hubs`, each on its own
+ * address and database, sharing the primary's CA), then the primary hub with the Device
+ * Provisioning Service, which links and provisions into all of them.
+ */
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
+  checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const hostNames = [config.hostName, ...config.extraHostNames, ...(config.dps.hostName ? [config.dps.hostName] : [])];
-  const tls = await ensureTlsMaterial(config.dataDir, hostNames);
+  const extras: RunningHub[] = [];
+  try {
+    for (const hubConfig of extraHubConfigs(config)) {
+      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir }));
+    }
+    return await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras } });
+  } catch (e) {
+    for (const hub of extras.reverse()) await hub.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+interface HubOptions {
+  /** The data directory whose CA signs this hub's server certificate. */
+  caDataDir: string;
+  /** The provisioning service, on the primary hub only; it provisions into this hub and `hubs`. */
+  dps?: { hubs: RunningHub[] };
+}
+
+/** Composes one hub from its configuration: the only place that wires things together. */
+async function startHub(config: Config, logger: Logger, options: HubOptions): Promise<RunningHub> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const extraHubs = options.dps?.hubs ?? [];
+  const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
+  const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
   try {
     await ensureDefaultPolicies(store.policies);
@@ -129,18 +162,32 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
 
-    const dpsStore = openSqliteDpsStore(store.db);
-    const dps = await prepareDps(dpsStore, config);
-    const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
-    const { enrollments, enrollmentGroups, registrations, certificates } = dpsStore;
-    const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
-    await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
-    await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
-    await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
-    await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
-    // Devices register through the same DPS host; they are provisioned into this process's hub.
-    const deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, certificates, config.hostName, new LocalHubTarget(registry, twins), new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
-    await http.register(dpsDeviceApi(deviceRegistrations));
+    // The provisioning service lives beside the primary hub (in its database and on its listeners).
+    const dpsStore = options.dps ? openSqliteDpsStore(store.db) : undefined;
+    let deviceRegistrations: DeviceRegistrations | undefined;
+    if (dpsStore) {
+      const dps = await prepareDps(dpsStore, config);
+      const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
+      const { enrollments, enrollmentGroups, registrations, operations, certificates } = dpsStore;
+      const dpsEnrollments = new Enrollments(dps, enrollments, enrollmentGroups, registrations, certificates);
+      await http.register(dpsEnrollmentsApi(dpsEnrollments, dpsAuthorizer));
+      await http.register(dpsEnrollmentGroupsApi(dpsEnrollments, dpsAuthorizer));
+      await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
+      await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
+      // Devices register through the DPS host; they are provisioned into whichever hub of this process allocation picks.
+      const targets = new Map<string, HubTarget>([
+        [config.hostName.toLowerCase(), new LocalHubTarget(registry, twins)],
+        ...extraHubs.map((h): [string, HubTarget] => [h.config.hostName.toLowerCase(), new LocalHubTarget(h.registry, h.twins)]),
+      ]);
+      // Linked hubs outside this process are written over the IoT Hub REST API, when given a connection string.
+      for (const linked of dps.linkedHubs) {
+        if (linked.connectionString && !targets.has(linked.hostName.toLowerCase())) {
+          targets.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
+        }
+      }
+      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, (hostName) => targets.get(hostName.toLowerCase()), new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
+      await http.register(dpsDeviceApi(deviceRegistrations));
+    }
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger);
@@ -157,7 +204,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
         httpsServer: http.server,
         connections,
         handlers: topicHandlers,
-        dps: dpsMqtt(deviceRegistrations),
+        ...(deviceRegistrations ? { dps: dpsMqtt(deviceRegistrations) } : {}),
         hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
         logger,
       });
@@ -167,7 +214,10 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     }
 
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
+    // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
+    const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
     const amqpServices: AmqpServices = {
+      ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
       telemetry,
@@ -177,7 +227,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       feedback: c2dFeedback,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
-    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName });
+    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) });
     const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
       await mqtt.close();
       await http.close();
@@ -196,6 +246,22 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
     // Started last, so that a failed start leaves no timer on a closed store.
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     let closed = false;
+    const closeOne = async () => {
+      // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
+      const jobsStopped = jobs.stop();
+      stopAmqpWebSockets();
+      stopC2dExpiry();
+      await amqp.close();
+      await mqtt.close();
+      await connections.closeAll('the hub is shutting down');
+      await eventLogWriter.close();
+      stopRetention();
+      methods.close();
+      await http.close();
+      await jobsStopped;
+      rmSync(runtimePath(config.dataDir), { force: true });
+      store.close();
+    };
     return {
       config,
       ports,
@@ -213,24 +279,20 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       http,
       amqp,
       logger,
-      info: async () => hubInfo(config, await store.policies.list(), await describeDps(dpsStore, config)),
+      hubs: extraHubs,
+      info: async () =>
+        hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
+          caDataDir: options.caDataDir,
+          hubs: await Promise.all(extraHubs.map((h) => h.info())),
+        }),
       async close() {
         if (closed) return;
         closed = true;
-        // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
-        const jobsStopped = jobs.stop();
-        stopAmqpWebSockets();
-        stopC2dExpiry();
-        await amqp.close();
-        await mqtt.close();
-        await connections.closeAll('the hub is shutting down');
-        await eventLogWriter.close();
-        stopRetention();
-        methods.close();
-        await http.close();
-        await jobsStopped;
-        rmSync(runtimePath(config.dataDir), { force: true });
-        store.close();
+        try {
+          await closeOne();
+        } finally {
+          for (const hub of extraHubs) await hub.close();
+        }
       },
     };
   } catch (e) {

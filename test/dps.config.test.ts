@@ -11,7 +11,7 @@ describe('dps configuration', () => {
   test('defaults, a config file, and the environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleethub-dps-config-'));
     try {
-      assert.deepEqual(loadConfig({ cwd: dir, env: {} }).dps, { linkedHubs: [], allocationPolicy: 'hashed' });
+      assert.deepEqual(loadConfig({ cwd: dir, env: {} }).dps, { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 });
       writeFileSync(
         join(dir, 'fleethub.json'),
         JSON.stringify({ dps: { allocationPolicy: 'static', linkedHubs: [{ hostName: 'hub2.example', allocationWeight: 5, applyAllocationPolicy: false }] } }),
@@ -21,6 +21,7 @@ describe('dps configuration', () => {
         hostName: 'dps.example',
         allocationPolicy: 'static',
         linkedHubs: [{ hostName: 'hub2.example', allocationWeight: 5, applyAllocationPolicy: false }],
+        retryAfterSeconds: 1,
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

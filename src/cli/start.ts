@@ -37,6 +37,10 @@ export function startCommand(program: Command): void {
           `  service              ${info.serviceConnectionString}`,
           `  registryReadWrite    ${info.registryReadWriteConnectionString}`,
           `  device (policy)      ${info.deviceConnectionString}`,
+          ...(info.hubs ?? []).flatMap((h, i) => [
+            `  hub '${h.hubName}'`.padEnd(23) + ` https://${h.hubHostName}${hub.hubs[i]!.ports.https === 443 ? '' : `:${hub.hubs[i]!.ports.https}`} (mqtts :${hub.hubs[i]!.ports.mqtt}, amqps :${hub.hubs[i]!.ports.amqp}) on ${hub.hubs[i]!.config.bind}`,
+            `    iothubowner        ${h.iothubownerConnectionString}`,
+          ]),
           `  all of it as JSON    npx fleethub info --json${global.data ? ` --data ${global.data}` : ''}`,
           '',
         ].join('\n') + '\n',

@@ -34,6 +34,19 @@ export interface Config {
   };
   /** The Device Provisioning Service beside the hub. */
   dps: DpsConfig;
+  /**
+   * More hubs hosted by this process besides the primary one, each with its own database under
+   * `${dataDir}/hubs/${hubName}` and its own listeners on `bind` (same ports, same CA). The DPS
+   * links all of them.
+   */
+  hubs: ExtraHubConfig[];
+}
+
+export interface ExtraHubConfig {
+  hubName: string;
+  hostName: string;
+  /** The address its listeners bind; required, since the primary hub holds the ports on its own address. */
+  bind?: string;
 }
 
 export interface DpsConfig {
@@ -42,6 +55,11 @@ export interface DpsConfig {
   /** Hubs besides the local one that devices may be assigned to. */
   linkedHubs: { hostName: string; connectionString?: string; allocationWeight?: number; applyAllocationPolicy?: boolean }[];
   allocationPolicy: 'hashed' | 'geoLatency' | 'static' | 'custom';
+  /**
+   * The `retry-after` (seconds) a device is told while its registration is `assigning`. DPS sends
+   * a few seconds; Fleethub assigns before it answers, so 0 makes registration instant (CI).
+   */
+  retryAfterSeconds: number;
 }
 
 export type ConfigInput = {
@@ -59,7 +77,8 @@ export const defaults: Config = {
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
   eventLog: { partitions: 4, retentionHours: 24 },
-  dps: { linkedHubs: [], allocationPolicy: 'hashed' },
+  dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
+  hubs: [],
 };
 
 export class ConfigError extends Error {
@@ -85,6 +104,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_PARTITIONS: (v) => ({ eventLog: { partitions: Number(v) } }),
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
+  FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
 };
 
 /**
@@ -114,7 +134,46 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
       }) as Config,
     { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
   );
-  return { ...config, dataDir: resolve(cwd, config.dataDir) };
+  const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
+  checkHubs(resolved);
+  return resolved;
+}
+
+const wildcard = (bind: string) => bind === '::' || bind === '0.0.0.0' || bind === '' || bind === '[::]';
+
+/**
+ * Checks the extra hubs against the whole configuration (after all layers are merged): names
+ * and host names distinct, each with an address of its own, since every hub listens on the same
+ * ports (443, 8883, 5671: the Azure SDKs dial those).
+ */
+export function checkHubs(config: Pick<Config, 'hubName' | 'hostName' | 'extraHostNames' | 'bind' | 'dps' | 'hubs'>): void {
+  const fail = (msg: string): never => {
+    throw new ConfigError(msg);
+  };
+  const hubNames = new Map<string, string>([[config.hubName.toLowerCase(), `'hubName'`]]);
+  const hostNames = new Map<string, string>([[config.hostName.toLowerCase(), `'hostName'`]]);
+  config.extraHostNames.forEach((h, i) => hostNames.set(h.toLowerCase(), `'extraHostNames[${i}]'`));
+  if (config.dps.hostName && config.dps.hostName.toLowerCase() !== config.hostName.toLowerCase()) hostNames.set(config.dps.hostName.toLowerCase(), `'dps.hostName'`);
+  const binds = new Map<string, string>([[config.bind, `'bind'`]]);
+  config.hubs.forEach((hub, i) => {
+    const at = `'hubs[${i}]`;
+    const sameName = hubNames.get(hub.hubName.toLowerCase());
+    if (sameName) fail(`${at}.hubName' is '${hub.hubName}', already the name of ${sameName}: every hub needs its own name`);
+    hubNames.set(hub.hubName.toLowerCase(), `${at}.hubName'`);
+    const sameHost = hostNames.get(hub.hostName.toLowerCase());
+    if (sameHost) fail(`${at}.hostName' is '${hub.hostName}', already used by ${sameHost}: every hub needs its own host name`);
+    hostNames.set(hub.hostName.toLowerCase(), `${at}.hostName'`);
+    if (!hub.bind) {
+      fail(`${at}.bind' is required: hub '${hub.hubName}' listens on the same ports as the primary hub, so it needs an address of its own (e.g. 127.0.0.2, with ${hub.hostName} mapped to it in /etc/hosts)`);
+    }
+    if (wildcard(config.bind)) {
+      fail(`'bind' is '${config.bind}' (every address), which leaves no address for ${at}' ('${hub.hubName}'): give the primary hub a specific address too`);
+    }
+    if (wildcard(hub.bind!)) fail(`${at}.bind' must be a specific address, not '${hub.bind}' (every address is what the other hubs need too)`);
+    const sameBind = binds.get(hub.bind!);
+    if (sameBind) fail(`${at}.bind' is '${hub.bind}', already the address of ${sameBind}: hubs share the ports, so each needs its own address`);
+    binds.set(hub.bind!, `${at}.bind'`);
+  });
 }
 
 function readConfigFile(file: string): unknown {
@@ -183,6 +242,7 @@ export function check(input: unknown, source: string): ConfigInput {
     if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r) || r <= 0 || r > 168)) fail(`'eventLog.retentionHours' must be a number of hours above 0, at most 168`);
   }
   if (o.dps !== undefined) checkDps(o.dps, fail);
+  if (o.hubs !== undefined) checkHubList(o.hubs, fail);
   return o as ConfigInput;
 }
 
@@ -191,13 +251,15 @@ const allocationPolicies = ['hashed', 'geoLatency', 'static', 'custom'];
 function checkDps(dps: unknown, fail: (msg: string) => never): void {
   if (typeof dps !== 'object' || dps === null || Array.isArray(dps)) fail(`'dps' must be an object`);
   const d = dps as Record<string, unknown>;
-  const known = ['hostName', 'linkedHubs', 'allocationPolicy'];
+  const known = ['hostName', 'linkedHubs', 'allocationPolicy', 'retryAfterSeconds'];
   for (const k of Object.keys(d)) if (!known.includes(k)) fail(`unknown setting 'dps.${k}' (known: ${known.join(', ')})`);
   const hostName = /^[A-Za-z0-9.:-]+$/;
   if (d.hostName !== undefined && (typeof d.hostName !== 'string' || !hostName.test(d.hostName))) fail(`'dps.hostName' must be a host name or IP address`);
   if (d.allocationPolicy !== undefined && !allocationPolicies.includes(d.allocationPolicy as string)) {
     fail(`'dps.allocationPolicy' must be one of ${allocationPolicies.join(', ')}`);
   }
+  const r = d.retryAfterSeconds;
+  if (r !== undefined && (!Number.isInteger(r) || (r as number) < 0 || (r as number) > 60)) fail(`'dps.retryAfterSeconds' must be an integer 0-60`);
   if (d.linkedHubs === undefined) return;
   if (!Array.isArray(d.linkedHubs)) fail(`'dps.linkedHubs' must be a list`);
   (d.linkedHubs as unknown[]).forEach((h, i) => {
@@ -208,12 +270,30 @@ function checkDps(dps: unknown, fail: (msg: string) => never): void {
       if (!['hostName', 'connectionString', 'allocationWeight', 'applyAllocationPolicy'].includes(k)) fail(`unknown setting ${at}.${k}'`);
     }
     if (typeof hub.hostName !== 'string' || !hostName.test(hub.hostName)) fail(`${at}.hostName' must be a host name`);
-    if (hub.connectionString !== undefined && (typeof hub.connectionString !== 'string' || !/HostName=/i.test(hub.connectionString))) {
-      fail(`${at}.connectionString' must be an IoT hub connection string`);
+    if (
+      hub.connectionString !== undefined &&
+      (typeof hub.connectionString !== 'string' || ![/(^|;)HostName=[^;]+/i, /(^|;)SharedAccessKeyName=[^;]+/i, /(^|;)SharedAccessKey=[^;]+/i].every((re) => re.test(hub.connectionString as string)))
+    ) {
+      fail(`${at}.connectionString' must be an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…, a policy with registry write rights)`);
     }
     const w = hub.allocationWeight;
     if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
     if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
+}
+
+function checkHubList(hubs: unknown, fail: (msg: string) => never): void {
+  if (!Array.isArray(hubs)) fail(`'hubs' must be a list of { hubName, hostName, bind }`);
+  (hubs as unknown[]).forEach((h, i) => {
+    const at = `'hubs[${i}]`;
+    if (typeof h !== 'object' || h === null || Array.isArray(h)) fail(`${at}' must be an object { hubName, hostName, bind }`);
+    const hub = h as Record<string, unknown>;
+    for (const k of Object.keys(hub)) if (!['hubName', 'hostName', 'bind'].includes(k)) fail(`unknown setting ${at}.${k}' (known: hubName, hostName, bind)`);
+    if (typeof hub.hubName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$/.test(hub.hubName)) {
+      fail(`${at}.hubName' must be 3-50 letters, digits or hyphens, as an IoT hub name`);
+    }
+    if (typeof hub.hostName !== 'string' || !/^[A-Za-z0-9.:-]+$/.test(hub.hostName)) fail(`${at}.hostName' must be a host name or IP address`);
+    if (hub.bind !== undefined && (typeof hub.bind !== 'string' || hub.bind.length === 0)) fail(`${at}.bind' must be an address`);
   });
 }
 

@@ -58,6 +58,29 @@ export interface RegistrationStore {
   delete(registrationId: string, ifEtag?: string): Promise<WriteResult>;
 }
 
+/** A device registration operation as DPS answers its polls (RegistrationOperationStatus). */
+export interface RegistrationOperationRecord {
+  operationId: string;
+  registrationId: string;
+  status: 'assigning' | 'assigned' | 'failed' | 'disabled';
+  registrationState?: DeviceRegistrationState;
+  /** When the operation may no longer be polled (ms since the epoch). */
+  expiresAt: number;
+}
+
+/**
+ * Registration operations the devices poll. A write returns once it is committed, so an
+ * operation id the device was given survives a restart.
+ */
+export interface RegistrationOperationStore {
+  /** Inserts or replaces the operation. */
+  put(operation: RegistrationOperationRecord): Promise<void>;
+  /** The operation unless it is unknown, of another registration, or expired at `now`. */
+  get(operationId: string, registrationId: string, now: number): Promise<RegistrationOperationRecord | undefined>;
+  /** Removes every operation expired at `now`; returns how many. */
+  sweep(now: number): Promise<number>;
+}
+
 export interface DpsCertificateStore {
   get(name: string): Promise<DpsCertificate | undefined>;
   list(): Promise<DpsCertificate[]>;
@@ -83,6 +106,7 @@ export interface DpsStore {
   enrollments: EnrollmentStore;
   enrollmentGroups: EnrollmentGroupStore;
   registrations: RegistrationStore;
+  operations: RegistrationOperationStore;
   certificates: DpsCertificateStore;
   policies: DpsPolicyStore;
   settings: DpsSettingsStore;

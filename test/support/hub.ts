@@ -18,7 +18,9 @@ export interface TestHub {
   host: string;
   dataDir: string;
   connectionString(policy?: string): Promise<string>;
-  /** Stops and starts the hub on the same data directory and address. */
+  /** The extra hubs of the process (config `hubs`), each on a loopback address of its own (its host name). */
+  hubs: TestHub[];
+  /** Stops and starts the hub (with its extra hubs) on the same data directory and addresses. */
   restart(): Promise<void>;
   close(): Promise<void>;
 }
@@ -43,10 +45,24 @@ function canBind(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startTestHub(overrides: ConfigInput = {}): Promise<TestHub> {
+/**
+ * A hub on a free loopback address (host name = that address). `extraHubs`: that many more hubs
+ * in the same process (config `hubs`, named hub1, hub2, …), each on another free loopback
+ * address that is also its host name.
+ */
+export async function startTestHub(
+  settings: ConfigInput | ((hosts: { host: string; extraHosts: string[] }) => ConfigInput) = {},
+  options: { extraHubs?: number } = {},
+): Promise<TestHub> {
   const caDir = process.env.FLEETHUB_TEST_CA_DIR;
   if (!caDir) throw new Error('FLEETHUB_TEST_CA_DIR is not set: run the tests with `npm test`');
   const host = await freeLoopbackAddress();
+  const extraHosts: string[] = [];
+  while (extraHosts.length < (options.extraHubs ?? 0)) {
+    const h = await freeLoopbackAddress();
+    if (h !== host && !extraHosts.includes(h)) extraHosts.push(h);
+  }
+  const overrides = typeof settings === 'function' ? settings({ host, extraHosts }) : settings;
   const dataDir = mkdtempSync(join(tmpdir(), 'fleethub-test-'));
   cpSync(join(caDir, 'ca'), join(dataDir, 'ca'), { recursive: true });
   const config: Config = {
@@ -54,6 +70,7 @@ export async function startTestHub(overrides: ConfigInput = {}): Promise<TestHub
     hostName: host,
     bind: host,
     logLevel: 'silent',
+    ...(extraHosts.length ? { hubs: extraHosts.map((h, i) => ({ hubName: `hub${i + 1}`, hostName: h, bind: h })) } : {}),
     ...overrides,
     ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, ...overrides.ports },
     dataDir,
@@ -69,6 +86,19 @@ export async function startTestHub(overrides: ConfigInput = {}): Promise<TestHub
     async connectionString(policy = 'iothubowner') {
       return (await hub.info())[`${policy}ConnectionString` as 'iothubownerConnectionString'] ?? '';
     },
+    hubs: extraHosts.map((h, i) => ({
+      get hub() {
+        return hub.hubs[i]!;
+      },
+      host: h,
+      dataDir: hub.hubs[i]!.config.dataDir,
+      hubs: [],
+      async connectionString(policy = 'iothubowner') {
+        return (await hub.hubs[i]!.info())[`${policy}ConnectionString` as 'iothubownerConnectionString'] ?? '';
+      },
+      restart: () => testHub.restart(),
+      close: () => testHub.close(),
+    })),
     async restart() {
       await hub.close();
       hub = await startFleethub(config, logger);

@@ -2,19 +2,48 @@
  * Attestation: whether a device's credential proves the registration id it claims, and which
  * enrollment (individual first, then groups) it matches. No sockets, no SQL.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { HubError } from '../../core/errors.js';
 import { commonName, validAt } from '../../core/proofOfPossession.js';
 import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
+import { createTpmChallenge, sameEndorsementKey, verifyTpmSasToken } from '../attestation/tpm.js';
 import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore } from '../../store/dps.js';
 import { dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { EnrollmentCommon, EnrollmentGroup, IndividualEnrollment } from '../types.js';
 import type { ProvisionedDevice } from './hubTarget.js';
+import { TpmKeys } from './tpmKeys.js';
 
-/** How the device proved who it is: a SAS token (symmetric keys) or its TLS client certificate chain (leaf first). */
-export type DeviceCredential = { kind: 'sas'; token: string | undefined } | { kind: 'x509'; chain: Buffer[] };
+/**
+ * How the device proved who it is: a SAS token (symmetric keys; also a TPM device's token on
+ * requests that carry no TPM keys, e.g. operation polls), its TLS client certificate chain (leaf
+ * first), or its TPM's public keys (base64 TPM2B_PUBLIC, as the SDK sends them) with, once it
+ * has activated the challenge, the SAS token its TPM signed.
+ */
+export type DeviceCredential =
+  | { kind: 'sas'; token: string | undefined }
+  | { kind: 'x509'; chain: Buffer[] }
+  | { kind: 'tpm'; endorsementKey: string; storageRootKey: string; token?: string | undefined };
+
+/**
+ * Not a refusal: the TPM's keys match the enrollment, and the device must now activate this blob
+ * in its TPM and sign a SAS token with the key it installs (HTTPS: a 401 whose body carries
+ * `authenticationKey`; AMQP: the SASL TPM challenge). Thrown by `attest` for a TPM credential
+ * without a token, so that every entry point (register, poll, authenticate) answers alike.
+ */
+export class TpmChallengeRequired extends Error {
+  constructor(
+    /** The activation blob, base64. */
+    readonly authenticationKey: string,
+  ) {
+    super('TPM attestation: activate the authenticationKey and sign a SAS token with it');
+    this.name = 'TpmChallengeRequired';
+  }
+}
 
 const MAX_CHAIN_DEPTH = 8;
+/** Registration ids whose matching group is remembered (oldest forgotten first). */
+const GROUP_HINTS = 10_000;
 
 /** The enrollment a credential matched. */
 export interface Matched {
@@ -23,22 +52,45 @@ export interface Matched {
   group?: EnrollmentGroup;
   /** The credential the hub will know the device by (for a symmetric-key group, the derived keys). */
   authentication: ProvisionedDevice['authentication'];
+  /**
+   * TPM attestation with the device's keys at hand: the blob installing the device's hub key in
+   * its TPM, for `registrationState.tpm.authenticationKey` (never stored in the registration record).
+   */
+  tpm?: { authenticationKey: string };
 }
 
+/** Used when the instance carries no stored secret (tests): TPM keys then last one process. */
+const processTpmSecret = randomBytes(32);
+
 export class Attestation {
+  /**
+   * The group that last attested each registration id. Only an ordering hint: that group is
+   * checked first, in full. A registration attests up to three times (MQTT CONNECT, PUT, poll),
+   * and scanning every group derives keys (or parses certificates) for each of them each time.
+   */
+  private readonly groupHints = new Map<string, string>();
+
   constructor(
     private readonly instance: DpsInstance,
     private readonly enrollments: EnrollmentStore,
     private readonly groups: EnrollmentGroupStore,
     private readonly certificates: DpsCertificateStore,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.tpmKeys = new TpmKeys(instance.tpmKeySecret ?? processTpmSecret);
+  }
 
-  /** The enrollment the credential attests, or a 401 DpsError (DPS does not reveal whether the id exists). */
+  private readonly tpmKeys: TpmKeys;
+
+  /**
+   * The enrollment the credential attests, or a 401 DpsError (DPS does not reveal whether the id
+   * exists). A TPM credential without a token whose keys match throws TpmChallengeRequired.
+   */
   async attest(idScope: string, registrationId: string, credential: DeviceCredential): Promise<Matched> {
     const refuse = () => dpsErrors.unauthorized();
     if (idScope !== this.instance.idScope) throw refuse();
     if (credential.kind === 'x509') return this.attestX509(registrationId, credential.chain);
+    if (credential.kind === 'tpm') return this.attestTpm(idScope, registrationId, credential);
     const token = credential.token === undefined ? undefined : parseSasToken(credential.token);
     if (!token) throw refuse();
     if (token.resource.toLowerCase() !== `${idScope}/registrations/${registrationId}`.toLowerCase()) throw refuse();
@@ -47,18 +99,26 @@ export class Attestation {
 
     // An individual enrollment takes precedence over any group (as in DPS).
     const individual = await this.enrollments.get(registrationId);
+    if (individual?.attestation.type === 'tpm') {
+      // A TPM device's token without its keys (operation polls): signed with its identity key.
+      const ek = individual.attestation.tpm?.endorsementKey;
+      if (!ek || !sameEndorsementKey(ek, ek)) throw refuse(); // one that does not parse was never challenged
+      if (!signatureMatches(token, this.tpmKeys.identityKey(registrationId, ek).toString('base64'))) throw refuse();
+      return this.tpmMatch(registrationId, individual, ek);
+    }
     if (individual) {
       const keys = individual.attestation.type === 'symmetricKey' ? individual.attestation.symmetricKey : undefined;
       if (!keys) throw refuse();
       if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
       return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
     }
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
       if (!keys) continue;
       const primaryKey = sign(keys.primaryKey, registrationId);
       const secondaryKey = sign(keys.secondaryKey, registrationId);
       if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
       }
     }
@@ -105,7 +165,7 @@ export class Attestation {
     }
     const verifiedCas = new Map((await this.certificates.list()).filter((c) => c.isVerified).map((c) => [c.name, c.certificate]));
     const intermediates = chain.slice(1).filter((c) => c.ca && validAt(c, now));
-    for await (const group of this.allGroups()) {
+    for await (const group of this.groupsFor(registrationId)) {
       const x509 = group.attestation.type === 'x509' ? group.attestation.x509 : undefined;
       if (!x509) continue;
       const anchors = [
@@ -116,10 +176,74 @@ export class Attestation {
         .map(stored)
         .filter((c): c is X509Certificate => !!c && validAt(c, now));
       if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
+        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
       }
     }
     throw refuse();
+  }
+
+  /**
+   * The TPM challenge for a device presenting these keys: a 401 DpsError unless an individual
+   * enrollment (DPS has TPM for individual enrollments only) of this registration id holds the
+   * same endorsement key (compared as keys, not as text). AMQP's SASL TPM exchange calls this
+   * directly; the blob goes back to the device, the identity key is derived again later.
+   */
+  async tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
+    if (idScope !== this.instance.idScope) throw dpsErrors.unauthorized();
+    const { enrolledEk } = await this.tpmEnrollment(registrationId, endorsementKey);
+    const { authenticationKey } = this.tpmBlob(endorsementKey, storageRootKey, registrationId, this.tpmKeys.identityKey(registrationId, enrolledEk));
+    return new TpmChallengeRequired(authenticationKey);
+  }
+
+  private async attestTpm(idScope: string, registrationId: string, credential: DeviceCredential & { kind: 'tpm' }): Promise<Matched> {
+    const { endorsementKey, storageRootKey, token } = credential;
+    if (token === undefined) throw await this.tpmChallenge(idScope, registrationId, endorsementKey, storageRootKey);
+    const { individual, enrolledEk } = await this.tpmEnrollment(registrationId, endorsementKey);
+    try {
+      verifyTpmSasToken(token, this.tpmKeys.identityKey(registrationId, enrolledEk), idScope, registrationId, Math.floor(this.now().getTime() / 1000));
+    } catch (e) {
+      if (e instanceof HubError) throw dpsErrors.unauthorized();
+      throw e;
+    }
+    const matched = this.tpmMatch(registrationId, individual, enrolledEk);
+    const hubKey = Buffer.from((matched.authentication as { primaryKey: string }).primaryKey, 'base64');
+    return { ...matched, tpm: { authenticationKey: this.tpmBlob(endorsementKey, storageRootKey, registrationId, hubKey).authenticationKey } };
+  }
+
+  private async tpmEnrollment(registrationId: string, endorsementKey: string): Promise<{ individual: IndividualEnrollment; enrolledEk: string }> {
+    const individual = await this.enrollments.get(registrationId);
+    const enrolledEk = individual?.attestation.type === 'tpm' ? individual.attestation.tpm?.endorsementKey : undefined;
+    if (!individual || !enrolledEk || !sameEndorsementKey(enrolledEk, endorsementKey)) throw dpsErrors.unauthorized();
+    return { individual, enrolledEk };
+  }
+
+  private tpmMatch(registrationId: string, individual: IndividualEnrollment, enrolledEk: string): Matched {
+    return { enrollment: individual, individual, authentication: { type: 'sas', ...this.tpmKeys.deviceKeys(registrationId, enrolledEk) } };
+  }
+
+  /** A blob for the device's TPM; keys DPS cannot use (not storage keys, bad base64) are a 400. */
+  private tpmBlob(endorsementKey: string, storageRootKey: string, registrationId: string, identityKey: Buffer) {
+    try {
+      return createTpmChallenge(endorsementKey, storageRootKey, registrationId, { identityKey });
+    } catch (e) {
+      if (e instanceof HubError) throw dpsErrors.invalid(e.message);
+      throw e;
+    }
+  }
+
+  /** The hinted group first (when it still exists), then every other group in id order. */
+  private async *groupsFor(registrationId: string): AsyncGenerator<EnrollmentGroup> {
+    const hinted = this.groupHints.get(registrationId);
+    const first = hinted === undefined ? undefined : await this.groups.get(hinted);
+    if (first) yield first;
+    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== hinted) yield group;
+  }
+
+  private hint(registrationId: string, group: EnrollmentGroup): void {
+    this.groupHints.delete(registrationId);
+    this.groupHints.set(registrationId, group.enrollmentGroupId);
+    if (this.groupHints.size > GROUP_HINTS) this.groupHints.delete(this.groupHints.keys().next().value!);
   }
 
   private async *allGroups(): AsyncGenerator<EnrollmentGroup> {

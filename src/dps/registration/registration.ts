@@ -5,15 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { newEtag } from '../../core/ids.js';
-import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
+import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationOperationStore, RegistrationStore } from '../../store/dps.js';
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
-import type { DeviceRegistrationState } from '../types.js';
-import { allocate, isAllocationFailure, type AllocationWebhook } from './allocation.js';
-import { Attestation, type DeviceCredential, type Matched } from './attestation.js';
-import type { HubTarget } from './hubTarget.js';
+import type { DeviceRegistrationState, InitialTwin, RegistrationSubstatus, ReprovisionPolicy } from '../types.js';
+import { allocate, isAllocationFailure, type Allocation, type AllocationWebhook } from './allocation.js';
+import { Attestation, type DeviceCredential, type Matched, type TpmChallengeRequired } from './attestation.js';
+import type { DeviceTwinData, HubTarget } from './hubTarget.js';
 
-export type { DeviceCredential } from './attestation.js';
+export { TpmChallengeRequired, type DeviceCredential } from './attestation.js';
 
 /** What the device sent with its registration besides its credential. */
 export interface RegistrationRequest {
@@ -27,26 +27,28 @@ export type OperationStatus = 'assigning' | 'assigned' | 'failed' | 'disabled';
 export interface RegistrationOperation {
   operationId: string;
   status: OperationStatus;
-  registrationState?: DeviceRegistrationState;
+  /** `tpm`: for a TPM device, the blob that installs its hub key in its TPM (device responses only). */
+  registrationState?: DeviceRegistrationState & { tpm?: { authenticationKey: string } };
 }
 
-/** The seconds a device is told to wait before polling (DPS sends retry-after). */
-export const RETRY_AFTER_SECONDS = 1;
 /** Finished operations are kept this long for polling (DPS keeps them for a limited time too). */
 const OPERATION_TTL_MS = 10 * 60 * 1000;
+/** Expired operations are deleted at most this often (on a registration). */
+const SWEEP_EVERY_MS = 60 * 1000;
 
 export class DeviceRegistrations {
-  private readonly operations = new Map<string, { registrationId: string; result: RegistrationOperation; expires: number }>();
+  private lastSweep = 0;
 
   constructor(
     private readonly instance: DpsInstance,
     enrollments: EnrollmentStore,
     groups: EnrollmentGroupStore,
     private readonly registrations: RegistrationStore,
+    /** Operations the devices poll; stored before the PUT is answered, so they survive a restart. */
+    private readonly operations: RegistrationOperationStore,
     certificates: DpsCertificateStore,
-    /** The hub in this process, by host name; other linked hubs cannot be written from here. */
-    private readonly localHubHostName: string,
-    private readonly localHub: HubTarget,
+    /** The hubs devices can be provisioned into, by host name; undefined for a linked hub this process cannot write. */
+    private readonly hubTarget: (hostName: string) => HubTarget | undefined,
     /** Calls `custom` allocation webhooks. */
     private readonly webhook: AllocationWebhook,
     private readonly now: () => Date = () => new Date(),
@@ -56,25 +58,41 @@ export class DeviceRegistrations {
 
   private readonly attestation: Attestation;
 
+  /** The seconds a device is told to wait before polling (DPS sends retry-after). */
+  get retryAfterSeconds(): number {
+    return this.instance.retryAfterSeconds;
+  }
+
   private attest(idScope: string, registrationId: string, credential: DeviceCredential): Promise<Matched> {
     return this.attestation.attest(idScope, registrationId, credential);
   }
 
   /**
    * PUT …/register. Refusals of the credential throw (401, DPS does not reveal whether the
-   * registration id exists); everything after attestation is an operation status.
+   * registration id exists); everything after attestation is an operation status. A TPM
+   * credential without a token throws TpmChallengeRequired (not a refusal).
    */
   async register(idScope: string, registrationId: string, credential: DeviceCredential, request: RegistrationRequest = {}): Promise<RegistrationOperation> {
     const matched = await this.attest(idScope, registrationId, credential);
+    if (matched.enrollment.attestation.type === 'tpm' && !matched.tpm) {
+      // Without its TPM's keys the device could not be given its hub key.
+      throw dpsErrors.badFormat('A TPM registration must carry tpm.endorsementKey and tpm.storageRootKey.');
+    }
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
     const result = await this.assign(registrationId, matched, operationId, request, credential);
-    this.sweep();
-    this.operations.set(operationId, { registrationId, result, expires: this.now().getTime() + OPERATION_TTL_MS });
+    if (matched.tpm && result.status === 'assigned') result.registrationState = { ...result.registrationState!, tpm: matched.tpm };
+    await this.operations.put({ ...result, registrationId, expiresAt: this.now().getTime() + OPERATION_TTL_MS });
+    await this.sweep();
     // The device learns the outcome by polling, as with DPS (whose PUT answers `assigning`).
     return { operationId, status: 'assigning' };
   }
 
-  /** Whether the credential attests this registration (MQTT checks it at CONNECT). */
+  /** The TPM challenge for these keys (AMQP's SASL TPM); a 401 DpsError if they match no enrollment. */
+  tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
+    return this.attestation.tpmChallenge(idScope, registrationId, endorsementKey, storageRootKey);
+  }
+
+  /** Whether the credential attests this registration (MQTT checks it at CONNECT, AMQP at SASL). */
   async authenticate(idScope: string, registrationId: string, credential: DeviceCredential): Promise<boolean> {
     try {
       await this.attest(idScope, registrationId, credential);
@@ -88,16 +106,16 @@ export class DeviceRegistrations {
   /** GET …/operations/{operationId}: the device must attest again, as with DPS. */
   async operationStatus(idScope: string, registrationId: string, operationId: string, credential: DeviceCredential): Promise<RegistrationOperation> {
     await this.attest(idScope, registrationId, credential);
-    const op = this.operations.get(operationId);
-    if (!op || op.registrationId !== registrationId || op.expires < this.now().getTime()) {
-      throw dpsErrors.notFound(`Operation ${operationId} not found.`);
-    }
-    return op.result;
+    const op = await this.operations.get(operationId, registrationId, this.now().getTime());
+    if (!op) throw dpsErrors.notFound(`Operation ${operationId} not found.`);
+    return { operationId: op.operationId, status: op.status, ...(op.registrationState ? { registrationState: op.registrationState } : {}) };
   }
 
-  private sweep(): void {
+  private async sweep(): Promise<void> {
     const t = this.now().getTime();
-    for (const [id, op] of this.operations) if (op.expires < t) this.operations.delete(id);
+    if (t - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = t;
+    await this.operations.sweep(t);
   }
 
   private async assign(registrationId: string, m: Matched, operationId: string, request: RegistrationRequest, credential?: DeviceCredential): Promise<RegistrationOperation> {
@@ -123,46 +141,100 @@ export class DeviceRegistrations {
       return { operationId: operationId, status: 'failed', registrationState: state };
     };
 
-    const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
-      ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
-      : undefined;
-    const allocation = await allocate(
-      this.instance,
-      { registrationId, enrollment: m.enrollment, individual: m.individual, group: m.group, credential, current, payload: request.payload },
-      this.webhook,
-    );
-    if (isAllocationFailure(allocation)) return fail(allocation.errorCode, allocation.errorMessage);
-    const hub = allocation.hub;
+    const deviceId = m.individual?.deviceId || registrationId;
+    // A device assigned before (same device id) is reprovisioned by the enrollment's policy.
+    const before = previous?.state.status === 'assigned' && previous.state.deviceId === deviceId ? previous.state.assignedHub : undefined;
+    const policy: ReprovisionPolicy = { updateHubAssignment: true, migrateDeviceData: true, ...m.enrollment.reprovisionPolicy };
+    let hubHostName: string;
+    let allocation: Allocation | undefined;
+    const custom = (m.enrollment.allocationPolicy ?? this.instance.allocationPolicy) === 'custom';
+    if (before && !policy.updateHubAssignment && !custom) {
+      hubHostName = before;
+    } else {
+      // DPS calls a custom webhook even when the device may not move (offering only its current hub), for a new payload.
+      const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
+        ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
+        : undefined;
+      const allocated = await allocate(
+        this.instance,
+        { registrationId, enrollment: m.enrollment, individual: m.individual, group: m.group, credential, current, payload: request.payload },
+        this.webhook,
+      );
+      if (isAllocationFailure(allocated)) return fail(allocated.errorCode, allocated.errorMessage);
+      allocation = allocated;
+      hubHostName = allocated.hub.hostName;
+    }
     // A custom webhook's initialTwin replaces the enrollment's for this device.
-    const initialTwin = allocation.initialTwin ?? m.enrollment.initialTwin;
-    if (hub.hostName.toLowerCase() !== this.localHubHostName.toLowerCase()) {
+    const initialTwin = allocation?.initialTwin ?? m.enrollment.initialTwin;
+    const target = this.hubTarget(hubHostName);
+    if (!target) {
       return fail(
         500207,
-        `Allocated hub ${hub.hostName} is not hosted by this Fleethub process; provisioning devices into other hubs is not supported yet.`,
+        `Allocated hub ${hubHostName} is not hosted by this Fleethub process and dps.linkedHubs gives no connectionString to reach it.`,
       );
     }
-    const deviceId = m.individual?.deviceId || registrationId;
-    // The twin is DPS's to initialize on first assignment only; re-registration keeps the hub's data.
-    const firstAssignment = !previous || previous.state.status !== 'assigned' || previous.state.deviceId !== deviceId;
+    let plan: { substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget };
     try {
-      await this.localHub.provision({
+      plan = await this.reprovisionPlan(deviceId, initialTwin, policy, before, hubHostName, target);
+      if (plan.resetInPlace) await target.remove(deviceId);
+      await target.provision({
         deviceId,
         authentication: m.authentication,
         iotEdge: m.enrollment.capabilities?.iotEdge ?? false,
-        ...(firstAssignment && initialTwin ? { initialTwin } : {}),
+        ...(plan.twin ? { twin: plan.twin } : {}),
       });
+      // DPS removes the device from the hub it leaves, once the new hub has it.
+      await plan.leaving?.remove(deviceId);
     } catch (e) {
-      return fail(500000, `Provisioning the device in ${hub.hostName} failed: ${(e as Error).message}`);
+      return fail(500000, `Provisioning the device in ${hubHostName} failed: ${(e as Error).message}`);
     }
     const state = await record({
       ...base,
-      assignedHub: hub.hostName,
+      assignedHub: hubHostName,
       deviceId,
       status: 'assigned',
-      substatus: 'initialAssignment',
+      substatus: plan.substatus,
     });
     // The webhook's payload goes to the device only; the service's registration record has none.
-    const registrationState = allocation.payload !== undefined ? { ...state, payload: allocation.payload } : state;
+    const registrationState = allocation?.payload !== undefined ? { ...state, payload: allocation.payload } : state;
     return { operationId: operationId, status: 'assigned', registrationState };
   }
+
+  /**
+   * What (re)assignment does with the device's data, as DPS's reprovisioning policies say:
+   * first assignment writes the enrollment's initial twin; back to the same hub keeps the twin
+   * (`reprovisionedToInitialAssignment`), unless the policy resets data, which recreates the
+   * device with the initial twin; a move to another hub carries the twin over
+   * (`deviceDataMigrated`) or starts from the initial twin (`deviceDataReset`), and the device
+   * leaves the old hub.
+   */
+  private async reprovisionPlan(
+    deviceId: string,
+    initialTwin: InitialTwin | undefined,
+    policy: ReprovisionPolicy,
+    before: string | undefined,
+    hubHostName: string,
+    target: HubTarget,
+  ): Promise<{ substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget }> {
+    const initial = initialTwinData(initialTwin);
+    if (!before) return { substatus: 'initialAssignment', ...(initial ? { twin: initial } : {}) };
+    if (before.toLowerCase() === hubHostName.toLowerCase()) {
+      const substatus = 'reprovisionedToInitialAssignment';
+      if (policy.updateHubAssignment && !policy.migrateDeviceData) return { substatus, resetInPlace: true, ...(initial ? { twin: initial } : {}) };
+      // A device deleted from its hub since is created again as new, with the initial twin.
+      if (!(await target.readTwin(deviceId))) return { substatus, ...(initial ? { twin: initial } : {}) };
+      return { substatus };
+    }
+    const leaving = this.hubTarget(before);
+    if (!policy.migrateDeviceData) return { substatus: 'deviceDataReset', ...(initial ? { twin: initial } : {}), ...(leaving ? { leaving } : {}) };
+    const data = leaving ? await leaving.readTwin(deviceId) : undefined;
+    const twin = data ?? initial;
+    return { substatus: 'deviceDataMigrated', ...(twin ? { twin } : {}), ...(leaving ? { leaving } : {}) };
+  }
+}
+
+/** The enrollment's initial twin as twin data (tags and desired properties). */
+function initialTwinData(t: InitialTwin | undefined): DeviceTwinData | undefined {
+  if (!t || (!t.tags && !t.properties?.desired)) return undefined;
+  return { ...(t.tags ? { tags: t.tags } : {}), ...(t.properties?.desired ? { desired: t.properties.desired } : {}) };
 }

@@ -16,6 +16,7 @@ import type { Twins } from '../../hub/twins/twins.js';
 import type { DirectMethods } from '../../hub/methods/methods.js';
 import { twinRoutes } from './device/twin.js';
 import { methodRoutes } from './device/methods.js';
+import type { DpsAmqp } from './dps/registration.js';
 
 export interface AmqpServices {
   hubName: string;
@@ -26,6 +27,8 @@ export interface AmqpServices {
   telemetry?: Telemetry;
   twins?: Twins;
   methods?: DirectMethods;
+  /** DPS device registration on the same endpoint (`{idScope}/registrations/{registrationId}`). */
+  dps?: DpsAmqp;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
@@ -40,5 +43,6 @@ export function amqpRoutes(services: AmqpServices): LinkRoute[] {
     ...(services.connections && services.cloudToDevice ? [cloudToDeviceReceiveRoute(services.cloudToDevice, services.connections)] : []),
     ...(services.connections && services.twins ? twinRoutes(services.twins, services.connections) : []),
     ...(services.connections && services.methods ? methodRoutes(services.methods, services.connections) : []),
+    ...(services.dps ? services.dps.routes : []),
   ];
 }

@@ -55,9 +55,14 @@ export function tokenMechanisms(): Record<string, () => unknown> {
   };
 }
 
-/** The SAS token a connection gave through SASL PLAIN, if it did. */
-export function saslPlainTokens(connection: Connection): string[] {
+/** The mechanism object that authenticated a connection through SASL, if it used SASL. */
+export function saslMechanism(connection: Connection): unknown {
   const transport = (connection as unknown as { sasl_transport?: { mechanism?: unknown; transports?: Record<number, { mechanism?: unknown }> } }).sasl_transport;
-  const mechanism = transport?.transports?.[3]?.mechanism ?? transport?.mechanism;
-  return mechanism instanceof PlainTokenMechanism && mechanism.token ? [mechanism.token] : [];
+  return transport?.transports?.[3]?.mechanism ?? transport?.mechanism;
+}
+
+/** The user name and SAS token a connection gave through SASL PLAIN, if it did. */
+export function saslPlain(connection: Connection): { username: string; token: string } | undefined {
+  const mechanism = saslMechanism(connection);
+  return mechanism instanceof PlainTokenMechanism && mechanism.token ? { username: mechanism.username ?? '', token: mechanism.token } : undefined;
 }

@@ -4,10 +4,12 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
+import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../tls/peerChain.js';
 import { ConnectionClaims } from './claims.js';
-import { amqpErrors } from './errors.js';
+import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
-import { saslPlainTokens, tokenMechanisms } from './sasl.js';
+import { UPGRADE_SOCKET_OPTION } from './peer.js';
+import { saslPlain, tokenMechanisms } from './sasl.js';
 
 export interface AmqpEndpointOptions {
   authorizer: Authorizer;
@@ -15,13 +17,29 @@ export interface AmqpEndpointOptions {
   logger: Logger;
   /** The hub's host name: the container id it announces. */
   hostName: string;
+  /** SASL PLAIN user names that are not hub identities (DPS registrations), checked by their owners. */
+  plainUsers?: PlainUserFamily[];
+  /** SASL mechanisms besides ANONYMOUS, PLAIN and EXTERNAL (DPS's TPM), by name. */
+  saslMechanisms?: Record<string, () => unknown>;
+}
+
+/**
+ * A family of SASL PLAIN user names owned by another service on this endpoint (DPS's
+ * `{idScope}/registrations/{registrationId}`): its password is not a hub token, and the owner,
+ * not the hub's authorizer, judges it when the connection opens.
+ */
+export interface PlainUserFamily {
+  owns(username: string): boolean;
+  /** The connection opened with such a user; resolves with the error to close it with, or undefined to keep it. */
+  opened(connection: ClientConnection, username: string, password: string): Promise<AmqpError | undefined>;
 }
 
 /**
  * The AMQP 1.0 endpoint: one rhea container behind every listener (TLS 5671, the plain loopback
  * listener for the Event Hubs emulator connection string, WebSocket). Connections authenticate
- * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL) and `$cbs` put-token; each link the
- * client attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
+ * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL, plus the mechanisms and PLAIN users
+ * other services bring: DPS's TPM and registrations) and `$cbs` put-token; each link the client
+ * attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
  */
 export class AmqpEndpoint {
   private readonly container: Container;
@@ -33,7 +51,7 @@ export class AmqpEndpoint {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
     const container = rhea.create_container({ id: options.hostName, autoaccept: false } as never);
     this.container = container;
-    Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
+    Object.assign(container.sasl_server_mechanisms, tokenMechanisms(), options.saslMechanisms);
     container.on('connection_open', (context: EventContext) => void this.state(context.connection));
     container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
     container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
@@ -54,7 +72,7 @@ export class AmqpEndpoint {
       port: options.port,
       // X.509 devices present a client certificate; it is checked per identity at link attach,
       // so the handshake asks for one without requiring or verifying it.
-      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false } : {}),
+      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS } : {}),
       container_id: this.options.hostName,
       idle_time_out: 240_000,
     };
@@ -100,9 +118,13 @@ export class AmqpEndpoint {
     }
   }
 
-  /** Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10). */
-  acceptWebSocket(socket: unknown): void {
-    this.container.websocket_accept(socket as never, { container_id: this.options.hostName, idle_time_out: 240_000 } as never);
+  /**
+   * Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10); `upgradeSocket` is the
+   * socket of the HTTP upgrade, whose TLS client certificate (if any) the connection then carries.
+   */
+  acceptWebSocket(socket: unknown, upgradeSocket?: unknown): void {
+    const options = { container_id: this.options.hostName, idle_time_out: 240_000, [UPGRADE_SOCKET_OPTION]: upgradeSocket };
+    this.container.websocket_accept(socket as never, options as never);
   }
 
   async close(): Promise<void> {
@@ -127,9 +149,16 @@ export class AmqpEndpoint {
     if (!state) {
       state = new ClientConnectionState(connection, new ConnectionClaims(this.options.authorizer), this.options.logger);
       this.connections.set(connection, state);
-      for (const token of saslPlainTokens(connection)) {
+      const plain = saslPlain(connection);
+      const owner = plain && this.options.plainUsers?.find((f) => f.owns(plain.username));
+      if (plain && owner) {
+        void owner.opened(state, plain.username, plain.token).then(
+          (refusal) => refusal && connection.close(refusal),
+          (e) => connection.close(amqpError(e)),
+        );
+      } else if (plain) {
         // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
-        void state.claims.put(undefined, token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
+        void state.claims.put(undefined, plain.token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
       }
     }
     return state;

@@ -23,7 +23,8 @@ export function acceptAmqpWebSockets(httpsServer: Server, amqp: AmqpEndpoint): (
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => amqp.acceptWebSocket(ws));
+    // The upgrade's TLS socket holds the client certificate an X.509 device presented.
+    wss.handleUpgrade(req, socket, head, (ws) => amqp.acceptWebSocket(ws, req.socket));
   };
   httpsServer.on('upgrade', onUpgrade);
   return () => {

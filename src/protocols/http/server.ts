@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
+import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../tls/peerChain.js';
 import { sendHubError, toHubError } from './errors.js';
 
 /** IoT Hub's service API takes bodies up to 256 KB (a bulk request of 100 devices fits easily). */
@@ -18,9 +19,10 @@ export interface HttpsOptions {
  */
 export function createHttpsServer(options: HttpsOptions): FastifyInstance {
   const app = Fastify({
-    // DPS devices may attest with a TLS client certificate (checked by the registration service,
-    // not by a trust store); clients without one are unaffected.
-    https: { key: options.key, cert: options.cert, requestCert: true, rejectUnauthorized: false },
+    // DPS devices (HTTPS, and MQTT/AMQP over WebSocket) and hub devices over WebSocket may present a
+    // TLS client certificate (checked by the registration service or the registry, not by a trust
+    // store); clients without one are unaffected.
+    https: { key: options.key, cert: options.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS },
     loggerInstance: options.logger,
     // Per-request info logs would dominate the log at fleet rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),

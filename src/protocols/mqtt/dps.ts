@@ -6,7 +6,7 @@
  * `$dps/registrations/res/{status}/?$rid=…[&retry-after=…]` — the same domain service as HTTPS.
  */
 import { DpsError, dpsErrors } from '../../dps/errors.js';
-import { RETRY_AFTER_SECONDS, type DeviceCredential, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
+import { type DeviceCredential, type DeviceRegistrations, type RegistrationOperation } from '../../dps/registration/registration.js';
 import type { ClientCertificate } from './connect.js';
 
 export interface DpsConnection {
@@ -44,7 +44,7 @@ export function dpsMqtt(registrations: DeviceRegistrations): DpsMqtt {
       const query = new URLSearchParams(m[2]);
       const rid = query.get('$rid') ?? '';
       const answer = (status: number, body: unknown, retry = false) => ({
-        topic: `$dps/registrations/res/${status}/?$rid=${encodeURIComponent(rid)}${retry ? `&retry-after=${RETRY_AFTER_SECONDS}` : ''}`,
+        topic: `$dps/registrations/res/${status}/?$rid=${encodeURIComponent(rid)}${retry ? `&retry-after=${registrations.retryAfterSeconds}` : ''}`,
         body: JSON.stringify(body),
       });
       const credential = c.credential;

@@ -3,7 +3,7 @@ import type { Server as HttpsServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
-import { peerChain } from '../tls/peerChain.js';
+import { CLIENT_CERTIFICATE_TLS_OPTIONS, peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
 
@@ -38,8 +38,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     cert: options.cert,
     // Devices may authenticate with a client certificate; it is verified against the registry,
     // not against a trust store, so the handshake accepts any.
-    requestCert: true,
-    rejectUnauthorized: false,
+    ...CLIENT_CERTIFICATE_TLS_OPTIONS,
   });
   tls.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);

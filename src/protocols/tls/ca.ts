@@ -38,10 +38,11 @@ const serverPaths = (dataDir: string) => ({
 /**
  * The data directory's local CA and the hub's server certificate. The CA is created once and
  * kept (clients trust it); the server certificate is reissued by that CA whenever the host
- * names change or it nears expiry, so trust survives both.
+ * names change or it nears expiry, so trust survives both. `caDataDir` is where the CA lives
+ * when it is not `dataDir` (the extra hubs of one process share the primary hub's CA).
  */
-export async function ensureTlsMaterial(dataDir: string, hostNames: string[]): Promise<TlsMaterial> {
-  const ca = await ensureCertificateAuthority(dataDir);
+export async function ensureTlsMaterial(dataDir: string, hostNames: string[], caDataDir = dataDir): Promise<TlsMaterial> {
+  const ca = await ensureCertificateAuthority(caDataDir);
   const paths = serverPaths(dataDir);
   const names = [...new Set(['localhost', '127.0.0.1', '::1', ...hostNames])];
   if (!serverCertificateFits(paths.cert, names, ca.certificatePem)) {
@@ -50,7 +51,7 @@ export async function ensureTlsMaterial(dataDir: string, hostNames: string[]): P
     writeFileSync(paths.cert, certPem);
   }
   return {
-    caCertificatePath: caPaths(dataDir).cert,
+    caCertificatePath: caPaths(caDataDir).cert,
     caCertificatePem: ca.certificatePem,
     serverCertificatePem: readFileSync(paths.cert, 'utf8'),
     serverKeyPem: readFileSync(paths.key, 'utf8'),

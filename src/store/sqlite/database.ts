@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { dpsMigrationSql } from './dps.js';
+import { dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -162,6 +162,8 @@ export const migrations: { name: string; sql: string }[] = [
     name: '400-consumer-groups',
     sql: `CREATE TABLE consumer_groups (name TEXT PRIMARY KEY COLLATE NOCASE, created_at INTEGER NOT NULL);`,
   },
+  // Device registration operations, so that an operation id a device was given survives a restart (issue 7).
+  { name: '301-dps-operations', sql: dpsOperationsMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

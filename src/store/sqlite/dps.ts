@@ -9,6 +9,8 @@ import type {
   EnrollmentStore,
   EnrollmentWrite,
   Page,
+  RegistrationOperationRecord,
+  RegistrationOperationStore,
   RegistrationStore,
 } from '../dps.js';
 import type {
@@ -33,6 +35,16 @@ export const dpsMigrationSql = `
   CREATE TABLE dps_certificates (name TEXT PRIMARY KEY, etag TEXT NOT NULL, doc TEXT NOT NULL);
   CREATE TABLE dps_policies (key_name TEXT PRIMARY KEY, doc TEXT NOT NULL);
   CREATE TABLE dps_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/** Registration operations (issue 7): polled by devices, kept until they expire. */
+export const dpsOperationsMigrationSql = `
+  CREATE TABLE dps_operations (
+    operation_id TEXT PRIMARY KEY,
+    registration_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX dps_operations_by_expiry ON dps_operations (expires_at);`;
 
 /** A table of JSON documents keyed by one id column, with etag-conditional writes. */
 class DocumentTable<T> {
@@ -214,6 +226,32 @@ class SqliteRegistrationStore implements RegistrationStore {
   }
 }
 
+class SqliteRegistrationOperationStore implements RegistrationOperationStore {
+  private readonly putStmt;
+  private readonly getStmt;
+  private readonly sweepStmt;
+  constructor(db: Db) {
+    this.putStmt = db.prepare(
+      `INSERT INTO dps_operations (operation_id, registration_id, expires_at, doc) VALUES (@id, @registrationId, @expiresAt, @doc)
+       ON CONFLICT(operation_id) DO UPDATE SET registration_id = excluded.registration_id, expires_at = excluded.expires_at, doc = excluded.doc`,
+    );
+    this.getStmt = db.prepare<[string, string, number], { doc: string }>(
+      'SELECT doc FROM dps_operations WHERE operation_id = ? AND registration_id = ? AND expires_at >= ?',
+    );
+    this.sweepStmt = db.prepare<[number]>('DELETE FROM dps_operations WHERE expires_at < ?');
+  }
+  async put(op: RegistrationOperationRecord) {
+    this.putStmt.run({ id: op.operationId, registrationId: op.registrationId, expiresAt: op.expiresAt, doc: JSON.stringify(op) });
+  }
+  async get(operationId: string, registrationId: string, now: number) {
+    const row = this.getStmt.get(operationId, registrationId, now);
+    return row && (JSON.parse(row.doc) as RegistrationOperationRecord);
+  }
+  async sweep(now: number) {
+    return this.sweepStmt.run(now).changes;
+  }
+}
+
 class SqliteDpsCertificateStore implements DpsCertificateStore {
   private readonly t: DocumentTable<DpsCertificate>;
   constructor(db: Db) {
@@ -280,6 +318,7 @@ export function openSqliteDpsStore(db: Db): DpsStore {
     enrollments: new SqliteEnrollmentStore(db),
     enrollmentGroups: new SqliteEnrollmentGroupStore(db),
     registrations: new SqliteRegistrationStore(db),
+    operations: new SqliteRegistrationOperationStore(db),
     certificates: new SqliteDpsCertificateStore(db),
     policies: new SqliteDpsPolicyStore(db),
     settings: new SqliteDpsSettingsStore(db),

@@ -1,9 +1,9 @@
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Receiver, Sender } from 'rhea';
 import type { ConnectedIdentity, DeviceConnections } from '../../../hub/connections/deviceConnections.js';
 import { amqpErrors } from '../errors.js';
 import type { ClientConnection, IncomingLink } from '../link.js';
 import { authorizeLink } from '../linkAuth.js';
+import { clientCertificateChain } from '../peer.js';
 
 /** The device plane's link addresses: `/devices/{id}[/modules/{mid}]/<rest>`. */
 export const deviceAddress = (rest: string) => new RegExp(`^/devices/([^/]+)(?:/modules/([^/]+))?/${rest}$`, 'i');
@@ -37,7 +37,7 @@ export async function deviceIdentity(
   const { connection, link } = incoming;
   const resource = `/devices/${deviceId}` + (moduleId ? `/modules/${moduleId}` : '');
   // X.509 devices skip CBS: their TLS client certificate is the credential.
-  const certificate = (await connection.claims.tokenFor(resource)) === undefined ? clientCertificateChain(connection) : undefined;
+  const certificate = (await connection.claims.tokenFor(resource)) === undefined ? clientCertificateChain(connection.rhea) : undefined;
   if (!certificate && !(await authorizeLink(incoming, 'DeviceConnect', resource))) return undefined;
   let byIdentity = sessions.get(connection);
   if (!byIdentity) sessions.set(connection, (byIdentity = new Map()));
@@ -84,18 +84,4 @@ async function open(
   });
   connection.onClose(() => handle.disconnected());
   return { identity: auth.identity, links, activity: () => handle.activity() };
-}
-
-/** The TLS client certificate chain (leaf first, DER) of the connection, if it presented one. */
-function clientCertificateChain(connection: ClientConnection): Buffer[] | undefined {
-  const socket = (connection.rhea as unknown as { get_tls_socket?(): TLSSocket | undefined }).get_tls_socket?.();
-  const leaf = socket?.getPeerCertificate?.(true);
-  if (!leaf || !leaf.raw) return undefined;
-  const chain: Buffer[] = [];
-  let cert: DetailedPeerCertificate | undefined = leaf;
-  while (cert?.raw && !chain.some((c) => c.equals(cert!.raw))) {
-    chain.push(cert.raw);
-    cert = cert.issuerCertificate;
-  }
-  return chain;
 }

@@ -1,0 +1,74 @@
+/**
+ * `dps.retryAfterSeconds`: the retry-after a device is told while `assigning`. Fleethub assigns
+ * before it answers, so 0 lets a device finish at its first poll; every transport must carry a
+ * 0 the SDK actually honours (its AMQP transport ignores a falsy number and waits 2 s).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import provisioningService from 'azure-iot-provisioning-service';
+import provisioningDevice from 'azure-iot-provisioning-device';
+import provisioningHttp from 'azure-iot-provisioning-device-http';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import provisioningAmqp from 'azure-iot-provisioning-device-amqp';
+import symmetricKey from 'azure-iot-security-symmetric-key';
+import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
+import { API, dpsConnectionString } from './support/dps.js';
+import { createSasToken } from '../src/core/sas.js';
+import { loadConfig } from '../src/config/index.js';
+
+const { ProvisioningServiceClient } = provisioningService;
+const { ProvisioningDeviceClient } = provisioningDevice;
+const { SymmetricKeySecurityClient } = symmetricKey;
+
+describe('dps.retryAfterSeconds', () => {
+  let t: TestHub;
+  let idScope: string;
+  const key = Buffer.alloc(32, 7).toString('base64');
+
+  before(async () => {
+    t = await startTestHub({ dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 0 } });
+    const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    for (const registrationId of ['ra-http', 'ra-mqtt', 'ra-amqp', 'ra-raw']) {
+      await service.createOrUpdateIndividualEnrollment({
+        registrationId,
+        attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: key } },
+      } as any);
+    }
+    idScope = (await t.hub.info()).dps!.idScope;
+  });
+  after(() => t.close());
+
+  test('the PUT answers 202 assigning with retry-after: 0', async () => {
+    const token = createSasToken(`${idScope}/registrations/ra-raw`, key, Math.floor(Date.now() / 1000) + 600, 'registration');
+    const body = JSON.stringify({ registrationId: 'ra-raw' });
+    const res = await rawRequest(t.host, 'PUT', `/${idScope}/registrations/ra-raw/register?${API}`, {
+      fresh: true,
+      body,
+      headers: { authorization: token, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    assert.equal(res.status, 202);
+    assert.equal(res.headers['retry-after'], '0');
+  });
+
+  for (const [name, transport, registrationId] of [
+    ['Http', () => new provisioningHttp.Http(), 'ra-http'],
+    ['Mqtt', () => new provisioningMqtt.Mqtt(), 'ra-mqtt'],
+    ['Amqp', () => new provisioningAmqp.Amqp(), 'ra-amqp'],
+  ] as const) {
+    test(`${name}: the SDK polls at once and is assigned well within the SDK's default 2 s polling interval`, async () => {
+      const client = ProvisioningDeviceClient.create(t.host, idScope, transport() as any, new SymmetricKeySecurityClient(registrationId, key) as any);
+      const started = performance.now();
+      const result: any = await client.register();
+      const elapsed = performance.now() - started;
+      assert.equal(result.status, 'assigned');
+      // retry-after 1 would cost at least 1000 ms, an ignored 0 the SDK's 2000 ms default.
+      assert.ok(elapsed < 1000, `registration took ${elapsed.toFixed(0)} ms`);
+    });
+  }
+
+  test('configuration: an integer 0-60, from the file or FLEETHUB_DPS_RETRY_AFTER_SECONDS', () => {
+    assert.equal(loadConfig({ env: { FLEETHUB_DPS_RETRY_AFTER_SECONDS: '0' }, cwd: '/nonexistent' }).dps.retryAfterSeconds, 0);
+    assert.equal(loadConfig({ env: {}, cwd: '/nonexistent' }).dps.retryAfterSeconds, 1);
+    assert.throws(() => loadConfig({ env: { FLEETHUB_DPS_RETRY_AFTER_SECONDS: '1.5' }, cwd: '/nonexistent' }), /dps\.retryAfterSeconds' must be an integer 0-60/);
+  });
+});
