@@ -385,3 +385,76 @@ describe('HttpAllocationWebhook (the outbound call)', () => {
     }
   });
 });
+
+describe('custom allocation across two hubs in one process', () => {
+  let t: TestHub;
+  let second: TestHub;
+  let hook: Webhook;
+
+  before(async () => {
+    t = await startTestHub({}, { extraHubs: 1 });
+    second = t.hubs[0]!;
+    hook = await startWebhook();
+  });
+  after(async () => {
+    await hook.close();
+    await t.close();
+  });
+
+  test('the webhook picks the second hub: the device is created only there, connects there and finds the webhook\'s twin', async () => {
+    const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    const primary = iothub.Registry.fromConnectionString(await t.connectionString());
+    const other = iothub.Registry.fromConnectionString(await second.connectionString());
+    const idScope = (await t.hub.info()).dps!.idScope;
+    const enroll = async (registrationId: string, extra: Record<string, unknown> = {}) => {
+      await service.createOrUpdateIndividualEnrollment({
+        registrationId,
+        attestation: { type: 'symmetricKey' },
+        allocationPolicy: 'custom',
+        customAllocationDefinition: { webhookUrl: hook.url, apiVersion: '2021-10-01' },
+        initialTwin: { tags: { from: 'enrollment' } },
+        ...extra,
+      } as any);
+      return (await service.getIndividualEnrollmentAttestationMechanism(registrationId)).responseBody.symmetricKey!.primaryKey;
+    };
+    const register = (registrationId: string, key: string, payload: unknown, transport: any) => {
+      const client = ProvisioningDeviceClient.create(t.host, idScope, transport, new SymmetricKeySecurityClient(registrationId, key) as any);
+      client.setProvisioningPayload(payload as any);
+      return client.register() as Promise<any>;
+    };
+    // The webhook sends devices of region "b" to whichever offered hub is not the primary.
+    hook.handler = (body, _req, res) => {
+      const hub = body.deviceRuntimeContext.payload.region === 'b' ? body.linkedHubs.find((h: string) => h !== t.host) : t.host;
+      json(res, 200, { iotHubHostName: hub, initialTwin: { tags: { region: body.deviceRuntimeContext.payload.region } }, payload: { hub } });
+    };
+
+    for (const [registrationId, transport] of [['multi-http', new Http()], ['multi-mqtt', new provisioningMqtt.Mqtt()]] as const) {
+      const key = await enroll(registrationId);
+      const result = await register(registrationId, key, { region: 'b' }, transport);
+      assert.equal(result.assignedHub, second.host);
+      assert.deepEqual(result.payload, { hub: second.host });
+      const sent = hook.requests.at(-1)!.body;
+      assert.deepEqual([...sent.linkedHubs].sort(), [t.host, second.host].sort());
+
+      await assert.rejects(primary.get(registrationId), sdkError('DeviceNotFoundError'));
+      const client = device.Client.fromConnectionString(`HostName=${second.host};DeviceId=${registrationId};SharedAccessKey=${key}`, deviceMqtt.Mqtt as any);
+      await client.open();
+      await client.close();
+      assert.deepEqual((await other.getTwin(registrationId)).responseBody.tags, { region: 'b' });
+      const { responseBody: state } = await service.getDeviceRegistrationState(registrationId);
+      assert.equal(state.assignedHub, second.host);
+    }
+
+    // The enrollment offers only the primary hub: choosing the second one fails, nothing is created anywhere.
+    hook.handler = (_b, _q, res) => json(res, 200, { iotHubHostName: second.host });
+    const key = await enroll('multi-limited', { iotHubs: [t.host] });
+    await assert.rejects(register('multi-limited', key, { region: 'b' }, new Http()), (e: any) => {
+      assert.equal(e.result?.registrationState?.errorCode, 400207);
+      assert.match(e.result.registrationState.errorMessage, /not one of the linked hubs offered/);
+      return true;
+    });
+    assert.deepEqual(hook.requests.at(-1)!.body.linkedHubs, [t.host]);
+    await assert.rejects(primary.get('multi-limited'), sdkError('DeviceNotFoundError'));
+    await assert.rejects(other.get('multi-limited'), sdkError('DeviceNotFoundError'));
+  });
+});
