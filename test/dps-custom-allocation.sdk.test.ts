@@ -457,4 +457,51 @@ describe('custom allocation across two hubs in one process', () => {
     await assert.rejects(primary.get('multi-limited'), sdkError('DeviceNotFoundError'));
     await assert.rejects(other.get('multi-limited'), sdkError('DeviceNotFoundError'));
   });
+
+  test('re-registration: the webhook is called with the current hub; it may move the device (data migrated, its initialTwin ignored) unless the policy pins it', async () => {
+    const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    const primary = iothub.Registry.fromConnectionString(await t.connectionString());
+    const other = iothub.Registry.fromConnectionString(await second.connectionString());
+    const idScope = (await t.hub.info()).dps!.idScope;
+    const enroll = async (registrationId: string, reprovisionPolicy: unknown) => {
+      await service.createOrUpdateIndividualEnrollment({
+        registrationId,
+        attestation: { type: 'symmetricKey' },
+        allocationPolicy: 'custom',
+        reprovisionPolicy,
+        customAllocationDefinition: { webhookUrl: hook.url, apiVersion: '2021-10-01' },
+      } as any);
+      return (await service.getIndividualEnrollmentAttestationMechanism(registrationId)).responseBody.symmetricKey!.primaryKey;
+    };
+    const register = (registrationId: string, key: string) =>
+      ProvisioningDeviceClient.create(t.host, idScope, new Http(), new SymmetricKeySecurityClient(registrationId, key) as any).register() as Promise<any>;
+    let target = second.host;
+    hook.handler = (body, _req, res) =>
+      json(res, 200, { iotHubHostName: body.linkedHubs.includes(target) ? target : body.linkedHubs[0], initialTwin: { tags: { by: 'webhook' } }, payload: { offered: body.linkedHubs } });
+
+    // Pinned: the webhook is still called (for a new payload) but offered only the current hub.
+    const pinnedKey = await enroll('multi-pinned', { updateHubAssignment: false, migrateDeviceData: true });
+    assert.equal((await register('multi-pinned', pinnedKey)).assignedHub, second.host);
+    target = t.host;
+    const pinned = await register('multi-pinned', pinnedKey);
+    assert.equal(pinned.assignedHub, second.host);
+    assert.deepEqual(pinned.payload, { offered: [second.host] });
+    const ctx = hook.requests.at(-1)!.body.deviceRuntimeContext;
+    assert.equal(ctx.currentIotHubHostName, second.host);
+    assert.equal(ctx.currentDeviceId, 'multi-pinned');
+    await assert.rejects(primary.get('multi-pinned'), sdkError('DeviceNotFoundError'));
+
+    // Free to move, data migrated: the webhook moves it to the primary hub; the twin comes along, the webhook's initialTwin does not apply.
+    target = second.host;
+    const movingKey = await enroll('multi-moving', { updateHubAssignment: true, migrateDeviceData: true });
+    assert.equal((await register('multi-moving', movingKey)).assignedHub, second.host);
+    await other.updateTwin('multi-moving', { tags: { by: 'operator' } }, '*');
+    target = t.host;
+    const moved = await register('multi-moving', movingKey);
+    assert.equal(moved.assignedHub, t.host);
+    assert.equal(moved.substatus, 'deviceDataMigrated');
+    assert.deepEqual(moved.payload.offered.sort(), [t.host, second.host].sort());
+    assert.deepEqual((await primary.getTwin('multi-moving')).responseBody.tags, { by: 'operator' });
+    await assert.rejects(other.get('multi-moving'), sdkError('DeviceNotFoundError'));
+  });
 });
