@@ -17,7 +17,7 @@ import { rawRequest } from './support/hub.js';
 import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
-import { activateWithTss, sdkOperation, sdkTpmClient, startSwtpm, tpmCall, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
+import { activateWithTss, sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
 import { parseSasToken, signatureMatches } from '../src/core/sas.js';
 import { tpmRegistrationId } from '../src/dps/attestation/tpm.js';
 
@@ -42,16 +42,6 @@ describe('DPS TPM registration over HTTPS with swtpm and the unmodified SDKs', {
   let tpmB: Swtpm;
   /** TPM A's and TPM B's public keys, base64 as the SDK sends them. */
   let ekA: string, srkA: string, ekB: string, srkB: string;
-
-  /** One SDK client per swtpm at a time (swtpm serves one connection); closed after `use`. */
-  async function withTpm<T>(tpm: Swtpm, registrationId: string | undefined, use: (c: TpmSecurityClientLike) => Promise<T>): Promise<T> {
-    const c = sdkTpmClient(tpm.port, registrationId);
-    try {
-      return await use(c.client);
-    } finally {
-      c.close();
-    }
-  }
 
   const register = (client: TpmSecurityClientLike) =>
     sdkOperation(() => ProvisioningDeviceClient.create(t.host, idScope, new Http(), client as any).register() as Promise<any>);

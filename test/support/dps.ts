@@ -46,6 +46,16 @@ export function derivedKey(groupKey: string, registrationId: string): string {
   return createHmac('sha256', Buffer.from(groupKey, 'base64')).update(registrationId).digest('base64');
 }
 
+/**
+ * For assert.rejects: the registration ended with DPS's status 'disabled'. The SDK knows no
+ * 'disabled' status: it fails the registration and hands over DPS's answer as `result`.
+ */
+export function disabledRegistration(e: any): true {
+  assert.equal(e.result?.status, 'disabled');
+  assert.equal(e.result?.registrationState?.status, 'disabled');
+  return true;
+}
+
 /** How a provisioned device authenticates to its hub: a SAS key, or an X.509 certificate (with the chain it sends). */
 export type DeviceAuth = { key: string } | { cert: Issued; chainPem?: string };
 
