@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import iothub from 'azure-iothub';
 import { startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { derivedKey, dpsFixture, type DpsFixture } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
 import { fleethub } from './support/process.js';
@@ -32,10 +31,6 @@ import { allocate, isAllocationFailure } from '../src/dps/registration/allocatio
 const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { SymmetricKeySecurityClient } = symmetricKey;
-
-function derivedKey(groupKey: string, registrationId: string): string {
-  return createHmac('sha256', Buffer.from(groupKey, 'base64')).update(registrationId).digest('base64');
-}
 
 /** Runs `fn` over `items`, `width` at a time. */
 async function inBatches<T, R>(items: T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -53,14 +48,13 @@ describe('two hubs in one process, the DPS allocating across them', () => {
 
   before(async () => {
     // Weights 1 (primary) and 3 (the extra hub): the extra hub is named in dps.linkedHubs to set its weight.
-    t = await startTestHub(({ extraHosts }) => ({ dps: { allocationPolicy: 'hashed', linkedHubs: [{ hostName: extraHosts[0]!, allocationWeight: 3 }] } }), { extraHubs: 1 });
+    let registry: DpsFixture['registry'];
+    ({ t, service, registry, idScope } = await dpsFixture(({ extraHosts }) => ({ dps: { allocationPolicy: 'hashed', linkedHubs: [{ hostName: extraHosts[0]!, allocationWeight: 3 }] } }), { extraHubs: 1 }));
     second = t.hubs[0]!;
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
     registries = new Map([
-      [t.host, iothub.Registry.fromConnectionString(await t.connectionString())],
+      [t.host, registry],
       [second.host, iothub.Registry.fromConnectionString(await second.connectionString())],
     ]);
-    idScope = (await t.hub.info()).dps!.idScope;
   });
   after(() => t.close());
 
@@ -373,11 +367,8 @@ describe('a linked hub in another Fleethub, reached only through its connection 
     // Another hub composition (its own data directory and listeners): the DPS knows it only by its registryReadWrite connection string.
     far = await startTestHub();
     const farConnectionString = await far.connectionString('registryReadWrite');
-    t = await startTestHub({ dps: { allocationPolicy: 'hashed', linkedHubs: [{ hostName: far.host, connectionString: farConnectionString }] } });
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    ({ t, service, registry: nearRegistry, idScope } = await dpsFixture({ dps: { allocationPolicy: 'hashed', linkedHubs: [{ hostName: far.host, connectionString: farConnectionString }] } }));
     farRegistry = iothub.Registry.fromConnectionString(await far.connectionString());
-    nearRegistry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
   });
   after(async () => {
     await t?.close();
@@ -453,12 +444,10 @@ describe('a linked hub in another Fleethub, reached only through its connection 
   test('a remote hub that refuses the write ends the registration failed, and nothing is left behind', async () => {
     // The far hub's registryRead policy cannot create devices: IoT Hub answers 401.
     const readOnly = await far.connectionString('registryRead');
-    const u = await startTestHub({ dps: { linkedHubs: [{ hostName: far.host, connectionString: readOnly }] } });
+    const { t: u, service: svc, idScope: scope } = await dpsFixture({ dps: { linkedHubs: [{ hostName: far.host, connectionString: readOnly }] } });
     try {
-      const svc = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(u));
       await svc.createOrUpdateIndividualEnrollment({ registrationId: 'refused', attestation: { type: 'symmetricKey' }, allocationPolicy: 'static', iotHubs: [far.host] } as any);
       const key = (await svc.getIndividualEnrollmentAttestationMechanism('refused')).responseBody.symmetricKey!.primaryKey;
-      const scope = (await u.hub.info()).dps!.idScope;
       const client = ProvisioningDeviceClient.create(u.host, scope, new provisioningHttp.Http(), new SymmetricKeySecurityClient('refused', key) as any);
       await assert.rejects(client.register() as Promise<any>, (e: any) => {
         assert.equal(e.result?.status, 'failed');

@@ -7,31 +7,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKey from 'azure-iot-security-symmetric-key';
-import iothub from 'azure-iothub';
-import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { rawRequest } from './support/hub.js';
+import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { createSasToken } from '../src/core/sas.js';
 import { openSqliteDpsStore } from '../src/store/sqlite/dps.js';
 
-const { ProvisioningServiceClient } = provisioningService;
 const DEVICE_API = 'api-version=2019-03-31';
 
 describe('DPS registration operations are stored and survive a restart', () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
-
-  before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
-  });
+  let { t, service, registry, idScope } = {} as DpsFixture;
+  before(async () => ({ t, service, registry, idScope } = await dpsFixture()));
   after(() => t.close());
 
   async function enroll(registrationId: string): Promise<string> {

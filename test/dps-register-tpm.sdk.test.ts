@@ -9,23 +9,20 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
-import iothub from 'azure-iothub';
-import { rawRequest, startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { rawRequest } from './support/hub.js';
+import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
-import { activateWithTss, sdkOperation, sdkTpmClient, startSwtpm, tpmCall, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
+import { activateWithTss, sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
 import { parseSasToken, signatureMatches } from '../src/core/sas.js';
 import { tpmRegistrationId } from '../src/dps/attestation/tpm.js';
 
 const require = createRequire(import.meta.url);
 const { TpmAuthenticationProvider } = require('azure-iot-security-tpm');
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { Http } = provisioningHttp;
 
@@ -40,24 +37,11 @@ async function registrationSas(idScope: string, registrationId: string, sign: (d
 }
 
 describe('DPS TPM registration over HTTPS with swtpm and the unmodified SDKs', { timeout: 120_000 }, () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
+  let { t, service, registry, idScope, assertNoDevice } = {} as DpsFixture;
   let tpmA: Swtpm;
   let tpmB: Swtpm;
   /** TPM A's and TPM B's public keys, base64 as the SDK sends them. */
   let ekA: string, srkA: string, ekB: string, srkB: string;
-
-  /** One SDK client per swtpm at a time (swtpm serves one connection); closed after `use`. */
-  async function withTpm<T>(tpm: Swtpm, registrationId: string | undefined, use: (c: TpmSecurityClientLike) => Promise<T>): Promise<T> {
-    const c = sdkTpmClient(tpm.port, registrationId);
-    try {
-      return await use(c.client);
-    } finally {
-      c.close();
-    }
-  }
 
   const register = (client: TpmSecurityClientLike) =>
     sdkOperation(() => ProvisioningDeviceClient.create(t.host, idScope, new Http(), client as any).register() as Promise<any>);
@@ -69,15 +53,8 @@ describe('DPS TPM registration over HTTPS with swtpm and the unmodified SDKs', {
       fresh: true,
     });
 
-  async function assertNoDevice(deviceId: string) {
-    await assert.rejects(registry.get(deviceId), sdkError('DeviceNotFoundError'));
-  }
-
   before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
+    ({ t, service, registry, idScope, assertNoDevice } = await dpsFixture());
     [tpmA, tpmB] = await Promise.all([startSwtpm(), startSwtpm()]);
     [ekA, srkA] = await withTpm(tpmA, undefined, async (c) => [(await tpmCall.endorsementKey(c)).toString('base64'), (await tpmCall.storageRootKey(c)).toString('base64')]);
     [ekB, srkB] = await withTpm(tpmB, undefined, async (c) => [(await tpmCall.endorsementKey(c)).toString('base64'), (await tpmCall.storageRootKey(c)).toString('base64')]);

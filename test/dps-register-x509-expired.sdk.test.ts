@@ -10,19 +10,15 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { request } from 'node:https';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import securityX509 from 'azure-iot-security-x509';
-import iothub from 'azure-iothub';
-import { startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { sdkError } from './support/sdk.js';
 import { issue as issueValid, selfSigned, type Issued } from './support/x509.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { X509Security } = securityX509 as any;
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -51,17 +47,8 @@ async function expired(cn: string, issuer?: Issued, isCa = false): Promise<Issue
 }
 
 describe('DPS X.509 attestation refuses expired certificates', () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
-
-  before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
-  });
+  let { t, service, registry, idScope, assertNoDevice } = {} as DpsFixture;
+  before(async () => ({ t, service, registry, idScope, assertNoDevice } = await dpsFixture()));
   after(() => t.close());
 
   const register = (registrationId: string, cert: Issued, chainPem: string, transport: any) =>
@@ -75,7 +62,7 @@ describe('DPS X.509 attestation refuses expired certificates', () => {
     assert.equal(raw.status, 401);
     assert.equal(raw.json.errorCode, 401002);
     assert.equal(typeof raw.json.trackingId, 'string');
-    await assert.rejects(registry.get(registrationId), sdkError('DeviceNotFoundError'));
+    await assertNoDevice(registrationId);
     await assert.rejects(service.getDeviceRegistrationState(registrationId), (e: any) => e.response?.statusCode === 404);
   }
 

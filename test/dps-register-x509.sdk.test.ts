@@ -4,36 +4,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import securityX509 from 'azure-iot-security-x509';
-import device from 'azure-iot-device';
-import deviceMqtt from 'azure-iot-device-mqtt';
-import iothub from 'azure-iothub';
-import { rawRequest, serviceToken, startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString, dpsRequest } from './support/dps.js';
-import { eventsOf } from './support/devices.js';
+import { dpsFixture, dpsRequest, type DpsFixture } from './support/dps.js';
 import { sdkError } from './support/sdk.js';
-import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
+import { issue, selfSigned, thumbprint, verifyHubCa, type Issued } from './support/x509.js';
 
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { X509Security } = securityX509 as any;
 
 describe('DPS device registration with X.509 attestation (TLS client certificate)', () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
-
-  before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
-  });
+  let { t, service, registry, idScope, connectAndSend, assertNoDevice } = {} as DpsFixture;
+  before(async () => ({ t, service, registry, idScope, connectAndSend, assertNoDevice } = await dpsFixture()));
   after(() => t.close());
 
   const register = (registrationId: string, cert: Issued, chainPem = cert.certPem, transport: any = new provisioningMqtt.Mqtt()) =>
@@ -43,19 +27,6 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
       transport,
       new X509Security(registrationId, { cert: chainPem, key: cert.keyPem }),
     ).register() as Promise<any>;
-
-  async function connectAndSend(assignedHub: string, deviceId: string, cert: Issued, chainPem = cert.certPem) {
-    const client = device.Client.fromConnectionString(`HostName=${assignedHub};DeviceId=${deviceId};x509=true`, deviceMqtt.Mqtt as any);
-    await client.setOptions({ cert: chainPem, key: cert.keyPem });
-    await client.open();
-    try {
-      await client.sendEvent(new device.Message('hello'));
-    } finally {
-      await client.close();
-    }
-    assert.equal((await eventsOf(t, deviceId)).length, 1);
-    return (await registry.getTwin(deviceId)).responseBody as any;
-  }
 
   test('individual enrollment: matched by certificate; the device gets a thumbprint identity and its initial twin', async () => {
     const cert = await selfSigned('x509-individual');
@@ -72,7 +43,7 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
     assert.equal(created.authentication.type, 'selfSigned');
     assert.equal(created.authentication.x509Thumbprint.primaryThumbprint, await thumbprint(cert));
 
-    const twin = await connectAndSend(result.assignedHub, 'x509-individual', cert);
+    const twin = await connectAndSend(result.assignedHub, 'x509-individual', { cert });
     assert.deepEqual(twin.tags, { kind: 'x509' });
     assert.equal(twin.properties.desired.level, 1);
     assert.equal((await service.getDeviceRegistrationState('x509-individual')).responseBody.status, 'assigned');
@@ -91,11 +62,11 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
     } as any);
     const impostor = await selfSigned('x509-over-http');
     await assert.rejects(register('x509-over-http', impostor, impostor.certPem, new provisioningHttp.Http()), sdkError('UnauthorizedError'));
-    await assert.rejects(registry.get('x509-over-http'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('x509-over-http');
 
     const result = await register('x509-over-http', cert, cert.certPem, new provisioningHttp.Http());
     assert.equal(result.deviceId, 'x509-over-http');
-    const twin = await connectAndSend(result.assignedHub, 'x509-over-http', cert);
+    const twin = await connectAndSend(result.assignedHub, 'x509-over-http', { cert });
     assert.deepEqual(twin.tags, { via: 'https' });
   });
 
@@ -118,10 +89,10 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
     // An untrusted chain, or a CN that is not the registration id, is refused; nothing is created.
     const stranger = await issue(await selfSigned('other-root', true), 'x509-stranger');
     await assert.rejects(register('x509-stranger', stranger), (e: any) => /Not authorized/.test(e?.message));
-    await assert.rejects(registry.get('x509-stranger'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('x509-stranger');
     const wrongCn = await issue(intermediate, 'somebody-else');
     await assert.rejects(register('x509-wrong-cn', wrongCn, `${wrongCn.certPem}\n${intermediate.certPem}\n`), (e: any) => /Not authorized/.test(e?.message));
-    await assert.rejects(registry.get('x509-wrong-cn'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('x509-wrong-cn');
   });
 
   test('group referencing a verified DPS CA: a device registers over Http, then connects once the hub trusts the CA too', async () => {
@@ -141,20 +112,9 @@ describe('DPS device registration with X.509 attestation (TLS client certificate
     assert.equal(((await registry.get('x509-ca-member')).responseBody as any).authentication.type, 'certificateAuthority');
 
     // As in Azure, the hub authenticates a CA-signed device against its own verified CAs.
-    const admin = async (method: string, path: string, body?: unknown) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      return rawRequest(t.host, method, `${path}?api-version=2021-04-12`, {
-        body: payload,
-        headers: { authorization: await serviceToken(t), ...(payload ? { 'content-type': 'application/json' } : {}) },
-      });
-    };
-    const put = await admin('PUT', '/fleethub/certificates/fleet-ca', { certificate: ca.certPem });
-    assert.equal(put.status, 200, put.text);
-    const code = await admin('POST', '/fleethub/certificates/fleet-ca/generateVerificationCode');
-    const hubProof = await issue(ca, code.json.properties.verificationCode);
-    assert.equal((await admin('POST', '/fleethub/certificates/fleet-ca/verify', { certificate: hubProof.certPem })).status, 200);
+    await verifyHubCa(t, 'fleet-ca', ca);
 
-    const twin = await connectAndSend(result.assignedHub, 'x509-ca-member', leaf);
+    const twin = await connectAndSend(result.assignedHub, 'x509-ca-member', { cert: leaf });
     assert.deepEqual(twin.tags, { trust: 'verified-ca' });
     assert.equal(twin.properties.desired.on, true);
   });

@@ -5,65 +5,26 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKey from 'azure-iot-security-symmetric-key';
-import device from 'azure-iot-device';
-import deviceMqtt from 'azure-iot-device-mqtt';
-import iothub from 'azure-iothub';
-import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
-import { eventsOf } from './support/devices.js';
+import { rawRequest } from './support/hub.js';
+import { derivedKey, disabledRegistration, dpsFixture, type DpsFixture } from './support/dps.js';
 import { sdkError } from './support/sdk.js';
 import { createSasToken } from '../src/core/sas.js';
 
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { Http } = provisioningHttp;
 const { SymmetricKeySecurityClient } = symmetricKey;
 
-/** The key a device of a symmetric-key group signs with, as the Azure docs derive it. */
-function derivedKey(groupKey: string, registrationId: string): string {
-  return createHmac('sha256', Buffer.from(groupKey, 'base64')).update(registrationId).digest('base64');
-}
-
 describe('DPS device registration (symmetric key) through the unmodified SDKs', () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
-
-  before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
-  });
+  let { t, service, registry, idScope, connectAndSend, assertNoDevice } = {} as DpsFixture;
+  before(async () => ({ t, service, registry, idScope, connectAndSend, assertNoDevice } = await dpsFixture()));
   after(() => t.close());
 
   const register = (registrationId: string, key: string, transport: any = new Http()) =>
     ProvisioningDeviceClient.create(t.host, idScope, transport, new SymmetricKeySecurityClient(registrationId, key) as any).register() as Promise<any>;
-
-  /** Connects as the device to the hub DPS assigned, sends telemetry, and returns its twin as the service sees it. */
-  async function connectAndSend(assignedHub: string, deviceId: string, key: string) {
-    const client = device.Client.fromConnectionString(`HostName=${assignedHub};DeviceId=${deviceId};SharedAccessKey=${key}`, deviceMqtt.Mqtt as any);
-    await client.open();
-    try {
-      await client.sendEvent(new device.Message(JSON.stringify({ hello: deviceId })));
-    } finally {
-      await client.close();
-    }
-    const events = await eventsOf(t, deviceId);
-    assert.deepEqual(events.map((e) => JSON.parse(e.body.toString())), [{ hello: deviceId }]);
-    return (await registry.getTwin(deviceId)).responseBody;
-  }
-
-  async function assertNoDevice(deviceId: string) {
-    await assert.rejects(registry.get(deviceId), sdkError('DeviceNotFoundError'));
-  }
 
   test('Http, individual enrollment: assigned to the local hub, device connects and finds its initial twin', async () => {
     await service.createOrUpdateIndividualEnrollment({
@@ -86,7 +47,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     assert.equal(device.authentication?.type, 'sas');
     assert.equal(device.authentication?.symmetricKey?.primaryKey, key);
 
-    const twin: any = await connectAndSend(result.assignedHub, 'thermostat-7', key);
+    const twin: any = await connectAndSend(result.assignedHub, 'thermostat-7', { key });
     assert.deepEqual(twin.tags, { floor: 3, site: 'lab' });
     assert.equal(twin.properties.desired.interval, 30);
 
@@ -123,7 +84,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
       assert.equal(result.deviceId, registrationId);
       assert.equal(result.status, 'assigned');
 
-      const twin: any = await connectAndSend(result.assignedHub, registrationId, key);
+      const twin: any = await connectAndSend(result.assignedHub, registrationId, { key });
       assert.deepEqual(twin.tags, { fleet: 'sensors' });
       assert.equal(twin.properties.desired.telemetryInterval, 5);
 
@@ -146,7 +107,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     const result = await register('mqtt-individual', key, new provisioningMqtt.Mqtt());
     assert.equal(result.assignedHub, t.host);
     assert.equal(result.deviceId, 'mqtt-individual');
-    const twin: any = await connectAndSend(result.assignedHub, 'mqtt-individual', key);
+    const twin: any = await connectAndSend(result.assignedHub, 'mqtt-individual', { key });
     assert.deepEqual(twin.tags, { via: 'mqtt' });
     assert.equal(twin.properties.desired.mode, 'eco');
 
@@ -160,7 +121,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
       const derived = derivedKey(groupKey, registrationId);
       const r = await register(registrationId, derived, new provisioningMqtt.Mqtt());
       assert.equal(r.deviceId, registrationId);
-      const memberTwin: any = await connectAndSend(r.assignedHub, registrationId, derived);
+      const memberTwin: any = await connectAndSend(r.assignedHub, registrationId, { key: derived });
       assert.deepEqual(memberTwin.tags, { group: 'mqtt' });
       assert.equal(memberTwin.properties.desired.rate, 2);
       assert.equal((await service.getDeviceRegistrationState(registrationId)).responseBody.status, 'assigned');
@@ -183,7 +144,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     const key = derivedKey(groupKey, 'ws-member');
     const result = await register('ws-member', key, new provisioningMqtt.MqttWs());
     assert.equal(result.deviceId, 'ws-member');
-    assert.deepEqual((await connectAndSend(result.assignedHub, 'ws-member', key)).tags, { via: 'ws' });
+    assert.deepEqual((await connectAndSend(result.assignedHub, 'ws-member', { key })).tags, { via: 'ws' });
 
     const { responseBody: group } = await service.getEnrollmentGroup('ws-group');
     await service.createOrUpdateEnrollmentGroup({ ...group, provisioningStatus: 'disabled' } as any);
@@ -198,12 +159,7 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
       provisioningStatus: 'disabled',
     } as any);
     const { responseBody: mechanism } = await service.getIndividualEnrollmentAttestationMechanism('sym-disabled');
-    await assert.rejects(register('sym-disabled', mechanism.symmetricKey!.primaryKey), (e: any) => {
-      // The SDK knows no 'disabled' status: it fails the registration and hands over DPS's answer.
-      assert.equal(e.result?.status, 'disabled');
-      assert.equal(e.result?.registrationState?.status, 'disabled');
-      return true;
-    });
+    await assert.rejects(register('sym-disabled', mechanism.symmetricKey!.primaryKey), disabledRegistration);
     await assertNoDevice('sym-disabled');
     assert.equal((await service.getDeviceRegistrationState('sym-disabled')).responseBody.status, 'disabled');
   });
@@ -242,11 +198,8 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
 
 describe('DPS allocation to a linked hub outside this process', () => {
   test('is refused with status failed and a clear message; nothing is created in the local hub', async () => {
-    const t = await startTestHub({ dps: { linkedHubs: [{ hostName: 'hub2.example', allocationWeight: 1 }], allocationPolicy: 'hashed' } } as any);
+    const { t, service, idScope, assertNoDevice } = await dpsFixture({ dps: { linkedHubs: [{ hostName: 'hub2.example', allocationWeight: 1 }], allocationPolicy: 'hashed' } } as any);
     try {
-      const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-      const registry = iothub.Registry.fromConnectionString(await t.connectionString());
-      const idScope = (await t.hub.info()).dps!.idScope;
       await service.createOrUpdateIndividualEnrollment({
         registrationId: 'far-away',
         attestation: { type: 'symmetricKey' },
@@ -260,7 +213,7 @@ describe('DPS allocation to a linked hub outside this process', () => {
         assert.match(e.result.registrationState.errorMessage, /hub2\.example is not hosted by this Fleethub process/);
         return true;
       });
-      await assert.rejects(registry.get('far-away'), sdkError('DeviceNotFoundError'));
+      await assertNoDevice('far-away');
       assert.equal((await service.getDeviceRegistrationState('far-away')).responseBody.status, 'failed');
     } finally {
       await t.close();

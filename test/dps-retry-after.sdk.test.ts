@@ -5,18 +5,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import provisioningAmqp from 'azure-iot-provisioning-device-amqp';
 import symmetricKey from 'azure-iot-security-symmetric-key';
-import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
-import { API, dpsConnectionString } from './support/dps.js';
+import { rawRequest, type TestHub } from './support/hub.js';
+import { API, dpsFixture, type DpsFixture } from './support/dps.js';
 import { createSasToken } from '../src/core/sas.js';
 import { loadConfig } from '../src/config/index.js';
 
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { SymmetricKeySecurityClient } = symmetricKey;
 
@@ -26,15 +24,14 @@ describe('dps.retryAfterSeconds', () => {
   const key = Buffer.alloc(32, 7).toString('base64');
 
   before(async () => {
-    t = await startTestHub({ dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 0 } });
-    const service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
+    let service: DpsFixture['service'];
+    ({ t, service, idScope } = await dpsFixture({ dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 0 } }));
     for (const registrationId of ['ra-http', 'ra-mqtt', 'ra-amqp', 'ra-raw']) {
       await service.createOrUpdateIndividualEnrollment({
         registrationId,
         attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: key } },
       } as any);
     }
-    idScope = (await t.hub.info()).dps!.idScope;
   });
   after(() => t.close());
 

@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import provisioningService from 'azure-iot-provisioning-service';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
@@ -17,29 +16,17 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import deviceAmqp from 'azure-iot-device-amqp';
 import common from 'azure-iot-common';
-import iothub from 'azure-iothub';
-import { rawRequest, serviceToken, startTestHub, type TestHub } from './support/hub.js';
-import { dpsConnectionString } from './support/dps.js';
+import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
 import { sdkError } from './support/sdk.js';
-import { issue, selfSigned, thumbprint, type Issued } from './support/x509.js';
+import { issue, selfSigned, thumbprint, verifyHubCa, type Issued } from './support/x509.js';
 
-const { ProvisioningServiceClient } = provisioningService;
 const { ProvisioningDeviceClient } = provisioningDevice;
 const { X509Security } = securityX509 as any;
 
 describe('X.509 client certificates over WebSocket', () => {
-  let t: TestHub;
-  let service: InstanceType<typeof ProvisioningServiceClient>;
-  let registry: InstanceType<typeof iothub.Registry>;
-  let idScope: string;
-
-  before(async () => {
-    t = await startTestHub();
-    service = ProvisioningServiceClient.fromConnectionString(await dpsConnectionString(t));
-    registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    idScope = (await t.hub.info()).dps!.idScope;
-  });
+  let { t, service, registry, idScope, assertNoDevice } = {} as DpsFixture;
+  before(async () => ({ t, service, registry, idScope, assertNoDevice } = await dpsFixture()));
   after(() => t.close());
 
   const registerWs = (registrationId: string, cert: Issued, chainPem = cert.certPem) =>
@@ -77,7 +64,7 @@ describe('X.509 client certificates over WebSocket', () => {
 
     const impostor = await selfSigned('ws-x509-individual');
     await assert.rejects(registerWs('ws-x509-individual', impostor), (e: any) => /Not authorized/.test(e?.message));
-    await assert.rejects(registry.get('ws-x509-individual'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('ws-x509-individual');
     await assert.rejects(service.getDeviceRegistrationState('ws-x509-individual'), (e: any) => e?.response?.statusCode === 404);
 
     const result = await registerWs('ws-x509-individual', cert);
@@ -109,11 +96,11 @@ describe('X.509 client certificates over WebSocket', () => {
 
     const stranger = await issue(await issue(await selfSigned('ws-other-root', true), 'ws-other-intermediate', true), 'ws-x509-stranger');
     await assert.rejects(registerWs('ws-x509-stranger', stranger), (e: any) => /Not authorized/.test(e?.message));
-    await assert.rejects(registry.get('ws-x509-stranger'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('ws-x509-stranger');
     // Without the intermediate the leaf does not chain to the group's root.
     const member = await issue(intermediate, 'ws-x509-member');
     await assert.rejects(registerWs('ws-x509-member', member), (e: any) => /Not authorized/.test(e?.message));
-    await assert.rejects(registry.get('ws-x509-member'), sdkError('DeviceNotFoundError'));
+    await assertNoDevice('ws-x509-member');
 
     const chain = `${member.certPem}\n${intermediate.certPem}\n`;
     const result = await registerWs('ws-x509-member', member, chain);
@@ -163,17 +150,7 @@ describe('X.509 client certificates over WebSocket', () => {
   test('hub over AmqpWs: a CA-signed device sends its chain over the WebSocket handshake and is authenticated by the verified CA', async () => {
     const ca = await selfSigned('ws-amqp-ca', true);
     const intermediate = await issue(ca, 'ws-amqp-intermediate', true);
-    const admin = async (method: string, path: string, body?: unknown) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      return rawRequest(t.host, method, `${path}?api-version=2021-04-12`, {
-        body: payload,
-        headers: { authorization: await serviceToken(t), ...(payload ? { 'content-type': 'application/json' } : {}) },
-      });
-    };
-    assert.equal((await admin('PUT', '/fleethub/certificates/ws-amqp-ca', { certificate: ca.certPem })).status, 200);
-    const code = await admin('POST', '/fleethub/certificates/ws-amqp-ca/generateVerificationCode');
-    const proof = await issue(ca, code.json.properties.verificationCode);
-    assert.equal((await admin('POST', '/fleethub/certificates/ws-amqp-ca/verify', { certificate: proof.certPem })).status, 200);
+    await verifyHubCa(t, 'ws-amqp-ca', ca);
     await registry.create({ deviceId: 'ws-amqp-ca-member', authentication: { type: 'certificateAuthority' } } as any);
 
     const leaf = await issue(intermediate, 'ws-amqp-ca-member');

@@ -103,6 +103,19 @@ export function sdkTpmClient(port: number, registrationId?: string): { client: T
 }
 
 type Callback<T> = (err: Error | null, result?: T) => void;
+/**
+ * Runs `use` with an SDK TpmSecurityClient on `tpm`, closed afterwards: swtpm serves one
+ * connection at a time, so one SDK client per swtpm at a time.
+ */
+export async function withTpm<T>(tpm: Swtpm, registrationId: string | undefined, use: (c: TpmSecurityClientLike) => Promise<T>): Promise<T> {
+  const c = sdkTpmClient(tpm.port, registrationId);
+  try {
+    return await use(c.client);
+  } finally {
+    c.close();
+  }
+}
+
 export interface TpmSecurityClientLike {
   getEndorsementKey(cb: Callback<Buffer>): void;
   getStorageRootKey(cb: Callback<Buffer>): void;

@@ -2,6 +2,8 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import assert from 'node:assert/strict';
+import { rawRequest, serviceToken, type TestHub } from './hub.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -61,4 +63,23 @@ export async function issue(ca: Issued, cn: string, isCa = false): Promise<Issue
 /** SHA-1 thumbprint, upper-case hex, as IoT Hub registers it. */
 export async function thumbprint(c: Issued, hash: 'SHA-1' | 'SHA-256' = 'SHA-1'): Promise<string> {
   return Buffer.from(await c.cert.getThumbprint(hash, webcrypto as unknown as Crypto)).toString('hex').toUpperCase();
+}
+
+/**
+ * Uploads `ca` to the hub's certificates as `name` and proves possession (verification code,
+ * proof certificate), so that devices it signs can connect with `authentication.type` certificateAuthority.
+ */
+export async function verifyHubCa(t: TestHub, name: string, ca: Issued): Promise<void> {
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return rawRequest(t.host, method, `${path}?api-version=2021-04-12`, {
+      body: payload,
+      headers: { authorization: await serviceToken(t), ...(payload ? { 'content-type': 'application/json' } : {}) },
+    });
+  };
+  const put = await admin('PUT', `/fleethub/certificates/${name}`, { certificate: ca.certPem });
+  assert.equal(put.status, 200, put.text);
+  const code = await admin('POST', `/fleethub/certificates/${name}/generateVerificationCode`);
+  const proof = await issue(ca, code.json.properties.verificationCode);
+  assert.equal((await admin('POST', `/fleethub/certificates/${name}/verify`, { certificate: proof.certPem })).status, 200);
 }
