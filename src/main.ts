@@ -37,6 +37,7 @@ import { dpsRegistrationsApi } from './protocols/http/dpsRegistrations.js';
 import { dpsCertificatesApi } from './protocols/http/dpsCertificates.js';
 import { DeviceRegistrations } from './dps/registration/registration.js';
 import { LocalHubTarget, type HubTarget } from './dps/registration/hubTarget.js';
+import { HttpAllocationWebhook } from './protocols/webhook/allocationWebhook.js';
 import { dpsDeviceApi } from './protocols/http/dpsDevice.js';
 import { RemoteHubTarget } from './protocols/http/remoteHub.js';
 import { dpsMqtt } from './protocols/mqtt/dps.js';
@@ -184,7 +185,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           targets.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
         }
       }
-      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, (hostName) => targets.get(hostName.toLowerCase()));
+      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, (hostName) => targets.get(hostName.toLowerCase()), new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
       await http.register(dpsDeviceApi(deviceRegistrations));
     }
     await http.register(queryApi(queries, authorizer));

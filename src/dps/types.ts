@@ -116,6 +116,11 @@ export interface DeviceRegistrationState {
   errorMessage?: string;
   lastUpdatedDateTimeUtc?: string;
   etag: string;
+  /**
+   * A custom allocation webhook's `payload`: DPS returns it in the device's registration result
+   * (DeviceRegistrationResult) only; the service's `/registrations` record does not carry it.
+   */
+  payload?: unknown;
 }
 
 /** Stored beside a registration state: which enrollment it came through (for group queries). */

@@ -249,7 +249,7 @@ function publicGroup(g: EnrollmentGroup): EnrollmentGroup {
 }
 
 /** Enrollment responses carry certificate `info` but not the certificate, and no symmetric keys. */
-function publicAttestation(a: AttestationMechanism): AttestationMechanism {
+export function publicAttestation(a: AttestationMechanism): AttestationMechanism {
   if (a.type === 'symmetricKey') return { type: 'symmetricKey', symmetricKey: { primaryKey: null, secondaryKey: null } as never };
   if (a.type === 'x509' && a.x509) {
     const strip = (c?: X509Certificates | null): X509Certificates | undefined =>

@@ -9,7 +9,7 @@ import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, Regist
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { DeviceRegistrationState, InitialTwin, RegistrationSubstatus, ReprovisionPolicy } from '../types.js';
-import { allocate } from './allocation.js';
+import { allocate, isAllocationFailure, type Allocation, type AllocationWebhook } from './allocation.js';
 import { Attestation, type DeviceCredential, type Matched, type TpmChallengeRequired } from './attestation.js';
 import type { DeviceTwinData, HubTarget } from './hubTarget.js';
 
@@ -49,6 +49,8 @@ export class DeviceRegistrations {
     certificates: DpsCertificateStore,
     /** The hubs devices can be provisioned into, by host name; undefined for a linked hub this process cannot write. */
     private readonly hubTarget: (hostName: string) => HubTarget | undefined,
+    /** Calls `custom` allocation webhooks. */
+    private readonly webhook: AllocationWebhook,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.attestation = new Attestation(instance, enrollments, groups, certificates, now);
@@ -77,7 +79,7 @@ export class DeviceRegistrations {
       throw dpsErrors.badFormat('A TPM registration must carry tpm.endorsementKey and tpm.storageRootKey.');
     }
     const operationId = `4.${randomUUID().replace(/-/g, '').slice(0, 16)}.${randomUUID()}`;
-    const result = await this.assign(registrationId, matched, operationId, request);
+    const result = await this.assign(registrationId, matched, operationId, request, credential);
     if (matched.tpm && result.status === 'assigned') result.registrationState = { ...result.registrationState!, tpm: matched.tpm };
     await this.operations.put({ ...result, registrationId, expiresAt: this.now().getTime() + OPERATION_TTL_MS });
     await this.sweep();
@@ -116,7 +118,7 @@ export class DeviceRegistrations {
     await this.operations.sweep(t);
   }
 
-  private async assign(registrationId: string, m: Matched, operationId: string, _request: RegistrationRequest): Promise<RegistrationOperation> {
+  private async assign(registrationId: string, m: Matched, operationId: string, request: RegistrationRequest, credential?: DeviceCredential): Promise<RegistrationOperation> {
     const at = this.now().toISOString();
     const previous = await this.registrations.get(registrationId);
     const base = {
@@ -144,13 +146,26 @@ export class DeviceRegistrations {
     const before = previous?.state.status === 'assigned' && previous.state.deviceId === deviceId ? previous.state.assignedHub : undefined;
     const policy: ReprovisionPolicy = { updateHubAssignment: true, migrateDeviceData: true, ...m.enrollment.reprovisionPolicy };
     let hubHostName: string;
-    if (before && !policy.updateHubAssignment) {
+    let allocation: Allocation | undefined;
+    const custom = (m.enrollment.allocationPolicy ?? this.instance.allocationPolicy) === 'custom';
+    if (before && !policy.updateHubAssignment && !custom) {
       hubHostName = before;
     } else {
-      const hub = allocate(this.instance, registrationId, m.enrollment);
-      if (typeof hub === 'string') return fail(400207, hub);
-      hubHostName = hub.hostName;
+      // DPS calls a custom webhook even when the device may not move (offering only its current hub), for a new payload.
+      const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
+        ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
+        : undefined;
+      const allocated = await allocate(
+        this.instance,
+        { registrationId, enrollment: m.enrollment, individual: m.individual, group: m.group, credential, current, payload: request.payload },
+        this.webhook,
+      );
+      if (isAllocationFailure(allocated)) return fail(allocated.errorCode, allocated.errorMessage);
+      allocation = allocated;
+      hubHostName = allocated.hub.hostName;
     }
+    // A custom webhook's initialTwin replaces the enrollment's for this device.
+    const initialTwin = allocation?.initialTwin ?? m.enrollment.initialTwin;
     const target = this.hubTarget(hubHostName);
     if (!target) {
       return fail(
@@ -160,7 +175,7 @@ export class DeviceRegistrations {
     }
     let plan: { substatus: RegistrationSubstatus; twin?: DeviceTwinData; resetInPlace?: boolean; leaving?: HubTarget };
     try {
-      plan = await this.reprovisionPlan(deviceId, m.enrollment.initialTwin, policy, before, hubHostName, target);
+      plan = await this.reprovisionPlan(deviceId, initialTwin, policy, before, hubHostName, target);
       if (plan.resetInPlace) await target.remove(deviceId);
       await target.provision({
         deviceId,
@@ -180,7 +195,9 @@ export class DeviceRegistrations {
       status: 'assigned',
       substatus: plan.substatus,
     });
-    return { operationId: operationId, status: 'assigned', registrationState: state };
+    // The webhook's payload goes to the device only; the service's registration record has none.
+    const registrationState = allocation?.payload !== undefined ? { ...state, payload: allocation.payload } : state;
+    return { operationId: operationId, status: 'assigned', registrationState };
   }
 
   /**
