@@ -164,6 +164,29 @@ describe('DPS device registration (symmetric key) through the unmodified SDKs', 
     assert.equal((await service.getDeviceRegistrationState('sym-disabled')).responseBody.status, 'disabled');
   });
 
+  test('one device of a group is disabled by a disabled individual enrollment with its derived key (as DPS documents); the others still register', async () => {
+    const groupKey = Buffer.alloc(32, 21).toString('base64');
+    await service.createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: 'sym-group-with-blocked',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
+    } as any);
+    const blockedKey = derivedKey(groupKey, 'blocked-member');
+    await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'blocked-member',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: blockedKey, secondaryKey: blockedKey } },
+      provisioningStatus: 'disabled',
+    } as any);
+
+    await assert.rejects(register('blocked-member', blockedKey), disabledRegistration);
+    await assertNoDevice('blocked-member');
+    const state: any = (await service.getDeviceRegistrationState('blocked-member')).responseBody;
+    assert.equal(state.status, 'disabled');
+
+    const other = await register('free-member', derivedKey(groupKey, 'free-member'));
+    assert.equal(other.status, 'assigned');
+    assert.equal((await service.getDeviceRegistrationState('free-member')).responseBody.status, 'assigned');
+  });
+
   test('a wrong key and an unknown registration id are refused with 401 alike; nothing is created', async () => {
     await service.createOrUpdateIndividualEnrollment({ registrationId: 'sym-guarded', attestation: { type: 'symmetricKey' } } as any);
     const wrong = Buffer.alloc(32, 9).toString('base64');
