@@ -187,15 +187,11 @@ export class Attestation {
    */
   async tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
     const enrolled = idScope === this.instance.idScope ? await this.tpmEnrollment(registrationId, endorsementKey).catch(noMatch) : undefined;
-    let identityKey: Buffer;
-    try {
-      identityKey = enrolled
-        ? this.tpmKeys.identityKey(registrationId, enrolled.enrolledEk)
-        : this.tpmKeys.decoyKey(registrationId, endorsementKey);
-    } catch (e) {
-      if (e instanceof HubError) throw dpsErrors.invalid(e.message);
-      throw e;
-    }
+    // The decoy key is derived from the presented EK: one that does not parse is bad input.
+    if (!enrolled && !sameEndorsementKey(endorsementKey, endorsementKey)) throw dpsErrors.invalid('The endorsement key is not a TPM 2.0 TPM2B_PUBLIC.');
+    const identityKey = enrolled
+      ? this.tpmKeys.identityKey(registrationId, enrolled.enrolledEk)
+      : this.tpmKeys.decoyKey(registrationId, endorsementKey);
     const { authenticationKey } = this.tpmBlob(endorsementKey, storageRootKey, registrationId, identityKey);
     return new TpmChallengeRequired(authenticationKey);
   }
