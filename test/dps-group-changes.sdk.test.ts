@@ -71,4 +71,23 @@ describe('DPS symmetric-key groups that change after a device registered', () =>
     await assert.rejects(register('mover', derived(key(2), 'mover')), (e: any) => /Not authorized/.test(e?.message));
     assert.equal((await register('mover', derived(key(3), 'mover'))).status, 'assigned');
   });
+  test('two groups accepting one device: the group it last registered through wins, also after a restart; without a record, the first by id', async () => {
+    const putGroup = (id: string, k: string) =>
+      service.createOrUpdateEnrollmentGroup({ enrollmentGroupId: id, attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: k, secondaryKey: k } } } as any);
+    // Only 'z-prec' exists when the device first registers.
+    await putGroup('z-prec', key(5));
+    assert.equal((await register('twin-dev', derived(key(5), 'twin-dev'))).status, 'assigned');
+    // 'a-prec' has the same keys and comes first by id; the registration record keeps 'z-prec' first.
+    await putGroup('a-prec', key(5));
+    assert.equal((await register('twin-dev', derived(key(5), 'twin-dev'), new provisioningHttp.Http())).status, 'assigned');
+    assert.deepEqual([await registrationsOf('z-prec'), await registrationsOf('a-prec')], [['twin-dev'], []]);
+    // The order comes from stored state, not from this process's history.
+    await t.restart();
+    assert.equal((await register('twin-dev', derived(key(5), 'twin-dev'))).status, 'assigned');
+    assert.deepEqual([await registrationsOf('z-prec'), await registrationsOf('a-prec')], [['twin-dev'], []]);
+    // Without a registration record, the first group by id.
+    await service.deleteDeviceRegistrationState('twin-dev');
+    assert.equal((await register('twin-dev', derived(key(5), 'twin-dev'))).status, 'assigned');
+    assert.deepEqual([await registrationsOf('z-prec'), await registrationsOf('a-prec')], [[], ['twin-dev']]);
+  });
 });

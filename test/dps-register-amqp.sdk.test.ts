@@ -21,7 +21,8 @@ import { eventsOf } from './support/devices.js';
 import { connectAmqp } from './support/amqp.js';
 import { createSasToken, parseSasToken, signatureMatches } from '../src/core/sas.js';
 import { tpmRegistrationId } from '../src/dps/attestation/tpm.js';
-import { sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
+import { sdkError, within } from './support/sdk.js';
+import { countActivations, sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
 import { issue, selfSigned, thumbprint, verifyHubCa, type Issued } from './support/x509.js';
 
 const { ProvisioningDeviceClient } = provisioningDevice;
@@ -287,9 +288,28 @@ describe('DPS TPM registration over AMQP (SASL TPM) with swtpm and the unmodifie
     });
   }
 
+  for (const transport of ['Amqp', 'AmqpWs'] as const) {
+    test(`${transport}: another TPM's EK and an unknown id get a challenge, then the auth outcome; register() rejects promptly; nothing is created`, async () => {
+      const registrationId = `tpm-guarded-${transport.toLowerCase()}`;
+      await service.createOrUpdateIndividualEnrollment({ registrationId, deviceId: `${registrationId}-device`, attestation: { type: 'tpm', tpm: { endorsementKey: ekA } } } as any);
+      for (const id of [registrationId, `tpm-nobody-${transport.toLowerCase()}`]) {
+        await withTpm(tpmB, id, async (client) => {
+          const tpm = countActivations(client);
+          // The SASL failure after the challenge: azure-iot-amqp-base reports it as NotConnectedError.
+          await assert.rejects(within(15_000, register(client, transport), `register() as ${id} over ${transport}`), sdkError('NotConnectedError'));
+          assert.equal(tpm.activated, 1, `${id}: the TPM activated the challenge before the refusal`);
+        });
+        await assertNoDevice(id);
+        await assert.rejects(service.getDeviceRegistrationState(id), (e: any) => e.response?.statusCode === 404);
+      }
+      await assertNoDevice(`${registrationId}-device`);
+    });
+  }
+
   test('SASL TPM on the wire: the blob comes in chunks; another TPM\'s EK, an unknown id and a forged SAS get the auth outcome; nothing is created', async () => {
-    // The SDK cannot be used for refusals: azure-iot-provisioning-device-amqp 1.9.1 only reports a
-    // SASL failure after it has been given a challenge, so register() would never settle.
+    // Every well-formed EK and SRK gets a blob (made for them), so that the refusal comes at the
+    // signed SAS, after a challenge: azure-iot-provisioning-device-amqp 1.9.1 reports a SASL
+    // failure only then (a refusal right after the SRK would leave register() pending).
     const registrationId = 'tpm-raw';
     await service.createOrUpdateIndividualEnrollment({ registrationId, attestation: { type: 'tpm', tpm: { endorsementKey: ekA } } } as any);
     const srkA = await withTpm(tpmA, undefined, async (c) => (await tpmCall.storageRootKey(c)).toString('base64'));
@@ -319,9 +339,17 @@ describe('DPS TPM registration over AMQP (SASL TPM) with swtpm and the unmodifie
       return { outcome, challenges };
     };
 
-    // TPM B's EK for A's registration, and an id nobody enrolled: refused right after the SRK, no blob.
+    // TPM B's EK for A's registration, and an id nobody enrolled: a blob as for A's keys, then refused.
     for (const id of [registrationId, 'tpm-nobody']) {
       const { outcome, challenges } = await tpmSasl(id, ekB, srkB, forged(id));
+      assert.equal(outcome, 'amqp:unauthorized-access');
+      assert.ok(challenges.length >= 3, `${id}: a blob after the SRK, challenges: ${challenges.length}`);
+      assert.equal(challenges.at(-1)![0], 0xc0);
+    }
+    // Keys that are not TPM keys: refused right after the SRK, no blob.
+    const junk = Buffer.from('not a key').toString('base64');
+    for (const [ek, srk] of [[junk, srkB], [ekB, junk]] as const) {
+      const { outcome, challenges } = await tpmSasl('tpm-nobody', ek, srk, forged('tpm-nobody'));
       assert.equal(outcome, 'amqp:unauthorized-access');
       assert.deepEqual(challenges, [Buffer.from([0])]);
     }

@@ -16,8 +16,8 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 import { rawRequest } from './support/hub.js';
 import { dpsFixture, type DpsFixture } from './support/dps.js';
 import { eventsOf } from './support/devices.js';
-import { sdkError } from './support/sdk.js';
-import { activateWithTss, sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
+import { sdkError, within } from './support/sdk.js';
+import { activateWithTss, countActivations, sdkOperation, startSwtpm, tpmCall, withTpm, type Swtpm, type TpmSecurityClientLike } from './support/swtpm.js';
 import { parseSasToken, signatureMatches } from '../src/core/sas.js';
 import { tpmRegistrationId } from '../src/dps/attestation/tpm.js';
 
@@ -126,33 +126,59 @@ describe('DPS TPM registration over HTTPS with swtpm and the unmodified SDKs', {
     assert.equal((record as any).tpm, undefined, 'the hub-key blob is for the device only, not the registration record');
   });
 
-  test('refused: the EK of another TPM, an unknown registration id; nothing is created in the hub', async () => {
-    // Enrolled with TPM A's EK; TPM B claims that registration id.
+  test('refused alike after a challenge: the EK of another TPM, an unknown registration id; the SDK rejects promptly; nothing is created', async () => {
+    // Enrolled with TPM A's EK; TPM B claims that registration id, and an id nobody enrolled.
     await service.createOrUpdateIndividualEnrollment({ registrationId: 'tpm-guarded', attestation: { type: 'tpm', tpm: { endorsementKey: ekA } } } as any);
-    await withTpm(tpmB, 'tpm-guarded', async (client) => {
-      // DPS answers the challenge request with a plain 401 (no blob): the SDK's Http transport reports a FormatError.
-      await assert.rejects(register(client), sdkError('FormatError'));
-    });
-    await withTpm(tpmB, 'tpm-nobody', async (client) => {
-      await assert.rejects(register(client), sdkError('FormatError'));
-    });
-    await assertNoDevice('tpm-guarded');
-    await assertNoDevice('tpm-nobody');
-    await assert.rejects(service.getDeviceRegistrationState('tpm-guarded'), (e: any) => e.response?.statusCode === 404);
-    await assert.rejects(service.getDeviceRegistrationState('tpm-nobody'), (e: any) => e.response?.statusCode === 404);
-
-    // On the wire: the same 401 401002 for both, with no authenticationKey.
     for (const id of ['tpm-guarded', 'tpm-nobody']) {
-      const res = await registerPut(id, { registrationId: id, tpm: { endorsementKey: ekB, storageRootKey: srkB } });
-      assert.equal(res.status, 401);
-      assert.equal(res.json.errorCode, 401002);
-      assert.equal(res.json.authenticationKey, undefined);
+      await withTpm(tpmB, id, async (client) => {
+        // A challenge the TPM can activate, then 401 on the signed PUT: the SDK's UnauthorizedError.
+        const tpm = countActivations(client);
+        await assert.rejects(within(15_000, register(client), `register() as ${id}`), sdkError('UnauthorizedError'));
+        assert.equal(tpm.activated, 1, `${id}: the TPM activated the challenge before the refusal`);
+      });
     }
     // An enrollment of another attestation type does not take TPM keys either.
-    await service.createOrUpdateIndividualEnrollment({ registrationId: 'tpm-sym', attestation: { type: 'symmetricKey' } } as any);
-    const sym = await registerPut('tpm-sym', { registrationId: 'tpm-sym', tpm: { endorsementKey: ekB, storageRootKey: srkB } });
-    assert.equal(sym.status, 401);
-    assert.equal(sym.json.authenticationKey, undefined);
+    await service.createOrUpdateIndividualEnrollment({ registrationId: 'tpm-sym', deviceId: 'tpm-sym-device', attestation: { type: 'symmetricKey' } } as any);
+
+    // On the wire: the same answers for all three, a blob for the presented keys, then 401 401002.
+    for (const id of ['tpm-guarded', 'tpm-nobody', 'tpm-sym']) {
+      const body = { registrationId: id, tpm: { endorsementKey: ekB, storageRootKey: srkB } };
+      const challenge = await registerPut(id, body);
+      assert.equal(challenge.status, 401);
+      assert.equal(challenge.json.keyName, 'registration');
+      const blob = Buffer.from(challenge.json.authenticationKey, 'base64');
+      assert.ok(blob.length > 500, `${id}: an activation blob, got ${blob.length} bytes`);
+      // Made for TPM B's EK and SRK: TPM B activates it and signs; the SAS is still refused.
+      const sas = await registrationSas(idScope, id, async (d) => {
+        const r = await activateWithTss(tpmB.port, blob, d);
+        assert.ok(r.ok, `${id}: TPM B activates the blob: ${JSON.stringify(r)}`);
+        return r.hmac;
+      });
+      const refused = await registerPut(id, body, sas);
+      assert.equal(refused.status, 401, refused.text);
+      assert.equal(refused.json.errorCode, 401002);
+      assert.equal(refused.json.authenticationKey, undefined);
+    }
+    // TPM A's own blob for 'tpm-guarded' cannot be activated by TPM B: the decoy is not the real challenge.
+    const real = await registerPut('tpm-guarded', { registrationId: 'tpm-guarded', tpm: { endorsementKey: ekA, storageRootKey: srkA } });
+    assert.equal(real.status, 401);
+    const stolen = await activateWithTss(tpmB.port, Buffer.from(real.json.authenticationKey, 'base64'), Buffer.from('x'));
+    assert.equal(stolen.ok, false);
+
+    // Keys that are not TPM keys are a 400 whether or not the id is enrolled.
+    const junk = Buffer.from('not a key').toString('base64');
+    for (const id of ['tpm-guarded', 'tpm-nobody']) {
+      for (const tpm of [{ endorsementKey: junk, storageRootKey: srkB }, { endorsementKey: ekB, storageRootKey: junk }]) {
+        const res = await registerPut(id, { registrationId: id, tpm });
+        assert.deepEqual([res.status, res.json.errorCode], [400, 400004], `${id}: ${res.text}`);
+      }
+    }
+
+    for (const id of ['tpm-guarded', 'tpm-nobody', 'tpm-sym']) {
+      await assertNoDevice(id);
+      await assert.rejects(service.getDeviceRegistrationState(id), (e: any) => e.response?.statusCode === 404);
+    }
+    await assertNoDevice('tpm-sym-device');
   });
 
   test('a disabled TPM enrollment yields status disabled; nothing is created in the hub', async () => {

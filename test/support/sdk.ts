@@ -12,3 +12,15 @@ export function sdkError(name: string, message?: RegExp) {
     return true;
   };
 }
+
+/**
+ * `promise`, or a rejection once `ms` have passed without it settling: for SDK calls that might
+ * hang (a register() that never settles would otherwise only end at the test's own timeout).
+ */
+export function within<T>(ms: number, promise: Promise<T>, what = 'the SDK call'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -201,3 +201,18 @@ export async function activateWithTss(port: number, blob: Buffer, dataToSign: Bu
     tpm.close();
   }
 }
+
+/**
+ * Counts the blobs the SDK hands to the TPM (`activateIdentityKey` calls that succeed): whether
+ * a refusal came after a challenge the TPM could use. Wraps `client` in place.
+ */
+export function countActivations(client: TpmSecurityClientLike): { readonly activated: number } {
+  const counter = { activated: 0 };
+  const activate = client.activateIdentityKey.bind(client);
+  client.activateIdentityKey = (blob, cb) =>
+    activate(blob, (err, result) => {
+      if (!err) counter.activated++;
+      cb(err, result);
+    });
+  return counter;
+}

@@ -7,8 +7,8 @@ import { HubError } from '../../core/errors.js';
 import { commonName, validAt } from '../../core/proofOfPossession.js';
 import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
 import { createTpmChallenge, sameEndorsementKey, verifyTpmSasToken } from '../attestation/tpm.js';
-import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore } from '../../store/dps.js';
-import { dpsErrors } from '../errors.js';
+import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
+import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
 import type { EnrollmentCommon, EnrollmentGroup, IndividualEnrollment } from '../types.js';
 import type { ProvisionedDevice } from './hubTarget.js';
@@ -42,8 +42,6 @@ export class TpmChallengeRequired extends Error {
 }
 
 const MAX_CHAIN_DEPTH = 8;
-/** Registration ids whose matching group is remembered (oldest forgotten first). */
-const GROUP_HINTS = 10_000;
 
 /** The enrollment a credential matched. */
 export interface Matched {
@@ -63,18 +61,13 @@ export interface Matched {
 const processTpmSecret = randomBytes(32);
 
 export class Attestation {
-  /**
-   * The group that last attested each registration id. Only an ordering hint: that group is
-   * checked first, in full. A registration attests up to three times (MQTT CONNECT, PUT, poll),
-   * and scanning every group derives keys (or parses certificates) for each of them each time.
-   */
-  private readonly groupHints = new Map<string, string>();
-
   constructor(
     private readonly instance: DpsInstance,
     private readonly enrollments: EnrollmentStore,
     private readonly groups: EnrollmentGroupStore,
     private readonly certificates: DpsCertificateStore,
+    /** Registration records: the group a device last registered through is tried first. */
+    private readonly registrations: RegistrationStore,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.tpmKeys = new TpmKeys(instance.tpmKeySecret ?? processTpmSecret);
@@ -118,7 +111,6 @@ export class Attestation {
       const primaryKey = sign(keys.primaryKey, registrationId);
       const secondaryKey = sign(keys.secondaryKey, registrationId);
       if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
-        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
       }
     }
@@ -176,7 +168,6 @@ export class Attestation {
         .map(stored)
         .filter((c): c is X509Certificate => !!c && validAt(c, now));
       if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
-        this.hint(registrationId, group);
         return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
       }
     }
@@ -184,21 +175,31 @@ export class Attestation {
   }
 
   /**
-   * The TPM challenge for a device presenting these keys: a 401 DpsError unless an individual
-   * enrollment (DPS has TPM for individual enrollments only) of this registration id holds the
-   * same endorsement key (compared as keys, not as text). AMQP's SASL TPM exchange calls this
-   * directly; the blob goes back to the device, the identity key is derived again later.
+   * The TPM challenge for a device presenting these keys. When an individual enrollment (DPS has
+   * TPM for individual enrollments only) of this registration id holds the same endorsement key
+   * (compared as keys, not as text), the blob installs the identity key the SAS is checked
+   * against. Otherwise (unknown id, another TPM's EK, other attestation type, wrong id scope) it is
+   * a decoy: a blob of the same shape for the presented EK and SRK, installing a key derived with
+   * another label that no SAS check accepts, so the refusal comes at the next step (the signed
+   * SAS), "401 alike" as for symmetric keys: the answer does not reveal whether the id exists.
+   * Keys DPS cannot use (not TPM storage keys) are a 400 either way. AMQP's SASL TPM exchange
+   * calls this directly; the blob goes back to the device, the key is derived again later.
    */
   async tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
-    if (idScope !== this.instance.idScope) throw dpsErrors.unauthorized();
-    const { enrolledEk } = await this.tpmEnrollment(registrationId, endorsementKey);
-    const { authenticationKey } = this.tpmBlob(endorsementKey, storageRootKey, registrationId, this.tpmKeys.identityKey(registrationId, enrolledEk));
+    const enrolled = idScope === this.instance.idScope ? await this.tpmEnrollment(registrationId, endorsementKey).catch(noMatch) : undefined;
+    // The decoy key is derived from the presented EK: one that does not parse is bad input.
+    if (!enrolled && !sameEndorsementKey(endorsementKey, endorsementKey)) throw dpsErrors.invalid('The endorsement key is not a TPM 2.0 TPM2B_PUBLIC.');
+    const identityKey = enrolled
+      ? this.tpmKeys.identityKey(registrationId, enrolled.enrolledEk)
+      : this.tpmKeys.decoyKey(registrationId, endorsementKey);
+    const { authenticationKey } = this.tpmBlob(endorsementKey, storageRootKey, registrationId, identityKey);
     return new TpmChallengeRequired(authenticationKey);
   }
 
   private async attestTpm(idScope: string, registrationId: string, credential: DeviceCredential & { kind: 'tpm' }): Promise<Matched> {
     const { endorsementKey, storageRootKey, token } = credential;
     if (token === undefined) throw await this.tpmChallenge(idScope, registrationId, endorsementKey, storageRootKey);
+    // No enrollment holds this EK (the challenge was a decoy): refused whatever the token.
     const { individual, enrolledEk } = await this.tpmEnrollment(registrationId, endorsementKey);
     try {
       verifyTpmSasToken(token, this.tpmKeys.identityKey(registrationId, enrolledEk), idScope, registrationId, Math.floor(this.now().getTime() / 1000));
@@ -232,18 +233,17 @@ export class Attestation {
     }
   }
 
-  /** The hinted group first (when it still exists), then every other group in id order. */
+  /**
+   * The groups to try, in a deterministic order: the group this registration id last registered
+   * through (its durable registration record), when it still exists, then every other group by
+   * id. When several groups accept one device, the order decides which wins; it depends only on
+   * stored state, so it is the same in every process and after a restart.
+   */
   private async *groupsFor(registrationId: string): AsyncGenerator<EnrollmentGroup> {
-    const hinted = this.groupHints.get(registrationId);
-    const first = hinted === undefined ? undefined : await this.groups.get(hinted);
+    const previous = (await this.registrations.get(registrationId))?.enrollmentGroupId;
+    const first = previous === undefined ? undefined : await this.groups.get(previous);
     if (first) yield first;
-    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== hinted) yield group;
-  }
-
-  private hint(registrationId: string, group: EnrollmentGroup): void {
-    this.groupHints.delete(registrationId);
-    this.groupHints.set(registrationId, group.enrollmentGroupId);
-    if (this.groupHints.size > GROUP_HINTS) this.groupHints.delete(this.groupHints.keys().next().value!);
+    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== previous) yield group;
   }
 
   private async *allGroups(): AsyncGenerator<EnrollmentGroup> {
@@ -255,6 +255,12 @@ export class Attestation {
       after = page.continuation;
     }
   }
+}
+
+/** A refusal of `tpmEnrollment` (no enrollment holds that EK) as undefined; other failures stay failures. */
+function noMatch(e: unknown): undefined {
+  if (e instanceof DpsError && e.status === 401) return undefined;
+  throw e;
 }
 
 /** Whether `leaf` chains to one of `anchors` (an anchor may be a root or an intermediate) through `intermediates`. */

@@ -53,7 +53,7 @@ export class DeviceRegistrations {
     private readonly webhook: AllocationWebhook,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.attestation = new Attestation(instance, enrollments, groups, certificates, now);
+    this.attestation = new Attestation(instance, enrollments, groups, certificates, registrations, now);
   }
 
   private readonly attestation: Attestation;

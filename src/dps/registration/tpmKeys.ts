@@ -34,6 +34,14 @@ export class TpmKeys {
     return this.derive('identity', registrationId, endorsementKey);
   }
 
+  /**
+   * The key a decoy challenge installs (keys matching no enrollment): deterministic and
+   * stateless like the identity key (a repeated request installs the same key), but never accepted.
+   */
+  decoyKey(registrationId: string, endorsementKey: string): Buffer {
+    return this.derive('decoy', registrationId, endorsementKey);
+  }
+
   /** The device's IoT Hub symmetric keys (base64), as the hub's device identity gets them. */
   deviceKeys(registrationId: string, endorsementKey: string): { primaryKey: string; secondaryKey: string } {
     return {
