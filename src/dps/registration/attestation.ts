@@ -42,6 +42,8 @@ export class TpmChallengeRequired extends Error {
 }
 
 const MAX_CHAIN_DEPTH = 8;
+/** SAS tokens whose matching group is remembered (oldest forgotten first). */
+const REMEMBERED_TOKENS = 10_000;
 
 /** The enrollment a credential matched. */
 export interface Matched {
@@ -74,6 +76,8 @@ export class Attestation {
   }
 
   private readonly tpmKeys: TpmKeys;
+  /** SAS token → the group it matched (see attest). */
+  private readonly tokenGroups = new Map<string, string>();
 
   /**
    * The enrollment the credential attests, or a 401 DpsError (DPS does not reveal whether the id
@@ -105,12 +109,18 @@ export class Attestation {
       if (!signatureMatches(token, keys.primaryKey) && !signatureMatches(token, keys.secondaryKey)) throw refuse();
       return { enrollment: individual, individual, authentication: { type: 'sas', primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey } };
     }
-    for await (const group of this.groupsFor(registrationId)) {
+    // Each group costs two HMACs per key (derive, then check the signature); a registration shows
+    // the same token up to three times (MQTT CONNECT, PUT, poll), so the group it matched is
+    // remembered for that token and tried first (before its registration record exists).
+    const tokenText = credential.token!;
+    for await (const group of this.groupsFor(registrationId, this.tokenGroups.get(tokenText))) {
       const keys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
       if (!keys) continue;
       const primaryKey = sign(keys.primaryKey, registrationId);
-      const secondaryKey = sign(keys.secondaryKey, registrationId);
-      if (signatureMatches(token, primaryKey) || signatureMatches(token, secondaryKey)) {
+      const primaryMatches = signatureMatches(token, primaryKey);
+      const secondaryKey = keys.secondaryKey === keys.primaryKey ? primaryKey : sign(keys.secondaryKey, registrationId);
+      if (primaryMatches || (secondaryKey !== primaryKey && signatureMatches(token, secondaryKey))) {
+        this.rememberTokenGroup(tokenText, group.enrollmentGroupId);
         return { enrollment: group, group, authentication: { type: 'sas', primaryKey, secondaryKey } };
       }
     }
@@ -239,11 +249,24 @@ export class Attestation {
    * id. When several groups accept one device, the order decides which wins; it depends only on
    * stored state, so it is the same in every process and after a restart.
    */
-  private async *groupsFor(registrationId: string): AsyncGenerator<EnrollmentGroup> {
+  private async *groupsFor(registrationId: string, matchedBefore?: string): AsyncGenerator<EnrollmentGroup> {
     const previous = (await this.registrations.get(registrationId))?.enrollmentGroupId;
-    const first = previous === undefined ? undefined : await this.groups.get(previous);
-    if (first) yield first;
-    for await (const group of this.allGroups()) if (group.enrollmentGroupId !== previous) yield group;
+    const tried = new Set<string>();
+    // `matchedBefore`: the group this same token matched moments ago by this very order, so
+    // trying it next changes no outcome, it only skips the scan that found it.
+    for (const id of [previous, matchedBefore]) {
+      if (id === undefined || tried.has(id)) continue;
+      tried.add(id);
+      const group = await this.groups.get(id);
+      if (group) yield group;
+    }
+    for await (const group of this.allGroups()) if (!tried.has(group.enrollmentGroupId)) yield group;
+  }
+
+  private rememberTokenGroup(token: string, groupId: string): void {
+    this.tokenGroups.delete(token);
+    this.tokenGroups.set(token, groupId);
+    if (this.tokenGroups.size > REMEMBERED_TOKENS) this.tokenGroups.delete(this.tokenGroups.keys().next().value!);
   }
 
   private async *allGroups(): AsyncGenerator<EnrollmentGroup> {
