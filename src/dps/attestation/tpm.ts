@@ -149,6 +149,16 @@ export function tpmRegistrationId(ekPublicB64: string): string {
   return out;
 }
 
+/** True when a base64 text parses as a TPM2B_PUBLIC key. */
+export function isTpmPublicKey(b64: string): boolean {
+  try {
+    parseTpm2bPublic(Buffer.from(b64, 'base64'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when two base64 TPM2B_PUBLIC endorsement keys denote the same key (same public area). */
 export function sameEndorsementKey(aB64: string, bB64: string): boolean {
   try {

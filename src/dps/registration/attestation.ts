@@ -6,7 +6,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { HubError } from '../../core/errors.js';
 import { commonName, validAt } from '../../core/proofOfPossession.js';
 import { parseSasToken, sign, signatureMatches } from '../../core/sas.js';
-import { createTpmChallenge, sameEndorsementKey, verifyTpmSasToken } from '../attestation/tpm.js';
+import { createTpmChallenge, isTpmPublicKey, sameEndorsementKey, verifyTpmSasToken } from '../attestation/tpm.js';
 import type { DpsCertificateStore, EnrollmentGroupStore, EnrollmentStore, RegistrationStore } from '../../store/dps.js';
 import { DpsError, dpsErrors } from '../errors.js';
 import type { DpsInstance } from '../instance.js';
@@ -99,7 +99,7 @@ export class Attestation {
     if (individual?.attestation.type === 'tpm') {
       // A TPM device's token without its keys (operation polls): signed with its identity key.
       const ek = individual.attestation.tpm?.endorsementKey;
-      if (!ek || !sameEndorsementKey(ek, ek)) throw refuse(); // one that does not parse was never challenged
+      if (!ek || !isTpmPublicKey(ek)) throw refuse(); // one that does not parse was never challenged
       if (!signatureMatches(token, this.tpmKeys.identityKey(registrationId, ek).toString('base64'))) throw refuse();
       return this.tpmMatch(registrationId, individual, ek);
     }
@@ -198,7 +198,7 @@ export class Attestation {
   async tpmChallenge(idScope: string, registrationId: string, endorsementKey: string, storageRootKey: string): Promise<TpmChallengeRequired> {
     const enrolled = idScope === this.instance.idScope ? await this.tpmEnrollment(registrationId, endorsementKey).catch(noMatch) : undefined;
     // The decoy key is derived from the presented EK: one that does not parse is bad input.
-    if (!enrolled && !sameEndorsementKey(endorsementKey, endorsementKey)) throw dpsErrors.invalid('The endorsement key is not a TPM 2.0 TPM2B_PUBLIC.');
+    if (!enrolled && !isTpmPublicKey(endorsementKey)) throw dpsErrors.invalid('The endorsement key is not a TPM 2.0 TPM2B_PUBLIC.');
     const identityKey = enrolled
       ? this.tpmKeys.identityKey(registrationId, enrolled.enrolledEk)
       : this.tpmKeys.decoyKey(registrationId, endorsementKey);

@@ -142,8 +142,11 @@ export class DeviceRegistrations {
     };
 
     const deviceId = m.individual?.deviceId || registrationId;
+    const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
+      ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
+      : undefined;
     // A device assigned before (same device id) is reprovisioned by the enrollment's policy.
-    const before = previous?.state.status === 'assigned' && previous.state.deviceId === deviceId ? previous.state.assignedHub : undefined;
+    const before = current?.deviceId === deviceId ? current.iotHubHostName : undefined;
     const policy: ReprovisionPolicy = { updateHubAssignment: true, migrateDeviceData: true, ...m.enrollment.reprovisionPolicy };
     let hubHostName: string;
     let allocation: Allocation | undefined;
@@ -152,9 +155,6 @@ export class DeviceRegistrations {
       hubHostName = before;
     } else {
       // DPS calls a custom webhook even when the device may not move (offering only its current hub), for a new payload.
-      const current = previous?.state.status === 'assigned' && previous.state.assignedHub && previous.state.deviceId
-        ? { iotHubHostName: previous.state.assignedHub, deviceId: previous.state.deviceId }
-        : undefined;
       const allocated = await allocate(
         this.instance,
         { registrationId, enrollment: m.enrollment, individual: m.individual, group: m.group, credential, current, payload: request.payload },
