@@ -27,6 +27,7 @@ import { databasePath } from '../src/info.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { Registry } from '../src/hub/registry/registry.js';
 import { ensureTlsMaterial } from '../src/protocols/tls/ca.js';
+import { cpuMicros, waitFor } from './support/process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -276,12 +277,6 @@ class Device {
   }
 }
 
-/** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
 function rss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -320,16 +315,6 @@ function freePort(host: string): Promise<number> {
   });
 }
 
-async function waitFor(child: ChildProcess, text: string): Promise<void> {
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (b) => {
-      out += b;
-      if (out.includes(text)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
-  });
-}
 
 async function waitForPort(host: string, port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

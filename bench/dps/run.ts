@@ -23,9 +23,9 @@
  * https://github.com/MicrosoftDocs/azure-docs/blob/43e37e202071af7b4c5c0d5b8ee9b72e1d700bd5/includes/iot-dps-limits.md
  * (An older revision of the same page said 200/min/service.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,7 @@ import { ensureTlsMaterial } from '../../src/protocols/tls/ca.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { openSqliteDpsStore } from '../../src/store/sqlite/dps.js';
 import { freeLoopbackAddress } from '../../test/support/hub.js';
+import { cpuMicros, waitFor } from '../support/process.js';
 
 /** Documented default: Device registrations 1,000/min/service (see the header for the source). */
 const DPS_REGISTRATIONS_PER_MINUTE = 1000;
@@ -204,20 +205,3 @@ async function dpsFacts(dataDir: string): Promise<{ idScope: string; serviceKey:
   }
 }
 
-/** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-async function waitFor(child: ChildProcess, text: string): Promise<void> {
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (b) => {
-      out += b;
-      if (out.includes(text)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`hub exited with ${code}: ${out}`)));
-  });
-  child.stdout!.resume();
-}

@@ -1,0 +1,22 @@
+/** What the benches measure of a child process (Linux /proc) and how they wait for one to start. */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Resolves once the child's stdout has printed `text`; rejects if it exits first. Keeps stdout drained. */
+export async function waitFor(child: ChildProcess, text: string): Promise<void> {
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (b) => {
+      out += b;
+      if (out.includes(text)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+  });
+  child.stdout!.resume();
+}
