@@ -4,7 +4,7 @@ import type { CloudToDevice } from '../../../hub/messaging/cloudToDevice.js';
 import type { CloudToDeviceMessage } from '../../../hub/messaging/cloudToDeviceMessage.js';
 import { amqpErrors } from '../errors.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
-import { deviceAddress, deviceIdentity } from './identity.js';
+import { deviceAddress, deviceLink } from './identity.js';
 
 type Outcome = void | 'Rejected' | 'Abandoned';
 
@@ -24,7 +24,7 @@ export function cloudToDeviceReceiveRoute(cloudToDevice: CloudToDevice, connecti
         link.close(amqpErrors.notFound('Modules receive cloud-to-device messages only as module inputs'));
         return;
       }
-      const session = await deviceIdentity(connections, incoming, decodeURIComponent(m[1]!), undefined);
+      const session = await deviceLink(connections, incoming, m);
       if (!session) return;
       const waiting = new Map<Delivery, { resolve(o: Outcome): void; reject(e: Error): void }>();
       let creditWaiter: (() => void) | undefined;

@@ -9,8 +9,22 @@ import { clientCertificateChain } from '../peer.js';
 export const deviceAddress = (rest: string) => new RegExp(`^/devices/([^/]+)(?:/modules/([^/]+))?/${rest}$`, 'i');
 
 /** The device and module ids from a match of `deviceAddress`, decoded. */
-export function addressIds(m: RegExpExecArray): { deviceId: string; moduleId?: string } {
+function addressIds(m: RegExpExecArray): { deviceId: string; moduleId?: string } {
   return { deviceId: decodeURIComponent(m[1]!), moduleId: m[2] ? decodeURIComponent(m[2]) : undefined };
+}
+
+/**
+ * The device (or module) a device-plane link was attached for, read from its address and proven
+ * as `deviceIdentity` proves it; undefined (the link closed) when refused.
+ */
+export async function deviceLink(
+  connections: DeviceConnections,
+  incoming: IncomingLink<Sender | Receiver>,
+  m: RegExpExecArray,
+): Promise<{ deviceId: string; moduleId?: string; identity: ConnectedIdentity; activity(): void } | undefined> {
+  const { deviceId, moduleId } = addressIds(m);
+  const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
+  return session && { deviceId, moduleId, identity: session.identity, activity: () => session.activity() };
 }
 
 interface DeviceSession {

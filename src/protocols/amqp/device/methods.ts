@@ -3,7 +3,7 @@ import type { DeviceConnections } from '../../../hub/connections/deviceConnectio
 import type { DirectMethods } from '../../../hub/methods/methods.js';
 import { CreditQueue, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody, messageId } from '../messages.js';
-import { addressIds, deviceAddress, deviceIdentity } from './identity.js';
+import { deviceAddress, deviceLink } from './identity.js';
 
 /**
  * Direct methods over AMQP (`/devices/{id}[/modules/{mid}]/methods/devicebound`): requests go
@@ -20,8 +20,9 @@ export function methodRoutes(methods: DirectMethods, connections: DeviceConnecti
       async open(incoming: IncomingLink<Sender>, m) {
         const { link, connection } = incoming;
         link.set_source(link.source);
-        const { deviceId, moduleId } = addressIds(m);
-        if (!(await deviceIdentity(connections, incoming, deviceId, moduleId))) return;
+        const device = await deviceLink(connections, incoming, m);
+        if (!device) return;
+        const { deviceId, moduleId } = device;
         const out = new CreditQueue(link);
         const detach = methods.attach(deviceId, moduleId, {
           send: async (request) => {
@@ -43,9 +44,9 @@ export function methodRoutes(methods: DirectMethods, connections: DeviceConnecti
       async open(incoming: IncomingLink<Receiver>, m) {
         const { link } = incoming;
         link.set_target(link.target);
-        const { deviceId, moduleId } = addressIds(m);
-        const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
+        const session = await deviceLink(connections, incoming, m);
         if (!session) return;
+        const { deviceId, moduleId } = session;
         link.on('message', (context) => {
           const message = context.message!;
           context.delivery?.accept();

@@ -5,7 +5,7 @@ import type { Telemetry } from '../../../hub/messaging/telemetry.js';
 import { amqpError } from '../errors.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { messageBody, messageId, stringProperties } from '../messages.js';
-import { addressIds, deviceAddress, deviceIdentity } from './identity.js';
+import { deviceAddress, deviceLink } from './identity.js';
 
 /**
  * Device-to-cloud telemetry (`/devices/{id}[/modules/{mid}]/messages/events`): each message goes
@@ -18,8 +18,7 @@ export function telemetryRoute(telemetry: Telemetry, connections: DeviceConnecti
     async open(incoming: IncomingLink<Receiver>, m) {
       const { link } = incoming;
       link.set_target(link.target);
-      const { deviceId, moduleId } = addressIds(m);
-      const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
+      const session = await deviceLink(connections, incoming, m);
       if (!session) return;
       link.on('message', (context) => {
         const message = context.message!;

@@ -5,7 +5,7 @@ import type { Twins } from '../../../hub/twins/twins.js';
 import { CreditQueue, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody } from '../messages.js';
 import { Channels } from './channel.js';
-import { addressIds, deviceAddress, deviceIdentity } from './identity.js';
+import { deviceAddress, deviceLink } from './identity.js';
 
 const DESIRED_NOTIFICATIONS = '/notifications/twin/properties/desired';
 
@@ -42,8 +42,9 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
       async open(incoming: IncomingLink<Sender>, m) {
         const { link, connection } = incoming;
         link.set_source(link.source);
-        const { deviceId, moduleId } = addressIds(m);
-        if (!(await deviceIdentity(connections, incoming, deviceId, moduleId))) return;
+        const device = await deviceLink(connections, incoming, m);
+        if (!device) return;
+        const { deviceId, moduleId } = device;
         const key = channels.key(link, incoming.address);
         const ch = channels.get(connection, key, () => ({ early: [], desired: false }));
         ch.identity = { deviceId, moduleId };
@@ -62,9 +63,9 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
       async open(incoming: IncomingLink<Receiver>, m) {
         const { link, connection } = incoming;
         link.set_target(link.target);
-        const { deviceId, moduleId } = addressIds(m);
-        const session = await deviceIdentity(connections, incoming, deviceId, moduleId);
+        const session = await deviceLink(connections, incoming, m);
         if (!session) return;
+        const { deviceId, moduleId } = session;
         const key = channels.key(link, incoming.address);
         const ch = channels.get(connection, key, () => ({ early: [], desired: false }));
         ch.identity = { deviceId, moduleId };
