@@ -31,6 +31,8 @@ export class ConfigurationEvaluation {
   private again = false;
   private stopped = false;
   private soon?: NodeJS.Immediate;
+  /** Whether the last run had configurations (true at first, so a start clears what deletions left). */
+  private hadConfigurations = true;
 
   constructor(
     private readonly store: ConfigurationStore,
@@ -83,6 +85,9 @@ export class ConfigurationEvaluation {
   /** One pass over every device and module twin. */
   async runOnce(): Promise<void> {
     const configurations = (await this.store.list()).map(({ configuration }) => evaluated(configuration)).filter((c): c is Evaluated => !!c);
+    // Without configurations, and with none at the last run, no twin has anything to gain or lose.
+    if (configurations.length === 0 && !this.hadConfigurations) return;
+    this.hadConfigurations = configurations.length > 0;
     for (const collection of ['devices', 'devices.modules'] as const) {
       const relevant = configurations.filter((c) => c.target.collection === collection);
       const query = parseQuery(`SELECT * FROM ${collection}`);
