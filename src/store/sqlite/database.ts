@@ -164,6 +164,13 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Device registration operations, so that an operation id a device was given survives a restart (issue 7).
   { name: '301-dps-operations', sql: dpsOperationsMigrationSql },
+  {
+    // Cloud-to-device locks for pull delivery over HTTPS (issue 13): a received message is invisible
+    // under its lock token until completed, rejected, abandoned or the lock times out.
+    name: '202-cloud-to-device-locks',
+    sql: `ALTER TABLE c2d_messages ADD COLUMN lock_token TEXT;
+          ALTER TABLE c2d_messages ADD COLUMN locked_until INTEGER;`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
