@@ -175,6 +175,13 @@ export const migrations: { name: string; sql: string }[] = [
             results TEXT
           );`,
   },
+  {
+    // Cloud-to-device locks for pull delivery over HTTPS (issue 13): a received message is invisible
+    // under its lock token until completed, rejected, abandoned or the lock times out.
+    name: '202-cloud-to-device-locks',
+    sql: `ALTER TABLE c2d_messages ADD COLUMN lock_token TEXT;
+          ALTER TABLE c2d_messages ADD COLUMN locked_until INTEGER;`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
