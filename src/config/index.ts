@@ -40,6 +40,16 @@ export interface Config {
    * links all of them.
    */
   hubs: ExtraHubConfig[];
+  /** Managed identities of the hubs' outbound connections. */
+  identity: IdentityConfig;
+}
+
+export interface IdentityConfig {
+  /**
+   * Where tokens for the hubs' identities come from: `local` (Fleethub's own token service) or
+   * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
+   */
+  provider: 'local' | 'azure';
 }
 
 export interface ExtraHubConfig {
@@ -63,7 +73,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'identity' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -79,6 +89,7 @@ export const defaults: Config = {
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   hubs: [],
+  identity: { provider: 'local' },
 };
 
 export class ConfigError extends Error {
@@ -105,6 +116,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
+  FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
 };
 
 /**
@@ -131,8 +143,9 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
+        identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, identity: { ...defaults.identity } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -243,6 +256,12 @@ export function check(input: unknown, source: string): ConfigInput {
   }
   if (o.dps !== undefined) checkDps(o.dps, fail);
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.identity !== undefined) {
+    if (typeof o.identity !== 'object' || o.identity === null || Array.isArray(o.identity)) fail(`'identity' must be an object`);
+    const id = o.identity as Record<string, unknown>;
+    for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
+    if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
+  }
   return o as ConfigInput;
 }
 
