@@ -59,6 +59,8 @@ import { certificatesApi } from './protocols/http/certificates.js';
 import { Configurations } from './hub/configurations/configurations.js';
 import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
+import { identityArea, type IdentityArea } from './identity/index.js';
+import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -84,6 +86,8 @@ export interface RunningHub {
   logger: Logger;
   /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
   hubs: RunningHub[];
+  /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
+  identity: IdentityArea;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -101,14 +105,16 @@ export class StartupError extends Error {
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const identity = await identityArea({ dataDir: config.dataDir, provider: config.identity?.provider });
   const extras: RunningHub[] = [];
   try {
     for (const hubConfig of extraHubConfigs(config)) {
-      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir }));
+      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir, identity }));
     }
-    return await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras } });
+    return await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras }, identity, identityEndpoints: true });
   } catch (e) {
     for (const hub of extras.reverse()) await hub.close().catch(() => undefined);
+    identity.close();
     throw e;
   }
 }
@@ -118,6 +124,9 @@ interface HubOptions {
   caDataDir: string;
   /** The provisioning service, on the primary hub only; it provisions into this hub and `hubs`. */
   dps?: { hubs: RunningHub[] };
+  identity: IdentityArea;
+  /** Serve the Azure AD and managed-identity endpoints (the primary hub's listener); closing this hub closes the identity area. */
+  identityEndpoints?: boolean;
 }
 
 /** Composes one hub from its configuration: the only place that wires things together. */
@@ -134,6 +143,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       store.policies,
       store.devices,
       store.modules,
+      Date.now,
+      options.identity.bearerFor(config.hubName),
     );
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
@@ -165,6 +176,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
+    if (options.identityEndpoints) await http.register(options.identity.plugin);
     await http.register(registryApi(registry, authorizer));
     await http.register(certificatesApi(hubCertificates, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
@@ -295,11 +307,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       amqp,
       logger,
       hubs: extraHubs,
-      info: async () =>
-        hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
+      identity: options.identity,
+      info: async () => {
+        const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
-        }),
+        });
+        // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
+        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, httpsPort)) : info;
+      },
       async close() {
         if (closed) return;
         closed = true;
@@ -307,6 +323,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           await closeOne();
         } finally {
           for (const hub of extraHubs) await hub.close();
+          if (options.identityEndpoints) options.identity.close();
         }
       },
     };

@@ -47,6 +47,16 @@ export interface Config {
    * links all of them.
    */
   hubs: ExtraHubConfig[];
+  /** Managed identities of the hubs' outbound connections. */
+  identity: IdentityConfig;
+}
+
+export interface IdentityConfig {
+  /**
+   * Where tokens for the hubs' identities come from: `local` (Fleethub's own token service) or
+   * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
+   */
+  provider: 'local' | 'azure';
 }
 
 export interface ExtraHubConfig {
@@ -70,7 +80,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -88,6 +98,7 @@ export const defaults: Config = {
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
+  identity: { provider: 'local' },
 };
 
 export class ConfigError extends Error {
@@ -115,6 +126,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
   FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
+  FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
 };
 
 /**
@@ -142,8 +154,9 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
         configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
+        identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -267,6 +280,12 @@ export function check(input: unknown, source: string): ConfigInput {
     }
   }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.identity !== undefined) {
+    if (typeof o.identity !== 'object' || o.identity === null || Array.isArray(o.identity)) fail(`'identity' must be an object`);
+    const id = o.identity as Record<string, unknown>;
+    for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
+    if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
+  }
   return o as ConfigInput;
 }
 
