@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
+import { dpsGroupIdsNocaseMigrationSql, dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -164,6 +164,8 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Device registration operations, so that an operation id a device was given survives a restart (issue 7).
   { name: '301-dps-operations', sql: dpsOperationsMigrationSql },
+  // Enrollment group ids compare without regard to case, as DPS's do (issue 14).
+  { name: '302-dps-group-ids-nocase', sql: dpsGroupIdsNocaseMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
