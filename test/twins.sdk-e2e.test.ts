@@ -102,6 +102,27 @@ describe('twin end-to-end scenarios of the Azure IoT Node SDK', () => {
     }
   });
 
+  test('Mqtt: a client with a desired listener, closed and opened again, reads the changes made meanwhile and keeps receiving patches', async () => {
+    const { deviceId, client, deviceTwin, serviceTwin } = await connected(deviceMqtt.Mqtt);
+    const seen: any[] = [];
+    deviceTwin.on('properties.desired', (patch: any) => seen.push(patch));
+    await serviceTwin.update({ properties: { desired: newProps } } as any);
+    await desiredVersion(deviceTwin, 2);
+    await client.close();
+    await serviceTwin.update({ properties: { desired: moreNewProps } } as any);
+    await client.open();
+    try {
+      const reread = await client.getTwin();
+      assert.equal(reread.properties.desired.$version, 3);
+      assert.deepEqual(values(reread.properties.desired), mergeResult);
+      await registry.updateTwin(deviceId, { properties: { desired: { foo: null } } } as any, '*');
+      await desiredVersion(reread, 4);
+      assert.deepEqual(values(reread.properties.desired), { bar: mergeResult.bar });
+    } finally {
+      await client.close();
+    }
+  });
+
   test('Mqtt: the same client closed and opened again reads the changes made meanwhile', async () => {
     const { client, serviceTwin } = await connected(deviceMqtt.Mqtt);
     await serviceTwin.update({ properties: { desired: newProps } } as any);
