@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
+import { dpsGroupIdsNocaseMigrationSql, dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -182,6 +182,8 @@ export const migrations: { name: string; sql: string }[] = [
     sql: `ALTER TABLE c2d_messages ADD COLUMN lock_token TEXT;
           ALTER TABLE c2d_messages ADD COLUMN locked_until INTEGER;`,
   },
+  // Enrollment group ids compare without regard to case, as DPS's do (issue 14).
+  { name: '302-dps-group-ids-nocase', sql: dpsGroupIdsNocaseMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
