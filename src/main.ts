@@ -55,6 +55,7 @@ import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
 import { certificatesApi } from './protocols/http/certificates.js';
+import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -79,6 +80,8 @@ export interface RunningHub {
   logger: Logger;
   /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
   hubs: RunningHub[];
+  /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
+  serviceBus?: ServiceBusArea;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -122,6 +125,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
+  let serviceBus: ServiceBusArea | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -216,7 +220,18 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
     // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
+    // Service Bus namespaces are process-level: served on the primary hub's AMQP listeners.
+    if (options.dps) {
+      try {
+        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger });
+      } catch (e) {
+        await mqtt.close();
+        await http.close();
+        throw new StartupError(`serviceBusNamespaces: ${(e as Error).message}`);
+      }
+    }
     const amqpServices: AmqpServices = {
+      ...(serviceBus ? { serviceBus: serviceBus.amqp } : {}),
       ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
@@ -260,6 +275,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await http.close();
       await jobsStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
+      serviceBus?.close();
       store.close();
     };
     return {
@@ -280,10 +296,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       amqp,
       logger,
       hubs: extraHubs,
+      ...(serviceBus ? { serviceBus } : {}),
       info: async () =>
         hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
+          ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}),
         }),
       async close() {
         if (closed) return;
@@ -296,6 +314,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       },
     };
   } catch (e) {
+    serviceBus?.close();
     store.close();
     throw e;
   }
