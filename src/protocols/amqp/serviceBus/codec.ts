@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import rhea, { type Message } from 'rhea';
 import type { MessageReader } from '../../../namespaces/serviceBus/namespaces.js';
 import type { IncomingMessage, StoredMessage } from '../../../namespaces/serviceBus/types.js';
@@ -60,7 +61,7 @@ export const amqpMessageReader: MessageReader = {
 
 /** The sections of a received message re-encoded as one payload (a batch: each message of it). */
 export function incomingPayloads(message: Message, format: number | undefined): Buffer[] {
-  if (format !== BATCH_FORMAT) return [Buffer.from(rhea.message.encode(message))];
+  if (format !== BATCH_FORMAT) return [Buffer.from(rhea.message.encode(withMessageId(message)))];
   const body = message.body as unknown;
   const sections = Array.isArray(body) ? body : [body];
   const out: Buffer[] = [];
@@ -70,7 +71,16 @@ export function incomingPayloads(message: Message, format: number | undefined): 
     else if (s?.typecode === 0x75 && Buffer.isBuffer(s.content)) out.push(s.content);
     else if (Buffer.isBuffer(section)) out.push(section);
   }
-  return out;
+  return out.map((p) => {
+    const m = rhea.message.decode(p) as unknown as Message;
+    return m.message_id === undefined || m.message_id === null ? Buffer.from(rhea.message.encode(withMessageId(m))) : p;
+  });
+}
+
+/** Service Bus gives a message without an id one (32 hex digits), as the SDKs' lock renewal expects. */
+function withMessageId(message: Message): Message {
+  if (message.message_id !== undefined && message.message_id !== null) return message;
+  return { ...message, message_id: randomUUID().replace(/-/g, '') };
 }
 
 /**

@@ -4,7 +4,6 @@ import { MAX_MESSAGE_BYTES, type ReceivableEntity, type ServiceBusNamespaces, ty
 import type { AmqpError } from '../errors.js';
 import type { ClientConnection, IncomingLink, LinkRoute } from '../link.js';
 
-const { types } = rhea;
 
 /** rhea's outcome constructors (untyped in its typings). */
 interface Outcomes {
@@ -57,7 +56,7 @@ export function serviceBusSendRoute(namespaces: ServiceBusNamespaces, connection
     open({ connection, link, address }: IncomingLink<Receiver>) {
       link.set_source(link.source);
       link.set_target(link.target);
-      (link as unknown as { local: { attach: Record<string, unknown> } }).local.attach.max_message_size = types.wrap_ulong(MAX_MESSAGE_BYTES);
+      (link as unknown as { local: { attach: Record<string, unknown> } }).local.attach.max_message_size = MAX_MESSAGE_BYTES;
       const namespace = connections.namespaceOf(connection)!;
       const path = entityAddress(address);
       let target: { kind: 'queue' | 'topic'; path: string };
