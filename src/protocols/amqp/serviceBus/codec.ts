@@ -62,7 +62,9 @@ export const amqpMessageReader: MessageReader = {
 /** The sections of a received message re-encoded as one payload (a batch: each message of it). */
 export function incomingPayloads(message: Message, format: number | undefined): Buffer[] {
   if (format !== BATCH_FORMAT) return [Buffer.from(rhea.message.encode(withMessageId(message)))];
-  const body = message.body as unknown;
+  // rhea leaves a transfer of another message format undecoded.
+  const outer = Buffer.isBuffer(message) ? (rhea.message.decode(message) as unknown as Message) : message;
+  const body = outer.body as unknown;
   const sections = Array.isArray(body) ? body : [body];
   const out: Buffer[] = [];
   for (const section of sections) {
