@@ -307,7 +307,7 @@ export class ServiceBusNamespaces {
   /** Throws Unauthorized unless the grant allows `right` on the entity whose path is given (`q`, `t/Subscriptions/s`, …). */
   checkGrant(grant: ServiceBusGrant, right: 'Send' | 'Listen', entityPath: string): void {
     const root = entityPath.split('/')[0]!;
-    const tokenPath = grant.resource.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/^\/+|\/+$/g, '');
+    const tokenPath = grant.resource.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/^\/+|\/+$/g, '').replace(/\/?\$management$/i, '');
     const scoped = !grant.entity || grant.entity.toLowerCase() === root.toLowerCase();
     const covers = tokenPath === '' || resourceCovers('x/' + tokenPath, 'x/' + entityPath.replace(/\/\$management$/i, ''));
     if (!scoped || !covers || !(grant.rights.includes(right) || grant.rights.includes('Manage'))) {

@@ -268,7 +268,10 @@ class Parser {
     const firstName = String(first.value);
     if (this.t.type === 'op' && this.t.text === '.') {
       const scope = firstName.toLowerCase();
-      if (scope !== 'sys' && scope !== 'user') this.fail(`unknown property scope '${firstName}'`);
+      if (scope !== 'sys' && scope !== 'user') {
+        this.i--;
+        this.fail(`unknown property scope '${firstName}' (sys or user)`);
+      }
       this.i++;
       const name = this.t;
       if (name.type !== 'ident') this.fail('expected a property name');

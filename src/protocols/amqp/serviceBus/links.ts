@@ -96,6 +96,12 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
     accepts: (c) => connections.namespaceOf(c) !== undefined,
     open({ connection, link, address }: IncomingLink<Sender>) {
       const attach = (link as unknown as { local: { attach: Record<string, unknown> }; remote: { attach: Record<string, unknown> } });
+      const filter = (link.source as { filter?: Record<string, unknown> } | undefined)?.filter;
+      if (filter && Object.keys(filter).some((k) => k.toLowerCase() === 'com.microsoft:session-filter')) {
+        // Refused as AMQP refuses a link: an attach without a source, then the detach with the error.
+        attach.local.attach.source = null;
+        return refuse(link, new ServiceBusError('SessionsNotSupported', `Session receivers are not supported by Fleethub: '${entityAddress(address)}' has no sessions.`));
+      }
       link.set_source(link.source);
       link.set_target(link.target);
       const receiveAndDelete = attach.remote.attach.snd_settle_mode === 1;
@@ -109,10 +115,6 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
         entity = namespaces.receivable(namespace, path);
       } catch (e) {
         return refuse(link, e);
-      }
-      const filter = (link.source as { filter?: Record<string, unknown> } | undefined)?.filter;
-      if (filter && Object.keys(filter).some((k) => k.toLowerCase() === 'com.microsoft:session-filter')) {
-        return refuse(link, new ServiceBusError('SessionsNotSupported', `Session receivers are not supported by Fleethub: '${path}' has no sessions.`));
       }
       const lockTokens = new WeakMap<Delivery, string>();
       let ended = false;
