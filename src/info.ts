@@ -1,3 +1,4 @@
+import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
@@ -58,6 +59,8 @@ export interface HubInfo {
   identityHeader?: string;
   /** The local control plane and Azure AD, on the primary hub's HTTPS listener (primary hub only). */
   management?: ManagementInfo;
+  /** Local Service Bus namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
+  serviceBusNamespaces?: { name: string; connectionString: string; emulatorConnectionString: string }[];
 }
 
 export interface ManagementInfo {
@@ -106,7 +109,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
  * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
  * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
  */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[] } = {}): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; serviceBus?: ServiceBusNamespaces } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -128,7 +131,25 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     ports: runtime?.ports ?? config.ports,
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
+    ...(more.serviceBus ? { serviceBusNamespaces: serviceBusConnectionStrings(config, runtime, hostName, more.serviceBus) } : {}),
   };
+}
+
+/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: ServiceBusNamespaces) {
+  const amqp = runtime?.ports.amqp ?? config.ports.amqp;
+  const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
+  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  return namespaces.listNamespaces().map((n) => {
+    const rules = namespaces.listAuthorizationRules(n.name);
+    const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
+    const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
+    return {
+      name: n.name,
+      connectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
+      emulatorConnectionString: emulatorPort ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true` : '',
+    };
+  });
 }
 
 function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined) {

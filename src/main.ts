@@ -61,6 +61,7 @@ import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
+import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -88,6 +89,8 @@ export interface RunningHub {
   hubs: RunningHub[];
   /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
   identity: IdentityArea;
+  /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
+  serviceBus?: ServiceBusArea;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -136,6 +139,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
+  let serviceBus: ServiceBusArea | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -239,7 +243,18 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
     // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
+    // Service Bus namespaces are process-level: served on the primary hub's AMQP listeners.
+    if (options.dps) {
+      try {
+        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger });
+      } catch (e) {
+        await mqtt.close();
+        await http.close();
+        throw new StartupError(`serviceBusNamespaces: ${(e as Error).message}`);
+      }
+    }
     const amqpServices: AmqpServices = {
+      ...(serviceBus ? { serviceBus: serviceBus.amqp } : {}),
       ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
@@ -286,6 +301,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await jobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
+      serviceBus?.close();
       store.close();
     };
     return {
@@ -308,10 +324,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger,
       hubs: extraHubs,
       identity: options.identity,
+      ...(serviceBus ? { serviceBus } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
+          ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}),
         });
         // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
         return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, httpsPort)) : info;
@@ -328,6 +346,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       },
     };
   } catch (e) {
+    serviceBus?.close();
     store.close();
     throw e;
   }

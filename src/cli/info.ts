@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { serviceBusArea } from '../namespaces/serviceBus/area.js';
 import { extraHubConfigs, hubInfo, readRuntime, type HubInfo } from '../info.js';
 import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
@@ -24,9 +27,11 @@ export function infoCommand(program: Command): void {
         mkdirSync(hubConfig.dataDir, { recursive: true, mode: 0o700 });
         hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir })));
       }
+      // Service Bus namespaces (keys made on first use, as the hub's policies are), from <dataDir>/servicebus.db.
+      const serviceBus = config.serviceBusNamespaces.length || existsSync(join(config.dataDir, 'servicebus.db')) ? serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: 60_000, logger: pino({ level: 'silent' }) }) : undefined;
       const basic = await withStore(config, async (s) =>
-        hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs }),
-      );
+        hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}) }),
+      ).finally(() => serviceBus?.close());
       const identity = await identityArea({ dataDir: config.dataDir });
       const info = await withIdentityInfo(basic, identity, managementBaseUrl(basic.hubHostName, basic.ports.https)).finally(() => identity.close());
       if (opts.json) {
@@ -35,11 +40,12 @@ export function infoCommand(program: Command): void {
       }
       const print = (o: object, prefix = '') => {
         for (const [k, v] of Object.entries(o)) {
-          if (k === 'hubs') continue;
+          if (k === 'hubs' || k === 'serviceBusNamespaces') continue;
           process.stdout.write(`${(prefix + k).padEnd(36)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
         }
       };
       print(info);
       (info.hubs ?? []).forEach((hub, i) => print(hub, `hubs[${i}].`));
+      (info.serviceBusNamespaces ?? []).forEach((ns, i) => print(ns, `serviceBusNamespaces[${i}].`));
     });
 }

@@ -49,6 +49,14 @@ export interface Config {
   hubs: ExtraHubConfig[];
   /** Managed identities of the hubs' outbound connections. */
   identity: IdentityConfig;
+  /**
+   * Local Service Bus namespaces created (or updated) at start, with their queues, topics,
+   * subscriptions and rules, served on the primary hub's AMQP listeners; keys are generated on
+   * first start and kept in `<dataDir>/servicebus.db`.
+   */
+  serviceBusNamespaces: ServiceBusNamespaceConfig[];
+  /** How often Service Bus looks for expired locks, due scheduled messages and expired messages (ms). */
+  serviceBusTimerMs: number;
 }
 
 export interface IdentityConfig {
@@ -57,6 +65,15 @@ export interface IdentityConfig {
    * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
    */
   provider: 'local' | 'azure';
+}
+
+/** ARM-shaped entity settings (lockDuration 'PT1M', …) plus `name`, nested as the entities are. */
+export interface ServiceBusNamespaceConfig {
+  name: string;
+  queues?: ({ name: string } & Record<string, unknown>)[];
+  topics?: ({ name: string; subscriptions?: ({ name: string; rules?: ({ name: string } & Record<string, unknown>)[] } & Record<string, unknown>)[] } & Record<string, unknown>)[];
+  /** Namespace authorization rules besides RootManageSharedAccessKey: { name, rights: ['Send'|'Listen'|'Manage'] }. */
+  authorizationRules?: { name: string; rights: string[] }[];
 }
 
 export interface ExtraHubConfig {
@@ -99,6 +116,8 @@ export const defaults: Config = {
   configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
   identity: { provider: 'local' },
+  serviceBusNamespaces: [],
+  serviceBusTimerMs: 1000,
 };
 
 export class ConfigError extends Error {
@@ -286,6 +305,9 @@ export function check(input: unknown, source: string): ConfigInput {
     for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
     if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
   }
+  if (o.serviceBusNamespaces !== undefined) checkServiceBusNamespaces(o.serviceBusNamespaces, fail);
+  const timer = o.serviceBusTimerMs;
+  if (timer !== undefined && (!Number.isInteger(timer) || (timer as number) < 10 || (timer as number) > 60_000)) fail(`'serviceBusTimerMs' must be an integer from 10 to 60000`);
   return o as ConfigInput;
 }
 
@@ -322,6 +344,30 @@ function checkDps(dps: unknown, fail: (msg: string) => never): void {
     const w = hub.allocationWeight;
     if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
     if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
+}
+
+/** The shape only; entity settings are checked by the namespace service when they are applied at start. */
+function checkServiceBusNamespaces(list: unknown, fail: (msg: string) => never): void {
+  const named = (v: unknown, at: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { name?: unknown }).name !== 'string') fail(`${at}' must be an object with a 'name'`);
+    return v as Record<string, unknown>;
+  };
+  const items = (v: unknown, at: string) => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) fail(`${at}' must be a list`);
+    return (v as unknown[]).map((x, i) => named(x, `${at}[${i}]`));
+  };
+  if (!Array.isArray(list)) fail(`'serviceBusNamespaces' must be a list of { name, queues, topics }`);
+  (list as unknown[]).forEach((n, i) => {
+    const at = `'serviceBusNamespaces[${i}]`;
+    const ns = named(n, at);
+    for (const k of Object.keys(ns)) if (!['name', 'queues', 'topics', 'authorizationRules'].includes(k)) fail(`unknown setting ${at}.${k}' (known: name, queues, topics, authorizationRules)`);
+    items(ns.queues, `${at}.queues`);
+    items(ns.authorizationRules, `${at}.authorizationRules`);
+    items(ns.topics, `${at}.topics`).forEach((t, j) =>
+      items(t.subscriptions, `${at}.topics[${j}].subscriptions`).forEach((s, k) => items(s.rules, `${at}.topics[${j}].subscriptions[${k}].rules`)),
+    );
   });
 }
 
