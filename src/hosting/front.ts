@@ -112,7 +112,7 @@ export class Front {
     if (!this.defaultHub) {
       this.defaultHub = attached;
       // Clients that send no SNI (those dialing an IP address) get the default hub's certificate.
-      for (const server of [this.https, this.mqtts, this.amqps]) (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ ...hub.tls });
+      for (const server of [this.https, this.mqtts, this.amqps]) (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ ...hub.tls, ...CLIENT_CERTIFICATE_TLS_OPTIONS });
     }
   }
 
