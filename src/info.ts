@@ -65,10 +65,6 @@ export const extraHubDataDir = (dataDir: string, hubName: string) => join(dataDi
  * only when the address is a loopback one; one without (`bind` unset) shares the primary's
  * listeners, told apart by host name.
  */
-export function extraHubConfigs(config: Config): Config[] {
-  return config.hubs.map((hub) => extraHubConfig(config, hub));
-}
-
 export function extraHubConfig(config: Config, hub: { hubName: string; hostName: string; bind?: string }): Config {
   const ownAddress = hub.bind !== undefined;
   return {

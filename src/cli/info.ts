@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
-import { extraHubConfigs, hubInfo, readRuntime, type HubInfo } from '../info.js';
+import { extraHubConfig, hubInfo, readRuntime, type HubInfo } from '../info.js';
 import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';
@@ -18,9 +18,12 @@ export function infoCommand(program: Command): void {
       checkHubs(config);
       // Every hub of the process, each from its own data directory (created, with its policies, on first use).
       const hubs: HubInfo[] = [];
-      for (const hubConfig of extraHubConfigs(config)) {
+      for (const hub of config.hubs) {
+        const hubConfig = extraHubConfig(config, hub);
         mkdirSync(hubConfig.dataDir, { recursive: true, mode: 0o700 });
-        hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir })));
+        // A hub without an address of its own is found by its host name (which must resolve to the primary's address).
+        const byName = hub.bind === undefined;
+        hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir, byName })));
       }
       const info = await withStore(config, async (s) =>
         hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs }),

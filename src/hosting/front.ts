@@ -30,8 +30,8 @@ export interface HubEndpoints {
 export interface FrontOptions {
   bind: string;
   ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator: number };
-  /** The default hub's host name (the AMQP container id). */
-  hostName: string;
+  /** The address's default hub, for clients that name none (or an IP address), and its host name (the AMQP container id). */
+  defaultHub: { hubName: string; hostName: string };
   logger: Logger;
 }
 
@@ -67,7 +67,7 @@ export class Front {
       ...CLIENT_CERTIFICATE_TLS_OPTIONS,
       SNICallback: (name: string, done: (e: Error | null, context?: SecureContext) => void) => done(null, (this.hubFor(name) ?? this.defaultHub)?.secureContext),
     };
-    this.amqp = new AmqpEndpoint({ logger, hostName: options.hostName, hubFor: (name) => this.hubFor(name)?.amqp });
+    this.amqp = new AmqpEndpoint({ logger, hostName: options.defaultHub.hostName, hubFor: (name) => this.hubFor(name)?.amqp });
 
     this.https = createHttpsServer({ ...tlsOptions, keepAliveTimeout: 72_000 });
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -104,12 +104,12 @@ export class Front {
     return front;
   }
 
-  /** Serves `hub` by its names from now on; the first hub attached is the address's default. */
+  /** Serves `hub` by its names from now on. */
   attach(hub: HubEndpoints): void {
     const attached: Attached = { ...hub, secureContext: createSecureContext({ key: hub.tls.key, cert: hub.tls.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS }) };
     this.hubs.set(hub.hubName.toLowerCase(), attached);
     this.amqp.attach(hub.amqp);
-    if (!this.defaultHub) {
+    if (hub.hubName.toLowerCase() === this.options.defaultHub.hubName.toLowerCase()) {
       this.defaultHub = attached;
       // Clients that send no SNI (those dialing an IP address) get the default hub's certificate.
       for (const server of [this.https, this.mqtts, this.amqps]) (server as unknown as { setSecureContext(o: object): void }).setSecureContext({ ...hub.tls, ...CLIENT_CERTIFICATE_TLS_OPTIONS });
