@@ -81,6 +81,7 @@ describe('HubHost: hubs created and removed at run time, on the shared listeners
     await refused(host().create({ hubName: 'gamma', hostName: 'other.localhost' }), /already runs with host name/);
     await refused(host().create({ hubName: 'x', hostName: 'x.localhost' }), /not a hub name/);
     await refused(host().create({ hubName: 'delta', hostName: 'bad host' }), /not a host name/);
+    await refused(host().create({ hubName: 'delta', hostName: '127.0.0.5' }), /not a host name/);
     await refused(host().create({ hubName: 'delta', hostName: PRIMARY }), /already hub 'primary'/);
     await refused(host().remove('primary'), /only hubs created at run time/);
     assert.deepEqual(host().list().map((h) => h.config.hubName), ['primary', 'gamma'], 'nothing half-created');

@@ -127,7 +127,9 @@ export class Front {
   hubFor(name: string | undefined): Attached | undefined {
     const host = name?.replace(/\.$/, '').toLowerCase();
     if (!host || isIP(host)) return this.defaultHub;
-    for (const hub of this.hubs.values()) if (hub.hostNames.some((n) => n.toLowerCase() === host)) return hub;
+    const named = (hub: Attached | undefined) => hub?.hostNames.some((n) => n.toLowerCase() === host);
+    if (named(this.defaultHub)) return this.defaultHub;
+    for (const hub of this.hubs.values()) if (named(hub)) return hub;
     return undefined;
   }
 

@@ -1,4 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, ExtraHubConfig } from '../config/index.js';
 import { HubError } from '../core/errors.js';
@@ -91,7 +92,7 @@ export class ProcessHubHost implements HubHost {
     const pending = this.starting.get(key);
     if (pending) return pending;
     if (!HUB_NAME.test(spec.hubName)) throw new HubError('ArgumentInvalid', `'${spec.hubName}' is not a hub name: 3-50 letters, digits or hyphens`);
-    if (!HOST_NAME.test(spec.hostName)) throw new HubError('ArgumentInvalid', `'${spec.hostName}' is not a host name`);
+    if (!HOST_NAME.test(spec.hostName) || isIP(spec.hostName) || spec.hostName.toLowerCase() === 'localhost') throw new HubError('ArgumentInvalid', `'${spec.hostName}' is not a host name a hub can be told apart by (a DNS name, not an IP address or localhost)`);
     const taken = this.byHostName(spec.hostName) ?? this.list().find((h) => h.config.extraHostNames.some((n) => n.toLowerCase() === spec.hostName.toLowerCase()));
     if (taken) throw new HubError('ArgumentInvalid', `Host name '${spec.hostName}' is already hub '${taken.config.hubName}''s`);
     const hubConfig = extraHubConfig(this.config, spec);
