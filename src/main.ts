@@ -21,6 +21,7 @@ import { DirectMethods } from './hub/methods/methods.js';
 import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
 import { twinsApi } from './protocols/http/twins.js';
 import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import { deviceApi } from './protocols/http/device.js';
 import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { twinTopics } from './protocols/mqtt/twin.js';
 import { methodTopics } from './protocols/mqtt/methods.js';
@@ -58,6 +59,11 @@ import type { HubHost } from './hosting/types.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
 import { certificatesApi } from './protocols/http/certificates.js';
+import { Configurations } from './hub/configurations/configurations.js';
+import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
+import { configurationsApi } from './protocols/http/configurations.js';
+import { identityArea, type IdentityArea } from './identity/index.js';
+import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -74,6 +80,7 @@ export interface RunningHub {
   cloudToDevice: CloudToDevice;
   queries: Queries;
   jobs: Jobs;
+  configurations: Configurations;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
@@ -86,6 +93,8 @@ export interface RunningHub {
    * run time); empty on those hubs themselves.
    */
   hubs: RunningHub[];
+  /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
+  identity: IdentityArea;
   info(): Promise<HubInfo>;
   /** Closes this hub (the whole process, with its listeners, on the hub startFleethub returned). */
   close(): Promise<void>;
@@ -104,14 +113,29 @@ export interface RunningFleethub extends RunningHub {
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningFleethub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const host = new ProcessHubHost(config, logger, (hubConfig, front, hubLogger) => startHub(hubConfig, hubLogger, { caDataDir: config.dataDir, front }));
+  const identity = await identityArea({ dataDir: config.dataDir, provider: config.identity?.provider });
+  const host = new ProcessHubHost(config, logger, (hubConfig, front, hubLogger) => startHub(hubConfig, hubLogger, { caDataDir: config.dataDir, front, identity }));
   try {
     await host.listen();
     for (const hub of config.hubs) await host.startConfigured(hub);
-    const primary = await startHub(config, logger, { caDataDir: config.dataDir, front: host.primaryFront, dps: { hubs: host.others, byHostName: (h) => host.byHostName(h) } });
-    return Object.assign(host.started(primary), { host });
+    const primary = await startHub(config, logger, { caDataDir: config.dataDir, front: host.primaryFront, dps: { hubs: host.others, byHostName: (h) => host.byHostName(h) }, identity, identityEndpoints: true });
+    const running = Object.assign(host.started(primary), { host });
+    // The identity area outlives every hub (their authorizers verify its tokens): closed last.
+    const closeHubs = running.close;
+    let closed = false;
+    running.close = async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await closeHubs();
+      } finally {
+        identity.close();
+      }
+    };
+    return running;
   } catch (e) {
     await host.close();
+    identity.close();
     throw e;
   }
 }
@@ -123,6 +147,9 @@ interface HubOptions {
   front: Front;
   /** The provisioning service, on the primary hub only; it provisions into this hub and the process's other hubs. */
   dps?: { hubs: () => RunningHub[]; byHostName(hostName: string): RunningHub | undefined };
+  identity: IdentityArea;
+  /** Serve the Azure AD and managed-identity endpoints (on the primary hub only). */
+  identityEndpoints?: boolean;
 }
 
 /** Composes one hub from its configuration: the only place that wires things together. */
@@ -138,14 +165,19 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       store.policies,
       store.devices,
       store.modules,
+      Date.now,
+      options.identity.bearerFor(config.hubName),
     );
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
     const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
     const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
-    const cloudToDevice = new CloudToDevice(c2dQueue);
+    const cloudToDevice = new CloudToDevice(c2dQueue, Date.now, config.cloudToDeviceLockSeconds * 1000);
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
+    // Automatic device management: CRUD wakes the background evaluation, which writes the twins.
+    const configurationEvaluation = new ConfigurationEvaluation(store.configurations, store.queries, twins, queries, logger, config.configurations.evaluationIntervalSeconds);
+    const configurations = new Configurations(store.configurations, store.devices, store.modules, twins, () => configurationEvaluation.request());
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const hubCertificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
@@ -166,10 +198,13 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpApp({ logger });
+    if (options.identityEndpoints) await http.register(options.identity.plugin);
     await http.register(registryApi(registry, authorizer));
     await http.register(certificatesApi(hubCertificates, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
+    // The device side of HTTPS (azure-iot-device-http): the same services as MQTT and AMQP.
+    await http.register(deviceApi(telemetry, cloudToDevice, connections));
 
     // The provisioning service lives beside the primary hub (in its database and on its listeners).
     const dpsStore = options.dps ? openSqliteDpsStore(store.db) : undefined;
@@ -201,6 +236,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
+    await http.register(configurationsApi(configurations, authorizer));
     await http.ready();
 
     // The device plane's MQTT topic families, first match wins.
@@ -240,6 +276,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.
+    configurationEvaluation.start();
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     // From here on, the address's listeners hand this hub the connections that name it.
     front.attach({ hubName: config.hubName, hostNames: [...hostNames, 'localhost'], tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem }, http: http.server, mqtt, amqp });
@@ -247,6 +284,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
       const jobsStopped = jobs.stop();
+      const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
       await front.amqp.close(amqp);
@@ -258,6 +296,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await http.close();
       front.detach(config.hubName);
       await jobsStopped;
+      await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       store.close();
     };
@@ -272,6 +311,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       cloudToDevice,
       queries,
       jobs,
+      configurations,
       twinMethodAndC2dTopics,
       connections,
       telemetry,
@@ -279,12 +319,16 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       amqp,
       logger,
       hubs: [],
-      info: async () =>
-        hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
+      identity: options.identity,
+      info: async () => {
+        const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all((options.dps?.hubs() ?? []).map((h) => h.info())),
           byName: front.hubFor(undefined)?.hubName !== config.hubName,
-        }),
+        });
+        // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
+        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, ports.https)) : info;
+      },
       async close() {
         if (closed) return;
         closed = true;

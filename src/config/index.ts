@@ -27,6 +27,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Jobs' device operations (twin updates, method calls) per second, as IoT Hub throttles them. */
   jobDeviceOperationsPerSecond: number;
+  /** How long a cloud-to-device message received over HTTPS stays locked (IoT Hub: one minute); tests shorten it. */
+  cloudToDeviceLockSeconds: number;
   /** The device-to-cloud event log (what the Event Hub-compatible endpoint serves). */
   eventLog: {
     /** Fixed when the data directory is created, as an Event Hub's partition count is. */
@@ -35,12 +37,27 @@ export interface Config {
   };
   /** The Device Provisioning Service beside the hub. */
   dps: DpsConfig;
+  /** Automatic device management (configurations). */
+  configurations: {
+    /** How often every twin is checked against every configuration (IoT Hub: five minutes). */
+    evaluationIntervalSeconds: number;
+  };
   /**
    * More hubs hosted by this process besides the primary one, each with its own database under
    * `${dataDir}/hubs/${hubName}` and a certificate from the same CA, on the primary's listeners
    * (told apart by host name) or, with `bind`, on listeners of its own. The DPS links all of them.
    */
   hubs: ExtraHubConfig[];
+  /** Managed identities of the hubs' outbound connections. */
+  identity: IdentityConfig;
+}
+
+export interface IdentityConfig {
+  /**
+   * Where tokens for the hubs' identities come from: `local` (Fleethub's own token service) or
+   * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
+   */
+  provider: 'local' | 'azure';
 }
 
 export interface ExtraHubConfig {
@@ -67,7 +84,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -80,9 +97,12 @@ export const defaults: Config = {
   consumerGroups: [],
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
+  cloudToDeviceLockSeconds: 60,
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
+  configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
+  identity: { provider: 'local' },
 };
 
 export class ConfigError extends Error {
@@ -109,6 +129,8 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
+  FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
+  FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
 };
 
 /**
@@ -135,8 +157,10 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
+        configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
+        identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -228,6 +252,8 @@ export function check(input: unknown, source: string): ConfigInput {
   if (o.logLevel !== undefined && !logLevels.includes(o.logLevel as string)) fail(`'logLevel' must be one of ${logLevels.join(', ')}`);
   const rate = o.jobDeviceOperationsPerSecond;
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || rate > 1e6)) fail(`'jobDeviceOperationsPerSecond' must be a number above 0`);
+  const lock = o.cloudToDeviceLockSeconds;
+  if (lock !== undefined && (!Number.isInteger(lock) || (lock as number) < 1 || (lock as number) > 300)) fail(`'cloudToDeviceLockSeconds' must be an integer 1-300`);
   if (o.ports !== undefined) {
     if (typeof o.ports !== 'object' || o.ports === null) fail(`'ports' must be an object`);
     const ports = o.ports as Record<string, unknown>;
@@ -252,7 +278,24 @@ export function check(input: unknown, source: string): ConfigInput {
     if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r) || r <= 0 || r > 168)) fail(`'eventLog.retentionHours' must be a number of hours above 0, at most 168`);
   }
   if (o.dps !== undefined) checkDps(o.dps, fail);
+  if (o.configurations !== undefined) {
+    if (typeof o.configurations !== 'object' || o.configurations === null || Array.isArray(o.configurations)) fail(`'configurations' must be an object`);
+    const c = o.configurations as Record<string, unknown>;
+    for (const k of Object.keys(c)) {
+      if (!(k in defaults.configurations)) fail(`unknown setting 'configurations.${k}' (known: ${Object.keys(defaults.configurations).join(', ')})`);
+    }
+    const s = c.evaluationIntervalSeconds;
+    if (s !== undefined && (typeof s !== 'number' || !Number.isFinite(s) || s < 0.1 || s > 86400)) {
+      fail(`'configurations.evaluationIntervalSeconds' must be a number of seconds from 0.1 to 86400`);
+    }
+  }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.identity !== undefined) {
+    if (typeof o.identity !== 'object' || o.identity === null || Array.isArray(o.identity)) fail(`'identity' must be an object`);
+    const id = o.identity as Record<string, unknown>;
+    for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
+    if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
+  }
   return o as ConfigInput;
 }
 

@@ -12,6 +12,7 @@ import type { JsonObject } from '../hub/twins/types.js';
 import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
 import type { EventLog } from './eventLog.js';
 import type { CaCertificateStore } from './caCertificates.js';
+import type { ConfigurationMetricResults, StoredConfiguration } from '../hub/configurations/types.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -68,10 +69,21 @@ export interface C2dQueue {
   /** Appends unless the device has `maxDepth` unexpired messages queued. */
   enqueue(message: Omit<CloudToDeviceMessage, 'sequenceNumber' | 'deliveryCount'>, maxDepth: number, now: number): Promise<'ok' | 'full' | 'notFound'>;
   /**
-   * The oldest message to deliver to the device, its delivery count already incremented.
+   * The oldest message to deliver to the device (not one locked by `lock`), its delivery count already incremented.
    * Expired messages and those past `maxDeliveryCount` are removed (their outcomes recorded) on the way.
    */
   next(deviceId: string, now: number, maxDeliveryCount: number): Promise<CloudToDeviceMessage | undefined>;
+  /**
+   * Like `next`, for pull delivery: the oldest message not under a lock, its delivery count
+   * incremented, now locked under `lockToken` until `lockedUntil` (ms since the epoch).
+   */
+  lock(deviceId: string, now: number, maxDeliveryCount: number, lockToken: string, lockedUntil: number): Promise<CloudToDeviceMessage | undefined>;
+  /**
+   * Settles a message locked by `lock`: `complete` and `reject` remove it (outcome Success or
+   * Rejected), `abandon` lifts the lock so that it is delivered again. false when no message holds
+   * that lock token any more (lock expired, already settled, never issued).
+   */
+  settleLock(deviceId: string, lockToken: string, action: 'complete' | 'reject' | 'abandon', now: number): Promise<boolean>;
   /** Removes a delivered message, recording the outcome for feedback. false when it is already gone. */
   complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
   depth(deviceId: string, now: number): Promise<number>;
@@ -155,6 +167,20 @@ export interface JobStore {
   moveDeviceJobs(jobId: string, from: DeviceJobStatus, to: DeviceJobStatus, now: string, error?: DeviceJob['error']): Promise<number>;
 }
 
+/** Automatic device management configurations, with the metric results of their last evaluation. */
+export interface ConfigurationStore {
+  /** Every configuration, oldest first, with its last metric results. */
+  list(): Promise<{ configuration: StoredConfiguration; results?: ConfigurationMetricResults }[]>;
+  get(id: string): Promise<{ configuration: StoredConfiguration; results?: ConfigurationMetricResults } | undefined>;
+  /** 'exists' when that id is taken, 'full' when `maxCount` configurations exist already. */
+  insert(configuration: StoredConfiguration, maxCount: number): Promise<'ok' | 'exists' | 'full'>;
+  /** Replaces when the stored etag equals `ifEtag` (or unconditionally when undefined). */
+  replace(configuration: StoredConfiguration, ifEtag?: string): Promise<WriteResult>;
+  delete(id: string, ifEtag?: string): Promise<WriteResult>;
+  /** Records an evaluation's metric results; leaves the configuration (and its etag) alone. */
+  saveResults(id: string, results: ConfigurationMetricResults): Promise<void>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
@@ -167,5 +193,6 @@ export interface Store {
   eventLog: EventLog;
   caCertificates: CaCertificateStore;
   consumerGroups: ConsumerGroupStore;
+  configurations: ConfigurationStore;
   close(): void;
 }

@@ -56,10 +56,12 @@ export class Twins {
 
   /** PATCH /twins/{id}: merges tags and desired properties. */
   async updateTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
-    const { tags, desired } = parseServiceBody(body, 'patch');
+    const { tags, desired, clearTags, clearDesired } = parseServiceBody(body, 'patch');
+    // `tags: null` / `desired: null` in a PATCH remove the whole section, as IoT Hub does.
     return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
-      tags: tags ? mergePatch(state.tags, tags) : undefined,
-      desiredPatch: desired,
+      tags: clearTags ? {} : tags ? mergePatch(state.tags, tags) : undefined,
+      desiredPatch: clearDesired ? replacementPatch(valuesOf(state.desired), {}) : desired,
+      replaceDesired: clearDesired,
     }));
   }
 
@@ -91,6 +93,35 @@ export class Twins {
       return { ...current, reported: withMetadata(values, mergeMetadata(current.reported.$metadata, reportedPatch, stamp), version) };
     });
     return state.reported.$version;
+  }
+
+  /**
+   * Automatic configurations' write: `change` sees the current twin and returns what the
+   * configurations make of its desired properties (a merge patch) and bookkeeping, or undefined
+   * to leave it. Devices are told of the desired change like any other.
+   */
+  async applyConfigurations(
+    deviceId: string,
+    moduleId: string | undefined,
+    change: (state: TwinState) => Pick<TwinState, 'configurations' | 'configurationContent'> & { desiredPatch: JsonObject } | undefined,
+  ): Promise<void> {
+    let notice: DesiredPropertiesChange | undefined;
+    await this.write(deviceId, moduleId, undefined, (current) => {
+      notice = undefined;
+      const result = change(current);
+      if (!result) return current;
+      const next: TwinState = { ...current, configurations: result.configurations, configurationContent: result.configurationContent };
+      if (Object.keys(result.desiredPatch).length > 0) {
+        const values = mergePatch(valuesOf(current.desired), result.desiredPatch);
+        checkSectionSize(values, 'desired');
+        const version = current.desired.$version + 1;
+        const stamp = this.now().toISOString();
+        next.desired = withMetadata(values, mergeMetadata(current.desired.$metadata, result.desiredPatch, stamp, version), version);
+        notice = { deviceId, moduleId, patch: { ...result.desiredPatch, $version: version } };
+      }
+      return next;
+    });
+    if (notice) this.emitDesired(notice);
   }
 
   // ---- internals ----
@@ -178,7 +209,10 @@ function notFound(deviceId: string, moduleId?: string): HubError {
 }
 
 function sameContent(a: TwinState, b: TwinState): boolean {
-  return JSON.stringify([a.tags, a.desired, a.reported]) === JSON.stringify([b.tags, b.desired, b.reported]);
+  return (
+    JSON.stringify([a.tags, a.desired, a.reported, a.configurations ?? {}, a.configurationContent ?? {}]) ===
+    JSON.stringify([b.tags, b.desired, b.reported, b.configurations ?? {}, b.configurationContent ?? {}])
+  );
 }
 
 function strip(section: TwinState['desired']): JsonObject {
@@ -192,10 +226,14 @@ function strip(section: TwinState['desired']): JsonObject {
  * sent back whole with PUT (its reported properties are ignored too); a PATCH that tries to write
  * reported properties is refused, since only the device writes them.
  */
-function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: JsonObject; desired?: JsonObject } {
+function parseServiceBody(
+  body: unknown,
+  kind: 'patch' | 'replace',
+): { tags?: JsonObject; desired?: JsonObject; clearTags?: boolean; clearDesired?: boolean } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.argument('The twin must be a JSON object');
   const b = body as Record<string, unknown>;
-  const out: { tags?: JsonObject; desired?: JsonObject } = {};
+  const out: { tags?: JsonObject; desired?: JsonObject; clearTags?: boolean; clearDesired?: boolean } = {};
+  if (b.tags === null) out.clearTags = true;
   if (b.tags !== undefined && b.tags !== null) out.tags = validateSection(b.tags, 'tags');
   if (b.properties !== undefined && b.properties !== null) {
     if (typeof b.properties !== 'object' || Array.isArray(b.properties)) throw errors.argument('properties must be a JSON object');
@@ -203,6 +241,7 @@ function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: Js
     if (kind === 'patch' && typeof reported === 'object' && reported !== null && Object.keys(valuesOf(reported as JsonObject)).length > 0) {
       throw errors.argument('Reported properties are written by the device; the service can update only tags and desired properties');
     }
+    if (desired === null) out.clearDesired = true;
     if (desired !== undefined && desired !== null) {
       if (typeof desired !== 'object' || Array.isArray(desired)) throw errors.argument('properties.desired must be a JSON object');
       out.desired = validateSection(valuesOf(desired as JsonObject), 'desired');
@@ -238,5 +277,6 @@ export function toTwin(state: TwinState, identity: Device | (Module & { device: 
     if (identity.parentScopes) twin.parentScopes = identity.parentScopes;
   }
   if (Object.keys(state.tags).length > 0) twin.tags = state.tags;
+  if (state.configurations && Object.keys(state.configurations).length > 0) twin.configurations = state.configurations;
   return twin;
 }

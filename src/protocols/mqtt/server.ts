@@ -5,6 +5,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { CLIENT_CERTIFICATE_TLS_OPTIONS, peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
+import { PersistentSessions } from './persistentSessions.js';
 
 export const WEBSOCKET_PATH = '/$iothub/websocket';
 
@@ -21,8 +22,10 @@ export interface MqttSessions {
   close(): Promise<void>;
 }
 
-export function mqttSessions(context: SessionContext): MqttSessions {
+export function mqttSessions(options: SessionContext): MqttSessions {
   const sessions = new Set<MqttSession>();
+  // One set of kept subscriptions for both listeners: a device may come back over either.
+  const context: SessionContext = { ...options, persistentSessions: options.persistentSessions ?? new PersistentSessions() };
   const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string) => {
     const session = new MqttSession(stream, context, certificate, remote);
     sessions.add(session);
