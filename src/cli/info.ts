@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { serviceBusArea } from '../namespaces/serviceBus/area.js';
-import { extraHubConfigs, hubInfo, readRuntime, type HubInfo } from '../info.js';
+import { extraHubConfig, hubInfo, readRuntime, type HubInfo } from '../info.js';
 import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';
@@ -23,9 +23,12 @@ export function infoCommand(program: Command): void {
       checkHubs(config);
       // Every hub of the process, each from its own data directory (created, with its policies, on first use).
       const hubs: HubInfo[] = [];
-      for (const hubConfig of extraHubConfigs(config)) {
+      for (const hub of config.hubs) {
+        const hubConfig = extraHubConfig(config, hub);
         mkdirSync(hubConfig.dataDir, { recursive: true, mode: 0o700 });
-        hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir })));
+        // A hub without an address of its own is found by its host name (which must resolve to the primary's address).
+        const byName = hub.bind === undefined;
+        hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir, byName })));
       }
       // Service Bus namespaces (keys made on first use, as the hub's policies are), from <dataDir>/servicebus.db.
       const serviceBus = config.serviceBusNamespaces.length || existsSync(join(config.dataDir, 'servicebus.db')) ? serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: 60_000, logger: pino({ level: 'silent' }) }) : undefined;

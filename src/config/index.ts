@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -43,8 +44,8 @@ export interface Config {
   };
   /**
    * More hubs hosted by this process besides the primary one, each with its own database under
-   * `${dataDir}/hubs/${hubName}` and its own listeners on `bind` (same ports, same CA). The DPS
-   * links all of them.
+   * `${dataDir}/hubs/${hubName}` and a certificate from the same CA, on the primary's listeners
+   * (told apart by host name) or, with `bind`, on listeners of its own. The DPS links all of them.
    */
   hubs: ExtraHubConfig[];
   /** Managed identities of the hubs' outbound connections. */
@@ -79,7 +80,10 @@ export interface ServiceBusNamespaceConfig {
 export interface ExtraHubConfig {
   hubName: string;
   hostName: string;
-  /** The address its listeners bind; required, since the primary hub holds the ports on its own address. */
+  /**
+   * An address of its own, where it has listeners of its own. Unset: it shares the primary hub's
+   * listeners, which tell hubs apart by host name (TLS SNI, HTTP Host, AMQP hostname).
+   */
   bind?: string;
 }
 
@@ -186,8 +190,10 @@ const wildcard = (bind: string) => bind === '::' || bind === '0.0.0.0' || bind =
 
 /**
  * Checks the extra hubs against the whole configuration (after all layers are merged): names
- * and host names distinct, each with an address of its own, since every hub listens on the same
- * ports (443, 8883, 5671: the Azure SDKs dial those).
+ * and host names distinct. A hub without `bind` shares the primary hub's listeners, told apart by
+ * host name; one with `bind` has listeners of its own on that address, which must then be
+ * distinct from every other hub's, since every hub listens on the same ports (443, 8883, 5671:
+ * the Azure SDKs dial those).
  */
 export function checkHubs(config: Pick<Config, 'hubName' | 'hostName' | 'extraHostNames' | 'bind' | 'dps' | 'hubs'>): void {
   const fail = (msg: string): never => {
@@ -206,8 +212,12 @@ export function checkHubs(config: Pick<Config, 'hubName' | 'hostName' | 'extraHo
     const sameHost = hostNames.get(hub.hostName.toLowerCase());
     if (sameHost) fail(`${at}.hostName' is '${hub.hostName}', already used by ${sameHost}: every hub needs its own host name`);
     hostNames.set(hub.hostName.toLowerCase(), `${at}.hostName'`);
-    if (!hub.bind) {
-      fail(`${at}.bind' is required: hub '${hub.hubName}' listens on the same ports as the primary hub, so it needs an address of its own (e.g. 127.0.0.2, with ${hub.hostName} mapped to it in /etc/hosts)`);
+    if (hub.bind === undefined) {
+      // Sharing the primary's listeners, it is found by name: TLS clients send no SNI for an IP address.
+      if (isIP(hub.hostName) || hub.hostName.toLowerCase() === 'localhost') {
+        fail(`${at}.hostName' is '${hub.hostName}': a hub without an address of its own ('bind') is told apart by host name, so it needs a DNS name (e.g. ${hub.hubName}.localhost), not an IP address or localhost`);
+      }
+      return;
     }
     if (wildcard(config.bind)) {
       fail(`'bind' is '${config.bind}' (every address), which leaves no address for ${at}' ('${hub.hubName}'): give the primary hub a specific address too`);
