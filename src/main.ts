@@ -61,6 +61,8 @@ import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
+import { telemetryApi } from './protocols/http/telemetry.js';
+import { Portal } from './portal/server.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -88,6 +90,8 @@ export interface RunningHub {
   hubs: RunningHub[];
   /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
   identity: IdentityArea;
+  /** The portal at https://{host}/portal (primary hub only). */
+  portal?: Portal;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -213,6 +217,35 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     await http.register(configurationsApi(configurations, authorizer));
+    await http.register(telemetryApi({ eventLog: store.eventLog, appends, partitions, authorizer }));
+    // The portal: static files and the one-time sign-in link, on the primary hub's listener.
+    let portal: Portal | undefined;
+    if (options.identityEndpoints) {
+      const identity = options.identity;
+      portal = new Portal({
+        settings: async () => {
+          const dps = dpsStore ? await describeDps(dpsStore, config) : undefined;
+          return {
+            hubName: config.hubName,
+            hubHostName: config.hostName,
+            tenantId: identity.tenancy.tenantId,
+            subscriptionId: identity.tenancy.subscriptionId,
+            resourceGroup: identity.tenancy.defaultResourceGroup,
+            // The control plane names the process's DPS after the primary hub.
+            ...(dps ? { dpsHostName: dps.hostName, idScope: dps.idScope, dpsName: `${config.hubName}-dps` } : {}),
+          };
+        },
+        administratorToken: async () => {
+          const admin = await identity.principals.get(identity.tenancy.administrator.principalId);
+          if (!admin) throw new Error('the administrator service principal is missing');
+          return {
+            hub: await identity.tokens.issue(admin, 'https://iothubs.azure.net'),
+            management: await identity.tokens.issue(admin, 'https://management.azure.com/'),
+          };
+        },
+      });
+      await http.register(portal.plugin());
+    }
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.
@@ -308,13 +341,16 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger,
       hubs: extraHubs,
       identity: options.identity,
+      ...(portal ? { portal } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
         });
         // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
-        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, httpsPort)) : info;
+        if (!options.identityEndpoints) return info;
+        const baseUrl = managementBaseUrl(config.hostName, httpsPort);
+        return { ...(await withIdentityInfo(info, options.identity, baseUrl)), portalUrl: `${baseUrl.replace(/\/+$/, '')}/portal/` };
       },
       async close() {
         if (closed) return;
