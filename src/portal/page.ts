@@ -27,11 +27,11 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 .top { display: flex; justify-content: space-between; align-items: center; background: #1f1f1f; color: #fff; padding: 8px 16px; }
 .brand { font-weight: 600; }
 .layout { display: flex; min-height: calc(100vh - 40px); }
-nav { width: 220px; background: var(--bg2); border-right: 1px solid var(--line); padding: 8px 0; }
-nav h2 { font-size: 12px; text-transform: uppercase; color: var(--muted); margin: 12px 16px 4px; }
-nav a { display: block; padding: 6px 16px; color: var(--fg); text-decoration: none; }
-nav a[aria-current="page"] { background: #fff; border-left: 3px solid var(--accent); font-weight: 600; }
-nav a:hover, nav a:focus { background: #e1dfdd; }
+#nav { width: 220px; background: var(--bg2); border-right: 1px solid var(--line); padding: 8px 0; }
+#nav h2 { font-size: 12px; text-transform: uppercase; color: var(--muted); margin: 12px 16px 4px; }
+#nav a { display: block; padding: 6px 16px; color: var(--fg); text-decoration: none; }
+#nav a[aria-current="page"] { background: #fff; border-left: 3px solid var(--accent); font-weight: 600; }
+#nav a:hover, #nav a:focus { background: #e1dfdd; }
 main { flex: 1; padding: 16px 24px; min-width: 0; }
 main:focus { outline: none; }
 h1 { font-size: 22px; margin: 0 0 12px; font-weight: 600; }

@@ -101,8 +101,8 @@ export class Portal {
         }
         return reply.send(asset.raw);
       };
-      app.get('/portal', async (_req, reply) => reply.redirect('/portal/', 301));
-      app.get('/portal/', serve(''));
+      // The listener ignores trailing slashes: this is /portal and /portal/.
+      app.get('/portal', serve(''));
       app.get('/portal/style.css', serve('style.css'));
       app.get<{ Params: { file: string } }>('/portal/web/:file', (req, reply) => serve(`web/${req.params.file}`)(req, reply));
       app.get('/portal/settings', async (_req, reply) => reply.header('cache-control', 'no-store').send(await this.deps.settings()));

@@ -133,8 +133,9 @@ export function secret(label: string, value: string): HTMLDivElement {
     await navigator.clipboard?.writeText(value).catch(() => undefined);
     copy.textContent = 'Copied';
   }, false, { 'aria-label': `Copy ${label}` });
-  const row = h('div', { class: 'inline' }, input, show, copy);
+  const row = h('div', { class: 'inline' });
   f.wrap.replaceChild(row, input);
+  append(row, [input, show, copy]);
   return f.wrap;
 }
 
