@@ -248,8 +248,8 @@ describe('portal in chromium', { timeout: 90_000 }, () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.locator('.error').filter({ hasText: /certificate/i }).first().waitFor();
     await look('dps-add-group');
-    await page.getByRole('link', { name: 'Enrollment groups' }).click();
-    await page.getByRole('heading', { name: 'Manage enrollments' }).waitFor();
+    await page.getByRole('link', { name: 'Manage enrollments' }).click();
+    await page.getByRole('button', { name: 'Add enrollment group' }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'bad-cert-group' }).count(), 0);
 
     await page.getByRole('link', { name: 'Individual enrollments' }).click();

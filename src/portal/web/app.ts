@@ -96,7 +96,7 @@ async function classify(c: SasCredential): Promise<'hub' | 'dps' | undefined> {
     const res = await fetch(path, { method, headers: { authorization: await sasToken(c), ...(body ? { 'content-type': 'application/json' } : {}), 'x-ms-max-item-count': '1' }, ...(body ? { body } : {}), credentials: 'omit' });
     return res.ok;
   };
-  if (await probe('/enrollments/query?api-version=2021-10-01', 'POST', '{"query":"*"}')) return 'dps';
+  if (await probe('/enrollments/query?api-version=2021-10-01', 'POST', '{"query":"SELECT * FROM enrollments"}')) return 'dps';
   if ((await probe('/statistics/service?api-version=2021-04-12', 'GET')) || (await probe('/statistics/devices?api-version=2021-04-12', 'GET'))) return 'hub';
   return undefined;
 }

@@ -43,7 +43,7 @@ async function enrollments(main: HTMLElement, [tab]: string[]): Promise<void> {
   const load = async (i: number) => {
     err.textContent = '';
     try {
-      const page = await queryPage<Enrollment>('dps', kind === 'groups' ? '/enrollmentGroups/query' : '/enrollments/query', { query: '*' }, 50, tokens[i]);
+      const page = await queryPage<Enrollment>('dps', kind === 'groups' ? '/enrollmentGroups/query' : '/enrollments/query', { query: kind === 'groups' ? 'SELECT * FROM enrollmentGroups' : 'SELECT * FROM enrollments' }, 50, tokens[i]);
       index = i;
       tokens[i + 1] = page.continuation;
       prev.disabled = i === 0;
