@@ -57,6 +57,8 @@ export interface HubInfo {
   /** The hub's managed-identity endpoint (App Service protocol): IDENTITY_ENDPOINT and IDENTITY_HEADER. */
   identityEndpoint?: string;
   identityHeader?: string;
+  /** The portal (primary hub only): https://{host}/portal/. */
+  portalUrl?: string;
   /** The local control plane and Azure AD, on the primary hub's HTTPS listener (primary hub only). */
   management?: ManagementInfo;
   /** Local Service Bus namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */

@@ -65,6 +65,8 @@ import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
+import { telemetryApi } from './protocols/http/telemetry.js';
+import { Portal } from './portal/server.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -98,6 +100,8 @@ export interface RunningHub {
   identity: IdentityArea;
   /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
   serviceBus?: ServiceBusArea;
+  /** The portal at https://{host}/portal (primary hub only). */
+  portal?: Portal;
   info(): Promise<HubInfo>;
   /** Closes this hub (the whole process, with its listeners, on the hub startFleethub returned). */
   close(): Promise<void>;
@@ -241,6 +245,35 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     await http.register(configurationsApi(configurations, authorizer));
+    await http.register(telemetryApi({ eventLog: store.eventLog, appends, partitions, authorizer }));
+    // The portal: static files and the one-time sign-in link, on the primary hub's listener.
+    let portal: Portal | undefined;
+    if (options.identityEndpoints) {
+      const identity = options.identity;
+      portal = new Portal({
+        settings: async () => {
+          const dps = dpsStore ? await describeDps(dpsStore, config) : undefined;
+          return {
+            hubName: config.hubName,
+            hubHostName: config.hostName,
+            tenantId: identity.tenancy.tenantId,
+            subscriptionId: identity.tenancy.subscriptionId,
+            resourceGroup: identity.tenancy.defaultResourceGroup,
+            // The control plane names the process's DPS after the primary hub.
+            ...(dps ? { dpsHostName: dps.hostName, idScope: dps.idScope, dpsName: `${config.hubName}-dps` } : {}),
+          };
+        },
+        administratorToken: async () => {
+          const admin = await identity.principals.get(identity.tenancy.administrator.principalId);
+          if (!admin) throw new Error('the administrator service principal is missing');
+          return {
+            hub: await identity.tokens.issue(admin, 'https://iothubs.azure.net'),
+            management: await identity.tokens.issue(admin, 'https://management.azure.com/'),
+          };
+        },
+      });
+      await http.register(portal.plugin());
+    }
     await http.ready();
 
     // The device plane's MQTT topic families, first match wins.
@@ -337,6 +370,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       hubs: [],
       identity: options.identity,
       ...(serviceBus ? { serviceBus } : {}),
+      ...(portal ? { portal } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
@@ -345,7 +379,9 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}),
         });
         // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
-        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, ports.https)) : info;
+        if (!options.identityEndpoints) return info;
+        const baseUrl = managementBaseUrl(config.hostName, ports.https);
+        return { ...(await withIdentityInfo(info, options.identity, baseUrl)), portalUrl: `${baseUrl.replace(/\/+$/, '')}/portal/` };
       },
       async close() {
         if (closed) return;

@@ -36,7 +36,8 @@ export function infoCommand(program: Command): void {
         hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}) }),
       ).finally(() => serviceBus?.close());
       const identity = await identityArea({ dataDir: config.dataDir });
-      const info = await withIdentityInfo(basic, identity, managementBaseUrl(basic.hubHostName, basic.ports.https)).finally(() => identity.close());
+      const baseUrl = managementBaseUrl(basic.hubHostName, basic.ports.https);
+      const info = { ...(await withIdentityInfo(basic, identity, baseUrl).finally(() => identity.close())), portalUrl: `${baseUrl}/portal/` };
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;
