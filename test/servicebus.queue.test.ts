@@ -30,6 +30,9 @@ describe('Service Bus queues through the unmodified @azure/service-bus', () => {
             { name: 'expiring', defaultMessageTimeToLive: 'PT0.5S', deadLetteringOnMessageExpiration: true },
             { name: 'dropping', defaultMessageTimeToLive: 'PT0.3S' },
             { name: 'durable', lockDuration: 'PT2S' },
+            // Renewal is asserted past the original expiry, with a second or more of margin either
+            // side for a loaded machine.
+            { name: 'renewed-lock', lockDuration: 'PT3S' },
           ],
         },
       ],
@@ -137,15 +140,16 @@ describe('Service Bus queues through the unmodified @azure/service-bus', () => {
   });
 
   test('renewMessageLock extends the lock; a renewed message is not redelivered', async () => {
-    const sender = client.createSender('short-lock');
+    const sender = client.createSender('renewed-lock');
     await sender.sendMessages({ body: 'slow' });
-    const receiver = client.createReceiver('short-lock', { maxAutoLockRenewalDurationInMs: 0 });
+    const receiver = client.createReceiver('renewed-lock', { maxAutoLockRenewalDurationInMs: 0 });
     const [m] = await receiveAll(receiver, 1);
     const first = m!.lockedUntilUtc!.getTime();
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 1500));
     const renewed = await receiver.renewMessageLock(m!);
     assert.ok(renewed.getTime() > first, 'later than before');
-    await new Promise((r) => setTimeout(r, 600));
+    // Past the first lock's expiry: only the renewal keeps the message ours.
+    await new Promise((r) => setTimeout(r, Math.max(0, first - Date.now()) + 300));
     await receiver.completeMessage(m!);
     assert.equal((await receiveAll(receiver, 1, 1500)).length, 0);
     await receiver.close();
