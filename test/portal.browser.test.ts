@@ -25,7 +25,7 @@ const { ProvisioningDeviceClient } = provisioningDevice as any;
 const { Http: ProvisioningHttp } = provisioningHttp as any;
 const { SymmetricKeySecurityClient } = symmetricKey as any;
 
-describe('portal in chromium', { timeout: 90_000 }, () => {
+describe('portal in chromium', { timeout: 240_000 }, () => {
   let t: TestHub;
   let b: TestBrowser;
   let page: Page;

@@ -19,7 +19,7 @@ const { Client } = deviceSdk as any;
 const { Mqtt } = deviceMqtt as any;
 const { ProvisioningServiceClient } = provisioningService as any;
 
-describe('portal keyboard-only', { timeout: 60_000 }, () => {
+describe('portal keyboard-only', { timeout: 180_000 }, () => {
   let t: TestHub;
   let b: TestBrowser;
   let page: Page;
