@@ -4,6 +4,8 @@ import type { Config } from './config/index.js';
 import { caPaths } from './protocols/tls/ca.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
 import type { DpsInfo } from './dps/info.js';
+import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
+import { eventHubsConnectionStrings } from './namespaces/eventHubs/area.js';
 
 /** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
 export interface RuntimeFile {
@@ -53,6 +55,8 @@ export interface HubInfo {
   dps?: DpsInfo;
   /** The other hubs this process hosts (config `hubs`), each with its own connection strings. */
   hubs?: HubInfo[];
+  /** Local Event Hubs namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
+  eventHubsNamespaces?: { name: string; eventHubs: string[]; connectionString: string; emulatorConnectionString: string }[];
 }
 
 /** Where an extra hub of the process keeps its data: `${dataDir}/hubs/${hubName}`. */
@@ -88,7 +92,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
  * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
  * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
  */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[] } = {}): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; eventHubs?: EventHubsNamespaces } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -110,7 +114,18 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     ports: runtime?.ports ?? config.ports,
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
+    ...(more.eventHubs && more.eventHubs.listNamespaces().length > 0 ? { eventHubsNamespaces: eventHubsInfo(config, runtime, hostName, more.eventHubs) } : {}),
   };
+}
+
+/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: EventHubsNamespaces) {
+  return eventHubsConnectionStrings(namespaces, {
+    hostName,
+    amqpPort: runtime?.ports.amqp ?? config.ports.amqp,
+    emulatorHost: /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1',
+    emulatorPort: runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator,
+  });
 }
 
 function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined) {

@@ -59,6 +59,9 @@ import { Configurations } from './hub/configurations/configurations.js';
 import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 
+import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.js';
+import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
+
 export const FALLBACK_HTTPS_PORT = 8443;
 
 export interface RunningHub {
@@ -83,6 +86,8 @@ export interface RunningHub {
   logger: Logger;
   /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
   hubs: RunningHub[];
+  /** Local Event Hubs namespaces (config `eventHubsNamespaces`), on the primary hub only. */
+  eventHubs?: EventHubsArea;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -126,6 +131,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
+  let eventHubs: EventHubsArea | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -224,7 +230,18 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
     // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
+    // Event Hubs namespaces are process-level: served on the primary hub's AMQP listeners, their events in its event log.
+    if (options.dps) {
+      try {
+        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger });
+      } catch (e) {
+        await mqtt.close();
+        await http.close();
+        throw new StartupError(`eventHubsNamespaces: ${(e as Error).message}`);
+      }
+    }
     const amqpServices: AmqpServices = {
+      ...(eventHubs ? { eventHubs: eventHubs.amqp } : {}),
       ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
@@ -271,6 +288,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await jobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
+      eventHubs?.close();
       store.close();
     };
     return {
@@ -292,10 +310,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       amqp,
       logger,
       hubs: extraHubs,
+      ...(eventHubs ? { eventHubs } : {}),
       info: async () =>
         hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
+          ...(eventHubs ? { eventHubs: eventHubs.namespaces } : {}),
         }),
       async close() {
         if (closed) return;
@@ -308,6 +328,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       },
     };
   } catch (e) {
+    eventHubs?.close();
     store.close();
     throw e;
   }

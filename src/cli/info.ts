@@ -5,6 +5,9 @@ import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';
 import { cliConfig, withStore, type GlobalOptions } from './context.js';
+import { EventHubsNamespaces } from '../namespaces/eventHubs/namespaces.js';
+import { applyEventHubsConfig } from '../namespaces/eventHubs/area.js';
+import { SqliteEventHubsStore } from '../store/sqlite/eventHubs.js';
 
 export function infoCommand(program: Command): void {
   program
@@ -22,20 +25,25 @@ export function infoCommand(program: Command): void {
         mkdirSync(hubConfig.dataDir, { recursive: true, mode: 0o700 });
         hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir })));
       }
-      const info = await withStore(config, async (s) =>
-        hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs }),
-      );
+      const info = await withStore(config, async (s) => {
+        // Event Hubs namespaces live in the primary hub's database (keys made on first use, as the hub's policies are).
+        const eventHubs = new EventHubsNamespaces(new SqliteEventHubsStore(s.db), s.eventLogs);
+        await applyEventHubsConfig(eventHubs, config.eventHubsNamespaces);
+        const withEventHubs = eventHubs.listNamespaces().length > 0 ? { eventHubs } : {};
+        return hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...withEventHubs });
+      });
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;
       }
       const print = (o: object, prefix = '') => {
         for (const [k, v] of Object.entries(o)) {
-          if (k === 'hubs') continue;
+          if (k === 'hubs' || k === 'eventHubsNamespaces') continue;
           process.stdout.write(`${(prefix + k).padEnd(36)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
         }
       };
       print(info);
       (info.hubs ?? []).forEach((hub, i) => print(hub, `hubs[${i}].`));
+      (info.eventHubsNamespaces ?? []).forEach((ns, i) => print(ns, `eventHubsNamespaces[${i}].`));
     });
 }

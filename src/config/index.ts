@@ -45,6 +45,28 @@ export interface Config {
    * links all of them.
    */
   hubs: ExtraHubConfig[];
+  /**
+   * Local Event Hubs namespaces created (or updated) at start, with their event hubs, consumer
+   * groups and authorization rules, served on the primary hub's AMQP listeners; keys are generated
+   * on first start and kept in the primary hub's database.
+   */
+  eventHubsNamespaces: EventHubsNamespaceConfig[];
+}
+
+/** ARM-shaped entity settings plus `name`, nested as the entities are. */
+export interface EventHubsNamespaceConfig {
+  name: string;
+  eventHubs?: {
+    name: string;
+    partitionCount?: number;
+    messageRetentionInDays?: number;
+    /** Consumer groups besides $Default. */
+    consumerGroups?: string[];
+    /** The event hub's own rules: { name, rights: ['Send'|'Listen'|'Manage'] }. */
+    authorizationRules?: { name: string; rights: string[] }[];
+  }[];
+  /** Namespace rules besides RootManageSharedAccessKey. */
+  authorizationRules?: { name: string; rights: string[] }[];
 }
 
 export interface ExtraHubConfig {
@@ -85,6 +107,7 @@ export const defaults: Config = {
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
+  eventHubsNamespaces: [],
 };
 
 export class ConfigError extends Error {
@@ -262,6 +285,7 @@ export function check(input: unknown, source: string): ConfigInput {
     }
   }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.eventHubsNamespaces !== undefined) checkEventHubsNamespaces(o.eventHubsNamespaces, fail);
   return o as ConfigInput;
 }
 
@@ -298,6 +322,37 @@ function checkDps(dps: unknown, fail: (msg: string) => never): void {
     const w = hub.allocationWeight;
     if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
     if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
+}
+
+/** The shape only; names and values are checked by the namespace service when they are applied at start. */
+function checkEventHubsNamespaces(list: unknown, fail: (msg: string) => never): void {
+  const object = (v: unknown, at: string, known: string[]) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { name?: unknown }).name !== 'string') fail(`${at}' must be an object with a 'name'`);
+    for (const k of Object.keys(v as object)) if (!known.includes(k)) fail(`unknown setting ${at}.${k}' (known: ${known.join(', ')})`);
+    return v as Record<string, unknown>;
+  };
+  const items = (v: unknown, at: string) => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) fail(`${at}' must be a list`);
+    return v as unknown[];
+  };
+  const rules = (v: unknown, at: string) =>
+    items(v, at).forEach((r, i) => {
+      const rule = object(r, `${at}[${i}]`, ['name', 'rights']);
+      if (!Array.isArray(rule.rights) || rule.rights.some((x) => !['Send', 'Listen', 'Manage'].includes(x as string))) fail(`${at}[${i}].rights' must be a list of Send, Listen, Manage`);
+    });
+  if (!Array.isArray(list)) fail(`'eventHubsNamespaces' must be a list of { name, eventHubs, authorizationRules }`);
+  (list as unknown[]).forEach((n, i) => {
+    const at = `'eventHubsNamespaces[${i}]`;
+    const ns = object(n, at, ['name', 'eventHubs', 'authorizationRules']);
+    rules(ns.authorizationRules, `${at}.authorizationRules`);
+    items(ns.eventHubs, `${at}.eventHubs`).forEach((h, j) => {
+      const hub = object(h, `${at}.eventHubs[${j}]`, ['name', 'partitionCount', 'messageRetentionInDays', 'consumerGroups', 'authorizationRules']);
+      for (const k of ['partitionCount', 'messageRetentionInDays']) if (hub[k] !== undefined && !Number.isInteger(hub[k])) fail(`${at}.eventHubs[${j}].${k}' must be an integer`);
+      if (items(hub.consumerGroups, `${at}.eventHubs[${j}].consumerGroups`).some((g) => typeof g !== 'string')) fail(`${at}.eventHubs[${j}].consumerGroups' must be a list of names`);
+      rules(hub.authorizationRules, `${at}.eventHubs[${j}].authorizationRules`);
+    });
   });
 }
 

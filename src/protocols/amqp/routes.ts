@@ -1,7 +1,9 @@
 import type { BuiltInEndpoint } from '../../hub/eventhub/builtInEndpoint.js';
-import { cbsRoutes } from './cbs.js';
+import { cbsNode } from './cbs.js';
+import type { EventHubsAmqp } from './eventHubs/index.js';
 import { managementRoutes } from './eventhub/management.js';
 import { partitionReceiverRoute } from './eventhub/partitionReceiver.js';
+import { builtInAccess } from './eventhub/access.js';
 import type { LinkRoute } from './link.js';
 import type { CloudToDevice } from '../../hub/messaging/cloudToDevice.js';
 import type { CloudToDeviceFeedback } from '../../hub/messaging/feedback.js';
@@ -29,13 +31,16 @@ export interface AmqpServices {
   methods?: DirectMethods;
   /** DPS device registration on the same endpoint (`{idScope}/registrations/{registrationId}`). */
   dps?: DpsAmqp;
+  /** Local Event Hubs namespaces (on the primary hub's endpoint). */
+  eventHubs?: EventHubsAmqp;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
 export function amqpRoutes(services: AmqpServices): LinkRoute[] {
   return [
-    ...cbsRoutes,
-    ...(services.eventHub ? [partitionReceiverRoute(services.eventHub), ...managementRoutes(services.eventHub)] : []),
+    ...cbsNode(services.eventHubs ? [services.eventHubs.cbs] : []),
+    ...(services.eventHubs ? services.eventHubs.routes : []),
+    ...(services.eventHub ? [partitionReceiverRoute(builtInAccess(services.eventHub)), ...managementRoutes(builtInAccess(services.eventHub))] : []),
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
     ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),
     fileNotificationRoute(),

@@ -177,6 +177,7 @@ export class AmqpEndpoint {
     const state = this.state(connection);
     for (const route of this.options.routes) {
       if (route.role !== role) continue;
+      if (route.accepts && !route.accepts(state)) continue;
       const match = route.address.exec(address);
       if (!match) continue;
       Promise.resolve(route.open({ connection: state, link, address }, match)).catch((e) => {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
+import { eventHubsMigrationSql } from './eventHubs.js';
 
 export type Db = Database.Database;
 
@@ -202,6 +203,8 @@ export const migrations: { name: string; sql: string }[] = [
           CREATE INDEX events_by_offset ON events (entity, partition, byte_offset);
           CREATE INDEX events_by_time ON events (entity, partition, enqueued_time);`,
   },
+  // Local Event Hubs namespaces (their events are entities of the event log).
+  { name: '600-eventhubs-namespaces', sql: eventHubsMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
