@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HubError } from '../../core/errors.js';
 import { partitionForKey } from '../../core/partitionKey.js';
-import { resourceCovers, serviceBusSignatureMatches, type SasToken } from '../../core/sas.js';
+import { serviceBusSignatureMatches, type SasToken } from '../../core/sas.js';
 import { AppendNotifier } from '../../hub/eventhub/appends.js';
 import { partitionNumber, type EventHubEntity, type EventHubProperties as ServedProperties } from '../../hub/eventhub/entity.js';
 import { PartitionOwnership } from '../../hub/eventhub/ownership.js';
@@ -258,8 +258,9 @@ export class EventHubsNamespaces {
     if (grant.eventHub && grant.eventHub.toLowerCase() !== eventHub.toLowerCase()) {
       throw new HubError('IotHubUnauthorizedAccess', `Unauthorized access. The rule '${grant.rule}' of event hub '${grant.eventHub}' does not cover '${eventHub}'.`);
     }
-    const path = grant.resource.replace(/^[a-z]+:\/\/[^/]+/i, '');
-    if (path.replace(/^\/+|\/+$/g, '') !== '' && !resourceCovers(`x${path}`, `x/${eventHub}`)) {
+    // The audience is the namespace (`sb://host/`) or a path in the event hub (`sb://host/hub/Partitions/1`).
+    const first = grant.resource.replace(/^[a-z]+:\/\/[^/]+/i, '').replace(/^\/+/, '').split('/')[0] ?? '';
+    if (first !== '' && first.toLowerCase() !== eventHub.toLowerCase()) {
       throw new HubError('IotHubUnauthorizedAccess', `Unauthorized access. The token's audience '${grant.resource}' does not cover '${eventHub}'.`);
     }
   }

@@ -7,6 +7,7 @@ import type { IncomingLink, LinkRoute } from '../link.js';
 import { BODY_SECTIONS } from '../eventhub/eventMessage.js';
 import { decodeEvent, fromTyped } from '../eventhub/typedValues.js';
 import type { EventHubsConnections } from './connection.js';
+import { rawMessageBytes } from '../rawMessage.js';
 
 /** The message format of a batch (EventHubProducerClient.sendBatch): its body is data sections, each an encoded event. */
 export const BATCH_FORMAT = 0x80013700;
@@ -86,7 +87,7 @@ export function eventHubsSendRoute(namespaces: EventHubsNamespaces, connections:
         return;
       }
       link.on('message', (context) => {
-        const delivery = context.delivery as Delivery & { format?: number; data?: Buffer };
+        const delivery = context.delivery as Delivery & { format?: number };
         const reject = (e: unknown) => {
           if (!(e instanceof HubError)) connection.logger.warn({ err: e }, 'Event Hubs send failed');
           delivery.reject(e instanceof HubError ? amqpError(e) : { condition: 'amqp:internal-error', description: 'Internal error' });
@@ -94,13 +95,16 @@ export function eventHubsSendRoute(namespaces: EventHubsNamespaces, connections:
         try {
           // Each send is authorized against the tokens as they are now (renewed or expired).
           connections.authorize(connection, 'Send', name);
-          const bytes = delivery.data ?? Buffer.from(rhea.message.encode(context.message as never));
+          // rhea hands a batch (a message format of its own) over undecoded; a plain message is re-encoded from its raw bytes when rhea kept them.
+          const raw = context.message as unknown;
+          const format = (context as { format?: number }).format ?? delivery.format;
+          const bytes = Buffer.isBuffer(raw) ? raw : rawMessageBytes(context.message) ?? Buffer.from(rhea.message.encode(context.message as never));
           if (bytes.length > MAX_EVENT_BYTES) {
             throw new HubError('MessageTooLarge', `The received message (delivery-id:${String((delivery as unknown as { id?: number }).id)}, size:${bytes.length} bytes) exceeds the limit (${MAX_EVENT_BYTES} bytes) currently allowed on the link.`);
           }
           let events: EventToSend[];
           let partitionKey: string | undefined;
-          if (delivery.format === BATCH_FORMAT) {
+          if (format === BATCH_FORMAT) {
             const batch = decodeBatch(bytes);
             events = batch.events.map((b) => toEvent(b).event);
             partitionKey = batch.partitionKey;
