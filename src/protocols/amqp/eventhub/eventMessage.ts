@@ -32,8 +32,12 @@ function propertyField(key: string, v: PropertyValue): unknown {
   }
   if (key === 'group-sequence') return typeof v === 'object' && v !== null && 'value' in v ? Number(v.value) : v;
   if (key === 'message-id' || key === 'correlation-id') {
-    // rhea wraps message ids itself; an exactly typed id (uuid, ulong) goes as its typed value.
-    return typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && !(v instanceof Date) ? toAmqp(v) : v;
+    // rhea wraps message ids itself, by JavaScript type: a Buffer as uuid, a number as ulong.
+    if (typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && !(v instanceof Date)) {
+      if (v.type === 'uuid') return Buffer.from(rhea.string_to_uuid(String(v.value)));
+      if (v.type === 'ulong') return Number(v.value);
+    }
+    return propertyText(v);
   }
   return propertyText(v);
 }
