@@ -1,11 +1,12 @@
+import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
+import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
+import { eventHubsConnectionStrings } from './namespaces/eventHubs/area.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
 import { caPaths } from './protocols/tls/ca.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
 import type { DpsInfo } from './dps/info.js';
-import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
-import { eventHubsConnectionStrings } from './namespaces/eventHubs/area.js';
 
 /** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
 export interface RuntimeFile {
@@ -55,8 +56,30 @@ export interface HubInfo {
   dps?: DpsInfo;
   /** The other hubs this process hosts (config `hubs`), each with its own connection strings. */
   hubs?: HubInfo[];
+  /** The hub's managed-identity endpoint (App Service protocol): IDENTITY_ENDPOINT and IDENTITY_HEADER. */
+  identityEndpoint?: string;
+  identityHeader?: string;
+  /** The portal (primary hub only): https://{host}/portal/. */
+  portalUrl?: string;
+  /** The local control plane and Azure AD, on the primary hub's HTTPS listener (primary hub only). */
+  management?: ManagementInfo;
+  /** Local Service Bus namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
+  serviceBusNamespaces?: { name: string; connectionString: string; emulatorConnectionString: string }[];
   /** Local Event Hubs namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
   eventHubsNamespaces?: { name: string; eventHubs: string[]; connectionString: string; emulatorConnectionString: string }[];
+}
+
+export interface ManagementInfo {
+  /** ARM's endpoint (Azure's https://management.azure.com/). */
+  endpoint: string;
+  /** Azure AD's authority host (Azure's https://login.microsoftonline.com/). */
+  authorityHost: string;
+  tenantId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  /** The administrator service principal (Owner of the subscription). */
+  clientId: string;
+  clientSecret: string;
 }
 
 /** Where an extra hub of the process keeps its data: `${dataDir}/hubs/${hubName}`. */
@@ -64,20 +87,23 @@ export const extraHubDataDir = (dataDir: string, hubName: string) => join(dataDi
 
 /**
  * The configuration each extra hub runs with: the primary's settings, its own name, host name,
- * address and data directory, no extra hubs or host names of its own. Its plain AMQP listener
- * (emulator connection strings) is on only when its address is a loopback one.
+ * address and data directory, no extra hubs or host names of its own. A hub with an address of its
+ * own has its own listeners there, whose plain AMQP listener (emulator connection strings) is on
+ * only when the address is a loopback one; one without (`bind` unset) shares the primary's
+ * listeners, told apart by host name.
  */
-export function extraHubConfigs(config: Config): Config[] {
-  return config.hubs.map((hub) => ({
+export function extraHubConfig(config: Config, hub: { hubName: string; hostName: string; bind?: string }): Config {
+  const ownAddress = hub.bind !== undefined;
+  return {
     ...config,
     hubName: hub.hubName,
     hostName: hub.hostName,
     extraHostNames: [],
     bind: hub.bind ?? config.bind,
     dataDir: extraHubDataDir(config.dataDir, hub.hubName),
-    ports: { ...config.ports, amqpEmulator: /^(127\.|::1$)/.test(hub.bind ?? '') ? config.ports.amqpEmulator : 0 },
+    ports: { ...config.ports, amqpEmulator: !ownAddress || /^(127\.|::1$)/.test(hub.bind!) ? config.ports.amqpEmulator : 0 },
     hubs: [],
-  }));
+  };
 }
 
 export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {
@@ -92,7 +118,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
  * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
  * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
  */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; eventHubs?: EventHubsNamespaces } = {}): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; byName?: boolean; serviceBus?: ServiceBusNamespaces; eventHubs?: EventHubsNamespaces } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -108,16 +134,18 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     registryReadConnectionString: cs('registryRead'),
     registryReadWriteConnectionString: cs('registryReadWrite'),
     deviceConnectionString: cs('device'),
-    ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service')),
+    ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service'), more.byName ?? false),
     caCertificatePath: caPaths(more.caDataDir ?? config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
+    ...(more.serviceBus ? { serviceBusNamespaces: serviceBusConnectionStrings(config, runtime, hostName, more.serviceBus) } : {}),
     ...(more.eventHubs && more.eventHubs.listNamespaces().length > 0 ? { eventHubsNamespaces: eventHubsInfo(config, runtime, hostName, more.eventHubs) } : {}),
   };
 }
 
+/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
 /** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
 function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: EventHubsNamespaces) {
   return eventHubsConnectionStrings(namespaces, {
@@ -128,14 +156,31 @@ function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostNam
   });
 }
 
-function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined) {
+function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: ServiceBusNamespaces) {
+  const amqp = runtime?.ports.amqp ?? config.ports.amqp;
+  const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
+  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  return namespaces.listNamespaces().map((n) => {
+    const rules = namespaces.listAuthorizationRules(n.name);
+    const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
+    const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
+    return {
+      name: n.name,
+      connectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
+      emulatorConnectionString: emulatorPort ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true` : '',
+    };
+  });
+}
+
+/** `byName`: the hub shares its address's listeners with others, so the plain AMQP endpoint names it by host name (the open frame's hostname tells it). */
+function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined, byName: boolean) {
   const hubName = runtime?.hubName ?? config.hubName;
   if (!policy) return { eventHubCompatibleConnectionString: '', eventHubCompatibleEmulatorConnectionString: '' };
   const key = `SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${hubName}`;
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
   // The plain listener is bound to loopback only (see listenAmqp); default ports are left implicit.
-  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  const loopback = byName ? hostName : /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
   return {
     eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
     eventHubCompatibleEmulatorConnectionString: emulatorPort

@@ -25,6 +25,26 @@ export interface TypedScalar {
  */
 export type PropertyValue = string | number | boolean | null | Date | Buffer | TypedScalar;
 
+/** A property value as text (IoT Hub's string-only surfaces); undefined for null. */
+export function propertyText(v: PropertyValue | undefined): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'object') return String(v.value);
+  return String(v);
+}
+
+/** Every value of a property map as text (nulls left out). */
+export function propertiesText(props: Record<string, PropertyValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(props)) {
+    const text = propertyText(v);
+    if (text !== undefined) out[k] = text;
+  }
+  return out;
+}
+
 /** One message as appended; the log assigns sequence number and offset. */
 export interface EventToAppend {
   partition: number;

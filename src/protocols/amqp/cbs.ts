@@ -11,7 +11,8 @@ export interface CbsTokenFamily {
   put(connection: ClientConnection, audience: string, token: string): Promise<boolean>;
 }
 
-const tokenTypes = new Set(['servicebus.windows.net:sastoken', 'azure-devices.net:sastoken']);
+// `jwt`: an Azure AD token (Event Hubs clients); azure-iothub sends `Bearer <jwt>` as a sastoken.
+const tokenTypes = new Set(['servicebus.windows.net:sastoken', 'azure-devices.net:sastoken', 'jwt']);
 
 /**
  * Claims-based security: `put-token` on the `$cbs` node records a SAS token for an audience on

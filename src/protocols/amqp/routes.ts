@@ -1,6 +1,7 @@
 import type { BuiltInEndpoint } from '../../hub/eventhub/builtInEndpoint.js';
 import { cbsNode } from './cbs.js';
 import type { EventHubsAmqp } from './eventHubs/index.js';
+import type { ServiceBusAmqp } from './serviceBus/index.js';
 import { managementRoutes } from './eventhub/management.js';
 import { partitionReceiverRoute } from './eventhub/partitionReceiver.js';
 import { builtInAccess } from './eventhub/access.js';
@@ -31,6 +32,8 @@ export interface AmqpServices {
   methods?: DirectMethods;
   /** DPS device registration on the same endpoint (`{idScope}/registrations/{registrationId}`). */
   dps?: DpsAmqp;
+  /** Local Service Bus namespaces (on the primary hub's endpoint). */
+  serviceBus?: ServiceBusAmqp;
   /** Local Event Hubs namespaces (on the primary hub's endpoint). */
   eventHubs?: EventHubsAmqp;
 }
@@ -38,7 +41,8 @@ export interface AmqpServices {
 /** Every AMQP link family the hub serves, in matching order. */
 export function amqpRoutes(services: AmqpServices): LinkRoute[] {
   return [
-    ...cbsNode(services.eventHubs ? [services.eventHubs.cbs] : []),
+    ...cbsNode([...(services.serviceBus ? [services.serviceBus.cbs] : []), ...(services.eventHubs ? [services.eventHubs.cbs] : [])]),
+    ...(services.serviceBus ? services.serviceBus.routes : []),
     ...(services.eventHubs ? services.eventHubs.routes : []),
     ...(services.eventHub ? [partitionReceiverRoute(builtInAccess(services.eventHub)), ...managementRoutes(builtInAccess(services.eventHub))] : []),
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),

@@ -115,15 +115,7 @@ export function toAmqp(v: PropertyValue): unknown {
   }
 }
 
-/** A logged value as text (IoT Hub's string-only surfaces). */
-export function propertyText(v: PropertyValue | undefined): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (v instanceof Date) return v.toISOString();
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  if (typeof v === 'object') return String(v.value);
-  return String(v);
-}
+export { propertyText } from '../../../store/eventLog.js';
 
 /** The fields of AMQP's properties section in order, by the names the log keeps them under. */
 export const PROPERTY_FIELDS = [
