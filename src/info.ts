@@ -1,4 +1,6 @@
 import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
+import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
+import { eventHubsConnectionStrings } from './namespaces/eventHubs/area.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
@@ -63,6 +65,8 @@ export interface HubInfo {
   management?: ManagementInfo;
   /** Local Service Bus namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
   serviceBusNamespaces?: { name: string; connectionString: string; emulatorConnectionString: string }[];
+  /** Local Event Hubs namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
+  eventHubsNamespaces?: { name: string; eventHubs: string[]; connectionString: string; emulatorConnectionString: string }[];
 }
 
 export interface ManagementInfo {
@@ -114,7 +118,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
  * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
  * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
  */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; byName?: boolean; serviceBus?: ServiceBusNamespaces } = {}): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; byName?: boolean; serviceBus?: ServiceBusNamespaces; eventHubs?: EventHubsNamespaces } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -137,10 +141,21 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
     ...(more.serviceBus ? { serviceBusNamespaces: serviceBusConnectionStrings(config, runtime, hostName, more.serviceBus) } : {}),
+    ...(more.eventHubs && more.eventHubs.listNamespaces().length > 0 ? { eventHubsNamespaces: eventHubsInfo(config, runtime, hostName, more.eventHubs) } : {}),
   };
 }
 
 /** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: EventHubsNamespaces) {
+  return eventHubsConnectionStrings(namespaces, {
+    hostName,
+    amqpPort: runtime?.ports.amqp ?? config.ports.amqp,
+    emulatorHost: /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1',
+    emulatorPort: runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator,
+  });
+}
+
 function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: ServiceBusNamespaces) {
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;

@@ -65,6 +65,8 @@ import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
+import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.js';
+import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
 import { telemetryApi } from './protocols/http/telemetry.js';
 import { Portal } from './portal/server.js';
 
@@ -100,6 +102,8 @@ export interface RunningHub {
   identity: IdentityArea;
   /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
   serviceBus?: ServiceBusArea;
+  /** Local Event Hubs namespaces (config `eventHubsNamespaces`), on the primary hub only. */
+  eventHubs?: EventHubsArea;
   /** The portal at https://{host}/portal (primary hub only). */
   portal?: Portal;
   info(): Promise<HubInfo>;
@@ -166,6 +170,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
   let serviceBus: ServiceBusArea | undefined;
+  let eventHubs: EventHubsArea | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -299,9 +304,18 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
         await http.close();
         throw new StartupError(`serviceBusNamespaces: ${(e as Error).message}`);
       }
+      // Event Hubs namespaces too; their events are entities of this hub's event log.
+      try {
+        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger });
+      } catch (e) {
+        await mqtt.close();
+        await http.close();
+        throw new StartupError(`eventHubsNamespaces: ${(e as Error).message}`);
+      }
     }
     const amqpServices: AmqpServices = {
       ...(serviceBus ? { serviceBus: serviceBus.amqp } : {}),
+      ...(eventHubs ? { eventHubs: eventHubs.amqp } : {}),
       ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
@@ -347,6 +361,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       serviceBus?.close();
+      eventHubs?.close();
       store.close();
     };
     return {
@@ -370,6 +385,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       hubs: [],
       identity: options.identity,
       ...(serviceBus ? { serviceBus } : {}),
+      ...(eventHubs ? { eventHubs } : {}),
       ...(portal ? { portal } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
@@ -377,6 +393,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           hubs: await Promise.all((options.dps?.hubs() ?? []).map((h) => h.info())),
           byName: front.hubFor(undefined)?.hubName !== config.hubName,
           ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}),
+          ...(eventHubs ? { eventHubs: eventHubs.namespaces } : {}),
         });
         // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
         if (!options.identityEndpoints) return info;
@@ -391,6 +408,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     };
   } catch (e) {
     serviceBus?.close();
+    eventHubs?.close();
     store.close();
     throw e;
   }

@@ -52,7 +52,7 @@ describe('X.509 device authentication over MQTT, and hub CA certificates', () =>
     }
     const events = await eventsOf(t, 'selfie');
     assert.equal(events.length, 2);
-    assert.deepEqual(JSON.parse(events[0]!.systemProperties['iothub-connection-auth-method']!), {
+    assert.deepEqual(JSON.parse(String(events[0]!.systemProperties['iothub-connection-auth-method'])), {
       scope: 'device',
       type: 'x509Certificate',
       issuer: 'iothub',

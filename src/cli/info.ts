@@ -8,6 +8,9 @@ import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';
 import { cliConfig, withStore, type GlobalOptions } from './context.js';
+import { EventHubsNamespaces } from '../namespaces/eventHubs/namespaces.js';
+import { applyEventHubsConfig } from '../namespaces/eventHubs/area.js';
+import { SqliteEventHubsStore } from '../store/sqlite/eventHubs.js';
 import { identityArea } from '../identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from '../identity/info.js';
 
@@ -32,9 +35,13 @@ export function infoCommand(program: Command): void {
       }
       // Service Bus namespaces (keys made on first use, as the hub's policies are), from <dataDir>/servicebus.db.
       const serviceBus = config.serviceBusNamespaces.length || existsSync(join(config.dataDir, 'servicebus.db')) ? serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: 60_000, logger: pino({ level: 'silent' }) }) : undefined;
-      const basic = await withStore(config, async (s) =>
-        hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}) }),
-      ).finally(() => serviceBus?.close());
+      const basic = await withStore(config, async (s) => {
+        // Event Hubs namespaces live in the primary hub's database (keys made on first use, as the hub's policies are).
+        const eventHubs = new EventHubsNamespaces(new SqliteEventHubsStore(s.db), s.eventLogs);
+        await applyEventHubsConfig(eventHubs, config.eventHubsNamespaces);
+        const withEventHubs = eventHubs.listNamespaces().length > 0 ? { eventHubs } : {};
+        return hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}), ...withEventHubs });
+      }).finally(() => serviceBus?.close());
       const identity = await identityArea({ dataDir: config.dataDir });
       const baseUrl = managementBaseUrl(basic.hubHostName, basic.ports.https);
       const info = { ...(await withIdentityInfo(basic, identity, baseUrl).finally(() => identity.close())), portalUrl: `${baseUrl}/portal/` };
@@ -44,12 +51,13 @@ export function infoCommand(program: Command): void {
       }
       const print = (o: object, prefix = '') => {
         for (const [k, v] of Object.entries(o)) {
-          if (k === 'hubs' || k === 'serviceBusNamespaces') continue;
+          if (k === 'hubs' || k === 'serviceBusNamespaces' || k === 'eventHubsNamespaces') continue;
           process.stdout.write(`${(prefix + k).padEnd(36)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
         }
       };
       print(info);
       (info.hubs ?? []).forEach((hub, i) => print(hub, `hubs[${i}].`));
       (info.serviceBusNamespaces ?? []).forEach((ns, i) => print(ns, `serviceBusNamespaces[${i}].`));
+      (info.eventHubsNamespaces ?? []).forEach((ns, i) => print(ns, `eventHubsNamespaces[${i}].`));
     });
 }

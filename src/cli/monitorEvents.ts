@@ -41,7 +41,7 @@ export function monitorEventsCommand(program: Command): void {
         for (const [partition, from] of next) {
           const events = await log.read(partition, { sequenceNumber: from, inclusive: true }, BATCH);
           for (const e of events) {
-            if (matches(e.systemProperties['iothub-connection-device-id'] ?? '')) process.stdout.write(format(e, !!opts.properties) + '\n');
+            if (matches(String(e.systemProperties['iothub-connection-device-id'] ?? ''))) process.stdout.write(format(e, !!opts.properties) + '\n');
           }
           if (events.length > 0) next.set(partition, events[events.length - 1]!.sequenceNumber + 1);
           seen += events.length;

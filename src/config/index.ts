@@ -58,6 +58,28 @@ export interface Config {
   serviceBusNamespaces: ServiceBusNamespaceConfig[];
   /** How often Service Bus looks for expired locks, due scheduled messages and expired messages (ms). */
   serviceBusTimerMs: number;
+  /**
+   * Local Event Hubs namespaces created (or updated) at start, with their event hubs, consumer
+   * groups and authorization rules, served on the primary hub's AMQP listeners; keys are generated
+   * on first start and kept in the primary hub's database.
+   */
+  eventHubsNamespaces: EventHubsNamespaceConfig[];
+}
+
+/** ARM-shaped entity settings plus `name`, nested as the entities are. */
+export interface EventHubsNamespaceConfig {
+  name: string;
+  eventHubs?: {
+    name: string;
+    partitionCount?: number;
+    messageRetentionInDays?: number;
+    /** Consumer groups besides $Default. */
+    consumerGroups?: string[];
+    /** The event hub's own rules: { name, rights: ['Send'|'Listen'|'Manage'] }. */
+    authorizationRules?: { name: string; rights: string[] }[];
+  }[];
+  /** Namespace rules besides RootManageSharedAccessKey. */
+  authorizationRules?: { name: string; rights: string[] }[];
 }
 
 export interface IdentityConfig {
@@ -122,6 +144,7 @@ export const defaults: Config = {
   identity: { provider: 'local' },
   serviceBusNamespaces: [],
   serviceBusTimerMs: 1000,
+  eventHubsNamespaces: [],
 };
 
 export class ConfigError extends Error {
@@ -316,6 +339,7 @@ export function check(input: unknown, source: string): ConfigInput {
     if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
   }
   if (o.serviceBusNamespaces !== undefined) checkServiceBusNamespaces(o.serviceBusNamespaces, fail);
+  if (o.eventHubsNamespaces !== undefined) checkEventHubsNamespaces(o.eventHubsNamespaces, fail);
   const timer = o.serviceBusTimerMs;
   if (timer !== undefined && (!Number.isInteger(timer) || (timer as number) < 10 || (timer as number) > 60_000)) fail(`'serviceBusTimerMs' must be an integer from 10 to 60000`);
   return o as ConfigInput;
@@ -378,6 +402,37 @@ function checkServiceBusNamespaces(list: unknown, fail: (msg: string) => never):
     items(ns.topics, `${at}.topics`).forEach((t, j) =>
       items(t.subscriptions, `${at}.topics[${j}].subscriptions`).forEach((s, k) => items(s.rules, `${at}.topics[${j}].subscriptions[${k}].rules`)),
     );
+  });
+}
+
+/** The shape only; names and values are checked by the namespace service when they are applied at start. */
+function checkEventHubsNamespaces(list: unknown, fail: (msg: string) => never): void {
+  const object = (v: unknown, at: string, known: string[]) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { name?: unknown }).name !== 'string') fail(`${at}' must be an object with a 'name'`);
+    for (const k of Object.keys(v as object)) if (!known.includes(k)) fail(`unknown setting ${at}.${k}' (known: ${known.join(', ')})`);
+    return v as Record<string, unknown>;
+  };
+  const items = (v: unknown, at: string) => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) fail(`${at}' must be a list`);
+    return v as unknown[];
+  };
+  const rules = (v: unknown, at: string) =>
+    items(v, at).forEach((r, i) => {
+      const rule = object(r, `${at}[${i}]`, ['name', 'rights']);
+      if (!Array.isArray(rule.rights) || rule.rights.some((x) => !['Send', 'Listen', 'Manage'].includes(x as string))) fail(`${at}[${i}].rights' must be a list of Send, Listen, Manage`);
+    });
+  if (!Array.isArray(list)) fail(`'eventHubsNamespaces' must be a list of { name, eventHubs, authorizationRules }`);
+  (list as unknown[]).forEach((n, i) => {
+    const at = `'eventHubsNamespaces[${i}]`;
+    const ns = object(n, at, ['name', 'eventHubs', 'authorizationRules']);
+    rules(ns.authorizationRules, `${at}.authorizationRules`);
+    items(ns.eventHubs, `${at}.eventHubs`).forEach((h, j) => {
+      const hub = object(h, `${at}.eventHubs[${j}]`, ['name', 'partitionCount', 'messageRetentionInDays', 'consumerGroups', 'authorizationRules']);
+      for (const k of ['partitionCount', 'messageRetentionInDays']) if (hub[k] !== undefined && !Number.isInteger(hub[k])) fail(`${at}.eventHubs[${j}].${k}' must be an integer`);
+      if (items(hub.consumerGroups, `${at}.eventHubs[${j}].consumerGroups`).some((g) => typeof g !== 'string')) fail(`${at}.eventHubs[${j}].consumerGroups' must be a list of names`);
+      rules(hub.authorizationRules, `${at}.eventHubs[${j}].authorizationRules`);
+    });
   });
 }
 

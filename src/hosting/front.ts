@@ -15,6 +15,9 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
+
+/** A local Event Hubs or Service Bus namespace's host name, as Azure's `{namespace}.servicebus.windows.net`. */
+const NAMESPACE_HOST = /^[a-z][a-z0-9-]*\.servicebus\./i;
 /** What a hub gives the listeners of its address: its names, its certificate, and where each protocol's connections go. */
 export interface HubEndpoints {
   hubName: string;
@@ -130,6 +133,9 @@ export class Front {
     const named = (hub: Attached | undefined) => hub?.hostNames.some((n) => n.toLowerCase() === host);
     if (named(this.defaultHub)) return this.defaultHub;
     for (const hub of this.hubs.values()) if (named(hub)) return hub;
+    // Event Hubs and Service Bus namespaces ({namespace}.servicebus.…) are served by the primary
+    // (default) hub's endpoint, whose namespace link families tell them apart.
+    if (NAMESPACE_HOST.test(host)) return this.defaultHub;
     return undefined;
   }
 

@@ -10,7 +10,7 @@ import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../hub/messagin
 import type { Expr, Query } from '../hub/query/ast.js';
 import type { JsonObject } from '../hub/twins/types.js';
 import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
-import type { EventLog } from './eventLog.js';
+import type { EventLog, EventLogs } from './eventLog.js';
 import type { CaCertificateStore } from './caCertificates.js';
 import type { ConfigurationMetricResults, StoredConfiguration } from '../hub/configurations/types.js';
 
@@ -190,7 +190,10 @@ export interface Store {
   cloudToDeviceFeedback: C2dFeedbackStore;
   queries: QueryStore;
   jobs: JobStore;
+  /** The built-in endpoint's entity of `eventLogs`. */
   eventLog: EventLog;
+  /** The event log of every entity (the built-in endpoint, namespace event hubs). */
+  eventLogs: EventLogs;
   caCertificates: CaCertificateStore;
   consumerGroups: ConsumerGroupStore;
   configurations: ConfigurationStore;

@@ -25,6 +25,7 @@ export class AppendNotifier {
 /** The event log, telling `notifier` about each committed append. */
 export function notifyingAppends(log: EventLog, notifier: AppendNotifier): EventLog {
   return {
+    entity: log.entity,
     ensurePartitions: (count) => log.ensurePartitions(count),
     append: async (events) => {
       const stored = await log.append(events);

@@ -2,18 +2,15 @@ import { AppendNotifier } from './appends.js';
 import { ConsumerGroups } from './consumerGroups.js';
 import { PartitionOwnership } from './ownership.js';
 import type { EventLogReader, LogPartitionInfo } from './types.js';
+import { partitionNumber, type EventHubEntity, type EventHubProperties } from './entity.js';
 
-export interface EventHubProperties {
-  name: string;
-  createdAt: Date;
-  partitionIds: string[];
-}
+export type { EventHubProperties } from './entity.js';
 
 /**
  * IoT Hub's built-in Event Hub-compatible endpoint: an Event Hub named after the hub whose
  * partitions are the event log's, with consumer groups and owner-level receivers.
  */
-export class BuiltInEndpoint {
+export class BuiltInEndpoint implements EventHubEntity {
   readonly ownership = new PartitionOwnership();
 
   constructor(
@@ -26,6 +23,10 @@ export class BuiltInEndpoint {
     readonly appends: AppendNotifier,
   ) {}
 
+  consumerGroup(name: string): Promise<string | undefined> {
+    return this.consumerGroups.find(name);
+  }
+
   properties(): EventHubProperties {
     return {
       name: this.name,
@@ -36,9 +37,7 @@ export class BuiltInEndpoint {
 
   /** undefined when `partitionId` is not one of the endpoint's partitions. */
   partition(partitionId: string): number | undefined {
-    if (!/^\d+$/.test(partitionId)) return undefined;
-    const n = Number(partitionId);
-    return n < this.partitionCount ? n : undefined;
+    return partitionNumber(partitionId, this.partitionCount);
   }
 
   partitionProperties(partition: number): Promise<LogPartitionInfo> {

@@ -47,6 +47,13 @@ export class PartitionOwnership {
     return { ok: true };
   }
 
+  /** Disconnects every reader (the entity is gone). */
+  closeAll(reason: string): void {
+    const all = [...this.readers.values()].flatMap((set) => [...set]);
+    this.readers.clear();
+    for (const reader of all) reader.disconnect(reason);
+  }
+
   release(group: string, partition: number, reader: PartitionReader): void {
     const key = `${group.toLowerCase()}/${partition}`;
     const set = this.readers.get(key);

@@ -1,8 +1,10 @@
 import type { BuiltInEndpoint } from '../../hub/eventhub/builtInEndpoint.js';
 import { cbsNode } from './cbs.js';
+import type { EventHubsAmqp } from './eventHubs/index.js';
 import type { ServiceBusAmqp } from './serviceBus/index.js';
 import { managementRoutes } from './eventhub/management.js';
 import { partitionReceiverRoute } from './eventhub/partitionReceiver.js';
+import { builtInAccess } from './eventhub/access.js';
 import type { LinkRoute } from './link.js';
 import type { CloudToDevice } from '../../hub/messaging/cloudToDevice.js';
 import type { CloudToDeviceFeedback } from '../../hub/messaging/feedback.js';
@@ -32,14 +34,17 @@ export interface AmqpServices {
   dps?: DpsAmqp;
   /** Local Service Bus namespaces (on the primary hub's endpoint). */
   serviceBus?: ServiceBusAmqp;
+  /** Local Event Hubs namespaces (on the primary hub's endpoint). */
+  eventHubs?: EventHubsAmqp;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
 export function amqpRoutes(services: AmqpServices): LinkRoute[] {
   return [
-    ...cbsNode(services.serviceBus ? [services.serviceBus.cbs] : []),
+    ...cbsNode([...(services.serviceBus ? [services.serviceBus.cbs] : []), ...(services.eventHubs ? [services.eventHubs.cbs] : [])]),
     ...(services.serviceBus ? services.serviceBus.routes : []),
-    ...(services.eventHub ? [partitionReceiverRoute(services.eventHub), ...managementRoutes(services.eventHub)] : []),
+    ...(services.eventHubs ? services.eventHubs.routes : []),
+    ...(services.eventHub ? [partitionReceiverRoute(builtInAccess(services.eventHub)), ...managementRoutes(builtInAccess(services.eventHub))] : []),
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
     ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),
     fileNotificationRoute(),

@@ -3,7 +3,7 @@ import { errors } from '../../core/errors.js';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import type { AppendNotifier } from '../../hub/eventhub/appends.js';
 import { partitionFor } from '../../hub/messaging/eventLogWriter.js';
-import type { EventLog, EventPosition, StoredEvent } from '../../store/eventLog.js';
+import { propertiesText, propertyText, type EventLog, type EventPosition, type StoredEvent } from '../../store/eventLog.js';
 import { guard } from './common.js';
 
 export interface TelemetryApiDeps {
@@ -140,15 +140,16 @@ function parseQuery(req: FastifyRequest): { from: number | 'now'; deviceId?: str
 function toEvent(e: StoredEvent): TelemetryEvent {
   const text = e.body.toString('utf8');
   const utf8 = Buffer.from(text, 'utf8').equals(e.body);
-  const moduleId = e.systemProperties['iothub-connection-module-id'];
+  // The built-in endpoint's events: IoT Hub's properties are strings.
+  const moduleId = propertyText(e.systemProperties['iothub-connection-module-id']);
   return {
-    deviceId: e.systemProperties['iothub-connection-device-id'] ?? '',
+    deviceId: propertyText(e.systemProperties['iothub-connection-device-id']) ?? '',
     ...(moduleId ? { moduleId } : {}),
     partition: e.partition,
     sequenceNumber: e.sequenceNumber,
     enqueuedTime: new Date(e.enqueuedTime).toISOString(),
-    systemProperties: e.systemProperties,
-    properties: e.properties,
+    systemProperties: propertiesText(e.systemProperties),
+    properties: propertiesText(e.properties),
     body: utf8 ? text : e.body.toString('base64'),
     bodyEncoding: utf8 ? 'utf8' : 'base64',
   };

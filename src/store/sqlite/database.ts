@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { dpsGroupIdsNocaseMigrationSql, dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
+import { eventHubsMigrationSql } from './eventHubs.js';
 
 export type Db = Database.Database;
 
@@ -184,6 +185,35 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Enrollment group ids compare without regard to case, as DPS's do (issue 14).
   { name: '302-dps-group-ids-nocase', sql: dpsGroupIdsNocaseMigrationSql },
+  {
+    // The event log becomes a log of many entities (the built-in endpoint and the event hubs of
+    // local Event Hubs namespaces), keyed by entity and partition. Existing rows become the
+    // built-in endpoint's ('$builtin'); their properties (JSON strings) stay readable as they are,
+    // the typed property encoding being a superset of the old one.
+    name: '102-event-log-entities',
+    sql: `CREATE TABLE event_partitions_by_entity (
+            entity TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            last_sequence_number INTEGER NOT NULL,
+            last_offset INTEGER NOT NULL,
+            next_offset INTEGER NOT NULL,
+            last_enqueued_time INTEGER NOT NULL,
+            PRIMARY KEY (entity, partition)
+          );
+          INSERT INTO event_partitions_by_entity (entity, partition, last_sequence_number, last_offset, next_offset, last_enqueued_time)
+            SELECT '$builtin', partition, last_sequence_number, last_offset, next_offset, last_enqueued_time FROM event_partitions;
+          DROP TABLE event_partitions;
+          ALTER TABLE event_partitions_by_entity RENAME TO event_partitions;
+          ALTER TABLE events ADD COLUMN entity TEXT NOT NULL DEFAULT '$builtin';
+          DROP INDEX events_by_sequence;
+          DROP INDEX events_by_offset;
+          DROP INDEX events_by_time;
+          CREATE UNIQUE INDEX events_by_sequence ON events (entity, partition, sequence_number);
+          CREATE INDEX events_by_offset ON events (entity, partition, byte_offset);
+          CREATE INDEX events_by_time ON events (entity, partition, enqueued_time);`,
+  },
+  // Local Event Hubs namespaces (their events are entities of the event log).
+  { name: '600-eventhubs-namespaces', sql: eventHubsMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

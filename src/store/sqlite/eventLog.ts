@@ -1,7 +1,9 @@
 import type { Db } from './database.js';
-import type { EventLog, EventPosition, EventToAppend, PartitionInfo, StoredEvent } from '../eventLog.js';
+import { BUILT_IN_ENTITY, type EventLog, type EventLogs, type EventPosition, type EventToAppend, type PartitionInfo, type StoredEvent } from '../eventLog.js';
+import { decodeProperties, encodeProperties } from './propertyJson.js';
 
 interface PartitionRow {
+  entity?: string;
   partition: number;
   last_sequence_number: number;
   last_offset: number;
@@ -19,6 +21,32 @@ interface EventRow {
   properties: string;
 }
 
+/** The log of every entity in one database: views per entity share its tables. */
+export class SqliteEventLogs implements EventLogs {
+  private readonly views = new Map<string, SqliteEventLog>();
+  private readonly dropAll;
+
+  constructor(private readonly db: Db) {
+    const dropEvents = db.prepare<[string]>('DELETE FROM events WHERE entity = ?');
+    const dropPartitions = db.prepare<[string]>('DELETE FROM event_partitions WHERE entity = ?');
+    this.dropAll = db.transaction((key: string) => {
+      dropEvents.run(key);
+      dropPartitions.run(key);
+    });
+  }
+
+  entity(key: string): SqliteEventLog {
+    let view = this.views.get(key);
+    if (!view) this.views.set(key, (view = new SqliteEventLog(this.db, key)));
+    return view;
+  }
+
+  async drop(key: string): Promise<void> {
+    this.dropAll(key);
+  }
+}
+
+/** One entity's partitions (the built-in endpoint's unless another key is given). */
 export class SqliteEventLog implements EventLog {
   private readonly countStmt;
   private readonly createPartitionStmt;
@@ -32,31 +60,47 @@ export class SqliteEventLog implements EventLog {
   private readonly deleteStmt;
   private readonly appendAll;
 
-  constructor(private readonly db: Db) {
-    this.countStmt = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM event_partitions');
-    this.createPartitionStmt = db.prepare(
-      'INSERT OR IGNORE INTO event_partitions (partition, last_sequence_number, last_offset, next_offset, last_enqueued_time) VALUES (?, -1, -1, 0, 0)',
+  constructor(
+    private readonly db: Db,
+    readonly entity: string = BUILT_IN_ENTITY,
+  ) {
+    const e = entity;
+    const countStmt = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM event_partitions WHERE entity = ?');
+    this.countStmt = { get: () => countStmt.get(e) };
+    const createPartitionStmt = db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO event_partitions (entity, partition, last_sequence_number, last_offset, next_offset, last_enqueued_time) VALUES (?, ?, -1, -1, 0, 0)',
     );
-    this.partitionStmt = db.prepare<[number], PartitionRow>('SELECT * FROM event_partitions WHERE partition = ?');
-    this.updatePartitionStmt = db.prepare(
+    this.createPartitionStmt = { run: (p: number) => createPartitionStmt.run(e, p) };
+    const partitionStmt = db.prepare<[string, number], PartitionRow>('SELECT * FROM event_partitions WHERE entity = ? AND partition = ?');
+    this.partitionStmt = { get: (p: number) => partitionStmt.get(e, p) };
+    const updatePartitionStmt = db.prepare(
       `UPDATE event_partitions SET last_sequence_number = @last_sequence_number, last_offset = @last_offset,
-         next_offset = @next_offset, last_enqueued_time = @last_enqueued_time WHERE partition = @partition`,
+         next_offset = @next_offset, last_enqueued_time = @last_enqueued_time WHERE entity = @entity AND partition = @partition`,
     );
-    this.insertStmt = db.prepare(
-      `INSERT INTO events (partition, sequence_number, byte_offset, enqueued_time, body, system_properties, properties)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    this.updatePartitionStmt = { run: (p: PartitionRow) => updatePartitionStmt.run({ ...p, entity: e }) };
+    const insertStmt = db.prepare(
+      `INSERT INTO events (entity, partition, sequence_number, byte_offset, enqueued_time, body, system_properties, properties)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.readFromSequenceStmt = db.prepare<[number, number, number], EventRow>(
-      'SELECT * FROM events WHERE partition = ? AND sequence_number >= ? ORDER BY sequence_number LIMIT ?',
+    this.insertStmt = {
+      run: (p: number, seq: number, offset: number, time: number, body: Buffer, sys: string, props: string) => insertStmt.run(e, p, seq, offset, time, body, sys, props),
+    };
+    const readFromSequenceStmt = db.prepare<[string, number, number, number], EventRow>(
+      'SELECT * FROM events WHERE entity = ? AND partition = ? AND sequence_number >= ? ORDER BY sequence_number LIMIT ?',
     );
-    this.sequenceAtOffsetStmt = db.prepare<[number, number], { s: number | null }>(
-      'SELECT MIN(sequence_number) AS s FROM events WHERE partition = ? AND byte_offset >= ?',
+    this.readFromSequenceStmt = { all: (p: number, seq: number, max: number) => readFromSequenceStmt.all(e, p, seq, max) };
+    const sequenceAtOffsetStmt = db.prepare<[string, number, number], { s: number | null }>(
+      'SELECT MIN(sequence_number) AS s FROM events WHERE entity = ? AND partition = ? AND byte_offset >= ?',
     );
-    this.sequenceAtTimeStmt = db.prepare<[number, number], { s: number | null }>(
-      'SELECT MIN(sequence_number) AS s FROM events WHERE partition = ? AND enqueued_time >= ?',
+    this.sequenceAtOffsetStmt = { get: (p: number, offset: number) => sequenceAtOffsetStmt.get(e, p, offset) };
+    const sequenceAtTimeStmt = db.prepare<[string, number, number], { s: number | null }>(
+      'SELECT MIN(sequence_number) AS s FROM events WHERE entity = ? AND partition = ? AND enqueued_time >= ?',
     );
-    this.firstSequenceStmt = db.prepare<[number], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM events WHERE partition = ?');
-    this.deleteStmt = db.prepare('DELETE FROM events WHERE partition = ? AND enqueued_time < ?');
+    this.sequenceAtTimeStmt = { get: (p: number, time: number) => sequenceAtTimeStmt.get(e, p, time) };
+    const firstSequenceStmt = db.prepare<[string, number], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM events WHERE entity = ? AND partition = ?');
+    this.firstSequenceStmt = { get: (p: number) => firstSequenceStmt.get(e, p) };
+    const deleteStmt = db.prepare<[string, number, number]>('DELETE FROM events WHERE entity = ? AND partition = ? AND enqueued_time < ?');
+    this.deleteStmt = { run: (p: number, time: number) => deleteStmt.run(e, p, time) };
 
     this.appendAll = db.transaction((events: EventToAppend[]): StoredEvent[] => {
       const state = new Map<number, PartitionRow>();
@@ -68,8 +112,8 @@ export class SqliteEventLog implements EventLog {
           if (!p) throw new Error(`event log partition ${e.partition} does not exist`);
           state.set(e.partition, p);
         }
-        const systemProperties = JSON.stringify(e.systemProperties);
-        const properties = JSON.stringify(e.properties);
+        const systemProperties = encodeProperties(e.systemProperties);
+        const properties = encodeProperties(e.properties);
         const sequenceNumber = p.last_sequence_number + 1;
         const offset = p.next_offset;
         this.insertStmt.run(e.partition, sequenceNumber, offset, e.enqueuedTime, e.body, systemProperties, properties);
@@ -125,6 +169,7 @@ export class SqliteEventLog implements EventLog {
 
   async deleteBefore(enqueuedTime: number): Promise<number> {
     const partitions = this.countStmt.get()!.n;
+    // Partitions are numbered 0..n-1.
     let deleted = 0;
     for (let p = 0; p < partitions; p++) deleted += this.deleteStmt.run(p, enqueuedTime).changes;
     return deleted;
@@ -138,7 +183,7 @@ function toStoredEvent(r: EventRow): StoredEvent {
     offset: String(r.byte_offset),
     enqueuedTime: r.enqueued_time,
     body: r.body,
-    systemProperties: JSON.parse(r.system_properties) as Record<string, string>,
-    properties: JSON.parse(r.properties) as Record<string, string>,
+    systemProperties: decodeProperties(r.system_properties),
+    properties: decodeProperties(r.properties),
   };
 }

@@ -9,7 +9,8 @@ import { SqliteC2dFeedback } from './c2dFeedback.js';
 import { SqliteConsumerGroups } from './consumerGroups.js';
 import { SqliteQueryStore } from './query.js';
 import { SqliteJobStore } from './jobs.js';
-import { SqliteEventLog } from './eventLog.js';
+import { SqliteEventLogs } from './eventLog.js';
+import { BUILT_IN_ENTITY } from '../eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
 import { SqliteConfigurationStore } from './configurations.js';
 
@@ -20,6 +21,7 @@ export interface SqliteStore extends Store {
 
 export function openSqliteStore(path: string): SqliteStore {
   const db = openDatabase(path);
+  const eventLogs = new SqliteEventLogs(db);
   return {
     db,
     devices: new SqliteDeviceStore(db),
@@ -31,7 +33,8 @@ export function openSqliteStore(path: string): SqliteStore {
     consumerGroups: new SqliteConsumerGroups(db),
     queries: new SqliteQueryStore(db),
     jobs: new SqliteJobStore(db),
-    eventLog: new SqliteEventLog(db),
+    eventLog: eventLogs.entity(BUILT_IN_ENTITY),
+    eventLogs,
     caCertificates: new SqliteCaCertificateStore(db),
     configurations: new SqliteConfigurationStore(db),
     close: () => db.close(),

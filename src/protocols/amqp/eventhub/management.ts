@@ -1,6 +1,6 @@
 import rhea from 'rhea';
 import { HubError } from '../../../core/errors.js';
-import type { BuiltInEndpoint } from '../../../hub/eventhub/builtInEndpoint.js';
+import type { EventHubAccess } from './access.js';
 import { requestResponseNode, type Reply } from '../requestResponse.js';
 import type { LinkRoute } from '../link.js';
 
@@ -12,19 +12,23 @@ const { types } = rhea;
  * `com.microsoft:partition` (begin/last sequence numbers, last offset and time, emptiness).
  * Authorized by the request's `security_token` or a token put on $cbs for the node.
  */
-export function managementRoutes(endpoint: BuiltInEndpoint): LinkRoute[] {
-  return requestResponseNode(/^\/?(?:([^/]+)\/)?\$management$/i, async (connection, request): Promise<Reply> => {
+export function managementRoutes(access: EventHubAccess): LinkRoute[] {
+  const routes = requestResponseNode(/^\/?(?:([^/]+)\/)?\$management$/i, async (connection, request): Promise<Reply> => {
     const props = (request.application_properties ?? {}) as Record<string, unknown>;
-    const path = `/${endpoint.name}/$management`;
+    const name = typeof props.name === 'string' ? props.name : '';
     try {
-      if (typeof props.security_token === 'string') await connection.claims.put(undefined, props.security_token).catch(() => undefined);
-      await connection.claims.authorize('ServiceConnect', path);
+      if (typeof props.security_token === 'string') await access.putRequestToken(connection, props.security_token);
+      // Reads are what a producer does before sending too: Send or Listen will do.
+      await access.authorize(connection, 'Listen', name, `/${name}/$management`).catch(async (e) => {
+        await access.authorize(connection, 'Send', name, `/${name}/$management`).catch(() => Promise.reject(e));
+      });
     } catch (e) {
       if (e instanceof HubError) return { statusCode: 401, statusDescription: e.message };
       throw e;
     }
     if (props.operation !== 'READ') return { statusCode: 400, statusDescription: `Unsupported operation '${String(props.operation)}'` };
-    if (typeof props.name !== 'string' || props.name.toLowerCase() !== endpoint.name.toLowerCase()) {
+    const endpoint = access.find(connection, name);
+    if (!endpoint) {
       return { statusCode: 404, statusDescription: `The messaging entity '${String(props.name)}' could not be found.` };
     }
     if (props.type === 'com.microsoft:eventhub') {
@@ -64,4 +68,5 @@ export function managementRoutes(endpoint: BuiltInEndpoint): LinkRoute[] {
     }
     return { statusCode: 400, statusDescription: `Unsupported type '${String(props.type)}'` };
   });
+  return access.accepts ? routes.map((r) => ({ ...r, accepts: access.accepts })) : routes;
 }

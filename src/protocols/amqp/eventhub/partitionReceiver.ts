@@ -1,11 +1,11 @@
 import rhea, { type Sender } from 'rhea';
 import { HubError } from '../../../core/errors.js';
-import type { BuiltInEndpoint } from '../../../hub/eventhub/builtInEndpoint.js';
 import type { LogPosition } from '../../../hub/eventhub/types.js';
 import { amqpError, amqpErrors } from '../errors.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { eventMessage } from './eventMessage.js';
 import { parseSelector } from './filter.js';
+import type { EventHubAccess } from './access.js';
 
 const SELECTOR = 'apache.org:selector-filter:string';
 const EPOCH = 'com.microsoft:epoch';
@@ -18,26 +18,28 @@ const READ_BATCH = 500;
  * link's selector filter, as far as the client's credit goes, and new ones as soon as they are
  * appended (no polling: the append notifier wakes the link).
  */
-export function partitionReceiverRoute(endpoint: BuiltInEndpoint): LinkRoute {
+export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
   return {
     role: 'send',
-    address: /^\/?([^/]+)\/ConsumerGroups\/([^/]+)\/Partitions\/([^/]+)$/i,
+    address: /^(?:[a-z]+:\/\/[^/]+)?\/?([^/]+)\/ConsumerGroups\/([^/]+)\/Partitions\/([^/]+)$/i,
+    ...(access.accepts ? { accepts: access.accepts } : {}),
     async open({ connection, link, address }: IncomingLink<Sender>, m) {
       link.set_source(link.source);
       const [, entity, groupName, partitionId] = m as unknown as [string, string, string, string];
       // Authorized before anything about the entity is revealed.
       const holder = { expire: (why: string) => link.close(amqpErrors.unauthorized(why)) };
       try {
-        await connection.claims.authorize('ServiceConnect', `/${address.replace(/^\//, '')}`, holder);
+        await access.authorize(connection, 'Listen', entity, `/${address.replace(/^[a-z]+:\/\/[^/]+/i, '').replace(/^\//, '')}`, holder);
       } catch (e) {
         link.close(e instanceof HubError ? amqpError(e) : amqpErrors.unauthorized('Unauthorized'));
         return;
       }
       if (!link.is_open()) return;
-      const release = () => connection.claims.release(holder);
-      const group = await endpoint.consumerGroups.find(groupName);
-      const partition = endpoint.partition(partitionId);
-      if (entity.toLowerCase() !== endpoint.name.toLowerCase() || !group || partition === undefined) {
+      const release = () => access.release(connection, holder);
+      const endpoint = access.find(connection, entity);
+      const group = endpoint ? await endpoint.consumerGroup(groupName) : undefined;
+      const partition = endpoint?.partition(partitionId);
+      if (!endpoint || !group || partition === undefined) {
         release();
         link.close(amqpErrors.notFound(`The messaging entity '${address}' could not be found.`));
         return;

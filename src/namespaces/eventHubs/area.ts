@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { EventHubsNamespaceConfig } from '../../config/index.js';
+import { eventHubsAmqp, type EventHubsAmqp } from '../../protocols/amqp/eventHubs/index.js';
+import type { EventLogs } from '../../store/eventLog.js';
+import type { EventHubsStore } from '../../store/eventHubs.js';
+import { EventHubsNamespaces } from './namespaces.js';
+import type { AccessRight } from './types.js';
+
+export interface EventHubsArea {
+  namespaces: EventHubsNamespaces;
+  amqp: EventHubsAmqp;
+  close(): void;
+}
+
+/**
+ * Creates (or updates) the configured namespaces, event hubs, consumer groups and rules; nothing
+ * configured is deleted, and keys, once made, are kept.
+ */
+export async function applyEventHubsConfig(namespaces: EventHubsNamespaces, config: EventHubsNamespaceConfig[]): Promise<void> {
+  for (const n of config) {
+    namespaces.createNamespace(n.name);
+    for (const r of n.authorizationRules ?? []) namespaces.putAuthorizationRule(n.name, undefined, r.name, r.rights as AccessRight[]);
+    for (const hub of n.eventHubs ?? []) {
+      await namespaces.putEventHub(n.name, hub.name, {
+        ...(hub.partitionCount !== undefined ? { partitionCount: hub.partitionCount } : {}),
+        ...(hub.messageRetentionInDays !== undefined ? { messageRetentionInDays: hub.messageRetentionInDays } : {}),
+      });
+      for (const g of hub.consumerGroups ?? []) namespaces.putConsumerGroup(n.name, hub.name, g);
+      for (const r of hub.authorizationRules ?? []) namespaces.putAuthorizationRule(n.name, hub.name, r.name, r.rights as AccessRight[]);
+    }
+  }
+}
+
+/**
+ * Local Event Hubs namespaces: the namespace service over the hub's store and event log (one
+ * engine with the built-in endpoint's), the configured namespaces applied, retention swept
+ * periodically, and the AMQP link families the hub's endpoint serves.
+ */
+export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLogs; namespaces: EventHubsNamespaceConfig[]; logger: Logger; retentionSweepMs?: number }): Promise<EventHubsArea> {
+  const namespaces = new EventHubsNamespaces(deps.store, deps.logs);
+  await applyEventHubsConfig(namespaces, deps.namespaces);
+  const sweep = () =>
+    namespaces.applyRetention().catch((e: unknown) => {
+      deps.logger.warn({ err: e }, 'Event Hubs namespaces retention failed');
+      return 0;
+    });
+  const timer = setInterval(() => void sweep(), deps.retentionSweepMs ?? 60_000);
+  timer.unref();
+  void sweep();
+  return { namespaces, amqp: eventHubsAmqp(namespaces), close: () => clearInterval(timer) };
+}
+
+/** Connection strings of each namespace (RootManageSharedAccessKey): TLS on the hub's AMQP port, and plain on loopback (emulator style). */
+export function eventHubsConnectionStrings(
+  namespaces: EventHubsNamespaces,
+  endpoint: { hostName: string; amqpPort: number; emulatorHost: string; emulatorPort: number },
+): { name: string; eventHubs: string[]; connectionString: string; emulatorConnectionString: string }[] {
+  return namespaces.listNamespaces().map((n) => {
+    const rules = namespaces.listAuthorizationRules(n.name);
+    const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
+    const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
+    return {
+      name: n.name,
+      eventHubs: namespaces.listEventHubs(n.name).map((h) => h.name),
+      connectionString: `Endpoint=sb://${endpoint.hostName}${endpoint.amqpPort === 5671 ? '' : `:${endpoint.amqpPort}`}/;${key}`,
+      emulatorConnectionString: endpoint.emulatorPort
+        ? `Endpoint=sb://${endpoint.emulatorHost}${endpoint.emulatorPort === 5672 ? '' : `:${endpoint.emulatorPort}`}/;${key};UseDevelopmentEmulator=true`
+        : '',
+    };
+  });
+}
