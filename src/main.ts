@@ -55,6 +55,10 @@ import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
 import { certificatesApi } from './protocols/http/certificates.js';
+import { openControlDatabase } from './store/sqlite/control.js';
+import { openSqliteControlResources } from './store/sqlite/controlResources.js';
+import { controlArea, type ControlArea } from './control/index.js';
+import { interimIdentity, InterimHubHost } from './control/interim.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -82,6 +86,8 @@ export interface RunningHub {
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
+  /** The control plane (ARM), on the primary hub only. */
+  control?: ControlArea;
 }
 
 export class StartupError extends Error {
@@ -93,19 +99,65 @@ export class StartupError extends Error {
  * address and database, sharing the primary's CA), then the primary hub with the Device
  * Provisioning Service, which links and provisions into all of them.
  */
-export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
+export async function startFleethub(
+  config: Config,
+  logger: Logger = pino({ level: config.logLevel }),
+  options: StartOptions = {},
+): Promise<RunningHub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const extras: RunningHub[] = [];
+  const controlDb = openControlDatabase(config.dataDir);
   try {
     for (const hubConfig of extraHubConfigs(config)) {
       extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir }));
     }
-    return await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras } });
+    // The control plane (ARM) is process-level, served on the primary hub's HTTPS listener.
+    // INTERIM: identity and hub hosting stand-ins until the identity and hosting areas are merged.
+    const controlStore = openSqliteControlResources(controlDb);
+    const identity = interimIdentity(controlStore);
+    let primary: RunningHub | undefined;
+    const hubHost = new InterimHubHost(
+      () => primary!,
+      async (spec) => {
+        const [hubConfig] = extraHubConfigs({ ...config, hubs: [spec] });
+        return startHub(hubConfig!, logger.child({ hub: spec.hubName }), { caDataDir: config.dataDir });
+      },
+      options.allocateHubAddress ?? (async () => config.bind),
+      logger,
+    );
+    const control = controlArea({ ...identity, hubs: hubHost, store: controlStore, hubDomain: config.hubDomain, logger });
+    primary = await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras }, beforeListen: async (http) => { await http.register(control.armApi); } });
+    const hub = primary;
+    const closeHub = hub.close.bind(hub);
+    hub.control = control;
+    hub.close = async () => {
+      try {
+        await closeHub();
+      } finally {
+        if (controlDb.open) controlDb.close();
+      }
+    };
+    try {
+      await control.start();
+    } catch (e) {
+      await hub.close();
+      throw e;
+    }
+    return hub;
   } catch (e) {
     for (const hub of extras.reverse()) await hub.close().catch(() => undefined);
+    if (controlDb.open) controlDb.close();
     throw e;
   }
+}
+
+export interface StartOptions {
+  /**
+   * INTERIM (until the hosting area serves hubs by name on shared ports): the address a hub created
+   * at run time binds; tests give each its own loopback address.
+   */
+  allocateHubAddress?: (hostName: string) => Promise<string>;
 }
 
 interface HubOptions {
@@ -113,6 +165,8 @@ interface HubOptions {
   caDataDir: string;
   /** The provisioning service, on the primary hub only; it provisions into this hub and `hubs`. */
   dps?: { hubs: RunningHub[] };
+  /** Registers more API groups on the hub's HTTPS listener before it listens (the control plane's, on the primary). */
+  beforeListen?: (http: FastifyInstance) => Promise<unknown>;
 }
 
 /** Composes one hub from its configuration: the only place that wires things together. */
@@ -190,6 +244,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
+    if (options.beforeListen) await options.beforeListen(http);
     const httpsPort = await listenHttps(http, config, logger);
 
     // The device plane's MQTT topic families, first match wins.

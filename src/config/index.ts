@@ -40,6 +40,8 @@ export interface Config {
    * links all of them.
    */
   hubs: ExtraHubConfig[];
+  /** Hubs created through the control plane (ARM PUT) get the host name `{name}.{hubDomain}`. */
+  hubDomain: string;
 }
 
 export interface ExtraHubConfig {
@@ -79,6 +81,7 @@ export const defaults: Config = {
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   hubs: [],
+  hubDomain: 'localhost',
 };
 
 export class ConfigError extends Error {
@@ -105,6 +108,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
+  FLEETHUB_HUB_DOMAIN: (v) => ({ hubDomain: v }),
 };
 
 /**
@@ -205,6 +209,7 @@ export function check(input: unknown, source: string): ConfigInput {
   str('hubName', /^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$/, 'must be 3-50 letters, digits or hyphens, as an IoT hub name');
   str('hostName', /^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address');
   str('dataDir');
+  str('hubDomain', /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a DNS domain (hubs created at run time are named {hubName}.{hubDomain})');
   str('bind');
   if (o.extraHostNames !== undefined && (!Array.isArray(o.extraHostNames) || !o.extraHostNames.every((n) => typeof n === 'string' && n))) {
     fail(`'extraHostNames' must be a list of host names`);

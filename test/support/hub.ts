@@ -12,6 +12,7 @@ import pino from 'pino';
 import { defaults, type Config, type ConfigInput } from '../../src/config/index.js';
 import { startFleethub, type RunningHub } from '../../src/main.js';
 import { createSasToken } from '../../src/core/sas.js';
+import { addHostEntry } from './interimResolve.js';
 
 export interface TestHub {
   hub: RunningHub;
@@ -76,7 +77,15 @@ export async function startTestHub(
     dataDir,
   } as Config;
   const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });
-  let hub = await startFleethub(config, logger);
+  // INTERIM: a hub created through the control plane gets a loopback address of its own, its name resolving to it.
+  const startOptions = {
+    allocateHubAddress: async (hostName: string) => {
+      const address = await freeLoopbackAddress();
+      addHostEntry(hostName, address);
+      return address;
+    },
+  };
+  let hub = await startFleethub(config, logger, startOptions);
   const testHub: TestHub = {
     get hub() {
       return hub;
@@ -101,7 +110,7 @@ export async function startTestHub(
     })),
     async restart() {
       await hub.close();
-      hub = await startFleethub(config, logger);
+      hub = await startFleethub(config, logger, startOptions);
     },
     async close() {
       await hub.close();
