@@ -42,6 +42,16 @@ export interface Config {
   hubs: ExtraHubConfig[];
   /** Hubs created through the control plane (ARM PUT) get the host name `{name}.{hubDomain}`. */
   hubDomain: string;
+  /** Managed identities of the hubs' outbound connections. */
+  identity: IdentityConfig;
+}
+
+export interface IdentityConfig {
+  /**
+   * Where tokens for the hubs' identities come from: `local` (Fleethub's own token service) or
+   * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
+   */
+  provider: 'local' | 'azure';
 }
 
 export interface ExtraHubConfig {
@@ -65,7 +75,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'identity' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -82,6 +92,7 @@ export const defaults: Config = {
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   hubs: [],
   hubDomain: 'localhost',
+  identity: { provider: 'local' },
 };
 
 export class ConfigError extends Error {
@@ -109,6 +120,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
   FLEETHUB_HUB_DOMAIN: (v) => ({ hubDomain: v }),
+  FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
 };
 
 /**
@@ -135,8 +147,9 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
+        identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, identity: { ...defaults.identity } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -248,6 +261,12 @@ export function check(input: unknown, source: string): ConfigInput {
   }
   if (o.dps !== undefined) checkDps(o.dps, fail);
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.identity !== undefined) {
+    if (typeof o.identity !== 'object' || o.identity === null || Array.isArray(o.identity)) fail(`'identity' must be an object`);
+    const id = o.identity as Record<string, unknown>;
+    for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
+    if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
+  }
   return o as ConfigInput;
 }
 

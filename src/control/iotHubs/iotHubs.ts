@@ -62,6 +62,11 @@ export class IotHubs implements ResourceTypeProvider {
     }
   }
 
+  /** The ARM id of the hub named `hubName` (what RBAC scopes and hub identities are keyed by). */
+  resourceIdOf(hubName: string): string | undefined {
+    return this.recordByName(hubName)?.id;
+  }
+
   private recordByName(name: string): ResourceRecord | undefined {
     return this.deps.store.resources.list({ type: IOT_HUBS_TYPE }).find((r) => r.name.toLowerCase() === name.toLowerCase());
   }

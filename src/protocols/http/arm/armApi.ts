@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthenticatedError, type Principal, type TokenService } from '../../../identity/types.js';
 import { ArmError, armErrors } from '../../../control/errors.js';
+import { IdentityError } from '../../../identity/errors.js';
 import type { ControlPlane } from '../../../control/plane.js';
 import type { ResourceId } from '../../../control/resourceIds.js';
 
@@ -45,7 +46,7 @@ export function armApi(plane: ControlPlane, tokens: TokenService) {
       }
     });
     app.setErrorHandler((error, request, reply) => {
-      const e = error instanceof ArmError ? error : (error as { statusCode?: number }).statusCode === 413
+      const e = error instanceof ArmError ? error : error instanceof IdentityError ? new ArmError(error.status, error.code, error.message) : (error as { statusCode?: number }).statusCode === 413
         ? new ArmError(413, 'RequestEntityTooLarge', 'The request content is too large.')
         : new ArmError(500, 'InternalServerError', 'The server encountered an internal error.');
       if (e.status >= 500) request.log.error({ err: error }, 'ARM request failed');
