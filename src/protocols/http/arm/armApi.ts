@@ -249,7 +249,8 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
   if (id.children.length) {
     const action = method === 'POST' ? `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/action` : `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/${method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write'}`;
     await plane.authorize(c.caller, scope, action);
-    const answer = provider.child ? await provider.child(method, id, c.body) : undefined;
+    const ifMatch = c.headers['if-match'] as string | undefined;
+    const answer = provider.child ? await provider.child(method, id, c.body, ifMatch ? { ifMatch } : {}) : undefined;
     if (!answer) throw armErrors.notFound(`No route for ${method} /${seg.join('/')}.`);
     return answer;
   }
