@@ -62,6 +62,9 @@ import { InterimHubHost } from './control/interim.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { BUILT_IN_ROLES, findRole } from './identity/roles.js';
+import { Configurations } from './hub/configurations/configurations.js';
+import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
+import { configurationsApi } from './protocols/http/configurations.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -77,6 +80,7 @@ export interface RunningHub {
   cloudToDevice: CloudToDevice;
   queries: Queries;
   jobs: Jobs;
+  configurations: Configurations;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
@@ -228,6 +232,9 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const cloudToDevice = new CloudToDevice(c2dQueue);
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
+    // Automatic device management: CRUD wakes the background evaluation, which writes the twins.
+    const configurationEvaluation = new ConfigurationEvaluation(store.configurations, store.queries, twins, queries, logger, config.configurations.evaluationIntervalSeconds);
+    const configurations = new Configurations(store.configurations, store.devices, store.modules, twins, () => configurationEvaluation.request());
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const hubCertificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
@@ -282,6 +289,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
+    await http.register(configurationsApi(configurations, authorizer));
     if (options.beforeListen) await options.beforeListen(http);
     const httpsPort = await listenHttps(http, config, logger);
 
@@ -337,11 +345,13 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.
+    configurationEvaluation.start();
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     let closed = false;
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
       const jobsStopped = jobs.stop();
+      const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
       await amqp.close();
@@ -352,6 +362,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       methods.close();
       await http.close();
       await jobsStopped;
+      await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       store.close();
     };
@@ -366,6 +377,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       cloudToDevice,
       queries,
       jobs,
+      configurations,
       twinMethodAndC2dTopics,
       connections,
       telemetry,
