@@ -61,6 +61,10 @@ export class IotHubs implements ResourceTypeProvider {
       const body = record.body as HubRecordBody;
       if (body.createdByControlPlane && !hubs.get(record.name)) {
         await hubs.create({ hubName: record.name, hostName: body.hostName });
+      } else if (!body.createdByControlPlane && !hubs.get(record.name)) {
+        // A hub removed from the configuration file: its resource goes too (its identity with it).
+        await this.deps.hubIdentities.setHubIdentity(record.id, { system: false, userAssigned: [] });
+        store.resources.delete(record.id);
       }
     }
   }
