@@ -21,6 +21,7 @@ import { DirectMethods } from './hub/methods/methods.js';
 import { CloudToDevice } from './hub/messaging/cloudToDevice.js';
 import { twinsApi } from './protocols/http/twins.js';
 import { cloudToDeviceAdminApi } from './protocols/http/cloudToDevice.js';
+import { deviceApi } from './protocols/http/device.js';
 import type { TopicHandler } from './protocols/mqtt/handler.js';
 import { twinTopics } from './protocols/mqtt/twin.js';
 import { methodTopics } from './protocols/mqtt/methods.js';
@@ -229,7 +230,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const methods = new DirectMethods(store.devices, store.modules);
     const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
     const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
-    const cloudToDevice = new CloudToDevice(c2dQueue);
+    const cloudToDevice = new CloudToDevice(c2dQueue, Date.now, config.cloudToDeviceLockSeconds * 1000);
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     // Automatic device management: CRUD wakes the background evaluation, which writes the twins.
@@ -260,6 +261,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(certificatesApi(hubCertificates, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
     await http.register(cloudToDeviceAdminApi(cloudToDevice, authorizer));
+    // The device side of HTTPS (azure-iot-device-http): the same services as MQTT and AMQP.
+    await http.register(deviceApi(telemetry, cloudToDevice, connections));
 
     // The provisioning service lives beside the primary hub (in its database and on its listeners).
     const dpsStore = options.dps ? openSqliteDpsStore(store.db) : undefined;

@@ -281,7 +281,7 @@ describe('DPS custom allocation (webhook) through the unmodified SDKs', () => {
     assert.deepEqual(req.deviceRuntimeContext.payload, { kind: 'x509' });
     assert.equal(req.deviceRuntimeContext.symmetricKey, undefined);
     assert.deepEqual((await registry.getTwin('custom-x509-device')).responseBody.tags, { cn: 'CN=custom-x509-device' });
-    assert.equal(((await registry.get('custom-x509-device')).responseBody as any).authentication.type, 'certificateAuthority');
+    assert.equal(((await registry.get('custom-x509-device')).responseBody as any).authentication.type, 'selfSigned');
   });
 
   test('a webhook answer without initialTwin or payload keeps the enrollment twin and returns no payload', async () => {

@@ -147,7 +147,7 @@ describe('DPS device registration over AMQP and AMQP over WebSocket', () => {
       const chainPem = `${leaf.certPem}\n${intermediate.certPem}\n`;
       const result = await registerX509(registrationId, leaf, chainPem, transport);
       assert.equal(result.deviceId, registrationId);
-      assert.equal(((await registry.get(registrationId)).responseBody as any).authentication.type, 'certificateAuthority');
+      assert.equal(((await registry.get(registrationId)).responseBody as any).authentication.type, 'selfSigned');
 
       // The hub authenticates a CA-signed device against its own verified CAs (as in Azure).
       await verifyHubCa(t, `root-${suffix}`, root);

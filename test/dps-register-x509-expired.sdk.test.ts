@@ -146,7 +146,7 @@ describe('DPS X.509 attestation refuses expired certificates', () => {
       const leaf = await issueValid(intermediate, registrationId);
       const result = await register(registrationId, leaf, `${leaf.certPem}\n${intermediate.certPem}\n`, transport);
       assert.equal(result.status, 'assigned');
-      assert.equal(((await registry.get(registrationId)).responseBody as any).authentication.type, 'certificateAuthority');
+      assert.equal(((await registry.get(registrationId)).responseBody as any).authentication.type, 'selfSigned');
     }
   });
 });

@@ -103,12 +103,36 @@ describe('jobs through the unmodified azure-iothub JobClient', () => {
   test('a job with a later start time is scheduled, then runs', async () => {
     const start = new Date(Date.now() + 1500);
     const { jobStatus } = await jobs.scheduleTwinUpdate('later', "deviceId IN ['d-000', 'd-002']", { tags: { later: true } } as any, start, 60);
-    assert.equal((jobStatus as any).status, 'scheduled');
+    // IoT Hub answers the PUT with 'queued'; the job then waits for its start time as 'scheduled'.
+    assert.equal((jobStatus as any).status, 'queued');
+    assert.equal((await job(jobs, 'later')).status, 'scheduled');
     assert.equal((jobStatus as any).maxExecutionTimeInSeconds, 60);
     assert.equal((await queryAll(registry, 'SELECT * FROM devices WHERE tags.later = true')).length, 0);
     const done = await until('the scheduled job to complete', () => job(jobs, 'later'), (j) => j.status === 'completed');
     assert.ok(Date.parse(done.endTime) >= start.getTime());
     assert.deepEqual((await queryAll(registry, 'SELECT deviceId FROM devices WHERE tags.later = true')).map((d) => d.deviceId), ['d-000', 'd-002']);
+  });
+
+  test('a twin patch as the SDK samples build it (empty reported, etag *) is accepted and applied', async () => {
+    await jobs.scheduleTwinUpdate('sample-patch', "deviceId = 'd-005'", { etag: '*', tags: { key: 'value2' }, properties: { desired: {}, reported: {} } } as any, new Date(), 120);
+    await until('the job to complete', () => job(jobs, 'sample-patch'), (j) => j.status === 'completed');
+    const twin = (await registry.getTwin('d-005')).responseBody as any;
+    assert.equal(twin.tags.key, 'value2');
+    assert.equal(twin.properties.reported.$version, 1);
+  });
+
+  test('twin-update and method jobs an hour ahead are answered queued, then cancel', async () => {
+    const inAnHour = new Date(Date.now() + 3600_000);
+    const twinJob = await jobs.scheduleTwinUpdate('cancel-twin', "deviceId = 'd-005'", { etag: '*', tags: {}, properties: { desired: {}, reported: {} } } as any, inAnHour, 120);
+    assert.equal((twinJob.jobStatus as any).jobId, 'cancel-twin');
+    assert.equal((twinJob.jobStatus as any).status, 'queued');
+    const methodJob = await jobs.scheduleDeviceMethod('cancel-method', "deviceId = 'd-005'", { methodName: 'testMethod', payload: null, timeoutInSeconds: 30 } as any, inAnHour, 120);
+    assert.equal((methodJob.jobStatus as any).status, 'queued');
+    for (const id of ['cancel-twin', 'cancel-method']) {
+      assert.equal((await job(jobs, id)).status, 'scheduled');
+      await jobs.cancelJob(id);
+      assert.equal((await job(jobs, id)).status, 'cancelled');
+    }
   });
 
   test('bad jobs are refused with the SDK’s errors and leave nothing behind', async () => {

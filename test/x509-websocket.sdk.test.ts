@@ -106,7 +106,7 @@ describe('X.509 client certificates over WebSocket', () => {
     const result = await registerWs('ws-x509-member', member, chain);
     assert.equal(result.deviceId, 'ws-x509-member');
     const created: any = (await registry.get('ws-x509-member')).responseBody;
-    assert.equal(created.authentication.type, 'certificateAuthority');
+    assert.equal(created.authentication.type, 'selfSigned');
     assert.deepEqual(((await registry.getTwin('ws-x509-member')).responseBody as any).tags, { fleet: 'ws' });
     assert.equal((await service.getDeviceRegistrationState('ws-x509-member')).responseBody.status, 'assigned');
   });

@@ -26,6 +26,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Jobs' device operations (twin updates, method calls) per second, as IoT Hub throttles them. */
   jobDeviceOperationsPerSecond: number;
+  /** How long a cloud-to-device message received over HTTPS stays locked (IoT Hub: one minute); tests shorten it. */
+  cloudToDeviceLockSeconds: number;
   /** The device-to-cloud event log (what the Event Hub-compatible endpoint serves). */
   eventLog: {
     /** Fixed when the data directory is created, as an Event Hub's partition count is. */
@@ -93,6 +95,7 @@ export const defaults: Config = {
   consumerGroups: [],
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
+  cloudToDeviceLockSeconds: 60,
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   configurations: { evaluationIntervalSeconds: 300 },
@@ -244,6 +247,8 @@ export function check(input: unknown, source: string): ConfigInput {
   if (o.logLevel !== undefined && !logLevels.includes(o.logLevel as string)) fail(`'logLevel' must be one of ${logLevels.join(', ')}`);
   const rate = o.jobDeviceOperationsPerSecond;
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || rate > 1e6)) fail(`'jobDeviceOperationsPerSecond' must be a number above 0`);
+  const lock = o.cloudToDeviceLockSeconds;
+  if (lock !== undefined && (!Number.isInteger(lock) || (lock as number) < 1 || (lock as number) > 300)) fail(`'cloudToDeviceLockSeconds' must be an integer 1-300`);
   if (o.ports !== undefined) {
     if (typeof o.ports !== 'object' || o.ports === null) fail(`'ports' must be an object`);
     const ports = o.ports as Record<string, unknown>;

@@ -69,10 +69,21 @@ export interface C2dQueue {
   /** Appends unless the device has `maxDepth` unexpired messages queued. */
   enqueue(message: Omit<CloudToDeviceMessage, 'sequenceNumber' | 'deliveryCount'>, maxDepth: number, now: number): Promise<'ok' | 'full' | 'notFound'>;
   /**
-   * The oldest message to deliver to the device, its delivery count already incremented.
+   * The oldest message to deliver to the device (not one locked by `lock`), its delivery count already incremented.
    * Expired messages and those past `maxDeliveryCount` are removed (their outcomes recorded) on the way.
    */
   next(deviceId: string, now: number, maxDeliveryCount: number): Promise<CloudToDeviceMessage | undefined>;
+  /**
+   * Like `next`, for pull delivery: the oldest message not under a lock, its delivery count
+   * incremented, now locked under `lockToken` until `lockedUntil` (ms since the epoch).
+   */
+  lock(deviceId: string, now: number, maxDeliveryCount: number, lockToken: string, lockedUntil: number): Promise<CloudToDeviceMessage | undefined>;
+  /**
+   * Settles a message locked by `lock`: `complete` and `reject` remove it (outcome Success or
+   * Rejected), `abandon` lifts the lock so that it is delivered again. false when no message holds
+   * that lock token any more (lock expired, already settled, never issued).
+   */
+  settleLock(deviceId: string, lockToken: string, action: 'complete' | 'reject' | 'abandon', now: number): Promise<boolean>;
   /** Removes a delivered message, recording the outcome for feedback. false when it is already gone. */
   complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean>;
   depth(deviceId: string, now: number): Promise<number>;

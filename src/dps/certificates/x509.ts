@@ -11,19 +11,29 @@ export interface ParsedCertificate {
 
 const PEM = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/;
 
-/** DPS takes a certificate as PEM or as the base64 of its DER encoding. */
+/**
+ * DPS takes a certificate as PEM, as the base64 of its DER encoding, or as the base64 of its PEM
+ * text (what Azure's own samples and e2e tests send: `Buffer.from(pem).toString('base64')`).
+ */
 export function parseCertificate(text: unknown): ParsedCertificate | undefined {
   if (typeof text !== 'string' || text.trim() === '') return undefined;
   const m = PEM.exec(text);
   const body = (m ? m[1]! : text).replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return undefined;
-  const der = Buffer.from(body, 'base64');
+  const decoded = Buffer.from(body, 'base64');
+  // Base64 of PEM text: parse the PEM inside (once; the PEM's own body is DER).
+  if (!m && decoded.includes('-----BEGIN CERTIFICATE-----')) {
+    const inner = PEM.exec(decoded.toString('latin1'));
+    return inner ? parseCertificate(inner[0]) : undefined;
+  }
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(der);
+    x509 = new X509Certificate(decoded);
   } catch {
     return undefined;
   }
+  // The DER, whatever form came in (Node also parses PEM bytes), so the stored PEM is always DER inside.
+  const der = x509.raw;
   const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
   return { pem, x509, info: certificateInfo(x509, der) };
 }

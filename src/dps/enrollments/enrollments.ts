@@ -12,7 +12,7 @@ import type {
   X509Certificates,
 } from '../types.js';
 import { encodeContinuation, parseQuery } from './query.js';
-import { isValidRegistrationId, validateCommon, validateDeviceId, type ValidationContext } from './validation.js';
+import { isValidEnrollmentGroupId, isValidRegistrationId, sameEnrollmentGroupId, validateCommon, validateDeviceId, type ValidationContext } from './validation.js';
 
 const bulkModes: Record<string, BulkEnrollmentMode> = {
   create: 'create',
@@ -169,18 +169,21 @@ export class Enrollments {
   }
 
   async putGroup(enrollmentGroupId: string, body: unknown, ifMatch?: string): Promise<EnrollmentGroup> {
-    if (!isValidRegistrationId(enrollmentGroupId)) {
-      throw dpsErrors.invalid(`The enrollment group id '${enrollmentGroupId}' is invalid: use up to 128 lowercase letters, digits and - . _ :`);
+    if (!isValidEnrollmentGroupId(enrollmentGroupId)) {
+      throw dpsErrors.invalid(
+        `The enrollment group id '${enrollmentGroupId}' is invalid: use up to 128 letters, digits and - . _ :, ending with a letter, a digit or -`,
+      );
     }
     const given = (body as { enrollmentGroupId?: unknown } | null)?.enrollmentGroupId;
-    if (given !== undefined && given !== null && given !== enrollmentGroupId) {
+    if (given !== undefined && given !== null && (typeof given !== 'string' || !sameEnrollmentGroupId(given, enrollmentGroupId))) {
       throw dpsErrors.invalid(`The enrollmentGroupId in the body (${String(given)}) does not match the one in the path (${enrollmentGroupId})`);
     }
+    // Ids are case-insensitive: the store matches any spelling, and a group keeps its first one.
     const existing = await this.groups.get(enrollmentGroupId);
     const common = await validateCommon(body, 'group', this.context(existing?.attestation));
     const now = this.now().toISOString();
     const group = {
-      enrollmentGroupId,
+      enrollmentGroupId: existing?.enrollmentGroupId ?? enrollmentGroupId,
       ...common,
       etag: newEtag(),
       createdDateTimeUtc: existing?.createdDateTimeUtc ?? now,

@@ -20,6 +20,18 @@ export function isValidRegistrationId(id: unknown): id is string {
   return typeof id === 'string' && idPattern.test(id);
 }
 
+/**
+ * DPS's rule for enrollment group ids: case-insensitive (kept as given, compared without regard to
+ * case), up to 128 letters, digits and `- . _ :`, the last one a letter, a digit or `-`.
+ */
+const groupIdPattern = /^[A-Za-z0-9\-._:]{0,127}[A-Za-z0-9-]$/;
+
+export function isValidEnrollmentGroupId(id: unknown): id is string {
+  return typeof id === 'string' && groupIdPattern.test(id);
+}
+
+export const sameEnrollmentGroupId = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
 export interface ValidationContext {
   instance: DpsInstance;
   /** A CA certificate uploaded to this DPS, by name. */

@@ -178,7 +178,10 @@ export class Attestation {
         .map(stored)
         .filter((c): c is X509Certificate => !!c && validAt(c, now));
       if (anchors.length && chainsTo(leaf, intermediates, anchors)) {
-        return { enrollment: group, group, authentication: { type: 'certificateAuthority' } };
+        // DPS creates the device self-signed with its leaf's thumbprint (it has checked the chain;
+        // the hub need not know the CA), and updates it when the device re-registers with another leaf.
+        const sha1 = leaf.fingerprint.replace(/:/g, '').toUpperCase();
+        return { enrollment: group, group, authentication: { type: 'selfSigned', primaryThumbprint: sha1, secondaryThumbprint: null } };
       }
     }
     throw refuse();

@@ -60,8 +60,11 @@ export class Jobs {
   async schedule(jobId: string, body: unknown): Promise<Job> {
     const job = this.parseJob(jobId, body);
     if (!(await this.store.insert(job))) throw new HubError('JobAlreadyExists', `A job with id '${jobId}' already exists`);
+    // IoT Hub answers every new job 'queued'; one whose start time is ahead then waits as 'scheduled'.
+    const answer = (await this.store.get(jobId))!;
+    if (Date.parse(job.startTime) > this.now().getTime()) await this.store.update({ ...job, status: 'scheduled' });
     this.arm(job);
-    return (await this.store.get(jobId))!;
+    return answer;
   }
 
   async get(jobId: string): Promise<Job> {
@@ -240,7 +243,7 @@ export class Jobs {
       createdTime: now.toISOString(),
       startTime: startTime.toISOString(),
       maxExecutionTimeInSeconds: max,
-      status: startTime.getTime() > now.getTime() ? 'scheduled' : 'queued',
+      status: 'queued',
       deviceJobStatistics: { deviceCount: 0, failedCount: 0, succeededCount: 0, runningCount: 0, pendingCount: 0 },
     };
     if (job.type === 'scheduleUpdateTwin') job.updateTwin = parseUpdateTwin(b.updateTwin);
@@ -258,7 +261,9 @@ function parseUpdateTwin(value: unknown): JsonObject {
   const props = v.properties as Record<string, unknown> | undefined;
   if (props !== undefined && props !== null) {
     if (typeof props !== 'object' || Array.isArray(props)) throw errors.argument('updateTwin.properties must be an object');
-    if (props.reported !== undefined) throw errors.argument('A job cannot update reported properties');
+    // The SDK samples send `reported: {}`; IoT Hub accepts an empty section and ignores it.
+    const emptyReported = props.reported === undefined || props.reported === null || (typeof props.reported === 'object' && !Array.isArray(props.reported) && Object.keys(props.reported).length === 0);
+    if (!emptyReported) throw errors.argument('A job cannot update reported properties');
     if (props.desired !== undefined && props.desired !== null) patch.properties = { desired: validateSection(props.desired, 'desired') };
   }
   if (patch.tags === undefined && patch.properties === undefined) throw errors.argument('updateTwin must contain tags or properties.desired');

@@ -55,7 +55,33 @@ export class CloudToDevice {
   constructor(
     private readonly queue: C2dQueue,
     private readonly now: () => number = Date.now,
+    /** How long a pulled message stays locked (IoT Hub: one minute). */
+    private readonly lockMs = 60_000,
   ) {}
+
+  /**
+   * Pull delivery (HTTPS): the oldest message the device has not yet settled, locked under a new
+   * lock token for the lock timeout (invisible to every receiver meanwhile; offered again once the
+   * lock ends). Each receive counts as a delivery, as on AMQP and MQTT.
+   */
+  async receive(deviceId: string): Promise<{ message: CloudToDeviceMessage; lockToken: string } | undefined> {
+    const lockToken = randomUUID();
+    const now = this.now();
+    const message = await this.queue.lock(deviceId, now, CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount, lockToken, now + this.lockMs);
+    return message && { message, lockToken };
+  }
+
+  /**
+   * Settles a pulled message by its lock token: complete (feedback Success), reject (feedback
+   * Rejected) or abandon (offered again). DeviceMessageLockLost when the lock is not held.
+   */
+  async settle(deviceId: string, lockToken: string, action: 'complete' | 'reject' | 'abandon'): Promise<void> {
+    if (!(await this.queue.settleLock(deviceId, lockToken, action, this.now()))) {
+      throw new HubError('DeviceMessageLockLost', `The lock token ${lockToken} is not held by a message of device ${deviceId} (expired, already settled or unknown)`);
+    }
+    // An abandoned message may go to a receiving connection of the device at once.
+    if (action === 'abandon') this.wake(deviceId);
+  }
 
   async send(deviceId: string, input: CloudToDeviceSend): Promise<{ messageId: string; expiryTimeUtc: string; queueDepth: number }> {
     const ttl = input.ttlSeconds ?? CLOUD_TO_DEVICE_LIMITS.defaultTtlSeconds;

@@ -63,6 +63,16 @@ export function notifyingOutcomes(queue: C2dQueue, feedback: CloudToDeviceFeedba
       feedback.recorded();
       return m;
     },
+    lock: async (deviceId, now, max, token, until) => {
+      const m = await queue.lock(deviceId, now, max, token, until);
+      feedback.recorded();
+      return m;
+    },
+    settleLock: async (deviceId, token, action, now) => {
+      const done = await queue.settleLock(deviceId, token, action, now);
+      if (done && action !== 'abandon') feedback.recorded();
+      return done;
+    },
     complete: async (deviceId, seq, outcome, now) => {
       const done = await queue.complete(deviceId, seq, outcome, now);
       feedback.recorded();

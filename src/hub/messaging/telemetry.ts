@@ -88,7 +88,8 @@ export class Telemetry {
   }
 }
 
-function messageSize(m: DeviceToCloudMessage): number {
+/** What counts toward the size limit: the body and every property's name and value. */
+export function messageSize(m: DeviceToCloudMessage): number {
   let size = m.body.length;
   const add = (k: string, v: string | undefined) => {
     if (v !== undefined) size += Buffer.byteLength(k) + Buffer.byteLength(v);

@@ -56,10 +56,12 @@ export class Twins {
 
   /** PATCH /twins/{id}: merges tags and desired properties. */
   async updateTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
-    const { tags, desired } = parseServiceBody(body, 'patch');
+    const { tags, desired, clearTags, clearDesired } = parseServiceBody(body, 'patch');
+    // `tags: null` / `desired: null` in a PATCH remove the whole section, as IoT Hub does.
     return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
-      tags: tags ? mergePatch(state.tags, tags) : undefined,
-      desiredPatch: desired,
+      tags: clearTags ? {} : tags ? mergePatch(state.tags, tags) : undefined,
+      desiredPatch: clearDesired ? replacementPatch(valuesOf(state.desired), {}) : desired,
+      replaceDesired: clearDesired,
     }));
   }
 
@@ -224,10 +226,14 @@ function strip(section: TwinState['desired']): JsonObject {
  * sent back whole with PUT (its reported properties are ignored too); a PATCH that tries to write
  * reported properties is refused, since only the device writes them.
  */
-function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: JsonObject; desired?: JsonObject } {
+function parseServiceBody(
+  body: unknown,
+  kind: 'patch' | 'replace',
+): { tags?: JsonObject; desired?: JsonObject; clearTags?: boolean; clearDesired?: boolean } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.argument('The twin must be a JSON object');
   const b = body as Record<string, unknown>;
-  const out: { tags?: JsonObject; desired?: JsonObject } = {};
+  const out: { tags?: JsonObject; desired?: JsonObject; clearTags?: boolean; clearDesired?: boolean } = {};
+  if (b.tags === null) out.clearTags = true;
   if (b.tags !== undefined && b.tags !== null) out.tags = validateSection(b.tags, 'tags');
   if (b.properties !== undefined && b.properties !== null) {
     if (typeof b.properties !== 'object' || Array.isArray(b.properties)) throw errors.argument('properties must be a JSON object');
@@ -235,6 +241,7 @@ function parseServiceBody(body: unknown, kind: 'patch' | 'replace'): { tags?: Js
     if (kind === 'patch' && typeof reported === 'object' && reported !== null && Object.keys(valuesOf(reported as JsonObject)).length > 0) {
       throw errors.argument('Reported properties are written by the device; the service can update only tags and desired properties');
     }
+    if (desired === null) out.clearDesired = true;
     if (desired !== undefined && desired !== null) {
       if (typeof desired !== 'object' || Array.isArray(desired)) throw errors.argument('properties.desired must be a JSON object');
       out.desired = validateSection(valuesOf(desired as JsonObject), 'desired');

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CLIENT_CERTIFICATE_TLS_OPTIONS, peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
+import { PersistentSessions } from './persistentSessions.js';
 
 export const WEBSOCKET_PATH = '/$iothub/websocket';
 
@@ -27,8 +28,10 @@ export interface MqttEndpoint {
 export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<MqttEndpoint> {
   const sessions = new Set<MqttSession>();
   const logger: Logger = options.logger;
+  // One set of kept subscriptions for both listeners: a device may come back over either.
+  const context: SessionContext = { ...options, persistentSessions: options.persistentSessions ?? new PersistentSessions() };
   const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string) => {
-    const session = new MqttSession(stream, options, certificate, remote);
+    const session = new MqttSession(stream, context, certificate, remote);
     sessions.add(session);
     session.onClose(() => sessions.delete(session));
   };

@@ -6,6 +6,8 @@ import type { DeviceSession, TopicHandler } from './handler.js';
 import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectContext } from './connect.js';
 import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
+import type { PersistentSessions } from './persistentSessions.js';
+import { identityKey } from './requestTopics.js';
 
 /**
  * Largest packet read at all. IoT Hub's message limit is 256 KB (checked precisely by the
@@ -26,6 +28,8 @@ export interface SessionContext extends ConnectContext {
   logger: Logger;
   /** Device registration (DPS) on the same listener, when the provisioning service is on. */
   dps?: DpsMqtt;
+  /** Subscriptions of CleanSession 0 sessions, kept across connections. */
+  persistentSessions?: PersistentSessions;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -62,6 +66,8 @@ export class MqttSession implements DeviceSession {
   private will?: { topic: string; payload: Buffer };
   /** Set when this connection is a DPS registration rather than a device. */
   private dpsConnection?: DpsConnection;
+  /** CleanSession 0: subscriptions outlive the connection. */
+  private persistent = false;
 
   constructor(
     private readonly stream: Duplex,
@@ -173,8 +179,21 @@ export class MqttSession implements DeviceSession {
     this.keepAliveMs = keepalive * 1500;
     this.lastPacketAt = Date.now();
     this.armKeepAlive(this.keepAliveMs);
-    this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: false });
-    this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type }, 'device connected');
+    const sessions = this.context.persistentSessions;
+    this.persistent = !packet.clean && sessions !== undefined;
+    if (!this.persistent) sessions?.discard(this.sessionKey());
+    const kept = this.persistent ? sessions!.get(this.sessionKey()) : [];
+    this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: kept.length > 0 });
+    this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type, sessionPresent: kept.length > 0 }, 'device connected');
+    for (const [filter, qos] of kept) {
+      const handler = this.route(filter);
+      if (!handler?.subscribe) continue;
+      try {
+        await handler.subscribe(this, filter, qos);
+      } catch (e) {
+        return this.close(`restoring the subscription to '${filter}' failed: ${(e as Error).message}`);
+      }
+    }
     for (const p of this.early.splice(0)) this.dispatch(p);
   }
 
@@ -301,6 +320,7 @@ export class MqttSession implements DeviceSession {
         const grant = await handler.subscribe(this, topic, qos === 0 ? 0 : 1);
         if (grant !== 0 && grant !== 1 && grant !== 0x80) throw new Error(`the handler granted ${String(grant)}`);
         granted.push(grant);
+        if (this.persistent && grant !== 0x80) this.context.persistentSessions!.subscribed(this.sessionKey(), topic, grant);
       } catch (e) {
         return this.close(`subscribe to '${topic}' refused: ${(e as Error).message}`);
       }
@@ -314,11 +334,17 @@ export class MqttSession implements DeviceSession {
       if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return this.close(`unsubscribing from '${topic}' is not allowed`);
       try {
         await this.route(topic)?.unsubscribe?.(this, topic);
+        if (this.persistent) this.context.persistentSessions!.unsubscribed(this.sessionKey(), topic);
       } catch (e) {
         return this.close(`unsubscribe from '${topic}' refused: ${(e as Error).message}`);
       }
     }
     this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: [] });
+  }
+
+  /** Kept subscriptions belong to one incarnation of the identity: a device deleted and created again starts afresh. */
+  private sessionKey(): string {
+    return `${identityKey(this)}#${this.generationId}`;
   }
 
   /** The handler of a topic this device may touch; undefined for another device's topics or unknown ones. */

@@ -1,5 +1,6 @@
 import { HubError } from '../../core/errors.js';
 import type { Twins } from '../../hub/twins/twins.js';
+import { DesiredView } from '../../hub/twins/desiredView.js';
 import type { DeviceSession, InboundPublish, TopicHandler } from './handler.js';
 import { identityKey, mqttErrorBody, parseTopic, violation } from './requestTopics.js';
 
@@ -12,13 +13,18 @@ const DESIRED = '$iothub/twin/PATCH/properties/desired/#';
  */
 export function twinTopics(twins: Twins): TopicHandler {
   const desiredSubscribers = new Map<string, Map<DeviceSession, 0 | 1>>();
+  const views = new WeakMap<DeviceSession, DesiredView>();
+  const viewOf = (session: DeviceSession) => views.get(session) ?? views.set(session, new DesiredView()).get(session)!;
 
   twins.onDesiredPropertiesChange((change) => {
     const sessions = desiredSubscribers.get(identityKey(change));
     if (!sessions) return;
     const topic = `$iothub/twin/PATCH/properties/desired/?$version=${change.patch.$version}`;
     const body = JSON.stringify(change.patch);
-    for (const [session, qos] of sessions) session.publish(topic, body, qos).catch(() => undefined);
+    for (const [session, qos] of sessions) {
+      viewOf(session).delivered(change.patch);
+      session.publish(topic, body, qos).catch(() => undefined);
+    }
   });
 
   const respond = (session: DeviceSession, status: number, rid: string, body: string, extra = '') =>
@@ -35,6 +41,13 @@ export function twinTopics(twins: Twins): TopicHandler {
         desiredSubscribers.set(k, sessions);
         if (!sessions.has(session)) session.onClose(() => forget(session));
         sessions.set(session, qos);
+        // After the SUBACK: what changed since the device's twin GET (a patch it would otherwise miss).
+        setImmediate(() => {
+          viewOf(session)
+            .catchUp(twins, session.deviceId, session.moduleId)
+            .then((patch) => patch && session.publish(`$iothub/twin/PATCH/properties/desired/?$version=${patch.$version}`, JSON.stringify(patch), qos))
+            .catch(() => undefined);
+        });
         return qos;
       }
       return 0x80;
@@ -52,6 +65,7 @@ export function twinTopics(twins: Twins): TopicHandler {
       try {
         if (op === 'GET') {
           const properties = await twins.getProperties(session.deviceId, session.moduleId);
+          viewOf(session).read(properties.desired);
           await respond(session, 200, rid, JSON.stringify(properties));
         } else if (op === 'PATCH/PROPERTIES/REPORTED') {
           let patch: unknown;

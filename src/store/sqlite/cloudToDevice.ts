@@ -2,7 +2,18 @@ import type { Db } from './database.js';
 import type { C2dQueue } from '../index.js';
 import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../../hub/messaging/cloudToDeviceMessage.js';
 
-type Row = { sequence_number: number; device_id: string; message_id: string; ack: string; enqueued_time: number; expiry_time: number; delivery_count: number; doc: string };
+type Row = {
+  sequence_number: number;
+  device_id: string;
+  message_id: string;
+  ack: string;
+  enqueued_time: number;
+  expiry_time: number;
+  delivery_count: number;
+  doc: string;
+  lock_token: string | null;
+  locked_until: number | null;
+};
 type Doc = Pick<CloudToDeviceMessage, 'correlationId' | 'userId' | 'contentType' | 'contentEncoding' | 'properties'> & { body: string };
 
 /**
@@ -13,6 +24,7 @@ type Doc = Pick<CloudToDeviceMessage, 'correlationId' | 'userId' | 'contentType'
 export class SqliteC2dQueue implements C2dQueue {
   private readonly enqueueTx;
   private readonly nextTx;
+  private readonly settleLockTx;
   private readonly completeTx;
   private readonly expireTx;
   private readonly depthStmt;
@@ -28,7 +40,12 @@ export class SqliteC2dQueue implements C2dQueue {
       `UPDATE devices SET doc = json_set(doc, '$.cloudToDeviceMessageCount', (SELECT COUNT(*) FROM c2d_messages WHERE device_id = @deviceId))
        WHERE device_id = @deviceId`,
     );
-    const oldest = db.prepare<[string], Row>('SELECT * FROM c2d_messages WHERE device_id = ? ORDER BY sequence_number LIMIT 1');
+    // Messages locked by a pull receiver (HTTPS) are invisible to every receiver until the lock ends.
+    const oldest = db.prepare<[string, number], Row>(
+      'SELECT * FROM c2d_messages WHERE device_id = ? AND (locked_until IS NULL OR locked_until <= ?) ORDER BY sequence_number LIMIT 1',
+    );
+    const setLock = db.prepare<[string | null, number | null, number]>('UPDATE c2d_messages SET lock_token = ?, locked_until = ? WHERE sequence_number = ?');
+    const byLock = db.prepare<[string, string, number], Row>('SELECT * FROM c2d_messages WHERE device_id = ? AND lock_token = ? AND locked_until > ?');
     const remove = db.prepare<[number]>('DELETE FROM c2d_messages WHERE sequence_number = ?');
     const bump = db.prepare<[number]>('UPDATE c2d_messages SET delivery_count = delivery_count + 1 WHERE sequence_number = ?');
     const byId = db.prepare<[number, string], Row>('SELECT * FROM c2d_messages WHERE sequence_number = ? AND device_id = ?');
@@ -61,14 +78,16 @@ export class SqliteC2dQueue implements C2dQueue {
       syncCount.run({ deviceId: m.deviceId });
       return 'ok' as const;
     });
-    this.nextTx = db.transaction((deviceId: string, now: number, maxDeliveryCount: number) => {
+    this.nextTx = db.transaction((deviceId: string, now: number, maxDeliveryCount: number, lock?: { token: string; until: number }) => {
       let removed = false;
       try {
-        for (let row = oldest.get(deviceId); row; row = oldest.get(deviceId)) {
+        for (let row = oldest.get(deviceId, now); row; row = oldest.get(deviceId, now)) {
           if (row.expiry_time <= now) finish(row, 'Expired', now);
           else if (row.delivery_count >= maxDeliveryCount) finish(row, 'DeliveryCountExceeded', now);
           else {
             bump.run(row.sequence_number);
+            // A lock that timed out is replaced; a push delivery clears it.
+            setLock.run(lock?.token ?? null, lock?.until ?? null, row.sequence_number);
             return toMessage({ ...row, delivery_count: row.delivery_count + 1 });
           }
           removed = true;
@@ -85,6 +104,17 @@ export class SqliteC2dQueue implements C2dQueue {
       for (const deviceId of new Set(rows.map((r) => r.device_id))) syncCount.run({ deviceId });
       return rows.length;
     });
+    this.settleLockTx = db.transaction((deviceId: string, lockToken: string, action: 'complete' | 'reject' | 'abandon', now: number) => {
+      const row = byLock.get(deviceId, lockToken, now);
+      if (!row) return false;
+      if (action === 'abandon') {
+        setLock.run(null, null, row.sequence_number);
+        return true;
+      }
+      finish(row, action === 'complete' ? 'Success' : 'Rejected', now);
+      syncCount.run({ deviceId });
+      return true;
+    });
     this.completeTx = db.transaction((deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number) => {
       const row = byId.get(sequenceNumber, deviceId);
       if (!row) return false;
@@ -100,6 +130,14 @@ export class SqliteC2dQueue implements C2dQueue {
 
   async next(deviceId: string, now: number, maxDeliveryCount: number): Promise<CloudToDeviceMessage | undefined> {
     return this.nextTx(deviceId, now, maxDeliveryCount);
+  }
+
+  async lock(deviceId: string, now: number, maxDeliveryCount: number, lockToken: string, lockedUntil: number): Promise<CloudToDeviceMessage | undefined> {
+    return this.nextTx(deviceId, now, maxDeliveryCount, { token: lockToken, until: lockedUntil });
+  }
+
+  async settleLock(deviceId: string, lockToken: string, action: 'complete' | 'reject' | 'abandon', now: number): Promise<boolean> {
+    return this.settleLockTx(deviceId, lockToken, action, now);
   }
 
   async complete(deviceId: string, sequenceNumber: number, outcome: CloudToDeviceOutcome, now: number): Promise<boolean> {

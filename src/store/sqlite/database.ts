@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
+import { dpsGroupIdsNocaseMigrationSql, dpsMigrationSql, dpsOperationsMigrationSql } from './dps.js';
 
 export type Db = Database.Database;
 
@@ -175,6 +175,15 @@ export const migrations: { name: string; sql: string }[] = [
             results TEXT
           );`,
   },
+  {
+    // Cloud-to-device locks for pull delivery over HTTPS (issue 13): a received message is invisible
+    // under its lock token until completed, rejected, abandoned or the lock times out.
+    name: '202-cloud-to-device-locks',
+    sql: `ALTER TABLE c2d_messages ADD COLUMN lock_token TEXT;
+          ALTER TABLE c2d_messages ADD COLUMN locked_until INTEGER;`,
+  },
+  // Enrollment group ids compare without regard to case, as DPS's do (issue 14).
+  { name: '302-dps-group-ids-nocase', sql: dpsGroupIdsNocaseMigrationSql },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

@@ -36,6 +36,27 @@ export const dpsMigrationSql = `
   CREATE TABLE dps_policies (key_name TEXT PRIMARY KEY, doc TEXT NOT NULL);
   CREATE TABLE dps_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
 
+/**
+ * Enrollment group ids are case-insensitive in DPS (kept as given): the group table's key and the
+ * registrations' group column compare without regard to case (issue 14). SQLite cannot change a
+ * column's collation in place, so both tables are rebuilt.
+ */
+export const dpsGroupIdsNocaseMigrationSql = `
+  CREATE TABLE dps_enrollment_groups_nocase (enrollment_group_id TEXT PRIMARY KEY COLLATE NOCASE, etag TEXT NOT NULL, doc TEXT NOT NULL);
+  INSERT INTO dps_enrollment_groups_nocase (enrollment_group_id, etag, doc) SELECT enrollment_group_id, etag, doc FROM dps_enrollment_groups;
+  DROP TABLE dps_enrollment_groups;
+  ALTER TABLE dps_enrollment_groups_nocase RENAME TO dps_enrollment_groups;
+  CREATE TABLE dps_registrations_nocase (
+    registration_id TEXT PRIMARY KEY,
+    enrollment_group_id TEXT COLLATE NOCASE,
+    etag TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  INSERT INTO dps_registrations_nocase (registration_id, enrollment_group_id, etag, doc) SELECT registration_id, enrollment_group_id, etag, doc FROM dps_registrations;
+  DROP TABLE dps_registrations;
+  ALTER TABLE dps_registrations_nocase RENAME TO dps_registrations;
+  CREATE INDEX dps_registrations_by_group ON dps_registrations (enrollment_group_id, registration_id);`;
+
 /** Registration operations (issue 7): polled by devices, kept until they expire. */
 export const dpsOperationsMigrationSql = `
   CREATE TABLE dps_operations (

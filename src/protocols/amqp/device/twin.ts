@@ -2,6 +2,7 @@ import rhea, { type Message, type Receiver, type Sender } from 'rhea';
 import { HubError } from '../../../core/errors.js';
 import type { DeviceConnections } from '../../../hub/connections/deviceConnections.js';
 import type { Twins } from '../../../hub/twins/twins.js';
+import { DesiredView } from '../../../hub/twins/desiredView.js';
 import { CreditQueue, type IncomingLink, type LinkRoute } from '../link.js';
 import { messageBody } from '../messages.js';
 import { Channels } from './channel.js';
@@ -14,6 +15,8 @@ interface TwinChannel {
   /** Responses produced before the device's receiver attached. */
   early: Message[];
   desired: boolean;
+  /** What the device saw of its desired properties, for the catch-up when it subscribes. */
+  view: DesiredView;
   identity?: { deviceId: string; moduleId?: string };
 }
 
@@ -29,9 +32,12 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
   twins.onDesiredPropertiesChange((change) => {
     for (const ch of subscribers) {
       if (!ch.identity || ch.identity.deviceId !== change.deviceId || (ch.identity.moduleId ?? undefined) !== (change.moduleId ?? undefined)) continue;
-      send(ch, { body: rhea.message.data_section(Buffer.from(JSON.stringify(change.patch), 'utf8')), message_annotations: { version: change.patch.$version } });
+      ch.view.delivered(change.patch);
+      sendPatch(ch, change.patch);
     }
   });
+  const sendPatch = (ch: TwinChannel, patch: { $version: number }) =>
+    send(ch, { body: rhea.message.data_section(Buffer.from(JSON.stringify(patch), 'utf8')), message_annotations: { version: patch.$version } });
   const send = (ch: TwinChannel, m: Message) => (ch.out ? ch.out.send(m) : ch.early.push(m));
   const address = deviceAddress('twin');
 
@@ -46,7 +52,7 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
         if (!device) return;
         const { deviceId, moduleId } = device;
         const key = channels.key(link, incoming.address);
-        const ch = channels.get(connection, key, () => ({ early: [], desired: false }));
+        const ch = channels.get(connection, key, () => ({ early: [], desired: false, view: new DesiredView() }));
         ch.identity = { deviceId, moduleId };
         ch.out = new CreditQueue(link);
         for (const early of ch.early.splice(0)) ch.out.send(early);
@@ -67,7 +73,7 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
         if (!session) return;
         const { deviceId, moduleId } = session;
         const key = channels.key(link, incoming.address);
-        const ch = channels.get(connection, key, () => ({ early: [], desired: false }));
+        const ch = channels.get(connection, key, () => ({ early: [], desired: false, view: new DesiredView() }));
         ch.identity = { deviceId, moduleId };
         link.on('message', (context) => {
           context.delivery?.accept();
@@ -88,7 +94,11 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
       body: rhea.message.data_section(Buffer.from(body === undefined ? '' : JSON.stringify(body), 'utf8')),
     });
     try {
-      if (operation === 'GET' && !resource) return reply(200, await twins.getProperties(deviceId, moduleId));
+      if (operation === 'GET' && !resource) {
+        const properties = await twins.getProperties(deviceId, moduleId);
+        ch.view.read(properties.desired);
+        return reply(200, properties);
+      }
       if (operation === 'PATCH' && resource === '/properties/reported') {
         let patch: unknown;
         try {
@@ -103,6 +113,15 @@ export function twinRoutes(twins: Twins, connections: DeviceConnections): LinkRo
         ch.desired = operation === 'PUT';
         if (ch.desired) subscribers.add(ch);
         else subscribers.delete(ch);
+        if (ch.desired) {
+          // After the answer: what changed since the device's twin GET (a patch it would otherwise miss).
+          setImmediate(() => {
+            ch.view
+              .catchUp(twins, deviceId, moduleId)
+              .then((patch) => patch && ch.desired && sendPatch(ch, patch))
+              .catch(() => undefined);
+          });
+        }
         return reply(200);
       }
       return reply(400, { message: `Unsupported twin operation '${operation}' on '${resource ?? ''}'` });
