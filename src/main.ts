@@ -154,6 +154,7 @@ export async function startFleethub(
       store: openSqliteControlResources(controlDb),
       hubDomain: config.hubDomain,
       logger,
+      primary: () => primary,
     });
     const armApi = control.armApi;
     primary = await startHub(config, logger, {

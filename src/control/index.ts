@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ControlResourceStore } from '../store/control.js';
+import type { RunningHub } from '../main.js';
 import { armApi } from '../protocols/http/arm/armApi.js';
 import { Authorization } from './authorization.js';
 import { IotHubs } from './iotHubs/iotHubs.js';
@@ -25,12 +26,19 @@ export interface ControlArea {
   start(): Promise<void>;
 }
 
-export function controlArea(deps: ControlDependencies & { store: ControlResourceStore; logger: Logger }): ControlArea {
+export function controlArea(
+  deps: ControlDependencies & {
+    store: ControlResourceStore;
+    logger: Logger;
+    /** The primary hub (where the provisioning service lives); the first the host lists by default. */
+    primary?: () => RunningHub | undefined;
+  },
+): ControlArea {
   const iotHubs = new IotHubs({ ...deps });
   const userAssignedIdentities = new UserAssignedIdentities({ ...deps, attachedTo: (id) => iotHubs.hubsUsingIdentity(id) });
   const authorization = new Authorization({ tenancy: deps.tenancy, assignments: deps.roleAssignments, definitions: deps.roleDefinitions, principals: deps.principals });
   // The provisioning service lives beside the primary hub (the first the host lists).
-  const provisioningServices = new ProvisioningServices({ store: deps.store, tenancy: deps.tenancy, primary: () => deps.hubs.list()[0] });
+  const provisioningServices = new ProvisioningServices({ store: deps.store, tenancy: deps.tenancy, primary: deps.primary ?? (() => deps.hubs.list()[0]) });
   const plane = new ControlPlane({ tenancy: deps.tenancy, store: deps.store, access: deps.access, authorization, providers: [iotHubs, userAssignedIdentities, provisioningServices] });
   return {
     plane,
