@@ -69,7 +69,10 @@ describe('a hub created by PUT through @azure/arm-iothub', () => {
     await deviceSends(deviceCs);
     assert.equal(await t.hub.store.devices.get('sensor-1'), undefined, 'the device lives in the new hub only');
 
+    assert.deepEqual((await t.hub.info()).hubs?.map((h) => h.hubHostName), ['second-hub.localhost'], 'info() lists the hub created at run time');
+
     await t.restart();
+    assert.deepEqual((await t.hub.info()).hubs?.map((h) => h.hubHostName), ['second-hub.localhost'], 'started again after the restart');
     client = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
     const again = await client.iotHubResource.get(rg, 'second-hub');
     assert.deepEqual(again.tags, { purpose: 'test' });

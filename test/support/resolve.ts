@@ -21,7 +21,8 @@ function lookup(this: unknown, hostname: string, options: unknown, callback?: Lo
   }
   const name = String(hostname).toLowerCase();
   let address = entries.get(name);
-  for (const resolve of resolvers) address ??= resolve(name);
+  // IP literals (a listener's own address, looked up by net's listen) are never remapped.
+  if (!isIP(name)) for (const resolve of resolvers) address ??= resolve(name);
   if (!address) return original.call(this, hostname, options, callback);
   const family = isIP(address);
   const all = typeof options === 'object' && options !== null && (options as { all?: boolean }).all;
