@@ -11,11 +11,14 @@ import { IotHubs } from './iotHubs/iotHubs.js';
 import { ControlPlane } from './plane.js';
 import type { ControlDependencies } from './ports.js';
 import { UserAssignedIdentities } from './userAssignedIdentities.js';
+import { Deployments } from './deployments/deployments.js';
+import { deploymentsRoute, isDeploymentsUrl } from '../protocols/http/arm/deploymentsApi.js';
 
 export interface ControlArea {
   plane: ControlPlane;
   iotHubs: IotHubs;
   userAssignedIdentities: UserAssignedIdentities;
+  deployments: Deployments;
   /** The ARM REST API, for the primary hub's Fastify app (before it listens). */
   armApi: (app: FastifyInstance) => Promise<void>;
   /** What it was composed from (the identity services, the hub host). */
@@ -29,14 +32,18 @@ export function controlArea(deps: ControlDependencies & { store: ControlResource
   const userAssignedIdentities = new UserAssignedIdentities({ ...deps, attachedTo: (id) => iotHubs.hubsUsingIdentity(id) });
   const authorization = new Authorization({ tenancy: deps.tenancy, assignments: deps.roleAssignments, definitions: deps.roleDefinitions, principals: deps.principals });
   const plane = new ControlPlane({ tenancy: deps.tenancy, store: deps.store, access: deps.access, authorization, providers: [iotHubs, userAssignedIdentities] });
+  const deployments = new Deployments({ plane, store: deps.store, tenancy: deps.tenancy, access: deps.access, logger: deps.logger });
+  plane.providers.push(deployments);
   return {
     plane,
+    deployments,
     deps,
     iotHubs,
     userAssignedIdentities,
-    armApi: armApi(plane, deps.tokens),
+    armApi: armApi(plane, deps.tokens, [{ route: deploymentsRoute(plane, deployments), lenientBody: isDeploymentsUrl }]),
     async start() {
       plane.ensureDefaultGroup();
+      deployments.markInterrupted();
       await iotHubs.sync();
     },
   };
