@@ -53,6 +53,24 @@ export interface HubInfo {
   dps?: DpsInfo;
   /** The other hubs this process hosts (config `hubs`), each with its own connection strings. */
   hubs?: HubInfo[];
+  /** The hub's managed-identity endpoint (App Service protocol): IDENTITY_ENDPOINT and IDENTITY_HEADER. */
+  identityEndpoint?: string;
+  identityHeader?: string;
+  /** The local control plane and Azure AD, on the primary hub's HTTPS listener (primary hub only). */
+  management?: ManagementInfo;
+}
+
+export interface ManagementInfo {
+  /** ARM's endpoint (Azure's https://management.azure.com/). */
+  endpoint: string;
+  /** Azure AD's authority host (Azure's https://login.microsoftonline.com/). */
+  authorityHost: string;
+  tenantId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  /** The administrator service principal (Owner of the subscription). */
+  clientId: string;
+  clientSecret: string;
 }
 
 /** Where an extra hub of the process keeps its data: `${dataDir}/hubs/${hubName}`. */

@@ -58,7 +58,13 @@ import { certificatesApi } from './protocols/http/certificates.js';
 import { openControlDatabase } from './store/sqlite/control.js';
 import { openSqliteControlResources } from './store/sqlite/controlResources.js';
 import { controlArea, type ControlArea } from './control/index.js';
-import { interimIdentity, InterimHubHost } from './control/interim.js';
+import { InterimHubHost } from './control/interim.js';
+import { identityArea, type IdentityArea } from './identity/index.js';
+import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
+import { BUILT_IN_ROLES, findRole } from './identity/roles.js';
+import { Configurations } from './hub/configurations/configurations.js';
+import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
+import { configurationsApi } from './protocols/http/configurations.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -74,6 +80,7 @@ export interface RunningHub {
   cloudToDevice: CloudToDevice;
   queries: Queries;
   jobs: Jobs;
+  configurations: Configurations;
   /** The MQTT topic families for twins, methods and cloud-to-device, for the MQTT session layer. */
   twinMethodAndC2dTopics: TopicHandler[];
   connections: DeviceConnections;
@@ -83,6 +90,8 @@ export interface RunningHub {
   logger: Logger;
   /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
   hubs: RunningHub[];
+  /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
+  identity: IdentityArea;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -106,28 +115,55 @@ export async function startFleethub(
 ): Promise<RunningHub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const extras: RunningHub[] = [];
+  // Process-level data (identity, ARM resources) lives in one database, control.db.
   const controlDb = openControlDatabase(config.dataDir);
+  let control: ControlArea | undefined;
+  const extras: RunningHub[] = [];
   try {
+    const identity = await identityArea({
+      dataDir: config.dataDir,
+      db: controlDb,
+      provider: config.identity?.provider,
+      hubResourceId: (hubName) => control?.iotHubs.resourceIdOf(hubName),
+    });
     for (const hubConfig of extraHubConfigs(config)) {
-      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir }));
+      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir, identity }));
     }
     // The control plane (ARM) is process-level, served on the primary hub's HTTPS listener.
-    // INTERIM: identity and hub hosting stand-ins until the identity and hosting areas are merged.
-    const controlStore = openSqliteControlResources(controlDb);
-    const identity = interimIdentity(controlStore);
+    // INTERIM: hubs created at run time get an address of their own until the hosting area is merged.
     let primary: RunningHub | undefined;
     const hubHost = new InterimHubHost(
       () => primary!,
       async (spec) => {
         const [hubConfig] = extraHubConfigs({ ...config, hubs: [spec] });
-        return startHub(hubConfig!, logger.child({ hub: spec.hubName }), { caDataDir: config.dataDir });
+        return startHub(hubConfig!, logger.child({ hub: spec.hubName }), { caDataDir: config.dataDir, identity });
       },
       options.allocateHubAddress ?? (async () => config.bind),
       logger,
     );
-    const control = controlArea({ ...identity, hubs: hubHost, store: controlStore, hubDomain: config.hubDomain, logger });
-    primary = await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras }, beforeListen: async (http) => { await http.register(control.armApi); } });
+    control = controlArea({
+      tenancy: identity.tenancy,
+      tokens: identity.tokens,
+      principals: identity.principals,
+      hubIdentities: identity.hubIdentities,
+      roleAssignments: identity.roleAssignments,
+      roleDefinitions: { list: () => [...BUILT_IN_ROLES], get: (id) => findRole(id) },
+      access: identity.accessControl,
+      hubs: hubHost,
+      store: openSqliteControlResources(controlDb),
+      hubDomain: config.hubDomain,
+      logger,
+    });
+    const armApi = control.armApi;
+    primary = await startHub(config, logger, {
+      caDataDir: config.dataDir,
+      dps: { hubs: extras },
+      identity,
+      identityEndpoints: true,
+      beforeListen: async (http) => {
+        await http.register(armApi);
+      },
+    });
     const hub = primary;
     const closeHub = hub.close.bind(hub);
     hub.control = control;
@@ -167,6 +203,9 @@ interface HubOptions {
   dps?: { hubs: RunningHub[] };
   /** Registers more API groups on the hub's HTTPS listener before it listens (the control plane's, on the primary). */
   beforeListen?: (http: FastifyInstance) => Promise<unknown>;
+  identity: IdentityArea;
+  /** Serve the Azure AD and managed-identity endpoints (the primary hub's listener); closing this hub closes the identity area. */
+  identityEndpoints?: boolean;
 }
 
 /** Composes one hub from its configuration: the only place that wires things together. */
@@ -183,6 +222,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       store.policies,
       store.devices,
       store.modules,
+      Date.now,
+      options.identity.bearerFor(config.hubName),
     );
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
@@ -191,6 +232,9 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const cloudToDevice = new CloudToDevice(c2dQueue);
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
+    // Automatic device management: CRUD wakes the background evaluation, which writes the twins.
+    const configurationEvaluation = new ConfigurationEvaluation(store.configurations, store.queries, twins, queries, logger, config.configurations.evaluationIntervalSeconds);
+    const configurations = new Configurations(store.configurations, store.devices, store.modules, twins, () => configurationEvaluation.request());
     const twinMethodAndC2dTopics = [twinTopics(twins), methodTopics(methods), cloudToDeviceTopics(cloudToDevice)];
     const hubCertificates = new HubCertificates(store.caCertificates);
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
@@ -211,6 +255,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const telemetry = new Telemetry(eventLogWriter, partitions);
 
     const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
+    if (options.identityEndpoints) await http.register(options.identity.plugin);
     await http.register(registryApi(registry, authorizer));
     await http.register(certificatesApi(hubCertificates, authorizer));
     await http.register(twinsApi(twins, methods, authorizer));
@@ -244,6 +289,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
+    await http.register(configurationsApi(configurations, authorizer));
     if (options.beforeListen) await options.beforeListen(http);
     const httpsPort = await listenHttps(http, config, logger);
 
@@ -299,11 +345,13 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.
+    configurationEvaluation.start();
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     let closed = false;
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
       const jobsStopped = jobs.stop();
+      const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
       await amqp.close();
@@ -314,6 +362,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       methods.close();
       await http.close();
       await jobsStopped;
+      await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       store.close();
     };
@@ -328,6 +377,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       cloudToDevice,
       queries,
       jobs,
+      configurations,
       twinMethodAndC2dTopics,
       connections,
       telemetry,
@@ -335,11 +385,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       amqp,
       logger,
       hubs: extraHubs,
-      info: async () =>
-        hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
+      identity: options.identity,
+      info: async () => {
+        const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
           hubs: await Promise.all(extraHubs.map((h) => h.info())),
-        }),
+        });
+        // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
+        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, httpsPort)) : info;
+      },
       async close() {
         if (closed) return;
         closed = true;
@@ -347,6 +401,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
           await closeOne();
         } finally {
           for (const hub of extraHubs) await hub.close();
+          if (options.identityEndpoints) options.identity.close();
         }
       },
     };

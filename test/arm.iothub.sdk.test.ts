@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IotHubClient, type IotHubDescription } from '@azure/arm-iothub';
 import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
+import { rootCa, issue } from './support/certs.js';
 import { armEndpoint, defaultGroup, managementCredential, managementToken, subscriptionId } from './support/arm.js';
 
 /** The error an ARM SDK call fails with: status and ARM error code. */
@@ -163,6 +164,40 @@ describe('Microsoft.Devices/IotHubs through the unmodified @azure/arm-iothub', (
     const afterAll = await client.iotHubResource.get(rg, hubName);
     assert.equal(afterAll.etag, before.etag);
     assert.deepEqual(afterAll.identity, before.identity);
+  });
+
+  test('consumer groups of the built-in endpoint are child resources', async () => {
+    const created = await client.iotHubResource.createEventHubConsumerGroup(rg, hubName, 'events', 'analytics', { properties: { name: 'analytics' } });
+    assert.equal(created.name, 'analytics');
+    assert.equal(created.id, `/subscriptions/${subscriptionId(t)}/resourceGroups/${rg}/providers/Microsoft.Devices/IotHubs/${hubName}/eventHubEndpoints/events/ConsumerGroups/analytics`);
+    const names = [];
+    for await (const g of client.iotHubResource.listEventHubConsumerGroups(rg, hubName, 'events')) names.push(g.name);
+    assert.deepEqual(names, ['$Default', 'analytics']);
+    assert.deepEqual(await t.hub.store.consumerGroups.list(), ['analytics']);
+    assert.equal((await client.iotHubResource.getEventHubConsumerGroup(rg, hubName, 'events', 'analytics')).name, 'analytics');
+    await client.iotHubResource.deleteEventHubConsumerGroup(rg, hubName, 'events', 'analytics');
+    assert.deepEqual(await t.hub.store.consumerGroups.list(), []);
+    const e = await armError(client.iotHubResource.createEventHubConsumerGroup(rg, hubName, 'events', 'bad name!', { properties: { name: 'bad name!' } }));
+    assert.equal(e.statusCode, 400);
+    assert.equal((await armError(client.iotHubResource.deleteEventHubConsumerGroup(rg, hubName, 'events', '$Default'))).statusCode, 400);
+  });
+
+  test('CA certificates are child resources: upload, verification code, proof of possession, delete', async () => {
+    const ca = await rootCa('arm-test-ca');
+    const uploaded = await client.certificates.createOrUpdate(rg, hubName, 'fleet-ca', { properties: { certificate: ca.pem } });
+    assert.equal(uploaded.name, 'fleet-ca');
+    assert.equal(uploaded.properties!.isVerified, false);
+    assert.match(uploaded.properties!.thumbprint!, /^[0-9A-F]{40}$/i);
+    const listed = await client.certificates.listByIotHub(rg, hubName);
+    assert.deepEqual(listed.value!.map((c) => c.name), ['fleet-ca']);
+    const code = await client.certificates.generateVerificationCode(rg, hubName, 'fleet-ca', uploaded.etag!);
+    const proof = await issue(ca, code.properties!.verificationCode!);
+    const verified = await client.certificates.verify(rg, hubName, 'fleet-ca', code.etag!, { certificate: proof.pem });
+    assert.equal(verified.properties!.isVerified, true);
+    await client.certificates.delete(rg, hubName, 'fleet-ca', verified.etag!);
+    assert.deepEqual((await client.certificates.listByIotHub(rg, hubName)).value, []);
+    const e = await armError(client.certificates.createOrUpdate(rg, hubName, 'broken', { properties: { certificate: 'not a pem' } }));
+    assert.equal(e.statusCode, 400);
   });
 
   test('unknown hub, group and subscription: ARM not-found errors', async () => {

@@ -26,6 +26,20 @@ describe('configuration layers: defaults < file < environment < flags', () => {
     assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { hubName: 'no spaces allowed' } }), ConfigError);
     assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, file: 'missing.json' }), /Config file not found/);
   });
+
+  test('configurations.evaluationIntervalSeconds: default five minutes, set by file or environment, checked', () => {
+    assert.equal(loadConfig({ cwd: tmpdir(), env: {} }).configurations.evaluationIntervalSeconds, 300);
+    const dir = mkdtempSync(join(tmpdir(), 'fleethub-cfg-'));
+    writeFileSync(join(dir, 'fleethub.json'), JSON.stringify({ configurations: { evaluationIntervalSeconds: 60 } }));
+    assert.equal(loadConfig({ cwd: dir, env: {} }).configurations.evaluationIntervalSeconds, 60);
+    assert.equal(loadConfig({ cwd: dir, env: { FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: '1' } }).configurations.evaluationIntervalSeconds, 1);
+    rmSync(dir, { recursive: true, force: true });
+    assert.throws(
+      () => loadConfig({ cwd: tmpdir(), env: { FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: 'soon' } }),
+      /FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: 'configurations.evaluationIntervalSeconds' must be a number/,
+    );
+    assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { configurations: { every: 1 } as never } }), /unknown setting 'configurations.every'/);
+  });
 });
 
 describe('shared access signatures, checked against the Azure SDK’s own implementation', () => {

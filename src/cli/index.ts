@@ -12,6 +12,7 @@ import { monitorEventsCommand } from './monitorEvents.js';
 import { c2dCommand } from './c2d.js';
 import { dpsCommand } from './dps.js';
 import { consumerGroupCommand } from './consumerGroup.js';
+import { controlCommands } from './control.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -27,6 +28,7 @@ monitorEventsCommand(program);
 c2dCommand(program);
 dpsCommand(program);
 consumerGroupCommand(program);
+controlCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

@@ -5,6 +5,8 @@ import { checkHubs } from '../config/index.js';
 import { describeDps } from '../dps/setup.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';
 import { cliConfig, withStore, type GlobalOptions } from './context.js';
+import { identityArea } from '../identity/index.js';
+import { managementBaseUrl, withIdentityInfo } from '../identity/info.js';
 
 export function infoCommand(program: Command): void {
   program
@@ -22,9 +24,11 @@ export function infoCommand(program: Command): void {
         mkdirSync(hubConfig.dataDir, { recursive: true, mode: 0o700 });
         hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir })));
       }
-      const info = await withStore(config, async (s) =>
+      const basic = await withStore(config, async (s) =>
         hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs }),
       );
+      const identity = await identityArea({ dataDir: config.dataDir });
+      const info = await withIdentityInfo(basic, identity, managementBaseUrl(basic.hubHostName, basic.ports.https)).finally(() => identity.close());
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;

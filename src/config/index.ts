@@ -34,6 +34,11 @@ export interface Config {
   };
   /** The Device Provisioning Service beside the hub. */
   dps: DpsConfig;
+  /** Automatic device management (configurations). */
+  configurations: {
+    /** How often every twin is checked against every configuration (IoT Hub: five minutes). */
+    evaluationIntervalSeconds: number;
+  };
   /**
    * More hubs hosted by this process besides the primary one, each with its own database under
    * `${dataDir}/hubs/${hubName}` and its own listeners on `bind` (same ports, same CA). The DPS
@@ -42,6 +47,16 @@ export interface Config {
   hubs: ExtraHubConfig[];
   /** Hubs created through the control plane (ARM PUT) get the host name `{name}.{hubDomain}`. */
   hubDomain: string;
+  /** Managed identities of the hubs' outbound connections. */
+  identity: IdentityConfig;
+}
+
+export interface IdentityConfig {
+  /**
+   * Where tokens for the hubs' identities come from: `local` (Fleethub's own token service) or
+   * `azure` (Fleethub runs on an Azure VM or in AKS: Azure's managed-identity endpoint).
+   */
+  provider: 'local' | 'azure';
 }
 
 export interface ExtraHubConfig {
@@ -65,7 +80,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'identity' | 'configurations' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -80,8 +95,10 @@ export const defaults: Config = {
   jobDeviceOperationsPerSecond: 1000,
   eventLog: { partitions: 4, retentionHours: 24 },
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
+  configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
   hubDomain: 'localhost',
+  identity: { provider: 'local' },
 };
 
 export class ConfigError extends Error {
@@ -109,6 +126,8 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
   FLEETHUB_HUB_DOMAIN: (v) => ({ hubDomain: v }),
+  FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
+  FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
 };
 
 /**
@@ -135,8 +154,10 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
+        identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
+        configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, identity: { ...defaults.identity }, configurations: { ...defaults.configurations } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -247,7 +268,24 @@ export function check(input: unknown, source: string): ConfigInput {
     if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r) || r <= 0 || r > 168)) fail(`'eventLog.retentionHours' must be a number of hours above 0, at most 168`);
   }
   if (o.dps !== undefined) checkDps(o.dps, fail);
+  if (o.configurations !== undefined) {
+    if (typeof o.configurations !== 'object' || o.configurations === null || Array.isArray(o.configurations)) fail(`'configurations' must be an object`);
+    const c = o.configurations as Record<string, unknown>;
+    for (const k of Object.keys(c)) {
+      if (!(k in defaults.configurations)) fail(`unknown setting 'configurations.${k}' (known: ${Object.keys(defaults.configurations).join(', ')})`);
+    }
+    const s = c.evaluationIntervalSeconds;
+    if (s !== undefined && (typeof s !== 'number' || !Number.isFinite(s) || s < 0.1 || s > 86400)) {
+      fail(`'configurations.evaluationIntervalSeconds' must be a number of seconds from 0.1 to 86400`);
+    }
+  }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
+  if (o.identity !== undefined) {
+    if (typeof o.identity !== 'object' || o.identity === null || Array.isArray(o.identity)) fail(`'identity' must be an object`);
+    const id = o.identity as Record<string, unknown>;
+    for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
+    if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
+  }
   return o as ConfigInput;
 }
 

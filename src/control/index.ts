@@ -11,6 +11,7 @@ import { IotHubs } from './iotHubs/iotHubs.js';
 import { ControlPlane } from './plane.js';
 import type { ControlDependencies } from './ports.js';
 import { UserAssignedIdentities } from './userAssignedIdentities.js';
+import { ProvisioningServices } from './provisioningServices.js';
 import { Deployments } from './deployments/deployments.js';
 import { deploymentsRoute, isDeploymentsUrl } from '../protocols/http/arm/deploymentsApi.js';
 
@@ -31,7 +32,9 @@ export function controlArea(deps: ControlDependencies & { store: ControlResource
   const iotHubs = new IotHubs({ ...deps });
   const userAssignedIdentities = new UserAssignedIdentities({ ...deps, attachedTo: (id) => iotHubs.hubsUsingIdentity(id) });
   const authorization = new Authorization({ tenancy: deps.tenancy, assignments: deps.roleAssignments, definitions: deps.roleDefinitions, principals: deps.principals });
-  const plane = new ControlPlane({ tenancy: deps.tenancy, store: deps.store, access: deps.access, authorization, providers: [iotHubs, userAssignedIdentities] });
+  // The provisioning service lives beside the primary hub (the first the host lists).
+  const provisioningServices = new ProvisioningServices({ store: deps.store, tenancy: deps.tenancy, primary: () => deps.hubs.list()[0] });
+  const plane = new ControlPlane({ tenancy: deps.tenancy, store: deps.store, access: deps.access, authorization, providers: [iotHubs, userAssignedIdentities, provisioningServices] });
   const deployments = new Deployments({ plane, store: deps.store, tenancy: deps.tenancy, access: deps.access, logger: deps.logger });
   plane.providers.push(deployments);
   return {
@@ -45,6 +48,7 @@ export function controlArea(deps: ControlDependencies & { store: ControlResource
       plane.ensureDefaultGroup();
       deployments.markInterrupted();
       await iotHubs.sync();
+      provisioningServices.sync();
     },
   };
 }

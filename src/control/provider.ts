@@ -18,5 +18,5 @@ export interface ResourceTypeProvider {
   /** False when there was nothing to delete. */
   delete(id: ResourceId): Promise<boolean>;
   /** Child resources and actions (`listkeys`): the id's `children` say which; undefined when not one of them. */
-  child?(method: string, id: ResourceId, body: unknown): Promise<{ status: number; body?: unknown } | undefined>;
+  child?(method: string, id: ResourceId, body: unknown, context?: { ifMatch?: string }): Promise<{ status: number; body?: unknown } | undefined>;
 }

@@ -12,6 +12,7 @@ import type { JsonObject } from '../hub/twins/types.js';
 import type { DeviceJob, DeviceJobStatus, Job, JobStatus, JobType } from '../hub/jobs/types.js';
 import type { EventLog } from './eventLog.js';
 import type { CaCertificateStore } from './caCertificates.js';
+import type { ConfigurationMetricResults, StoredConfiguration } from '../hub/configurations/types.js';
 
 export type WriteResult = 'ok' | 'notFound' | 'etagMismatch';
 
@@ -155,6 +156,20 @@ export interface JobStore {
   moveDeviceJobs(jobId: string, from: DeviceJobStatus, to: DeviceJobStatus, now: string, error?: DeviceJob['error']): Promise<number>;
 }
 
+/** Automatic device management configurations, with the metric results of their last evaluation. */
+export interface ConfigurationStore {
+  /** Every configuration, oldest first, with its last metric results. */
+  list(): Promise<{ configuration: StoredConfiguration; results?: ConfigurationMetricResults }[]>;
+  get(id: string): Promise<{ configuration: StoredConfiguration; results?: ConfigurationMetricResults } | undefined>;
+  /** 'exists' when that id is taken, 'full' when `maxCount` configurations exist already. */
+  insert(configuration: StoredConfiguration, maxCount: number): Promise<'ok' | 'exists' | 'full'>;
+  /** Replaces when the stored etag equals `ifEtag` (or unconditionally when undefined). */
+  replace(configuration: StoredConfiguration, ifEtag?: string): Promise<WriteResult>;
+  delete(id: string, ifEtag?: string): Promise<WriteResult>;
+  /** Records an evaluation's metric results; leaves the configuration (and its etag) alone. */
+  saveResults(id: string, results: ConfigurationMetricResults): Promise<void>;
+}
+
 export interface Store {
   devices: DeviceStore;
   modules: ModuleStore;
@@ -167,5 +182,6 @@ export interface Store {
   eventLog: EventLog;
   caCertificates: CaCertificateStore;
   consumerGroups: ConsumerGroupStore;
+  configurations: ConfigurationStore;
   close(): void;
 }

@@ -1,22 +1,34 @@
 /**
- * Management-plane credentials for tests. INTERIM: tokens come from the in-process token service
- * (the control plane's); once the identity area is merged, the administrator signs in with the
- * unmodified ClientSecretCredential (management.clientId/clientSecret of `fleethub info --json`).
+ * Management-plane credentials for tests: the administrator signs in with the unmodified
+ * ClientSecretCredential (management.* of `fleethub info --json`); other principals (no secret
+ * of their own) get tokens from the in-process token service.
  */
+import { ClientSecretCredential } from '@azure/identity';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { Principal } from '../../src/identity/types.js';
 import type { TestHub } from './hub.js';
 
 const resourceOf = (scopes: string | string[]) => (Array.isArray(scopes) ? scopes[0]! : scopes).replace(/\/\.default$/, '');
 
-/** A TokenCredential for `principal` (the administrator by default). */
+/** A TokenCredential for `principal`, or the administrator through ClientSecretCredential. */
 export function managementCredential(t: TestHub, principal?: () => Promise<Principal | undefined>): TokenCredential {
+  if (!principal) {
+    let cred: ClientSecretCredential | undefined;
+    return {
+      async getToken(scopes, options) {
+        if (!cred) {
+          const { management } = (await t.hub.info()) as unknown as { management: { tenantId: string; clientId: string; clientSecret: string; authorityHost: string } };
+          cred = new ClientSecretCredential(management.tenantId, management.clientId, management.clientSecret, { authorityHost: management.authorityHost, disableInstanceDiscovery: true });
+        }
+        return cred.getToken(scopes, options);
+      },
+    };
+  }
   return {
     async getToken(scopes): Promise<AccessToken> {
-      const { deps } = t.hub.control!;
-      const p = principal ? await principal() : await deps.principals.get(deps.tenancy.administrator.principalId);
+      const p = await principal();
       if (!p) throw new Error('no such principal');
-      return deps.tokens.issue(p, resourceOf(scopes));
+      return t.hub.control!.deps.tokens.issue(p, resourceOf(scopes));
     },
   };
 }

@@ -13,6 +13,9 @@ import type { HubIdentitySettings } from '../ports.js';
 import type { ArmResource, ResourceTypeProvider } from '../provider.js';
 import { resourceId, type ResourceId } from '../resourceIds.js';
 import { defaultSettings, parseSettings, SKUS, type HubSettings } from './settings.js';
+import { HubError } from '../../core/errors.js';
+import { ConsumerGroups } from '../../hub/eventhub/consumerGroups.js';
+import { HubCertificates, type CertificateDescription } from '../../hub/certificates/certificates.js';
 
 export const IOT_HUBS_TYPE = 'Microsoft.Devices/IotHubs';
 type HubRecordBody = HubSettings & { createdByControlPlane?: boolean; hostName: string };
@@ -60,6 +63,11 @@ export class IotHubs implements ResourceTypeProvider {
         await hubs.create({ hubName: record.name, hostName: body.hostName });
       }
     }
+  }
+
+  /** The ARM id of the hub named `hubName` (what RBAC scopes and hub identities are keyed by). */
+  resourceIdOf(hubName: string): string | undefined {
+    return this.recordByName(hubName)?.id;
   }
 
   private recordByName(name: string): ResourceRecord | undefined {
@@ -210,20 +218,79 @@ export class IotHubs implements ResourceTypeProvider {
     return true;
   }
 
-  async child(method: string, id: ResourceId, _body: unknown) {
+  /** Child resources (consumer groups, certificates) and actions (listkeys) of a hub. */
+  async child(method: string, id: ResourceId, body: unknown, context: { ifMatch?: string } = {}) {
     const parent = this.record({ ...id, children: [] });
     if (!parent) throw armErrors.resourceNotFound(IOT_HUBS_TYPE, id.name, id.resourceGroup);
-    const [first, second, ...rest] = id.children.map((c) => c.toLowerCase());
-    if (method === 'POST' && first === 'listkeys' && second === undefined) {
-      const policies = await this.hub(parent).store.policies.list();
-      return { status: 200, body: { value: policies.map((p) => ({ keyName: p.keyName, primaryKey: p.primaryKey, secondaryKey: p.secondaryKey, rights: p.rights.join(', ') })) } };
-    }
-    if (method === 'POST' && first === 'iothubkeys' && second !== undefined && rest[0] === 'listkeys') {
-      const p = await this.hub(parent).store.policies.get(id.children[1]!);
-      if (!p) throw armErrors.notFound(`The shared access policy '${id.children[1]}' does not exist.`);
-      return { status: 200, body: { keyName: p.keyName, primaryKey: p.primaryKey, secondaryKey: p.secondaryKey, rights: p.rights.join(', ') } };
-    }
-    return undefined;
+    const hub = this.hub(parent);
+    const c = id.children;
+    const [first, second, third] = c.map((x) => x.toLowerCase());
+    return asArmError(async () => {
+      if (method === 'POST' && first === 'listkeys' && c.length === 1) {
+        const policies = await hub.store.policies.list();
+        return { status: 200, body: { value: policies.map((p) => ({ keyName: p.keyName, primaryKey: p.primaryKey, secondaryKey: p.secondaryKey, rights: p.rights.join(', ') })) } };
+      }
+      if (method === 'POST' && first === 'iothubkeys' && c.length === 3 && third === 'listkeys') {
+        const p = await hub.store.policies.get(c[1]!);
+        if (!p) throw armErrors.notFound(`The shared access policy '${c[1]}' does not exist.`);
+        return { status: 200, body: { keyName: p.keyName, primaryKey: p.primaryKey, secondaryKey: p.secondaryKey, rights: p.rights.join(', ') } };
+      }
+      // eventHubEndpoints/events/ConsumerGroups[/{name}]
+      if (first === 'eventhubendpoints' && c[2]?.toLowerCase() === 'consumergroups' && (c.length === 3 || c.length === 4)) {
+        if (second !== 'events') throw armErrors.notFound(`The event hub endpoint '${c[1]}' does not exist (the built-in one is 'events').`);
+        const groups = new ConsumerGroups(hub.config.consumerGroups, hub.store.consumerGroups);
+        const cgId = (name: string) => `${parent.id}/eventHubEndpoints/events/ConsumerGroups/${name}`;
+        const toArm = (name: string) => ({ id: cgId(name), name, type: 'Microsoft.Devices/IotHubs/EventHubEndpoints/ConsumerGroups', etag: null, properties: { name } });
+        if (c.length === 3) {
+          if (method !== 'GET') return undefined;
+          return { status: 200, body: { value: (await groups.list()).map(toArm) } };
+        }
+        const name = c[3]!;
+        if (method === 'GET') {
+          const found = await groups.find(name);
+          if (!found) throw armErrors.notFound(`The consumer group '${name}' does not exist.`);
+          return { status: 200, body: toArm(found) };
+        }
+        if (method === 'PUT') {
+          const props = (body as { properties?: { name?: unknown } } | undefined)?.properties;
+          if (props?.name !== undefined && props.name !== name) throw armErrors.invalidContent(`'properties.name' (${String(props.name)}) must be the consumer group's name in the path (${name}).`);
+          const existing = await groups.find(name);
+          return { status: 200, body: toArm(existing ?? (await groups.add(name))) };
+        }
+        if (method === 'DELETE') {
+          if (!(await groups.find(name))) return { status: 204 };
+          await groups.delete(name);
+          return { status: 200 };
+        }
+        return undefined;
+      }
+      // certificates[/{name}[/generateVerificationCode|/verify]]
+      if (first === 'certificates' && c.length >= 1 && c.length <= 3) {
+        const certificates = new HubCertificates(hub.store.caCertificates);
+        const toArm = (d: CertificateDescription) => ({ id: `${parent.id}/certificates/${d.name}`, name: d.name, type: 'Microsoft.Devices/IotHubs/Certificates', etag: d.etag, properties: d.properties });
+        const pem = (b: unknown) => ((b as { properties?: { certificate?: unknown }; certificate?: unknown } | undefined)?.properties?.certificate ?? (b as { certificate?: unknown } | undefined)?.certificate);
+        if (c.length === 1) return method === 'GET' ? { status: 200, body: { value: (await certificates.list()).map(toArm) } } : undefined;
+        const name = c[1]!;
+        if (c.length === 2) {
+          if (method === 'GET') return { status: 200, body: toArm(await certificates.get(name)) };
+          if (method === 'PUT') {
+            const isVerified = (body as { properties?: { isVerified?: unknown } } | undefined)?.properties?.isVerified;
+            if (isVerified === true) throw armErrors.notSupported('properties.isVerified', true);
+            const existed = (await certificates.list()).some((x) => x.name.toLowerCase() === name.toLowerCase());
+            return { status: existed ? 200 : 201, body: toArm(await certificates.put(name, pem(body), context.ifMatch)) };
+          }
+          if (method === 'DELETE') {
+            await certificates.delete(name, context.ifMatch);
+            return { status: 200 };
+          }
+          return undefined;
+        }
+        if (method === 'POST' && second !== undefined && c[2]!.toLowerCase() === 'generateverificationcode') return { status: 200, body: toArm(await certificates.generateVerificationCode(name, context.ifMatch)) };
+        if (method === 'POST' && c[2]!.toLowerCase() === 'verify') return { status: 200, body: toArm(await certificates.verify(name, pem(body), context.ifMatch)) };
+        return undefined;
+      }
+      return undefined;
+    });
   }
 
   /** The hub resource ids that have `uaiId` attached. */
@@ -262,4 +329,14 @@ export function etag(version: number): string {
 export function nextEtag(current: string): string {
   const b = Buffer.from(current, 'base64');
   return etag(b.length === 8 ? Number(b.readBigUInt64BE()) + 1 : 1);
+}
+
+/** The hub's own errors (consumer groups, certificates) as ARM errors with the same status and code. */
+async function asArmError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof HubError) throw new ArmError(e.status, e.code === 'ArgumentInvalid' ? 'InvalidRequestContent' : e.code, e.message);
+    throw e;
+  }
 }

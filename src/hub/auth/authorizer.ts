@@ -3,10 +3,14 @@ import { parseSasToken, resourceCovers, serviceBusSignatureMatches, signatureMat
 import type { DeviceStore, ModuleStore, PolicyStore } from '../../store/index.js';
 import type { Authentication } from '../registry/types.js';
 import type { Permission } from './types.js';
+import { bearerToken, type BearerVerifier } from './bearer.js';
+import { dataActionsForPermission } from './dataActions.js';
 
 export type Principal =
   | { kind: 'policy'; keyName: string; rights: Permission[]; resource: string }
-  | { kind: 'device'; deviceId: string; moduleId?: string; resource: string };
+  | { kind: 'device'; deviceId: string; moduleId?: string; resource: string }
+  /** An Azure AD principal (bearer token), authorized by IoT Hub's data roles. */
+  | { kind: 'aad'; principalId: string; expiresAt: number; resource: string };
 
 /**
  * Validates shared access signatures the way IoT Hub does: a well-formed token, not expired,
@@ -22,6 +26,8 @@ export class Authorizer {
     private readonly devices: DeviceStore,
     private readonly modules: ModuleStore,
     private readonly now: () => number = Date.now,
+    /** Azure AD bearer tokens; without it only shared access signatures are accepted. */
+    private readonly bearer?: BearerVerifier,
   ) {
     this.hosts = new Set(hostNames.map((h) => h.toLowerCase()));
   }
@@ -30,9 +36,22 @@ export class Authorizer {
    * @param authorization the Authorization header (or CBS/MQTT password)
    * @param permission    what the operation needs; with a list, any one of them suffices
    * @param resourcePath  the path of the resource under the hub, e.g. `/devices/d1`, or '' for the hub
+   * @param dataActions   for a bearer token: the IoT Hub data actions the operation needs (all of them);
+   *                      derived from `permission` when not given
    */
-  async authorize(authorization: string | undefined, permission: Permission | readonly Permission[], resourcePath = ''): Promise<Principal> {
+  async authorize(
+    authorization: string | undefined,
+    permission: Permission | readonly Permission[],
+    resourcePath = '',
+    dataActions?: readonly string[],
+  ): Promise<Principal> {
     if (!authorization) throw errors.unauthorized('Authorization header is missing');
+    const jwt = bearerToken(authorization);
+    if (jwt !== undefined) {
+      if (!this.bearer) throw errors.unauthorized('Azure AD bearer tokens are not accepted by this hub');
+      const { principalId, expiresAt } = await this.bearer.authorize(jwt, dataActions ?? dataActionsForPermission(permission));
+      return { kind: 'aad', principalId, expiresAt, resource: resourcePath };
+    }
     const token = parseSasToken(authorization);
     if (!token) throw errors.unauthorized('Malformed SharedAccessSignature');
     if (token.expiry * 1000 <= this.now()) throw errors.unauthorized('SharedAccessSignature is expired');
@@ -84,6 +103,7 @@ function keyMatches(token: SasToken, auth: Authentication): boolean {
 
 function grants(principal: Principal, permission: Permission): boolean {
   if (principal.kind === 'device') return permission === 'DeviceConnect';
+  if (principal.kind === 'aad') return false;
   const rights = principal.rights;
   // RegistryWrite grants read access as well, as in IoT Hub.
   return rights.includes(permission) || (permission === 'RegistryRead' && rights.includes('RegistryWrite'));

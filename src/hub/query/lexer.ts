@@ -9,6 +9,8 @@ export interface Token {
   value?: string | number;
   /** 1-based character position in the query, as the error messages name it. */
   pos: number;
+  /** A name written `[[…]]` (any characters but `]]`): never a keyword or function. */
+  quoted?: boolean;
 }
 
 /** IoT Hub answers a malformed query with 400 and a message naming where it went wrong. */
@@ -34,6 +36,16 @@ export function tokenize(text: string): Token[] {
       while (j < text.length && /[A-Za-z0-9_$]/.test(text[j]!)) j++;
       tokens.push({ type: 'ident', text: text.slice(i, j), pos });
       i = j;
+      continue;
+    }
+    if (c === '[' && text[i + 1] === '[') {
+      // IoT Hub's quoted names, e.g. configurations.[[my-config]].status: ids with '-' and the like.
+      const end = text.indexOf(']]', i + 2);
+      if (end < 0) throw syntaxError(pos, "unterminated name: '[[' without ']]'");
+      const name = text.slice(i + 2, end);
+      if (name.length === 0) throw syntaxError(pos, "empty name '[[]]'");
+      tokens.push({ type: 'ident', text: name, pos, quoted: true });
+      i = end + 2;
       continue;
     }
     if (/[0-9]/.test(c)) {

@@ -20,11 +20,14 @@ export function parseQuery(text: string): Query {
   return analyze(query);
 }
 
-/** Parses the WHERE condition of a job (`queryCondition`) as a query over devices. */
-export function parseCondition(text: string): Expr {
+/**
+ * Parses a WHERE condition on its own (a job's `queryCondition`, a configuration's
+ * `targetCondition`) as a query over `collection`.
+ */
+export function parseCondition(text: string, collection: Collection = 'devices'): Expr {
   const p = new Parser(text);
   const expr = p.conditionOnly();
-  return analyze({ select: '*', from: 'devices', where: expr }).where!;
+  return analyze({ select: '*', from: collection, where: expr }).where!;
 }
 
 class Parser {
@@ -222,6 +225,7 @@ class Parser {
       this.i--;
       return { kind: 'array', items: this.list(), pos: t.pos };
     }
+    if (t.type === 'ident' && t.quoted) return this.path(t);
     if (t.type === 'ident') {
       const upper = t.text.toUpperCase();
       if (upper === 'TRUE' || upper === 'FALSE') return { kind: 'literal', value: upper === 'TRUE', pos: t.pos };
@@ -317,7 +321,7 @@ class Parser {
 const TWIN_FIELDS = [
   'deviceId', 'moduleId', 'etag', 'deviceEtag', 'version', 'status', 'statusReason', 'statusUpdateTime',
   'connectionState', 'lastActivityTime', 'cloudToDeviceMessageCount', 'authenticationType', 'x509Thumbprint',
-  'capabilities', 'deviceScope', 'parentScopes', 'modelId', 'tags', 'properties',
+  'capabilities', 'deviceScope', 'parentScopes', 'modelId', 'tags', 'properties', 'configurations',
 ];
 const JOB_FIELDS = [
   'deviceId', 'jobId', 'jobType', 'status', 'startTimeUtc', 'endTimeUtc', 'createdDateTimeUtc', 'lastUpdatedDateTimeUtc', 'outcome', 'error',

@@ -93,6 +93,35 @@ export class Twins {
     return state.reported.$version;
   }
 
+  /**
+   * Automatic configurations' write: `change` sees the current twin and returns what the
+   * configurations make of its desired properties (a merge patch) and bookkeeping, or undefined
+   * to leave it. Devices are told of the desired change like any other.
+   */
+  async applyConfigurations(
+    deviceId: string,
+    moduleId: string | undefined,
+    change: (state: TwinState) => Pick<TwinState, 'configurations' | 'configurationContent'> & { desiredPatch: JsonObject } | undefined,
+  ): Promise<void> {
+    let notice: DesiredPropertiesChange | undefined;
+    await this.write(deviceId, moduleId, undefined, (current) => {
+      notice = undefined;
+      const result = change(current);
+      if (!result) return current;
+      const next: TwinState = { ...current, configurations: result.configurations, configurationContent: result.configurationContent };
+      if (Object.keys(result.desiredPatch).length > 0) {
+        const values = mergePatch(valuesOf(current.desired), result.desiredPatch);
+        checkSectionSize(values, 'desired');
+        const version = current.desired.$version + 1;
+        const stamp = this.now().toISOString();
+        next.desired = withMetadata(values, mergeMetadata(current.desired.$metadata, result.desiredPatch, stamp, version), version);
+        notice = { deviceId, moduleId, patch: { ...result.desiredPatch, $version: version } };
+      }
+      return next;
+    });
+    if (notice) this.emitDesired(notice);
+  }
+
   // ---- internals ----
 
   private async serviceWrite(
@@ -178,7 +207,10 @@ function notFound(deviceId: string, moduleId?: string): HubError {
 }
 
 function sameContent(a: TwinState, b: TwinState): boolean {
-  return JSON.stringify([a.tags, a.desired, a.reported]) === JSON.stringify([b.tags, b.desired, b.reported]);
+  return (
+    JSON.stringify([a.tags, a.desired, a.reported, a.configurations ?? {}, a.configurationContent ?? {}]) ===
+    JSON.stringify([b.tags, b.desired, b.reported, b.configurations ?? {}, b.configurationContent ?? {}])
+  );
 }
 
 function strip(section: TwinState['desired']): JsonObject {
@@ -238,5 +270,6 @@ export function toTwin(state: TwinState, identity: Device | (Module & { device: 
     if (identity.parentScopes) twin.parentScopes = identity.parentScopes;
   }
   if (Object.keys(state.tags).length > 0) twin.tags = state.tags;
+  if (state.configurations && Object.keys(state.configurations).length > 0) twin.configurations = state.configurations;
   return twin;
 }

@@ -27,6 +27,21 @@ export interface TwinState {
   tags: JsonObject;
   desired: TwinProperties;
   reported: TwinProperties;
+  /** Each configuration that targets this twin, with its status (the twin's `configurations` section). */
+  configurations?: Record<string, TwinConfigurationStatus>;
+  /**
+   * What configurations wrote into the desired properties, by content path
+   * (`properties.desired.a.b`), so that it can be taken out again; never shown.
+   */
+  configurationContent?: Record<string, { configurationId: string; value: JsonValue }>;
+}
+
+/**
+ * `Applied`: at least one of the configuration's paths won (highest priority, then newest);
+ * `Targeted`: the twin matches the target condition but other configurations won every path.
+ */
+export interface TwinConfigurationStatus {
+  status: 'Targeted' | 'Applied';
 }
 
 /** The twin document of `GET /twins/{id}` (and the module form). */
@@ -50,6 +65,7 @@ export interface Twin {
   parentScopes?: string[];
   tags?: JsonObject;
   properties: { desired: TwinProperties; reported: TwinProperties };
+  configurations?: Record<string, TwinConfigurationStatus>;
 }
 
 /** A change of desired properties, as devices are told about it. */

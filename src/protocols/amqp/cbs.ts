@@ -2,7 +2,8 @@ import { HubError } from '../../core/errors.js';
 import { requestResponseNode, type Reply } from './requestResponse.js';
 import type { LinkRoute } from './link.js';
 
-const tokenTypes = new Set(['servicebus.windows.net:sastoken', 'azure-devices.net:sastoken']);
+// `jwt`: an Azure AD token (Event Hubs clients); azure-iothub sends `Bearer <jwt>` as a sastoken.
+const tokenTypes = new Set(['servicebus.windows.net:sastoken', 'azure-devices.net:sastoken', 'jwt']);
 
 /**
  * Claims-based security: `put-token` on the `$cbs` node records a SAS token for an audience on

@@ -2,12 +2,15 @@ import { HubError, errors } from '../../core/errors.js';
 import { parseSasToken, resourceCovers } from '../../core/sas.js';
 import type { Authorizer, Principal } from '../../hub/auth/authorizer.js';
 import type { Permission } from '../../hub/auth/types.js';
+import { bearerToken, looksLikeJwt } from '../../hub/auth/bearer.js';
 
 interface Claim {
   /** The audience the token was put for (or the SASL PLAIN token's own `sr`). */
   audience: string;
   token: string;
   expiresAt: number;
+  /** An Azure AD token (`Bearer …`): it names the whole hub, and each link needs its data action. */
+  bearer?: boolean;
   timer?: NodeJS.Timeout;
 }
 
@@ -45,6 +48,14 @@ export class ConnectionClaims {
   }
 
   private async record(audienceGiven: string | undefined, token: string): Promise<Principal> {
+    // Azure AD tokens: azure-iothub puts `Bearer <jwt>` (as a sastoken), Event Hubs clients a bare JWT (type jwt).
+    const jwt = bearerToken(token) ?? (looksLikeJwt(token) ? token : undefined);
+    if (jwt !== undefined) {
+      const principal = await this.authorizer.authorize(`Bearer ${jwt}`, 'ServiceConnect', '', []);
+      const expiresAt = principal.kind === 'aad' ? principal.expiresAt : this.now();
+      this.remember(`bearer:${audienceGiven ?? ''}`, { audience: audienceGiven ?? '', token: `Bearer ${jwt}`, expiresAt, bearer: true });
+      return principal;
+    }
     const sas = parseSasToken(token);
     if (!sas) throw errors.unauthorized('Malformed SharedAccessSignature');
     // azure-iot-device-amqp puts the token's `sr` as sent, URL-encoded.
@@ -53,33 +64,38 @@ export class ConnectionClaims {
       throw errors.unauthorized(`The token's audience '${sas.resource}' does not match '${audience}'`);
     }
     const principal = await this.validate(token, audienceHostPath(sas.resource));
-    const key = normalize(audience);
+    this.remember(normalize(audience), { audience, token, expiresAt: sas.expiry * 1000 });
+    return principal;
+  }
+
+  private remember(key: string, claim: Claim): void {
     const previous = this.claims.get(key);
     if (previous?.timer) clearTimeout(previous.timer);
-    const claim: Claim = { audience, token, expiresAt: sas.expiry * 1000 };
     this.claims.set(key, claim);
     const delay = claim.expiresAt - this.now();
     // setTimeout holds 32-bit delays; a token valid for longer is checked again later.
     claim.timer = setTimeout(() => this.onTimer(key, claim), Math.min(Math.max(delay, 0), 2 ** 31 - 1));
     claim.timer.unref();
-    return principal;
   }
 
   /**
    * The principal some presented token grants `permission` on `resourcePath` (path under the
    * host, e.g. `/devices/d1` or `/myhub/ConsumerGroups/$default/Partitions/0`); the holder is
-   * registered against that token. Throws IotHubUnauthorizedAccess when none does.
+   * registered against that token. An Azure AD token needs `dataActions` (or the permission's
+   * default ones) on the hub. Throws IotHubUnauthorizedAccess when none does.
    */
-  async authorize(permission: Permission, resourcePath: string, holder?: ClaimHolder): Promise<Principal> {
+  async authorize(permission: Permission, resourcePath: string, holder?: ClaimHolder, dataActions?: readonly string[]): Promise<Principal> {
     await Promise.allSettled([...this.pending]);
     let lastError: unknown = errors.unauthorized('No token has been put on $cbs (or given through SASL) for this address');
     for (const [key, claim] of this.claims) {
       if (claim.expiresAt <= this.now()) continue;
-      const sas = parseSasToken(claim.token)!;
-      const host = sas.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!;
-      if (!resourceCovers(claim.audience, host + resourcePath) && !resourceCovers(sas.resource, host + resourcePath)) continue;
+      if (!claim.bearer) {
+        const sas = parseSasToken(claim.token)!;
+        const host = sas.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!;
+        if (!resourceCovers(claim.audience, host + resourcePath) && !resourceCovers(sas.resource, host + resourcePath)) continue;
+      }
       try {
-        const principal = await this.authorizer.authorize(claim.token, permission, resourcePath);
+        const principal = await this.authorizer.authorize(claim.token, permission, resourcePath, dataActions);
         if (holder) {
           let set = this.holders.get(key);
           if (!set) this.holders.set(key, (set = new Set()));
@@ -98,7 +114,7 @@ export class ConnectionClaims {
   async tokenFor(resourcePath: string): Promise<string | undefined> {
     await Promise.allSettled([...this.pending]);
     for (const claim of this.claims.values()) {
-      if (claim.expiresAt <= this.now()) continue;
+      if (claim.expiresAt <= this.now() || claim.bearer) continue;
       const sas = parseSasToken(claim.token)!;
       const host = sas.resource.replace(/^[a-z]+:\/\//i, '').split('/')[0]!;
       if (resourceCovers(claim.audience, host + resourcePath) || resourceCovers(sas.resource, host + resourcePath)) return claim.token;

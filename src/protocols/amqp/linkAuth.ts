@@ -14,10 +14,12 @@ export async function authorizeLink(
   { connection, link }: IncomingLink<Sender | Receiver>,
   permission: Permission,
   resourcePath: string,
+  /** What an Azure AD token needs for this link (IoT Hub data actions). */
+  dataActions?: readonly string[],
 ): Promise<Principal | undefined> {
   const holder = { expire: (why: string) => link.close(amqpErrors.unauthorized(why)) };
   try {
-    const principal = await connection.claims.authorize(permission, resourcePath, holder);
+    const principal = await connection.claims.authorize(permission, resourcePath, holder, dataActions);
     const release = () => connection.claims.release(holder);
     link.on(link.is_sender() ? 'sender_close' : 'receiver_close', release);
     return link.is_open() ? principal : undefined;

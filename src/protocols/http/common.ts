@@ -3,6 +3,7 @@ import { HubError } from '../../core/errors.js';
 import { unquoteEtag } from '../../core/ids.js';
 import type { Authorizer, Principal } from '../../hub/auth/authorizer.js';
 import type { Permission } from '../../hub/auth/types.js';
+import { httpDataActions } from '../../hub/auth/dataActions.js';
 
 /** IoT Hub rejects requests without an api-version. */
 export function requireApiVersion(request: FastifyRequest): string {
@@ -15,12 +16,13 @@ export function requireApiVersion(request: FastifyRequest): string {
 
 /**
  * Checks api-version and the SAS token in the Authorization header for `permission` (or any one
- * of a list) on `resourcePath`.
+ * of a list) on `resourcePath`; a bearer token instead needs the data actions of the route.
  */
 export function guard(authorizer: Authorizer) {
   return (request: FastifyRequest, permission: Permission | readonly Permission[], resourcePath = ''): Promise<Principal> => {
     requireApiVersion(request);
-    return authorizer.authorize(request.headers.authorization, permission, resourcePath);
+    const dataActions = httpDataActions(request.method, request.routeOptions.url ?? request.url.split('?')[0]!);
+    return authorizer.authorize(request.headers.authorization, permission, resourcePath, dataActions);
   };
 }
 

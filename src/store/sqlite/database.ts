@@ -164,6 +164,17 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Device registration operations, so that an operation id a device was given survives a restart (issue 7).
   { name: '301-dps-operations', sql: dpsOperationsMigrationSql },
+  {
+    // Automatic device management configurations (issue 14); results = the last evaluation's metrics.
+    name: '500-configurations',
+    sql: `CREATE TABLE configurations (
+            id TEXT PRIMARY KEY,
+            etag TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            results TEXT
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

@@ -11,6 +11,7 @@ import { SqliteQueryStore } from './query.js';
 import { SqliteJobStore } from './jobs.js';
 import { SqliteEventLog } from './eventLog.js';
 import { SqliteCaCertificateStore } from './caCertificates.js';
+import { SqliteConfigurationStore } from './configurations.js';
 
 export interface SqliteStore extends Store {
   /** The connection, for stores added by later features that share the same file. */
@@ -32,6 +33,7 @@ export function openSqliteStore(path: string): SqliteStore {
     jobs: new SqliteJobStore(db),
     eventLog: new SqliteEventLog(db),
     caCertificates: new SqliteCaCertificateStore(db),
+    configurations: new SqliteConfigurationStore(db),
     close: () => db.close(),
   };
 }

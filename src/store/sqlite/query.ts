@@ -148,7 +148,7 @@ function rawItem(row: Row, names: string[]): JsonObject {
 }
 
 function twinRecord(r: Row): TwinRecord {
-  const doc = JSON.parse(r.twin as string) as Pick<TwinState, 'tags' | 'desired' | 'reported'>;
+  const doc = JSON.parse(r.twin as string) as Pick<TwinState, 'tags' | 'desired' | 'reported' | 'configurations' | 'configurationContent'>;
   const state: TwinState = {
     deviceId: r.k0 as string,
     moduleId: (r.k1 as string | undefined) ?? '',

@@ -302,6 +302,7 @@ export class QueryCompiler {
       case 'modelId':
         return rest.length ? UNDEFINED : literal('');
       case 'tags':
+      case 'configurations':
         return jsonOperand('q.doc', segments);
       case 'properties': {
         if (rest.length === 0) {

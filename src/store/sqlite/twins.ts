@@ -19,12 +19,13 @@ export class SqliteTwinStore implements TwinStore {
   async get(deviceId: string, moduleId = ''): Promise<TwinState | undefined> {
     const row = this.getStmt.get(deviceId, moduleId);
     if (!row) return undefined;
-    const doc = JSON.parse(row.doc) as Pick<TwinState, 'tags' | 'desired' | 'reported'>;
+    const doc = JSON.parse(row.doc) as Pick<TwinState, 'tags' | 'desired' | 'reported' | 'configurations' | 'configurationContent'>;
     return { deviceId, moduleId, version: row.version, etag: row.etag, ...doc };
   }
 
   async replace(twin: TwinState, ifVersion: number): Promise<WriteResult> {
-    const doc = JSON.stringify({ tags: twin.tags, desired: twin.desired, reported: twin.reported });
+    const { tags, desired, reported, configurations, configurationContent } = twin;
+    const doc = JSON.stringify({ tags, desired, reported, configurations, configurationContent });
     const { deviceId, moduleId, version, etag } = twin;
     if (this.replaceStmt.run({ deviceId, moduleId, version, etag, doc, ifVersion }).changes === 1) return 'ok';
     return this.getStmt.get(deviceId, moduleId) ? 'etagMismatch' : 'notFound';

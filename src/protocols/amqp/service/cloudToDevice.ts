@@ -6,6 +6,7 @@ import { amqpError } from '../errors.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { authorizeLink } from '../linkAuth.js';
 import { messageBody, messageId, stringProperties } from '../messages.js';
+import { IotHubDataActions } from '../../../hub/auth/dataActions.js';
 
 const ackModes = new Set(['none', 'positive', 'negative', 'full']);
 
@@ -22,7 +23,7 @@ export function cloudToDeviceSendRoute(cloudToDevice: CloudToDevice): LinkRoute 
     async open(incoming: IncomingLink<Receiver>) {
       const { link } = incoming;
       link.set_target(link.target);
-      if (!(await authorizeLink(incoming, 'ServiceConnect', ''))) return;
+      if (!(await authorizeLink(incoming, 'ServiceConnect', '', [IotHubDataActions.cloudToDeviceSend]))) return;
       link.on('message', (context) => {
         const delivery = context.delivery!;
         void send(cloudToDevice, context.message!).then(

@@ -3,6 +3,7 @@ import rhea, { type Delivery, type Sender } from 'rhea';
 import type { CloudToDeviceFeedback, FeedbackBatch } from '../../../hub/messaging/feedback.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { authorizeLink } from '../linkAuth.js';
+import { IotHubDataActions } from '../../../hub/auth/dataActions.js';
 
 /** How long a delivered feedback batch stays locked to its receiver without being settled. */
 const FEEDBACK_LOCK_MS = 60_000;
@@ -29,7 +30,7 @@ export function feedbackRoute(feedback: CloudToDeviceFeedback, hubName: string):
     async open(incoming: IncomingLink<Sender>) {
       const { link, connection } = incoming;
       link.set_source(link.source);
-      if (!(await authorizeLink(incoming, 'ServiceConnect', ''))) return;
+      if (!(await authorizeLink(incoming, 'ServiceConnect', '', [IotHubDataActions.cloudToDeviceFeedback]))) return;
       const outstanding = new Map<Delivery, FeedbackBatch>();
       let pumping = false;
       let again = false;

@@ -1,6 +1,7 @@
 import type { Sender } from 'rhea';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { authorizeLink } from '../linkAuth.js';
+import { IotHubDataActions } from '../../../hub/auth/dataActions.js';
 
 /**
  * The service's file-upload notification receiver (`/messages/serviceBound/filenotifications`).
@@ -13,7 +14,7 @@ export function fileNotificationRoute(): LinkRoute {
     address: /^\/messages\/serviceBound\/filenotifications$/i,
     async open(incoming: IncomingLink<Sender>) {
       incoming.link.set_source(incoming.link.source);
-      await authorizeLink(incoming, 'ServiceConnect', '');
+      await authorizeLink(incoming, 'ServiceConnect', '', [IotHubDataActions.fileUploadNotifications]);
     },
   };
 }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthenticatedError, type Principal, type TokenService } from '../../../identity/types.js';
 import { ArmError, armErrors } from '../../../control/errors.js';
+import { IdentityError } from '../../../identity/errors.js';
 import type { ControlPlane } from '../../../control/plane.js';
 import type { ResourceId } from '../../../control/resourceIds.js';
 import JSON5 from 'json5';
@@ -72,7 +73,7 @@ export function armApi(plane: ControlPlane, tokens: TokenService, extra: ArmRout
       }
     });
     app.setErrorHandler((error, request, reply) => {
-      const e = error instanceof ArmError ? error : (error as { statusCode?: number }).statusCode === 413
+      const e = error instanceof ArmError ? error : error instanceof IdentityError ? new ArmError(error.status, error.code, error.message) : (error as { statusCode?: number }).statusCode === 413
         ? new ArmError(413, 'RequestEntityTooLarge', 'The request content is too large.')
         : new ArmError(500, 'InternalServerError', 'The server encountered an internal error.');
       if (e.status >= 500) request.log.error({ err: error }, 'ARM request failed');
@@ -275,7 +276,8 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
   if (id.children.length) {
     const action = method === 'POST' ? `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/action` : `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/${method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write'}`;
     await plane.authorize(c.caller, scope, action);
-    const answer = provider.child ? await provider.child(method, id, c.body) : undefined;
+    const ifMatch = c.headers['if-match'] as string | undefined;
+    const answer = provider.child ? await provider.child(method, id, c.body, ifMatch ? { ifMatch } : {}) : undefined;
     if (!answer) throw armErrors.notFound(`No route for ${method} /${seg.join('/')}.`);
     return answer;
   }
