@@ -437,9 +437,15 @@ export class Deployments implements ResourceTypeProvider {
     try {
       result = await deploy(request.template, request.parameters, ctx, async (r) => {
         startedAt.set(lower(r.id), new Date().toISOString());
+        const progress = (status: number, error?: ArmErrorBody) => {
+          // Operations as they finish, for whoever watches the deployment run (replaced by the full list at the end).
+          const done = { id: r.id, type: r.type, name: r.name, status: error ? 'Failed' : 'Succeeded', ...(error ? { error } : {}) } as ResourceResult;
+          save({ operations: [...state.operations, this.operationFor(record.id, done, undefined, status, startedAt.get(lower(r.id))!, new Date().toISOString())] });
+        };
         try {
           const answer = await api.put(r.id, r.apiVersion, r.body as Obj);
           statusCodes.set(lower(r.id), answer.status);
+          progress(answer.status);
           if (withKeys) {
             const k = await api.post(`${r.id}/listKeys`, r.apiVersion).catch(() => undefined);
             if (k !== undefined) (ctx as { listKeys: DeploymentContext['listKeys'] }).listKeys = chainKeys(ctx.listKeys, r.id, k);
@@ -448,6 +454,7 @@ export class Deployments implements ResourceTypeProvider {
         } catch (e) {
           if (e instanceof ArmError) {
             statusCodes.set(lower(r.id), e.status);
+            progress(e.status, { code: e.code, message: e.message });
             throw new TemplateError(e.code, e.message, e.status);
           }
           throw e;
