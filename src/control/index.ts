@@ -14,6 +14,7 @@ import { UserAssignedIdentities } from './userAssignedIdentities.js';
 import { ProvisioningServices } from './provisioningServices.js';
 import { Deployments } from './deployments/deployments.js';
 import { deploymentsRoute, isDeploymentsUrl } from '../protocols/http/arm/deploymentsApi.js';
+import { administratorMsi } from '../protocols/http/arm/administratorMsi.js';
 
 export interface ControlArea {
   plane: ControlPlane;
@@ -43,7 +44,11 @@ export function controlArea(deps: ControlDependencies & { store: ControlResource
     deps,
     iotHubs,
     userAssignedIdentities,
-    armApi: armApi(plane, deps.tokens, [{ route: deploymentsRoute(plane, deployments), lenientBody: isDeploymentsUrl }]),
+    armApi: async (app) => {
+      await app.register(armApi(plane, deps.tokens, [{ route: deploymentsRoute(plane, deployments), lenientBody: isDeploymentsUrl }]));
+      // `az login --identity` (MSI_ENDPOINT / MSI_SECRET) signs in as the administrator here.
+      await app.register(administratorMsi({ tenancy: deps.tenancy, principals: deps.principals, tokens: deps.tokens }));
+    },
     async start() {
       plane.ensureDefaultGroup();
       deployments.markInterrupted();

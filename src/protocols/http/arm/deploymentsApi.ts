@@ -106,7 +106,9 @@ async function handle(plane: ControlPlane, d: Deployments, c: ArmCall, arm: (c: 
   }
   if (c.method === 'GET' && verb === 'operationstatuses' && sub !== undefined && extra.length === 0) {
     await authorize('operationstatuses/read');
-    return { status: 200, body: d.status(scope, name, sub) };
+    const status = d.status(scope, name, sub);
+    // Pollers wait Retry-After between polls (az's default without it is 30 s).
+    return { status: 200, body: status, ...(status.status === 'Succeeded' || status.status === 'Failed' ? {} : { headers: { 'retry-after': '1' } }) };
   }
   if (c.method === 'GET' && verb === 'operationresults' && sub !== undefined && extra.length === 0) {
     if (!d.deleteDone(sub)) throw armErrors.notFound(`The operation '${sub}' was not found.`);
