@@ -49,7 +49,9 @@ export class Authorizer {
     const jwt = bearerToken(authorization);
     if (jwt !== undefined) {
       if (!this.bearer) throw errors.unauthorized('Azure AD bearer tokens are not accepted by this hub');
-      const { principalId, expiresAt } = await this.bearer.authorize(jwt, dataActions ?? dataActionsForPermission(permission));
+      const needed = dataActions ?? dataActionsForPermission(permission);
+      if (!needed) throw errors.unauthorized('Azure AD tokens are not accepted for this operation (device APIs and the Event Hub-compatible endpoint take SAS tokens)');
+      const { principalId, expiresAt } = await this.bearer.authorize(jwt, needed);
       return { kind: 'aad', principalId, expiresAt, resource: resourcePath };
     }
     const token = parseSasToken(authorization);

@@ -46,13 +46,14 @@ export function httpDataActions(method: string, route: string): string[] | undef
 }
 
 /**
- * A conservative mapping for calls that name only a SAS permission: RegistryRead → devices/read,
- * RegistryWrite → devices/write; ServiceConnect and DeviceConnect have no single data action
- * (callers name theirs), so they need IoT Hub Data Contributor (`Microsoft.Devices/IotHubs/*`).
+ * For calls that name only a SAS permission: RegistryRead → devices/read, RegistryWrite →
+ * devices/write. ServiceConnect and DeviceConnect have no data action of their own (callers that
+ * take Azure AD tokens name theirs): undefined, and the token is refused there, as IoT Hub refuses
+ * Azure AD on its device APIs and its Event Hub-compatible endpoint.
  */
-export function dataActionsForPermission(permission: Permission | readonly Permission[]): string[] {
+export function dataActionsForPermission(permission: Permission | readonly Permission[]): string[] | undefined {
   const wanted = typeof permission === 'string' ? [permission] : permission;
   if (wanted.includes('RegistryRead')) return [A.devicesRead];
   if (wanted.includes('RegistryWrite')) return [A.devicesWrite];
-  return [`${hub}/${wanted[0] ?? 'ServiceConnect'}/action`];
+  return undefined;
 }
