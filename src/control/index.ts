@@ -13,11 +13,15 @@ import { ControlPlane } from './plane.js';
 import type { ControlDependencies } from './ports.js';
 import { UserAssignedIdentities } from './userAssignedIdentities.js';
 import { ProvisioningServices } from './provisioningServices.js';
+import { Deployments } from './deployments/deployments.js';
+import { deploymentsRoute, isDeploymentsUrl } from '../protocols/http/arm/deploymentsApi.js';
+import { administratorMsi } from '../protocols/http/arm/administratorMsi.js';
 
 export interface ControlArea {
   plane: ControlPlane;
   iotHubs: IotHubs;
   userAssignedIdentities: UserAssignedIdentities;
+  deployments: Deployments;
   /** The ARM REST API, for the primary hub's Fastify app (before it listens). */
   armApi: (app: FastifyInstance) => Promise<void>;
   /** What it was composed from (the identity services, the hub host). */
@@ -40,14 +44,22 @@ export function controlArea(
   // The provisioning service lives beside the primary hub (the first the host lists).
   const provisioningServices = new ProvisioningServices({ store: deps.store, tenancy: deps.tenancy, primary: deps.primary ?? (() => deps.hubs.list()[0]) });
   const plane = new ControlPlane({ tenancy: deps.tenancy, store: deps.store, access: deps.access, authorization, providers: [iotHubs, userAssignedIdentities, provisioningServices] });
+  const deployments = new Deployments({ plane, store: deps.store, tenancy: deps.tenancy, access: deps.access, logger: deps.logger });
+  plane.providers.push(deployments);
   return {
     plane,
+    deployments,
     deps,
     iotHubs,
     userAssignedIdentities,
-    armApi: armApi(plane, deps.tokens),
+    armApi: async (app) => {
+      await app.register(armApi(plane, deps.tokens, [{ route: deploymentsRoute(plane, deployments), lenientBody: isDeploymentsUrl }]));
+      // `az login --identity` (MSI_ENDPOINT / MSI_SECRET) signs in as the administrator here.
+      await app.register(administratorMsi({ tenancy: deps.tenancy, principals: deps.principals, tokens: deps.tokens }));
+    },
     async start() {
       plane.ensureDefaultGroup();
+      deployments.markInterrupted();
       await iotHubs.sync();
       provisioningServices.sync();
     },

@@ -10,6 +10,7 @@ import { ArmError, armErrors } from '../../../control/errors.js';
 import { IdentityError } from '../../../identity/errors.js';
 import type { ControlPlane } from '../../../control/plane.js';
 import type { ResourceId } from '../../../control/resourceIds.js';
+import JSON5 from 'json5';
 
 /** The audiences a management token may carry (with or without a trailing slash). */
 export const MANAGEMENT_AUDIENCES = ['https://management.azure.com/', 'https://management.core.windows.net/'];
@@ -30,18 +31,44 @@ interface Answer {
   body?: unknown;
   headers?: Record<string, string>;
 }
+export type { Call as ArmCall, Answer as ArmAnswer };
 
-export function armApi(plane: ControlPlane, tokens: TokenService) {
+/**
+ * More routes (deployments), tried before the resource routes: an answer, or undefined when the
+ * path is not theirs. `arm` is this API's own dispatch (for applying resources as the same caller).
+ * `lenientBody(url)`: bodies of that URL may be JSON5 when they are not JSON.
+ */
+export interface ArmRoutes {
+  route: (c: Call, arm: (c: Call) => Promise<Answer>) => Promise<Answer | undefined>;
+  lenientBody?: (url: string) => boolean;
+}
+export type ArmRoute = ArmRoutes['route'];
+
+export function armApi(plane: ControlPlane, tokens: TokenService, extra: ArmRoutes[] = []) {
   /** Long-running operations finished by the time they are accepted: their result by id. */
   const operations = new Map<string, number>();
+  const all = async (c: Call): Promise<Answer> => {
+    for (const r of extra) {
+      const answer = await r.route(c, all);
+      if (answer) return answer;
+    }
+    return dispatch(plane, operations, c);
+  };
 
   return async function arm(app: FastifyInstance) {
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: ARM_BODY_LIMIT }, (_req, body, done) => {
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: ARM_BODY_LIMIT }, (req, body, done) => {
       if (body === '') return done(null, undefined);
       try {
         done(null, JSON.parse(body as string));
       } catch (e) {
+        if (extra.some((r) => r.lenientBody?.(req.url))) {
+          try {
+            return done(null, JSON5.parse(body as string));
+          } catch {
+            /* the JSON error below */
+          }
+        }
         done(new ArmError(400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: '${(e as Error).message}'.`), undefined);
       }
     });
@@ -76,7 +103,7 @@ export function armApi(plane: ControlPlane, tokens: TokenService) {
       const caller = await authenticate(request, tokens, baseUrl(request));
       const apiVersion = query['api-version'];
       if (!apiVersion) throw armErrors.badRequest('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
-      const answer = await dispatch(plane, operations, {
+      const answer = await all({
         method: request.method,
         seg,
         query,
