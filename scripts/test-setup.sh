@@ -11,6 +11,7 @@ tpm2-tools tpm2_activatecredential
 openssl openssl
 chromium chromium
 libnss3-tools certutil
+azure-cli az
 '
 
 missing=

@@ -80,6 +80,9 @@ export interface ManagementInfo {
   /** The administrator service principal (Owner of the subscription). */
   clientId: string;
   clientSecret: string;
+  /** `az login --identity` as the administrator: MSI_ENDPOINT and MSI_SECRET (api-version 2017-09-01). */
+  msiEndpoint?: string;
+  msiSecret?: string;
 }
 
 /** Where an extra hub of the process keeps its data: `${dataDir}/hubs/${hubName}`. */

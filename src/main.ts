@@ -59,6 +59,10 @@ import type { HubHost } from './hosting/types.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
 import { certificatesApi } from './protocols/http/certificates.js';
+import { openControlDatabase } from './store/sqlite/control.js';
+import { openSqliteControlResources } from './store/sqlite/controlResources.js';
+import { controlArea, type ControlArea } from './control/index.js';
+import { BUILT_IN_ROLES, findRole } from './identity/roles.js';
 import { Configurations } from './hub/configurations/configurations.js';
 import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
@@ -109,6 +113,8 @@ export interface RunningHub {
   info(): Promise<HubInfo>;
   /** Closes this hub (the whole process, with its listeners, on the hub startFleethub returned). */
   close(): Promise<void>;
+  /** The control plane (ARM), on the primary hub only. */
+  control?: ControlArea;
 }
 
 /** The process: its primary hub, and the host of all its hubs (which the control plane creates hubs through). */
@@ -124,14 +130,54 @@ export interface RunningFleethub extends RunningHub {
 export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningFleethub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const identity = await identityArea({ dataDir: config.dataDir, provider: config.identity?.provider });
-  const host = new ProcessHubHost(config, logger, (hubConfig, front, hubLogger) => startHub(hubConfig, hubLogger, { caDataDir: config.dataDir, front, identity }));
+  // Process-level data (identity, ARM resources) lives in one database, control.db.
+  const controlDb = openControlDatabase(config.dataDir);
+  let control: ControlArea | undefined;
+  let host: ProcessHubHost | undefined;
+  let identity: IdentityArea | undefined;
+  let started: RunningFleethub | undefined;
   try {
-    await host.listen();
-    for (const hub of config.hubs) await host.startConfigured(hub);
-    const primary = await startHub(config, logger, { caDataDir: config.dataDir, front: host.primaryFront, dps: { hubs: host.others, byHostName: (h) => host.byHostName(h) }, identity, identityEndpoints: true });
-    const running = Object.assign(host.started(primary), { host });
-    // The identity area outlives every hub (their authorizers verify its tokens): closed last.
+    identity = await identityArea({
+      dataDir: config.dataDir,
+      db: controlDb,
+      provider: config.identity?.provider,
+      hubResourceId: (hubName) => control?.iotHubs.resourceIdOf(hubName),
+    });
+    const id = identity;
+    const hubHost = new ProcessHubHost(config, logger, (hubConfig, front, hubLogger) => startHub(hubConfig, hubLogger, { caDataDir: config.dataDir, front, identity: id }));
+    host = hubHost;
+    // The control plane (ARM) is process-level, served on the primary hub's HTTPS listener; it
+    // creates and removes hubs through the host.
+    let primary: RunningHub | undefined;
+    control = controlArea({
+      tenancy: id.tenancy,
+      tokens: id.tokens,
+      principals: id.principals,
+      hubIdentities: id.hubIdentities,
+      roleAssignments: id.roleAssignments,
+      roleDefinitions: { list: () => [...BUILT_IN_ROLES], get: (roleId) => findRole(roleId) },
+      access: id.accessControl,
+      hubs: hubHost,
+      store: openSqliteControlResources(controlDb),
+      hubDomain: config.hubDomain,
+      logger,
+      primary: () => primary,
+    });
+    const armApi = control.armApi;
+    await hubHost.listen();
+    for (const hub of config.hubs) await hubHost.startConfigured(hub);
+    primary = await startHub(config, logger, {
+      caDataDir: config.dataDir,
+      front: hubHost.primaryFront,
+      dps: { hubs: hubHost.others, byHostName: (h) => hubHost.byHostName(h) },
+      identity: id,
+      identityEndpoints: true,
+      beforeReady: async (http) => {
+        await http.register(armApi);
+      },
+    });
+    const running = Object.assign(hubHost.started(primary), { host: hubHost, control });
+    // The identity area and control.db outlive every hub (their authorizers verify its tokens): closed last.
     const closeHubs = running.close;
     let closed = false;
     running.close = async () => {
@@ -140,13 +186,22 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       try {
         await closeHubs();
       } finally {
-        identity.close();
+        id.close();
+        if (controlDb.open) controlDb.close();
       }
     };
+    started = running;
+    // Records for the running hubs; hubs created through the control plane are started again (the host does not remember them).
+    await control.start();
     return running;
   } catch (e) {
-    await host.close();
-    identity.close();
+    if (started) {
+      await started.close();
+    } else {
+      await host?.close();
+      identity?.close();
+      if (controlDb.open) controlDb.close();
+    }
     throw e;
   }
 }
@@ -158,6 +213,8 @@ interface HubOptions {
   front: Front;
   /** The provisioning service, on the primary hub only; it provisions into this hub and the process's other hubs. */
   dps?: { hubs: () => RunningHub[]; byHostName(hostName: string): RunningHub | undefined };
+  /** Registers more API groups on the hub's HTTPS app before it is ready (the control plane's, on the primary). */
+  beforeReady?: (http: FastifyInstance) => Promise<unknown>;
   identity: IdentityArea;
   /** Serve the Azure AD and managed-identity endpoints (on the primary hub only). */
   identityEndpoints?: boolean;
@@ -279,6 +336,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       });
       await http.register(portal.plugin());
     }
+    if (options.beforeReady) await options.beforeReady(http);
     await http.ready();
 
     // The device plane's MQTT topic families, first match wins.

@@ -13,6 +13,8 @@ import { c2dCommand } from './c2d.js';
 import { dpsCommand } from './dps.js';
 import { consumerGroupCommand } from './consumerGroup.js';
 import { trustCommand } from './trust.js';
+import { controlCommands } from './control.js';
+import { deploymentCommand } from './deployment.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -29,6 +31,8 @@ c2dCommand(program);
 dpsCommand(program);
 consumerGroupCommand(program);
 trustCommand(program);
+controlCommands(program);
+deploymentCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

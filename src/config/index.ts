@@ -48,6 +48,8 @@ export interface Config {
    * (told apart by host name) or, with `bind`, on listeners of its own. The DPS links all of them.
    */
   hubs: ExtraHubConfig[];
+  /** Hubs created through the control plane (ARM PUT) get the host name `{name}.{hubDomain}`. */
+  hubDomain: string;
   /** Managed identities of the hubs' outbound connections. */
   identity: IdentityConfig;
   /**
@@ -123,7 +125,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'identity' | 'configurations' ? Partial<Config[K]> : Config[K];
 };
 
 export const defaults: Config = {
@@ -141,6 +143,7 @@ export const defaults: Config = {
   dps: { linkedHubs: [], allocationPolicy: 'hashed', retryAfterSeconds: 1 },
   configurations: { evaluationIntervalSeconds: 300 },
   hubs: [],
+  hubDomain: 'localhost',
   identity: { provider: 'local' },
   serviceBusNamespaces: [],
   serviceBusTimerMs: 1000,
@@ -171,8 +174,9 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_EVENT_LOG_RETENTION_HOURS: (v) => ({ eventLog: { retentionHours: Number(v) } }),
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
-  FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
+  FLEETHUB_HUB_DOMAIN: (v) => ({ hubDomain: v }),
   FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
+  FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
 };
 
 /**
@@ -199,10 +203,10 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         ports: { ...acc.ports, ...stripUndefined(layer.ports ?? {}) },
         eventLog: { ...acc.eventLog, ...stripUndefined(layer.eventLog ?? {}) },
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
-        configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
         identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
+        configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, identity: { ...defaults.identity }, configurations: { ...defaults.configurations } },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -281,6 +285,7 @@ export function check(input: unknown, source: string): ConfigInput {
   str('hubName', /^[A-Za-z0-9][A-Za-z0-9-]{1,48}[A-Za-z0-9]$/, 'must be 3-50 letters, digits or hyphens, as an IoT hub name');
   str('hostName', /^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address');
   str('dataDir');
+  str('hubDomain', /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a DNS domain (hubs created at run time are named {hubName}.{hubDomain})');
   str('bind');
   if (o.extraHostNames !== undefined && (!Array.isArray(o.extraHostNames) || !o.extraHostNames.every((n) => typeof n === 'string' && n))) {
     fail(`'extraHostNames' must be a list of host names`);

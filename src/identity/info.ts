@@ -1,5 +1,6 @@
 import type { HubInfo } from '../info.js';
 import type { IdentityArea } from './index.js';
+import { administratorMsiInfo } from '../protocols/http/arm/administratorMsi.js';
 
 /** The primary hub's HTTPS base URL, where the ARM, Azure AD and managed-identity endpoints are. */
 export function managementBaseUrl(hostName: string, httpsPort: number | 'auto'): string {
@@ -16,7 +17,7 @@ export async function withIdentityInfo(info: HubInfo, identity: Pick<IdentityAre
   });
   return {
     ...(await hubIdentity(info)),
-    management: identity.management(baseUrl),
+    management: { ...identity.management(baseUrl), ...administratorMsiInfo(baseUrl, identity.management(baseUrl).clientSecret) },
     ...(info.hubs ? { hubs: await Promise.all(info.hubs.map(hubIdentity)) } : {}),
   };
 }

@@ -12,6 +12,7 @@ import pino from 'pino';
 import { defaults, type Config, type ConfigInput } from '../../src/config/index.js';
 import { startFleethub, type RunningHub } from '../../src/main.js';
 import { createSasToken } from '../../src/core/sas.js';
+import { addHostResolver } from './resolve.js';
 
 export interface TestHub {
   hub: RunningHub;
@@ -77,6 +78,9 @@ export async function startTestHub(
   } as Config;
   const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });
   let hub = await startFleethub(config, logger);
+  // Hubs created at run time (`{name}.{hubDomain}`, through the control plane) share the test hub's
+  // listeners: their names resolve to its address, as an /etc/hosts line would.
+  const removeResolver = addHostResolver((name) => (hub.host.list().some((h) => h.config.hostName.toLowerCase() === name) ? host : undefined));
   const testHub: TestHub = {
     get hub() {
       return hub;
@@ -104,6 +108,7 @@ export async function startTestHub(
       hub = await startFleethub(config, logger);
     },
     async close() {
+      removeResolver();
       await hub.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -27,7 +27,8 @@ export function createHttpApp(options: HttpOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT,
     // Ids are up to 128 characters, and each may arrive percent-encoded (3 bytes): leave room so
     // that too-long ids reach our validation and get IoT Hub's error, not the router's 414.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // ARM SDKs put `//` in paths (`/{scope}/providers/…` with a scope that starts with `/`).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     return503OnClosing: true,
   }) as unknown as FastifyInstance & { server: Server };
 

@@ -1,0 +1,22 @@
+import type { Principal } from '../identity/types.js';
+import type { ResourceId } from './resourceIds.js';
+
+/** An ARM resource as the REST API returns it. */
+export type ArmResource = Record<string, unknown> & { id: string; name: string; type: string };
+
+/** One resource type of a resource provider (`Microsoft.Devices/IotHubs`). */
+export interface ResourceTypeProvider {
+  namespace: string;
+  /** The type under the namespace, as ARM spells it (`IotHubs`). */
+  type: string;
+  apiVersions: string[];
+  get(id: ResourceId): Promise<ArmResource | undefined>;
+  list(filter: { resourceGroup?: string }): Promise<ArmResource[]>;
+  /** Creates or replaces; `created` picks 201 over 200. */
+  put(id: ResourceId, body: Record<string, unknown>, context: { caller: Principal; ifMatch?: string }): Promise<{ resource: ArmResource; created: boolean }>;
+  patch(id: ResourceId, body: Record<string, unknown>): Promise<ArmResource>;
+  /** False when there was nothing to delete. */
+  delete(id: ResourceId): Promise<boolean>;
+  /** Child resources and actions (`listkeys`): the id's `children` say which; undefined when not one of them. */
+  child?(method: string, id: ResourceId, body: unknown, context?: { ifMatch?: string }): Promise<{ status: number; body?: unknown } | undefined>;
+}

@@ -1,0 +1,103 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestHub, type TestHub } from './support/hub.js';
+import { caPaths } from '../src/protocols/tls/ca.js';
+
+/**
+ * Debian's azure-cli (2.45), unmodified, against Fleethub: cloud register/set, `az login --identity`
+ * through the administrator's MSI endpoint (2017-09-01), `az deployment group create` with the
+ * documented template and `az resource show`. `npm test` installs azure-cli when it is missing
+ * (scripts/test-setup.sh): nothing here is skipped.
+ */
+describe('azure-cli 2.45: cloud register, login --identity, deployment group create, resource show', () => {
+  let t: TestHub;
+  let configDir: string;
+  let env: NodeJS.ProcessEnv;
+  const template = join(process.cwd(), 'test', 'fixtures', 'templates', 'iothub-system-identity.json');
+
+  const az = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const started = Date.now();
+      if (process.env.AZ_TRACE) process.stderr.write(`az ${args.slice(0, 3).join(' ')}…\n`);
+      execFile('az', args, { env, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        if (process.env.AZ_TRACE) process.stderr.write(`  ${Date.now() - started} ms\n`);
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+  const ok = async (...args: string[]) => {
+    const r = await az(...args);
+    assert.equal(r.code, 0, `az ${args.join(' ')}:\n${r.stderr}`);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+  };
+
+  before(async () => {
+    t = await startTestHub({ hubDomain: 'localhost' });
+    configDir = mkdtempSync(join(tmpdir(), 'fleethub-az-'));
+    const management = (await t.hub.info()).management!;
+    env = {
+      PATH: process.env.PATH,
+      HOME: configDir,
+      AZURE_CONFIG_DIR: configDir,
+      AZURE_CORE_COLLECT_TELEMETRY: 'no',
+      AZURE_CORE_NO_COLOR: 'true',
+      AZURE_CORE_SURVEY_MESSAGE: 'no',
+      REQUESTS_CA_BUNDLE: caPaths(t.dataDir).cert,
+      MSI_ENDPOINT: management.msiEndpoint,
+      MSI_SECRET: management.msiSecret,
+      APPSETTING_WEBSITE_SITE_NAME: 'fleethub',
+    };
+  });
+  after(async () => {
+    await t.close();
+    rmSync(configDir, { recursive: true, force: true });
+  });
+
+  test('the documented flow end to end', async () => {
+    const base = `https://${t.host}/`;
+    await ok('cloud', 'register', '-n', 'Fleethub', '--endpoint-resource-manager', base, '--endpoint-active-directory', `https://${t.host}`, '--endpoint-active-directory-resource-id', 'https://management.azure.com/', '--endpoint-active-directory-graph-resource-id', 'https://graph.windows.net/', '--output', 'none');
+    await ok('cloud', 'set', '-n', 'Fleethub', '--output', 'none');
+    const accounts = await ok('login', '--identity');
+    const sub = t.hub.control!.deps.tenancy;
+    assert.equal(accounts[0].id, sub.subscriptionId);
+    assert.equal(accounts[0].tenantId, sub.tenantId);
+
+    const deployed = await ok('deployment', 'group', 'create', '--name', 'az-deploy', '--resource-group', sub.defaultResourceGroup, '--template-file', template, '--parameters', 'iotHubName=az-hub', 'skuName=S1', 'skuTier=Standard', 'location=local');
+    assert.equal(deployed.properties.provisioningState, 'Succeeded');
+    assert.equal(deployed.name, 'az-deploy');
+
+    const hub = await ok('resource', 'show', '--resource-type', 'Microsoft.Devices/IotHubs', '--name', 'az-hub', '--resource-group', sub.defaultResourceGroup);
+    assert.equal(hub.name, 'az-hub');
+    assert.equal(hub.identity.type, 'SystemAssigned');
+    assert.match(hub.identity.principalId, /^[0-9a-f-]{36}$/);
+
+    // A resource the provider refuses: az prints which one failed and why; the hub is not created.
+    const bad = await az('deployment', 'group', 'create', '--name', 'az-bad', '--resource-group', sub.defaultResourceGroup, '--template-file', template, '--parameters', 'iotHubName=az-hub-2', 'skuName=S7');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /DeploymentFailed/);
+    assert.match(bad.stderr, /Invalid value for 'sku\.name': 'S7'/);
+    assert.match(bad.stderr, /IotHubs\/az-hub-2/);
+    const missing = await az('resource', 'show', '--resource-type', 'Microsoft.Devices/IotHubs', '--name', 'az-hub-2', '--resource-group', sub.defaultResourceGroup);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /ResourceNotFound/);
+  });
+
+  test('the administrator MSI endpoint refuses a wrong secret and other api-versions', async () => {
+    const { rawRequest } = await import('./support/hub.js');
+    const path = new URL(String(env.MSI_ENDPOINT)).pathname;
+    const wrong = await rawRequest(t.host, 'GET', `${path}/?resource=https://management.azure.com/&api-version=2017-09-01`, { headers: { secret: 'nope' } });
+    assert.equal(wrong.status, 401);
+    const version = await rawRequest(t.host, 'GET', `${path}/?resource=https://management.azure.com/&api-version=2019-08-01`, { headers: { secret: String(env.MSI_SECRET) } });
+    assert.equal(version.status, 400);
+    const good = await rawRequest(t.host, 'GET', `${path}/?resource=https://management.azure.com/&api-version=2017-09-01`, { headers: { secret: String(env.MSI_SECRET) } });
+    assert.equal(good.status, 200);
+    assert.equal(good.json.token_type, 'Bearer');
+    assert.equal(good.json.resource, 'https://management.azure.com/');
+    const claims = JSON.parse(Buffer.from(good.json.access_token.split('.')[1], 'base64url').toString());
+    assert.equal(claims.tid, t.hub.control!.deps.tenancy.tenantId);
+    assert.equal(claims.appid, t.hub.control!.deps.tenancy.administrator.clientId);
+  });
+});
