@@ -81,6 +81,33 @@ describe('AMQP endpoint: TLS, SASL and claims-based security', () => {
     }
   });
 
+  test('a sending link gets credit only once authorized: a refused one never gets any, an authorized one then has its message settled', async () => {
+    // Credit given with the attach let a client send before the hub listened on the link, and that
+    // delivery was never settled: under load azure-iothub's Client.send then waited forever.
+    const c = await connectAmqp(t.host);
+    try {
+      assert.equal((await putToken(c, t.host, await serviceToken(t, 'registryRead'))).application_properties!['status-code'], 200);
+      const refused = c.connection.open_sender({ target: { address: '/messages/devicebound' } } as never);
+      let credited = false;
+      refused.on('sendable', () => (credited = true));
+      const error = await linkClosed(refused);
+      assert.equal(error?.condition, 'amqp:unauthorized-access');
+      assert.equal(credited, false, 'the refused link was given no credit');
+
+      assert.equal((await putToken(c, t.host, await serviceToken(t, 'service'))).application_properties!['status-code'], 200);
+      const sender = c.connection.open_sender({ target: { address: '/messages/devicebound' } } as never);
+      await new Promise((resolve) => sender.once('sendable', resolve));
+      const outcome = await new Promise<string>((resolve) => {
+        sender.once('accepted', () => resolve('accepted'));
+        sender.once('rejected', (ctx) => resolve(String(ctx.delivery?.remote_state?.error?.condition)));
+        sender.send({ to: '/devices/no-such-device/messages/devicebound', body: 'x' });
+      });
+      assert.equal(outcome, 'amqp:not-found', 'the delivery is settled (rejected: unknown device)');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('an expiring token closes the links it authorized unless renewed by a new put-token', async () => {
     const policy = await t.hub.store.policies.get('service');
     const shortToken = (seconds: number) => createSasToken(t.host, policy!.primaryKey, Math.floor(Date.now() / 1000) + seconds, 'service');

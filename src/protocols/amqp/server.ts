@@ -66,7 +66,8 @@ export class AmqpEndpoint {
 
   constructor(private readonly options: AmqpEndpointOptions) {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
-    const container = rhea.create_container({ id: options.hostName, autoaccept: false } as never);
+    // No credit on a receiving link until its family has set it up (see route).
+    const container = rhea.create_container({ id: options.hostName, autoaccept: false, credit_window: 0 } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
     container.on('connection_open', (context: EventContext) => void this.state(context.connection));
@@ -194,14 +195,34 @@ export class AmqpEndpoint {
       if (route.accepts && !route.accepts(state)) continue;
       const match = route.address.exec(address);
       if (!match) continue;
-      Promise.resolve(route.open({ connection: state, link, address }, match)).catch((e) => {
-        state.logger.debug({ err: e, address }, 'AMQP link setup failed');
-        if (!link.is_closed()) link.close({ condition: 'amqp:internal-error', description: 'Link setup failed' });
-      });
+      Promise.resolve(route.open({ connection: state, link, address }, match)).then(
+        () => {
+          if (role === 'receive') grantCredit(link as Receiver);
+        },
+        (e) => {
+          state.logger.debug({ err: e, address }, 'AMQP link setup failed');
+          if (!link.is_closed()) link.close({ condition: 'amqp:internal-error', description: 'Link setup failed' });
+        },
+      );
       return;
     }
     link.close(amqpErrors.notFound(`The ${role === 'send' ? 'source' : 'target'} address '${address}' does not exist`));
   }
+}
+
+/** Credit each receiving link keeps topped up (rhea's default window). */
+const RECEIVE_CREDIT = 1000;
+
+/**
+ * Opens a receiving link's flow once its family has authorized it and listens for its messages,
+ * as IoT Hub does: credit given with the attach would let a client send before the family
+ * listens, and that delivery would never be settled (the client waits for it forever). A link
+ * the family refused, or the client detached meanwhile, gets none.
+ */
+function grantCredit(link: Receiver): void {
+  if (!link.is_open()) return;
+  link.set_credit_window(RECEIVE_CREDIT);
+  link.add_credit(RECEIVE_CREDIT);
 }
 
 class ClientConnectionState implements ClientConnection {
