@@ -6,7 +6,7 @@ import { openSqliteStore, type SqliteStore } from './store/sqlite/index.js';
 import { ensureDefaultPolicies } from './hub/auth/policies.js';
 import { Authorizer } from './hub/auth/authorizer.js';
 import { Registry } from './hub/registry/registry.js';
-import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
+import { ensureTlsMaterial, serverPaths, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpsServer } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
@@ -61,6 +61,12 @@ import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
+import { FileUploads } from './hub/files/fileUploads.js';
+import { HeldFileUploadSettings } from './hub/files/settings.js';
+import { SqliteFileNotifications, SqliteFileUploads } from './store/sqlite/files.js';
+import { AzureBlobStorage } from './egress/blobStorage.js';
+import { startEmbeddedAzurite, type EmbeddedAzurite } from './storage/azurite.js';
+import { fileUploadApi } from './protocols/http/fileUpload.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -88,6 +94,14 @@ export interface RunningHub {
   hubs: RunningHub[];
   /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
   identity: IdentityArea;
+  /** File upload: SAS per upload, completion, notifications for the service. */
+  fileUploads: FileUploads;
+  /** The hub's file-upload settings; the control plane is to be their writer (today: config `fileUpload`). */
+  fileUploadSettings: HeldFileUploadSettings;
+  /** Blob storage as the hub reaches it (keys or its identity). */
+  blobStorage: AzureBlobStorage;
+  /** The embedded Azurite, when no storage account is configured and `ports.storage` is not 0. */
+  storage?: EmbeddedAzurite;
   info(): Promise<HubInfo>;
   /** Closes this hub and the extra hubs it started. */
   close(): Promise<void>;
@@ -213,7 +227,24 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     await http.register(configurationsApi(configurations, authorizer));
-    const httpsPort = await listenHttps(http, config, logger);
+    // File upload over the configured storage account, or the embedded Azurite when none is.
+    const fileUploadSettings = new HeldFileUploadSettings(config.fileUpload);
+    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
+    const storage = await startStorage(config, blobStorage);
+    const fileUploads = new FileUploads(
+      fileUploadSettings,
+      new SqliteFileUploads(store.db),
+      new SqliteFileNotifications(store.db),
+      blobStorage,
+      options.identity.egress,
+      () => options.identity.hubResourceId(config.hubName) ?? config.hubName,
+      () => storage,
+    );
+    await http.register(fileUploadApi(fileUploads, connections));
+    const httpsPort = await listenHttps(http, config, logger).catch(async (e) => {
+      await storage?.close();
+      throw e;
+    });
 
     // The device plane's MQTT topic families, first match wins.
     const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
@@ -248,6 +279,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       methods,
       cloudToDevice,
       feedback: c2dFeedback,
+      fileUploads,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
     const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) });
@@ -262,13 +294,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // Jobs that were scheduled or running when the hub last stopped carry on.
     await jobs.resume();
 
-    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator };
+    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator, storage: storage?.port ?? 0 };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.
     configurationEvaluation.start();
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
+    const fileExpiry = setInterval(() => void fileUploads.expire().catch((e) => logger.warn({ err: e }, 'expiring file uploads failed')), 1000);
+    fileExpiry.unref();
     let closed = false;
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
@@ -283,6 +317,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       stopRetention();
       methods.close();
       await http.close();
+      clearInterval(fileExpiry);
+      await storage?.close();
       await jobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
@@ -308,6 +344,10 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger,
       hubs: extraHubs,
       identity: options.identity,
+      fileUploads,
+      fileUploadSettings,
+      blobStorage,
+      ...(storage ? { storage } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
@@ -331,6 +371,29 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     store.close();
     throw e;
   }
+}
+
+/**
+ * The embedded blob storage (Azurite), when the hub has no storage account configured and
+ * `ports.storage` is not 0: HTTPS with the hub's certificate, OAuth on, the upload container made.
+ */
+async function startStorage(config: Config, blobStorage: AzureBlobStorage): Promise<EmbeddedAzurite | undefined> {
+  if (config.fileUpload.storageEndpoints.$default.connectionString || !config.ports.storage) return undefined;
+  const paths = serverPaths(config.dataDir);
+  let azurite: EmbeddedAzurite;
+  try {
+    azurite = await startEmbeddedAzurite({ dataDir: config.dataDir, bind: config.bind, hostName: config.hostName, port: config.ports.storage, certPath: paths.cert, keyPath: paths.key });
+  } catch (e) {
+    throw new StartupError(`Cannot start the embedded blob storage (Azurite) on ${config.bind}:${config.ports.storage}: ${(e as Error).message}`);
+  }
+  try {
+    const containerName = config.fileUpload.storageEndpoints.$default.containerName || azurite.defaultContainer;
+    await blobStorage.ensureContainer({ connectionString: azurite.connectionString, credential: { kind: 'key', connectionString: azurite.connectionString }, containerName });
+  } catch (e) {
+    await azurite.close();
+    throw new StartupError(`The embedded blob storage (Azurite) does not answer: ${(e as Error).message}`);
+  }
+  return azurite;
 }
 
 /** When the hub's data directory was created: the Event Hub-compatible endpoint's created_at. */

@@ -184,6 +184,26 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Enrollment group ids compare without regard to case, as DPS's do (issue 14).
   { name: '302-dps-group-ids-nocase', sql: dpsGroupIdsNocaseMigrationSql },
+  {
+    // File upload (issue 17): uploads in progress (at most 10 per device, freed by completion or
+    // SAS expiry) and the notifications waiting for the service.
+    name: '700-file-uploads',
+    sql: `CREATE TABLE file_uploads (
+            correlation_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            blob_name TEXT NOT NULL,
+            container_name TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+          );
+          CREATE INDEX file_uploads_device ON file_uploads (device_id, expires_at);
+          CREATE TABLE file_notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            delivery_count INTEGER NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
