@@ -67,6 +67,9 @@ import { SqliteFileNotifications, SqliteFileUploads } from './store/sqlite/files
 import { AzureBlobStorage } from './egress/blobStorage.js';
 import { startEmbeddedAzurite, type EmbeddedAzurite } from './storage/azurite.js';
 import { fileUploadApi } from './protocols/http/fileUpload.js';
+import { BulkJobs } from './hub/importExport/bulkJobs.js';
+import { SqliteBulkJobs } from './store/sqlite/bulkJobs.js';
+import { bulkJobsApi } from './protocols/http/bulkJobs.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -98,6 +101,8 @@ export interface RunningHub {
   fileUploads: FileUploads;
   /** The hub's file-upload settings; the control plane is to be their writer (today: config `fileUpload`). */
   fileUploadSettings: HeldFileUploadSettings;
+  /** Bulk import/export of the identity registry. */
+  bulkJobs: BulkJobs;
   /** Blob storage as the hub reaches it (keys or its identity). */
   blobStorage: AzureBlobStorage;
   /** The embedded Azurite, when no storage account is configured and `ports.storage` is not 0. */
@@ -241,6 +246,10 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       () => storage,
     );
     await http.register(fileUploadApi(fileUploads, connections));
+    const bulkJobs = new BulkJobs(new SqliteBulkJobs(store.db), registry, twins, blobStorage, options.identity.egress, () => options.identity.hubResourceId(config.hubName) ?? config.hubName, (e) =>
+      logger.warn({ err: e }, 'import/export job runner failed'),
+    );
+    await http.register(bulkJobsApi(bulkJobs, authorizer));
     const httpsPort = await listenHttps(http, config, logger).catch(async (e) => {
       await storage?.close();
       throw e;
@@ -293,6 +302,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
 
     // Jobs that were scheduled or running when the hub last stopped carry on.
     await jobs.resume();
+    await bulkJobs.resume();
 
     const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator, storage: storage?.port ?? 0 };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
@@ -307,6 +317,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
       const jobsStopped = jobs.stop();
+      const bulkJobsStopped = bulkJobs.stop();
       const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
@@ -320,6 +331,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       clearInterval(fileExpiry);
       await storage?.close();
       await jobsStopped;
+      await bulkJobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       store.close();
@@ -346,6 +358,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       identity: options.identity,
       fileUploads,
       fileUploadSettings,
+      bulkJobs,
       blobStorage,
       ...(storage ? { storage } : {}),
       info: async () => {

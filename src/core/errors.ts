@@ -28,6 +28,7 @@ const defaultStatus = {
   IotHubQuotaExceeded: 403,
   DeviceMaximumQueueDepthExceeded: 403,
   DeviceMaximumActiveFileUploadLimitExceeded: 403,
+  JobQuotaExceeded: 403,
   DeviceNotFound: 404,
   ModuleNotFound: 404,
   DeviceNotOnline: 404,

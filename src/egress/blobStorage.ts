@@ -1,6 +1,8 @@
 import { createDefaultHttpClient, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
 import {
+  AnonymousCredential,
   BlobSASPermissions,
+  ContainerClient,
   BlobServiceClient,
   generateBlobSASQueryParameters,
   SASProtocol,
@@ -10,6 +12,8 @@ import {
 } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/core-auth';
 import type { FileStorage, StorageTarget } from '../hub/files/fileUploads.js';
+import type { BulkBlobs, ContainerRef } from '../hub/importExport/bulkJobs.js';
+import { Readable } from 'node:stream';
 import { egressTrustedCas } from './tls.js';
 
 const UDK_SAS_VERSION = '2025-07-05';
@@ -53,7 +57,7 @@ function trustingHttpClient(caPem: string): HttpClient {
  * Blob storage through @azure/storage-blob, as the hub: with the account key, or as the hub's
  * identity (tokens from the egress seam), over TLS that trusts Fleethub's CA too.
  */
-export class AzureBlobStorage implements FileStorage {
+export class AzureBlobStorage implements FileStorage, BulkBlobs {
   private readonly httpClient: HttpClient;
   /** User delegation keys, per identity and endpoint, reused while they have an hour left. */
   private readonly delegationKeys = new Map<string, { key: Awaited<ReturnType<BlobServiceClient['getUserDelegationKey']>>; expiresOn: number }>();
@@ -66,7 +70,7 @@ export class AzureBlobStorage implements FileStorage {
    * A pipeline whose HTTP client trusts Fleethub's CA. StoragePipelineOptions takes only a v1
    * (core-http) client; the core-rest-pipeline client the pipeline would create is set instead.
    */
-  private pipeline(credential: StorageSharedKeyCredential | TokenCredential): Pipeline {
+  private pipeline(credential: StorageSharedKeyCredential | TokenCredential | AnonymousCredential): Pipeline {
     const pipeline = newPipeline(credential, { retryOptions: { maxTries: 2 } });
     (pipeline as unknown as { _coreHttpClient?: HttpClient })._coreHttpClient = this.httpClient;
     return pipeline;
@@ -113,6 +117,49 @@ export class AzureBlobStorage implements FileStorage {
   /** Creates the container if it is missing. */
   async ensureContainer(target: Pick<StorageTarget, 'connectionString' | 'credential' | 'containerName'>): Promise<void> {
     await this.serviceClient(target).client.getContainerClient(target.containerName).createIfNotExists();
+  }
+
+  // ---- import/export: containers named by URI (with a SAS), or reached as an identity ----
+
+  private container(ref: ContainerRef): ContainerClient {
+    return new ContainerClient(ref.uri, this.pipeline(ref.credential ? (ref.credential as TokenCredential) : new AnonymousCredential()));
+  }
+
+  async size(ref: ContainerRef, blobName: string): Promise<number> {
+    return (await this.container(ref).getBlobClient(blobName).getProperties()).contentLength ?? 0;
+  }
+
+  async *readLines(ref: ContainerRef, blobName: string, from: number): AsyncIterable<{ line: string; end: number }> {
+    const size = await this.size(ref, blobName);
+    if (from >= size) return;
+    const download = await this.container(ref).getBlobClient(blobName).download(from);
+    const body = download.readableStreamBody;
+    if (!body) return;
+    let carry = Buffer.alloc(0);
+    let offset = from;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+      let nl: number;
+      while ((nl = buf.indexOf(0x0a)) >= 0) {
+        offset += nl + 1;
+        yield { line: buf.subarray(0, nl).toString('utf8').replace(/\r$/, ''), end: offset };
+        buf = buf.subarray(nl + 1);
+      }
+      carry = Buffer.from(buf);
+    }
+    if (carry.length) yield { line: carry.toString('utf8'), end: offset + carry.length };
+  }
+
+  async writeLines(ref: ContainerRef, blobName: string, lines: AsyncIterable<string>): Promise<void> {
+    const blob = this.container(ref).getBlockBlobClient(blobName);
+    await blob.uploadStream(Readable.from(lines), 4 * 1024 * 1024, 2);
+  }
+
+  async appendLines(ref: ContainerRef, blobName: string, lines: string[]): Promise<void> {
+    const blob = this.container(ref).getAppendBlobClient(blobName);
+    await blob.createIfNotExists();
+    const text = lines.map((l) => `${l}\n`).join('');
+    await blob.appendBlock(text, Buffer.byteLength(text));
   }
 
   private blobUri(account: StorageAccount, container: string, blobName: string): string {

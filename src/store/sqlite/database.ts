@@ -204,6 +204,17 @@ export const migrations: { name: string; sql: string }[] = [
             delivery_count INTEGER NOT NULL
           );`,
   },
+  {
+    // Bulk import/export jobs (issue 17): properties as the REST API shows them, and the import's
+    // checkpoint (bytes and lines of the input blob done) so that a restart resumes it.
+    name: '701-bulk-jobs',
+    sql: `CREATE TABLE bulk_jobs (
+            job_id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            properties TEXT NOT NULL,
+            checkpoint TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
