@@ -9,6 +9,8 @@ NEEDS='
 swtpm swtpm
 tpm2-tools tpm2_activatecredential
 openssl openssl
+chromium chromium
+libnss3-tools certutil
 '
 
 missing=

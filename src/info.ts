@@ -1,3 +1,4 @@
+import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
@@ -61,8 +62,12 @@ export interface HubInfo {
   /** The hub's managed-identity endpoint (App Service protocol): IDENTITY_ENDPOINT and IDENTITY_HEADER. */
   identityEndpoint?: string;
   identityHeader?: string;
+  /** The portal (primary hub only): https://{host}/portal/. */
+  portalUrl?: string;
   /** The local control plane and Azure AD, on the primary hub's HTTPS listener (primary hub only). */
   management?: ManagementInfo;
+  /** Local Service Bus namespaces, with RootManageSharedAccessKey connection strings (TLS on the hub's AMQP port; plain on loopback). */
+  serviceBusNamespaces?: { name: string; connectionString: string; emulatorConnectionString: string }[];
 }
 
 export interface ManagementInfo {
@@ -83,20 +88,23 @@ export const extraHubDataDir = (dataDir: string, hubName: string) => join(dataDi
 
 /**
  * The configuration each extra hub runs with: the primary's settings, its own name, host name,
- * address and data directory, no extra hubs or host names of its own. Its plain AMQP listener
- * (emulator connection strings) is on only when its address is a loopback one.
+ * address and data directory, no extra hubs or host names of its own. A hub with an address of its
+ * own has its own listeners there, whose plain AMQP listener (emulator connection strings) is on
+ * only when the address is a loopback one; one without (`bind` unset) shares the primary's
+ * listeners, told apart by host name.
  */
-export function extraHubConfigs(config: Config): Config[] {
-  return config.hubs.map((hub) => ({
+export function extraHubConfig(config: Config, hub: { hubName: string; hostName: string; bind?: string }): Config {
+  const ownAddress = hub.bind !== undefined;
+  return {
     ...config,
     hubName: hub.hubName,
     hostName: hub.hostName,
     extraHostNames: [],
     bind: hub.bind ?? config.bind,
     dataDir: extraHubDataDir(config.dataDir, hub.hubName),
-    ports: { ...config.ports, amqpEmulator: /^(127\.|::1$)/.test(hub.bind ?? '') ? config.ports.amqpEmulator : 0 },
+    ports: { ...config.ports, amqpEmulator: !ownAddress || /^(127\.|::1$)/.test(hub.bind!) ? config.ports.amqpEmulator : 0 },
     hubs: [],
-  }));
+  };
 }
 
 export function policyConnectionString(hostName: string, policy: SharedAccessPolicy): string {
@@ -111,7 +119,7 @@ export function deviceConnectionString(hostName: string, deviceId: string, key: 
  * The hub's facts, from the running hub's runtime file when there is one, else from the configuration.
  * `caDataDir`: the data directory holding the CA (the primary's, for an extra hub).
  */
-export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[] } = {}): HubInfo {
+export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: DpsInfo, more: { caDataDir?: string; hubs?: HubInfo[]; byName?: boolean; serviceBus?: ServiceBusNamespaces } = {}): HubInfo {
   const runtime = readRuntime(config.dataDir);
   const hostName = runtime?.hostName ?? config.hostName;
   const cs = (name: string) => {
@@ -127,13 +135,14 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     registryReadConnectionString: cs('registryRead'),
     registryReadWriteConnectionString: cs('registryReadWrite'),
     deviceConnectionString: cs('device'),
-    ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service')),
+    ...eventHubConnectionStrings(config, runtime, hostName, policies.find((p) => p.keyName === 'service'), more.byName ?? false),
     caCertificatePath: caPaths(more.caDataDir ?? config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
     ...storageInfo(config, runtime, hostName),
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
+    ...(more.serviceBus ? { serviceBusNamespaces: serviceBusConnectionStrings(config, runtime, hostName, more.serviceBus) } : {}),
   };
 }
 
@@ -145,14 +154,32 @@ function storageInfo(config: Config, runtime: RuntimeFile | undefined, hostName:
   return { storageConnectionString: embeddedStorageConnectionString(hostName, port), fileUploadContainer: endpoint.containerName || DEFAULT_UPLOAD_CONTAINER };
 }
 
-function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined) {
+/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: ServiceBusNamespaces) {
+  const amqp = runtime?.ports.amqp ?? config.ports.amqp;
+  const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
+  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  return namespaces.listNamespaces().map((n) => {
+    const rules = namespaces.listAuthorizationRules(n.name);
+    const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
+    const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
+    return {
+      name: n.name,
+      connectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
+      emulatorConnectionString: emulatorPort ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true` : '',
+    };
+  });
+}
+
+/** `byName`: the hub shares its address's listeners with others, so the plain AMQP endpoint names it by host name (the open frame's hostname tells it). */
+function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, policy: SharedAccessPolicy | undefined, byName: boolean) {
   const hubName = runtime?.hubName ?? config.hubName;
   if (!policy) return { eventHubCompatibleConnectionString: '', eventHubCompatibleEmulatorConnectionString: '' };
   const key = `SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${hubName}`;
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
   // The plain listener is bound to loopback only (see listenAmqp); default ports are left implicit.
-  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  const loopback = byName ? hostName : /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
   return {
     eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
     eventHubCompatibleEmulatorConnectionString: emulatorPort

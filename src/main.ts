@@ -7,14 +7,14 @@ import { ensureDefaultPolicies } from './hub/auth/policies.js';
 import { Authorizer } from './hub/auth/authorizer.js';
 import { Registry } from './hub/registry/registry.js';
 import { ensureTlsMaterial, serverPaths, type TlsMaterial } from './protocols/tls/ca.js';
-import { createHttpsServer } from './protocols/http/server.js';
+import { createHttpApp } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
 import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
 import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
 import { CloudToDeviceFeedback, notifyingOutcomes, startC2dExpiry } from './hub/messaging/feedback.js';
 import { acceptAmqpWebSockets } from './protocols/amqp/websocket.js';
-import { AmqpEndpoint } from './protocols/amqp/server.js';
+import type { AmqpHub } from './protocols/amqp/server.js';
 import { amqpRoutes, type AmqpServices } from './protocols/amqp/routes.js';
 import { Twins } from './hub/twins/twins.js';
 import { DirectMethods } from './hub/methods/methods.js';
@@ -47,12 +47,15 @@ import { Queries } from './hub/query/queries.js';
 import { queryApi } from './protocols/http/query.js';
 import { Jobs } from './hub/jobs/jobs.js';
 import { jobsApi } from './protocols/http/jobs.js';
-import { databasePath, extraHubConfigs, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
+import { databasePath, hubInfo, runtimePath, type HubInfo, type RuntimeFile } from './info.js';
 import { DeviceConnections } from './hub/connections/deviceConnections.js';
 import { closingConnectionsOnChange } from './hub/connections/identityChanges.js';
 import { EventLogWriter, startRetention } from './hub/messaging/eventLogWriter.js';
 import { Telemetry } from './hub/messaging/telemetry.js';
-import { startMqttEndpoint, type MqttEndpoint } from './protocols/mqtt/server.js';
+import { mqttSessions } from './protocols/mqtt/server.js';
+import type { Front } from './hosting/front.js';
+import { ProcessHubHost } from './hosting/host.js';
+import type { HubHost } from './hosting/types.js';
 import { telemetryTopics } from './protocols/mqtt/telemetry.js';
 import { HubCertificates } from './hub/certificates/certificates.js';
 import { certificatesApi } from './protocols/http/certificates.js';
@@ -70,12 +73,16 @@ import { fileUploadApi } from './protocols/http/fileUpload.js';
 import { BulkJobs } from './hub/importExport/bulkJobs.js';
 import { SqliteBulkJobs } from './store/sqlite/bulkJobs.js';
 import { bulkJobsApi } from './protocols/http/bulkJobs.js';
+import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
+import { telemetryApi } from './protocols/http/telemetry.js';
+import { Portal } from './portal/server.js';
 
-export const FALLBACK_HTTPS_PORT = 8443;
+import { StartupError } from './hosting/front.js';
+export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
 
 export interface RunningHub {
   config: Config;
-  /** The ports actually bound. */
+  /** The ports actually bound (by the listeners of the hub's address). */
   ports: RuntimeFile['ports'];
   tls: TlsMaterial;
   store: SqliteStore;
@@ -91,9 +98,12 @@ export interface RunningHub {
   connections: DeviceConnections;
   telemetry: Telemetry;
   http: FastifyInstance;
-  amqp: AmqpEndpoint;
+  amqp: AmqpHub;
   logger: Logger;
-  /** The other hubs this process hosts (config `hubs`), in configured order; empty on those hubs themselves. */
+  /**
+   * The other hubs this process hosts (config `hubs` in configured order, then those created at
+   * run time); empty on those hubs themselves.
+   */
   hubs: RunningHub[];
   /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
   identity: IdentityArea;
@@ -107,32 +117,50 @@ export interface RunningHub {
   blobStorage: AzureBlobStorage;
   /** The embedded Azurite, when no storage account is configured and `ports.storage` is not 0. */
   storage?: EmbeddedAzurite;
+  /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
+  serviceBus?: ServiceBusArea;
+  /** The portal at https://{host}/portal (primary hub only). */
+  portal?: Portal;
   info(): Promise<HubInfo>;
-  /** Closes this hub and the extra hubs it started. */
+  /** Closes this hub (the whole process, with its listeners, on the hub startFleethub returned). */
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {
-  override name = 'StartupError';
+/** The process: its primary hub, and the host of all its hubs (which the control plane creates hubs through). */
+export interface RunningFleethub extends RunningHub {
+  host: HubHost;
 }
 
 /**
- * Starts the process's hubs from the configuration: the extra hubs (`hubs`, each on its own
- * address and database, sharing the primary's CA), then the primary hub with the Device
- * Provisioning Service, which links and provisions into all of them.
+ * Starts the process from the configuration: the listeners of each address (the primary's, and
+ * those of configured hubs with an address of their own), the configured hubs on them, then the
+ * primary hub with the Device Provisioning Service, which links and provisions into all of them.
  */
-export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningHub> {
+export async function startFleethub(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningFleethub> {
   checkHubs(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const identity = await identityArea({ dataDir: config.dataDir, provider: config.identity?.provider });
-  const extras: RunningHub[] = [];
+  const host = new ProcessHubHost(config, logger, (hubConfig, front, hubLogger) => startHub(hubConfig, hubLogger, { caDataDir: config.dataDir, front, identity }));
   try {
-    for (const hubConfig of extraHubConfigs(config)) {
-      extras.push(await startHub(hubConfig, logger.child({ hub: hubConfig.hubName }), { caDataDir: config.dataDir, identity }));
-    }
-    return await startHub(config, logger, { caDataDir: config.dataDir, dps: { hubs: extras }, identity, identityEndpoints: true });
+    await host.listen();
+    for (const hub of config.hubs) await host.startConfigured(hub);
+    const primary = await startHub(config, logger, { caDataDir: config.dataDir, front: host.primaryFront, dps: { hubs: host.others, byHostName: (h) => host.byHostName(h) }, identity, identityEndpoints: true });
+    const running = Object.assign(host.started(primary), { host });
+    // The identity area outlives every hub (their authorizers verify its tokens): closed last.
+    const closeHubs = running.close;
+    let closed = false;
+    running.close = async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await closeHubs();
+      } finally {
+        identity.close();
+      }
+    };
+    return running;
   } catch (e) {
-    for (const hub of extras.reverse()) await hub.close().catch(() => undefined);
+    await host.close();
     identity.close();
     throw e;
   }
@@ -141,20 +169,23 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
 interface HubOptions {
   /** The data directory whose CA signs this hub's server certificate. */
   caDataDir: string;
-  /** The provisioning service, on the primary hub only; it provisions into this hub and `hubs`. */
-  dps?: { hubs: RunningHub[] };
+  /** The listeners of the hub's address, which hand it the connections meant for it. */
+  front: Front;
+  /** The provisioning service, on the primary hub only; it provisions into this hub and the process's other hubs. */
+  dps?: { hubs: () => RunningHub[]; byHostName(hostName: string): RunningHub | undefined };
   identity: IdentityArea;
-  /** Serve the Azure AD and managed-identity endpoints (the primary hub's listener); closing this hub closes the identity area. */
+  /** Serve the Azure AD and managed-identity endpoints (on the primary hub only). */
   identityEndpoints?: boolean;
 }
 
 /** Composes one hub from its configuration: the only place that wires things together. */
 async function startHub(config: Config, logger: Logger, options: HubOptions): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const extraHubs = options.dps?.hubs ?? [];
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
   const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
+  let serviceBus: ServiceBusArea | undefined;
+  let storage: EmbeddedAzurite | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -194,7 +225,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
     const telemetry = new Telemetry(eventLogWriter, partitions);
 
-    const http = createHttpsServer({ key: tls.serverKeyPem, cert: tls.serverCertificatePem, logger });
+    const http = createHttpApp({ logger });
     if (options.identityEndpoints) await http.register(options.identity.plugin);
     await http.register(registryApi(registry, authorizer));
     await http.register(certificatesApi(hubCertificates, authorizer));
@@ -206,7 +237,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // The provisioning service lives beside the primary hub (in its database and on its listeners).
     const dpsStore = options.dps ? openSqliteDpsStore(store.db) : undefined;
     let deviceRegistrations: DeviceRegistrations | undefined;
-    if (dpsStore) {
+    if (dpsStore && options.dps) {
       const dps = await prepareDps(dpsStore, config);
       const dpsAuthorizer = new DpsAuthorizer([...new Set([dps.hostName, ...hostNames, 'localhost', '127.0.0.1', '::1', '[::1]'])], dpsStore.policies);
       const { enrollments, enrollmentGroups, registrations, operations, certificates } = dpsStore;
@@ -216,17 +247,19 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await http.register(dpsRegistrationsApi(new RegistrationStates(registrations), dpsAuthorizer));
       await http.register(dpsCertificatesApi(new DpsCertificates(certificates, enrollmentGroups), dpsAuthorizer));
       // Devices register through the DPS host; they are provisioned into whichever hub of this process allocation picks.
-      const targets = new Map<string, HubTarget>([
-        [config.hostName.toLowerCase(), new LocalHubTarget(registry, twins)],
-        ...extraHubs.map((h): [string, HubTarget] => [h.config.hostName.toLowerCase(), new LocalHubTarget(h.registry, h.twins)]),
-      ]);
+      const self = new LocalHubTarget(registry, twins);
+      const hubs = options.dps;
       // Linked hubs outside this process are written over the IoT Hub REST API, when given a connection string.
+      const remote = new Map<string, HubTarget>();
       for (const linked of dps.linkedHubs) {
-        if (linked.connectionString && !targets.has(linked.hostName.toLowerCase())) {
-          targets.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
-        }
+        if (linked.connectionString) remote.set(linked.hostName.toLowerCase(), new RemoteHubTarget(linked.connectionString));
       }
-      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, (hostName) => targets.get(hostName.toLowerCase()), new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
+      const target = (hostName: string): HubTarget | undefined => {
+        if (hostName.toLowerCase() === config.hostName.toLowerCase()) return self;
+        const local = hubs.byHostName(hostName);
+        return local ? new LocalHubTarget(local.registry, local.twins) : remote.get(hostName.toLowerCase());
+      };
+      deviceRegistrations = new DeviceRegistrations(dps, enrollments, enrollmentGroups, registrations, operations, certificates, target, new HttpAllocationWebhook({ extraCaPems: [tls.caCertificatePem] }));
       await http.register(dpsDeviceApi(deviceRegistrations));
     }
     await http.register(queryApi(queries, authorizer));
@@ -235,7 +268,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // File upload over the configured storage account, or the embedded Azurite when none is.
     const fileUploadSettings = new HeldFileUploadSettings(config.fileUpload);
     const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
-    const storage = await startStorage(config, blobStorage);
+    storage = await startStorage(config, blobStorage, logger, Boolean(options.identityEndpoints));
     const fileUploads = new FileUploads(
       fileUploadSettings,
       new SqliteFileUploads(store.db),
@@ -250,36 +283,63 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger.warn({ err: e }, 'import/export job runner failed'),
     );
     await http.register(bulkJobsApi(bulkJobs, authorizer));
-    const httpsPort = await listenHttps(http, config, logger).catch(async (e) => {
-      await storage?.close();
-      throw e;
-    });
+    await http.register(telemetryApi({ eventLog: store.eventLog, appends, partitions, authorizer }));
+    // The portal: static files and the one-time sign-in link, on the primary hub's listener.
+    let portal: Portal | undefined;
+    if (options.identityEndpoints) {
+      const identity = options.identity;
+      portal = new Portal({
+        settings: async () => {
+          const dps = dpsStore ? await describeDps(dpsStore, config) : undefined;
+          return {
+            hubName: config.hubName,
+            hubHostName: config.hostName,
+            tenantId: identity.tenancy.tenantId,
+            subscriptionId: identity.tenancy.subscriptionId,
+            resourceGroup: identity.tenancy.defaultResourceGroup,
+            // The control plane names the process's DPS after the primary hub.
+            ...(dps ? { dpsHostName: dps.hostName, idScope: dps.idScope, dpsName: `${config.hubName}-dps` } : {}),
+          };
+        },
+        administratorToken: async () => {
+          const admin = await identity.principals.get(identity.tenancy.administrator.principalId);
+          if (!admin) throw new Error('the administrator service principal is missing');
+          return {
+            hub: await identity.tokens.issue(admin, 'https://iothubs.azure.net'),
+            management: await identity.tokens.issue(admin, 'https://management.azure.com/'),
+          };
+        },
+      });
+      await http.register(portal.plugin());
+    }
+    await http.ready();
 
     // The device plane's MQTT topic families, first match wins.
     const topicHandlers: TopicHandler[] = [telemetryTopics(telemetry), ...twinMethodAndC2dTopics];
-    let mqtt: MqttEndpoint;
-    try {
-      mqtt = await startMqttEndpoint({
-        key: tls.serverKeyPem,
-        cert: tls.serverCertificatePem,
-        host: config.bind,
-        port: config.ports.mqtt,
-        httpsServer: http.server,
-        connections,
-        handlers: topicHandlers,
-        ...(deviceRegistrations ? { dps: dpsMqtt(deviceRegistrations) } : {}),
-        hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
-        logger,
-      });
-    } catch (e) {
-      await http.close();
-      throw new StartupError(`Cannot listen for MQTT on ${config.bind}:${config.ports.mqtt}: ${(e as Error).message}`);
-    }
+    const mqtt = mqttSessions({
+      connections,
+      handlers: topicHandlers,
+      ...(deviceRegistrations ? { dps: dpsMqtt(deviceRegistrations) } : {}),
+      hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
+      logger,
+    });
+    mqtt.acceptWebSockets(http.server);
 
     // The AMQP link families: the same domain services as MQTT and HTTPS behind them.
     // DPS registration shares the primary hub's AMQP listener, as it shares its MQTT and HTTPS ones.
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
+    // Service Bus namespaces are process-level: served on the primary hub's AMQP listeners.
+    if (options.dps) {
+      try {
+        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger });
+      } catch (e) {
+        await mqtt.close();
+        await http.close();
+        throw new StartupError(`serviceBusNamespaces: ${(e as Error).message}`);
+      }
+    }
     const amqpServices: AmqpServices = {
+      ...(serviceBus ? { serviceBus: serviceBus.amqp } : {}),
       ...(dpsAmqp ? { dps: dpsAmqp } : {}),
       hubName: config.hubName,
       connections,
@@ -291,20 +351,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       fileUploads,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
-    const amqp = new AmqpEndpoint({ authorizer, routes: amqpRoutes(amqpServices), logger, hostName: config.hostName, ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) });
-    const amqpPort = await listenAmqp(amqp, config, tls, logger).catch(async (e) => {
-      await mqtt.close();
-      await http.close();
-      throw e;
-    });
-
-    const stopAmqpWebSockets = acceptAmqpWebSockets(http.server, amqp);
+    const amqp: AmqpHub = { hubName: config.hubName, authorizer, routes: amqpRoutes(amqpServices), ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) };
+    const front = options.front;
+    const stopAmqpWebSockets = acceptAmqpWebSockets(http.server, front.amqp, amqp);
 
     // Jobs that were scheduled or running when the hub last stopped carry on.
     await jobs.resume();
     await bulkJobs.resume();
 
-    const ports = { https: httpsPort, mqtt: mqtt.port, amqp: amqpPort, amqpEmulator: config.ports.amqpEmulator, storage: storage?.port ?? 0 };
+    const ports = { ...front.ports, storage: storage?.port ?? 0 };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
@@ -313,6 +368,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     const fileExpiry = setInterval(() => void fileUploads.expire().catch((e) => logger.warn({ err: e }, 'expiring file uploads failed')), 1000);
     fileExpiry.unref();
+    // From here on, the address's listeners hand this hub the connections that name it.
+    front.attach({ hubName: config.hubName, hostNames: [...hostNames, 'localhost'], tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem }, http: http.server, mqtt, amqp });
     let closed = false;
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
@@ -321,7 +378,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
-      await amqp.close();
+      await front.amqp.close(amqp);
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
       await eventLogWriter.close();
@@ -330,10 +387,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await http.close();
       clearInterval(fileExpiry);
       await storage?.close();
+      front.detach(config.hubName);
       await jobsStopped;
       await bulkJobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
+      serviceBus?.close();
       store.close();
     };
     return {
@@ -354,33 +413,36 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       http,
       amqp,
       logger,
-      hubs: extraHubs,
+      hubs: [],
       identity: options.identity,
       fileUploads,
       fileUploadSettings,
       bulkJobs,
       blobStorage,
       ...(storage ? { storage } : {}),
+      ...(serviceBus ? { serviceBus } : {}),
+      ...(portal ? { portal } : {}),
       info: async () => {
         const info = hubInfo(config, await store.policies.list(), dpsStore ? await describeDps(dpsStore, config) : undefined, {
           caDataDir: options.caDataDir,
-          hubs: await Promise.all(extraHubs.map((h) => h.info())),
+          hubs: await Promise.all((options.dps?.hubs() ?? []).map((h) => h.info())),
+          byName: front.hubFor(undefined)?.hubName !== config.hubName,
+          ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}),
         });
         // The Azure AD, ARM and managed-identity endpoints are served by the primary hub's HTTPS listener.
-        return options.identityEndpoints ? withIdentityInfo(info, options.identity, managementBaseUrl(config.hostName, httpsPort)) : info;
+        if (!options.identityEndpoints) return info;
+        const baseUrl = managementBaseUrl(config.hostName, ports.https);
+        return { ...(await withIdentityInfo(info, options.identity, baseUrl)), portalUrl: `${baseUrl.replace(/\/+$/, '')}/portal/` };
       },
       async close() {
         if (closed) return;
         closed = true;
-        try {
-          await closeOne();
-        } finally {
-          for (const hub of extraHubs) await hub.close();
-          if (options.identityEndpoints) options.identity.close();
-        }
+        await closeOne();
       },
     };
   } catch (e) {
+    serviceBus?.close();
+    await storage?.close().catch(() => undefined);
     store.close();
     throw e;
   }
@@ -390,14 +452,20 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
  * The embedded blob storage (Azurite), when the hub has no storage account configured and
  * `ports.storage` is not 0: HTTPS with the hub's certificate, OAuth on, the upload container made.
  */
-async function startStorage(config: Config, blobStorage: AzureBlobStorage): Promise<EmbeddedAzurite | undefined> {
+async function startStorage(config: Config, blobStorage: AzureBlobStorage, logger: Logger, primary: boolean): Promise<EmbeddedAzurite | undefined> {
   if (config.fileUpload.storageEndpoints.$default.connectionString || !config.ports.storage) return undefined;
   const paths = serverPaths(config.dataDir);
   let azurite: EmbeddedAzurite;
   try {
     azurite = await startEmbeddedAzurite({ dataDir: config.dataDir, bind: config.bind, hostName: config.hostName, port: config.ports.storage, certPath: paths.cert, keyPath: paths.key });
   } catch (e) {
-    throw new StartupError(`Cannot start the embedded blob storage (Azurite) on ${config.bind}:${config.ports.storage}: ${(e as Error).message}`);
+    const why = `Cannot start the embedded blob storage (Azurite) on ${config.bind}:${config.ports.storage}: ${(e as Error).message}`;
+    // A hub sharing the primary's address finds the port taken: it goes without (file upload then needs a storage account).
+    if (!primary && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      logger.warn(`${why}; hub '${config.hubName}' has no embedded storage (configure fileUpload.storageEndpoints.$default)`);
+      return undefined;
+    }
+    throw new StartupError(why);
   }
   try {
     const containerName = config.fileUpload.storageEndpoints.$default.containerName || azurite.defaultContainer;
@@ -413,67 +481,4 @@ async function startStorage(config: Config, blobStorage: AzureBlobStorage): Prom
 function hubCreatedAt(dataDir: string): Date {
   const stat = statSync(databasePath(dataDir));
   return stat.birthtimeMs > 0 ? stat.birthtime : stat.ctime;
-}
-
-/**
- * Binds AMQPS on the configured address, and the plain listener that Event Hubs' emulator
- * connection strings (UseDevelopmentEmulator=true) dial, on loopback only since it has no TLS.
- */
-async function listenAmqp(amqp: AmqpEndpoint, config: Config, tls: TlsMaterial, logger: Logger): Promise<number> {
-  const explain = (host: string, port: number) => (e: NodeJS.ErrnoException) => {
-    throw new StartupError(`Cannot listen for AMQP on ${host}:${port}: ${e.code ?? ''} ${e.message}`);
-  };
-  const port = await amqp
-    .listen({ host: config.bind, port: config.ports.amqp, tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem } })
-    .catch(explain(config.bind, config.ports.amqp));
-  if (config.ports.amqpEmulator) {
-    const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
-    await amqp.listen({ host: loopback, port: config.ports.amqpEmulator }).catch((e: NodeJS.ErrnoException) => {
-      logger.warn(`Plain AMQP for emulator connection strings is off: cannot listen on ${loopback}:${config.ports.amqpEmulator} (${e.code ?? e.message})`);
-    });
-  }
-  return port;
-}
-
-/**
- * Binds HTTPS. The Azure service SDK's REST client always dials 443, so 443 is the default;
- * without the privilege to bind it (and with no port configured) we fall back to 8443 and say
- * what that leaves out. A configured port that cannot be bound is an error.
- */
-async function listenHttps(http: FastifyInstance, config: Config, logger: Logger): Promise<number> {
-  const host = config.bind;
-  if (config.ports.https !== 'auto') {
-    return listenOrExplain(http, host, config.ports.https);
-  }
-  try {
-    return await listenOrExplain(http, host, 443);
-  } catch (e) {
-    if (!(e instanceof StartupError) || !/EACCES|EPERM/.test(e.message)) throw e;
-    logger.warn(
-      `Cannot bind port 443 without privileges; HTTPS falls back to port ${FALLBACK_HTTPS_PORT}. ` +
-        'The Azure IoT service SDK (azure-iothub) always connects to 443, so it cannot reach this hub; ' +
-        `clients that take a port (curl, the fleethub CLI, HTTP libraries) use ${FALLBACK_HTTPS_PORT}. ` +
-        'To get 443 without running as root: sudo setcap cap_net_bind_service=+ep "$(command -v node)", ' +
-        `or redirect 443 to ${FALLBACK_HTTPS_PORT} (iptables -t nat -A OUTPUT -o lo -p tcp --dport 443 -j REDIRECT --to-port ${FALLBACK_HTTPS_PORT}).`,
-    );
-    return listenOrExplain(http, host, FALLBACK_HTTPS_PORT);
-  }
-}
-
-async function listenOrExplain(http: FastifyInstance, host: string, port: number): Promise<number> {
-  try {
-    await http.listen({ host, port });
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EAFNOSUPPORT' && host === '::') return listenOrExplain(http, '0.0.0.0', port);
-    const why =
-      err.code === 'EACCES' || err.code === 'EPERM'
-        ? `${err.code}: binding port ${port} needs privileges (root, or setcap cap_net_bind_service on node)`
-        : err.code === 'EADDRINUSE'
-          ? `EADDRINUSE: port ${port} on ${host} is already in use (another Fleethub?)`
-          : `${err.code ?? ''} ${err.message}`;
-    throw new StartupError(`Cannot listen for HTTPS on ${host}:${port}: ${why}`);
-  }
-  const address = http.server.address();
-  return typeof address === 'object' && address ? address.port : port;
 }

@@ -315,7 +315,8 @@ describe('hubs configuration', () => {
       [[{ hubName: 'fleethub', hostName: 'a.local', bind: '127.0.0.2' }], {}, /'hubs\[0\]\.hubName' is 'fleethub', already the name of 'hubName'/],
       [[{ hubName: 'second', hostName: 'HUB0.local', bind: '127.0.0.2' }], {}, /'hubs\[0\]\.hostName' .* already used by 'hostName'/],
       [[{ hubName: 'second', hostName: 'dps.local', bind: '127.0.0.2' }], { dps: { ...defaults.dps, hostName: 'dps.local' } }, /already used by 'dps\.hostName'/],
-      [[{ hubName: 'second', hostName: 'a.local' }], {}, /'hubs\[0\]\.bind' is required/],
+      [[{ hubName: 'second', hostName: '127.0.0.9' }], {}, /a hub without an address of its own .* needs a DNS name/],
+      [[{ hubName: 'second', hostName: 'LOCALHOST' }], {}, /needs a DNS name/],
       [[{ hubName: 'second', hostName: 'a.local', bind: '127.0.0.1' }], {}, /'hubs\[0\]\.bind' is '127\.0\.0\.1', already the address of 'bind'/],
       [[{ hubName: 'second', hostName: 'a.local', bind: '127.0.0.2' }], { bind: '::' }, /'bind' is '::' \(every address\)/],
       [[{ hubName: 'second', hostName: 'a.local', bind: '0.0.0.0' }], {}, /'hubs\[0\]\.bind' must be a specific address/],
@@ -340,14 +341,16 @@ describe('hubs configuration', () => {
       assert.throws(() => checkHubs({ ...base, ...more, hubs }), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message), message.source);
     }
     assert.doesNotThrow(() => checkHubs({ ...base, hubs: [{ hubName: 'second', hostName: 'a.local', bind: '127.0.0.2' }] }));
+    // Without 'bind', a hub shares the primary's listeners (any address, every address too), told apart by name.
+    assert.doesNotThrow(() => checkHubs({ ...base, bind: '::', hubs: [{ hubName: 'second', hostName: 'a.local' }, { hubName: 'third', hostName: 'b.local' }] }));
   });
 
   test('startFleethub refuses a colliding configuration before binding anything', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'fleethub-hubs-config-'));
     try {
       await assert.rejects(
-        startFleethub({ ...base, dataDir, logLevel: 'silent', hubs: [{ hubName: 'second', hostName: 'a.local' }] }),
-        (e: unknown) => e instanceof ConfigError && /'hubs\[0\]\.bind' is required/.test((e as Error).message),
+        startFleethub({ ...base, dataDir, logLevel: 'silent', hubs: [{ hubName: 'second', hostName: 'HUB0.local' }] }),
+        (e: unknown) => e instanceof ConfigError && /'hubs\[0\]\.hostName' .* already used by 'hostName'/.test((e as Error).message),
       );
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

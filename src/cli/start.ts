@@ -41,6 +41,8 @@ export function startCommand(program: Command): void {
             `  hub '${h.hubName}'`.padEnd(23) + ` https://${h.hubHostName}${hub.hubs[i]!.ports.https === 443 ? '' : `:${hub.hubs[i]!.ports.https}`} (mqtts :${hub.hubs[i]!.ports.mqtt}, amqps :${hub.hubs[i]!.ports.amqp}) on ${hub.hubs[i]!.config.bind}`,
             `    iothubowner        ${h.iothubownerConnectionString}`,
           ]),
+          `  portal               ${httpsUrl}/portal/`,
+          ...(hub.portal?.signInLink(httpsUrl) ? [`  portal sign-in link  ${hub.portal.signInLink(httpsUrl)}  (works once)`] : []),
           `  all of it as JSON    npx fleethub info --json${global.data ? ` --data ${global.data}` : ''}`,
           '',
         ].join('\n') + '\n',

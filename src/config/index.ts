@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { defaultFileUploadSettings, durationSeconds, type FileUploadSettings } from '../hub/files/settings.js';
@@ -46,8 +47,8 @@ export interface Config {
   };
   /**
    * More hubs hosted by this process besides the primary one, each with its own database under
-   * `${dataDir}/hubs/${hubName}` and its own listeners on `bind` (same ports, same CA). The DPS
-   * links all of them.
+   * `${dataDir}/hubs/${hubName}` and a certificate from the same CA, on the primary's listeners
+   * (told apart by host name) or, with `bind`, on listeners of its own. The DPS links all of them.
    */
   hubs: ExtraHubConfig[];
   /** Managed identities of the hubs' outbound connections. */
@@ -58,6 +59,14 @@ export interface Config {
    * when no connection string is given.
    */
   fileUpload: FileUploadSettings;
+  /**
+   * Local Service Bus namespaces created (or updated) at start, with their queues, topics,
+   * subscriptions and rules, served on the primary hub's AMQP listeners; keys are generated on
+   * first start and kept in `<dataDir>/servicebus.db`.
+   */
+  serviceBusNamespaces: ServiceBusNamespaceConfig[];
+  /** How often Service Bus looks for expired locks, due scheduled messages and expired messages (ms). */
+  serviceBusTimerMs: number;
 }
 
 export interface IdentityConfig {
@@ -68,10 +77,22 @@ export interface IdentityConfig {
   provider: 'local' | 'azure';
 }
 
+/** ARM-shaped entity settings (lockDuration 'PT1M', …) plus `name`, nested as the entities are. */
+export interface ServiceBusNamespaceConfig {
+  name: string;
+  queues?: ({ name: string } & Record<string, unknown>)[];
+  topics?: ({ name: string; subscriptions?: ({ name: string; rules?: ({ name: string } & Record<string, unknown>)[] } & Record<string, unknown>)[] } & Record<string, unknown>)[];
+  /** Namespace authorization rules besides RootManageSharedAccessKey: { name, rights: ['Send'|'Listen'|'Manage'] }. */
+  authorizationRules?: { name: string; rights: string[] }[];
+}
+
 export interface ExtraHubConfig {
   hubName: string;
   hostName: string;
-  /** The address its listeners bind; required, since the primary hub holds the ports on its own address. */
+  /**
+   * An address of its own, where it has listeners of its own. Unset: it shares the primary hub's
+   * listeners, which tell hubs apart by host name (TLS SNI, HTTP Host, AMQP hostname).
+   */
   bind?: string;
 }
 
@@ -126,6 +147,8 @@ export const defaults: Config = {
   hubs: [],
   identity: { provider: 'local' },
   fileUpload: defaultFileUploadSettings(),
+  serviceBusNamespaces: [],
+  serviceBusTimerMs: 1000,
 };
 
 export class ConfigError extends Error {
@@ -199,8 +222,10 @@ const wildcard = (bind: string) => bind === '::' || bind === '0.0.0.0' || bind =
 
 /**
  * Checks the extra hubs against the whole configuration (after all layers are merged): names
- * and host names distinct, each with an address of its own, since every hub listens on the same
- * ports (443, 8883, 5671: the Azure SDKs dial those).
+ * and host names distinct. A hub without `bind` shares the primary hub's listeners, told apart by
+ * host name; one with `bind` has listeners of its own on that address, which must then be
+ * distinct from every other hub's, since every hub listens on the same ports (443, 8883, 5671:
+ * the Azure SDKs dial those).
  */
 export function checkHubs(config: Pick<Config, 'hubName' | 'hostName' | 'extraHostNames' | 'bind' | 'dps' | 'hubs'>): void {
   const fail = (msg: string): never => {
@@ -219,8 +244,12 @@ export function checkHubs(config: Pick<Config, 'hubName' | 'hostName' | 'extraHo
     const sameHost = hostNames.get(hub.hostName.toLowerCase());
     if (sameHost) fail(`${at}.hostName' is '${hub.hostName}', already used by ${sameHost}: every hub needs its own host name`);
     hostNames.set(hub.hostName.toLowerCase(), `${at}.hostName'`);
-    if (!hub.bind) {
-      fail(`${at}.bind' is required: hub '${hub.hubName}' listens on the same ports as the primary hub, so it needs an address of its own (e.g. 127.0.0.2, with ${hub.hostName} mapped to it in /etc/hosts)`);
+    if (hub.bind === undefined) {
+      // Sharing the primary's listeners, it is found by name: TLS clients send no SNI for an IP address.
+      if (isIP(hub.hostName) || hub.hostName.toLowerCase() === 'localhost') {
+        fail(`${at}.hostName' is '${hub.hostName}': a hub without an address of its own ('bind') is told apart by host name, so it needs a DNS name (e.g. ${hub.hubName}.localhost), not an IP address or localhost`);
+      }
+      return;
     }
     if (wildcard(config.bind)) {
       fail(`'bind' is '${config.bind}' (every address), which leaves no address for ${at}' ('${hub.hubName}'): give the primary hub a specific address too`);
@@ -319,6 +348,9 @@ export function check(input: unknown, source: string): ConfigInput {
     if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
   }
   if (o.fileUpload !== undefined) checkFileUpload(o.fileUpload, fail);
+  if (o.serviceBusNamespaces !== undefined) checkServiceBusNamespaces(o.serviceBusNamespaces, fail);
+  const timer = o.serviceBusTimerMs;
+  if (timer !== undefined && (!Number.isInteger(timer) || (timer as number) < 10 || (timer as number) > 60_000)) fail(`'serviceBusTimerMs' must be an integer from 10 to 60000`);
   return o as ConfigInput;
 }
 
@@ -409,6 +441,30 @@ function checkDps(dps: unknown, fail: (msg: string) => never): void {
     const w = hub.allocationWeight;
     if (w !== undefined && (!Number.isInteger(w) || (w as number) < 0 || (w as number) > 1000)) fail(`${at}.allocationWeight' must be an integer 0-1000`);
     if (hub.applyAllocationPolicy !== undefined && typeof hub.applyAllocationPolicy !== 'boolean') fail(`${at}.applyAllocationPolicy' must be a boolean`);
+  });
+}
+
+/** The shape only; entity settings are checked by the namespace service when they are applied at start. */
+function checkServiceBusNamespaces(list: unknown, fail: (msg: string) => never): void {
+  const named = (v: unknown, at: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { name?: unknown }).name !== 'string') fail(`${at}' must be an object with a 'name'`);
+    return v as Record<string, unknown>;
+  };
+  const items = (v: unknown, at: string) => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) fail(`${at}' must be a list`);
+    return (v as unknown[]).map((x, i) => named(x, `${at}[${i}]`));
+  };
+  if (!Array.isArray(list)) fail(`'serviceBusNamespaces' must be a list of { name, queues, topics }`);
+  (list as unknown[]).forEach((n, i) => {
+    const at = `'serviceBusNamespaces[${i}]`;
+    const ns = named(n, at);
+    for (const k of Object.keys(ns)) if (!['name', 'queues', 'topics', 'authorizationRules'].includes(k)) fail(`unknown setting ${at}.${k}' (known: name, queues, topics, authorizationRules)`);
+    items(ns.queues, `${at}.queues`);
+    items(ns.authorizationRules, `${at}.authorizationRules`);
+    items(ns.topics, `${at}.topics`).forEach((t, j) =>
+      items(t.subscriptions, `${at}.topics[${j}].subscriptions`).forEach((s, k) => items(s.rules, `${at}.topics[${j}].subscriptions[${k}].rules`)),
+    );
   });
 }
 

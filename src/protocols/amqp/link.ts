@@ -29,6 +29,8 @@ export interface LinkRoute {
   /** 'send': the client attached a receiver and the hub sends on it; 'receive': the reverse. */
   role: 'send' | 'receive';
   address: RegExp;
+  /** When set, the family only takes links on connections it accepts (Service Bus namespaces: connections bound to one). */
+  accepts?(connection: ClientConnection): boolean;
   open(link: IncomingLink<any>, match: RegExpExecArray): void | Promise<void>;
 }
 

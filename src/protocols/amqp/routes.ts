@@ -1,5 +1,6 @@
 import type { BuiltInEndpoint } from '../../hub/eventhub/builtInEndpoint.js';
-import { cbsRoutes } from './cbs.js';
+import { cbsNode } from './cbs.js';
+import type { ServiceBusAmqp } from './serviceBus/index.js';
 import { managementRoutes } from './eventhub/management.js';
 import { partitionReceiverRoute } from './eventhub/partitionReceiver.js';
 import type { LinkRoute } from './link.js';
@@ -32,12 +33,15 @@ export interface AmqpServices {
   methods?: DirectMethods;
   /** DPS device registration on the same endpoint (`{idScope}/registrations/{registrationId}`). */
   dps?: DpsAmqp;
+  /** Local Service Bus namespaces (on the primary hub's endpoint). */
+  serviceBus?: ServiceBusAmqp;
 }
 
 /** Every AMQP link family the hub serves, in matching order. */
 export function amqpRoutes(services: AmqpServices): LinkRoute[] {
   return [
-    ...cbsRoutes,
+    ...cbsNode(services.serviceBus ? [services.serviceBus.cbs] : []),
+    ...(services.serviceBus ? services.serviceBus.routes : []),
     ...(services.eventHub ? [partitionReceiverRoute(services.eventHub), ...managementRoutes(services.eventHub)] : []),
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
     ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),

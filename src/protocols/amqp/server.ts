@@ -1,26 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import type { Socket } from 'node:net';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
-import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../tls/peerChain.js';
 import { ConnectionClaims } from './claims.js';
 import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
 import { saslPlain, tokenMechanisms } from './sasl.js';
 
-export interface AmqpEndpointOptions {
+/** The connection option under which a WebSocket connection keeps the hub its HTTP request was for. */
+const HUB_OPTION = 'fleethub_hub';
+
+/** What one hub brings to the AMQP endpoint of its address: who authenticates, and its link families. */
+export interface AmqpHub {
+  hubName: string;
   authorizer: Authorizer;
   routes: LinkRoute[];
-  logger: Logger;
-  /** The hub's host name: the container id it announces. */
-  hostName: string;
   /** SASL PLAIN user names that are not hub identities (DPS registrations), checked by their owners. */
   plainUsers?: PlainUserFamily[];
   /** SASL mechanisms besides ANONYMOUS, PLAIN and EXTERNAL (DPS's TPM), by name. */
   saslMechanisms?: Record<string, () => unknown>;
+}
+
+export interface AmqpEndpointOptions {
+  logger: Logger;
+  /** The container id announced: the host name of the address's default hub. */
+  hostName: string;
+  /**
+   * The hub a connection is for, from the name it gave (TLS SNI, else the AMQP open frame's
+   * hostname; undefined when it gave none); undefined when no hub here has that name.
+   */
+  hubFor(name: string | undefined): AmqpHub | undefined;
 }
 
 /**
@@ -35,23 +46,29 @@ export interface PlainUserFamily {
 }
 
 /**
- * The AMQP 1.0 endpoint: one rhea container behind every listener (TLS 5671, the plain loopback
- * listener for the Event Hubs emulator connection string, WebSocket). Connections authenticate
- * with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL, plus the mechanisms and PLAIN users
- * other services bring: DPS's TPM and registrations) and `$cbs` put-token; each link the client
- * attaches goes to the family (LinkRoute) that owns its address, which authorizes it.
+ * The AMQP 1.0 endpoint of one address: one rhea container behind its listeners (TLS 5671, the
+ * plain loopback listener for the Event Hubs emulator connection string, WebSocket), shared by
+ * the hubs served there. Each connection belongs to one hub, told by TLS SNI, or the open frame's
+ * hostname when TLS gave none (a WebSocket connection: the hub its HTTP request went to).
+ * Connections authenticate with SASL (ANONYMOUS, PLAIN with a SAS token, EXTERNAL, plus the
+ * mechanisms and PLAIN users other services bring: DPS's TPM and registrations) and `$cbs`
+ * put-token; each link the client attaches goes to the family (LinkRoute) of the connection's hub
+ * that owns its address, which authorizes it.
  */
 export class AmqpEndpoint {
   private readonly container: Container;
   private readonly connections = new Map<Connection, ClientConnectionState>();
-  private readonly servers: Server[] = [];
-  private readonly sockets = new Set<Socket>();
+  /** The hub (WebSocket) or the TLS server name a connection came with, before it opened. */
+  private readonly given = new WeakMap<Connection, { hub?: AmqpHub; name?: string }>();
+  private readonly refused = new WeakSet<Connection>();
+  /** Connections on TCP/TLS sockets not yet closed, opened or not (close cuts them all). */
+  private readonly accepted = new Set<Connection>();
 
   constructor(private readonly options: AmqpEndpointOptions) {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
     const container = rhea.create_container({ id: options.hostName, autoaccept: false } as never);
     this.container = container;
-    Object.assign(container.sasl_server_mechanisms, tokenMechanisms(), options.saslMechanisms);
+    Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
     container.on('connection_open', (context: EventContext) => void this.state(context.connection));
     container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
     container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
@@ -60,47 +77,30 @@ export class AmqpEndpoint {
     // rhea raises 'error' on the container for link and connection errors nobody else handled;
     // without a listener Node would treat them as fatal.
     container.on('error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP error'));
-    // Malformed frames on WebSocket connections (TCP/TLS ones are answered in listen); without a
+    // Malformed frames on WebSocket connections (TCP/TLS ones are answered in acceptSocket); without a
     // listener rhea would print to the console.
     container.on('protocol_error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP framing error'));
   }
 
-  /** Listens for AMQPS (TLS) or plain AMQP; resolves with the bound port. */
-  listen(options: { host: string; port: number; tls?: { key: string; cert: string } }): Promise<number> {
-    const connectionOptions = {
-      host: options.host,
-      port: options.port,
-      // X.509 devices present a client certificate; it is checked per identity at link attach,
-      // so the handshake asks for one without requiring or verifying it.
-      ...(options.tls ? { transport: 'tls' as const, key: options.tls.key, cert: options.tls.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS } : {}),
-      container_id: this.options.hostName,
-      idle_time_out: 240_000,
-    };
-    // Our own listener rather than container.listen, to hold each rhea Connection and answer a
-    // malformed frame on it.
-    const accept = (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      const connection = this.container.create_connection(connectionOptions as never);
-      connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
-      // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
-      connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
-      (connection as unknown as { accept(socket: Socket): void }).accept(socket);
-    };
-    const server: Server = options.tls
-      ? createTlsServer(connectionOptions as TlsOptions).on('secureConnection', accept)
-      : createNetServer().on('connection', accept);
-    server.listen(options.port, options.host);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.once('listening', () => {
-        server.off('error', reject);
-        server.on('error', (e) => this.options.logger.warn({ err: e }, 'AMQP listener error'));
-        this.servers.push(server);
-        const address = server.address();
-        resolve(typeof address === 'object' && address ? address.port : options.port);
-      });
-    });
+  /** A hub served here: its SASL mechanisms join the container's. */
+  attach(hub: AmqpHub): void {
+    Object.assign(this.container.sasl_server_mechanisms, hub.saslMechanisms);
+  }
+
+  /**
+   * A connection on an AMQPS (TLS, handshake done) or plain AMQP listener. `serverName`: the TLS
+   * SNI it gave, which names its hub; without one, the open frame's hostname does.
+   */
+  acceptSocket(socket: Socket, serverName?: string): void {
+    const tls = 'encrypted' in socket;
+    const connection = this.container.create_connection({ container_id: this.options.hostName, idle_time_out: 240_000, ...(tls ? { transport: 'tls' } : {}) } as never);
+    this.given.set(connection, serverName ? { name: serverName } : {});
+    connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
+    // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
+    connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
+    this.accepted.add(connection);
+    socket.once('close', () => this.accepted.delete(connection));
+    (connection as unknown as { accept(socket: Socket): void }).accept(socket);
   }
 
   /** AMQP's way to refuse bad bytes: open (if not yet sent) then close with the error, written now, before rhea ends the socket. */
@@ -119,17 +119,18 @@ export class AmqpEndpoint {
   }
 
   /**
-   * Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10); `upgradeSocket` is the
-   * socket of the HTTP upgrade, whose TLS client certificate (if any) the connection then carries.
+   * Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10) for `hub`; `upgradeSocket` is
+   * the socket of the HTTP upgrade, whose TLS client certificate (if any) the connection then carries.
    */
-  acceptWebSocket(socket: unknown, upgradeSocket?: unknown): void {
-    const options = { container_id: this.options.hostName, idle_time_out: 240_000, [UPGRADE_SOCKET_OPTION]: upgradeSocket };
+  acceptWebSocket(socket: unknown, upgradeSocket: unknown, hub: AmqpHub): void {
+    const options = { container_id: this.options.hostName, idle_time_out: 240_000, [UPGRADE_SOCKET_OPTION]: upgradeSocket, [HUB_OPTION]: hub };
     this.container.websocket_accept(socket as never, options as never);
   }
 
-  async close(): Promise<void> {
-    const closing = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const c of this.connections.keys()) {
+  /** Closes `hub`'s connections (all of them without one), cutting those that do not close within a grace period. */
+  async close(hub?: AmqpHub): Promise<void> {
+    const mine = hub ? [...this.connections].filter(([, state]) => state.hub === hub).map(([c]) => c) : [...new Set([...this.connections.keys(), ...this.accepted])];
+    for (const c of mine) {
       try {
         c.close();
       } catch {
@@ -138,28 +139,40 @@ export class AmqpEndpoint {
     }
     // A grace period for the close handshake, then whatever is left (silent or half-open peers)
     // is cut, so that stopping the hub never waits on a client.
-    await Promise.race([closing, new Promise((r) => setTimeout(r, 500).unref())]);
-    for (const socket of this.sockets) socket.destroy();
-    await closing;
-    for (const c of [...this.connections.keys()]) this.forget(c);
+    const socketOf = (c: Connection) => (c as unknown as { socket?: { destroyed?: boolean } }).socket;
+    const open = (c: Connection) => (socketOf(c)?.destroyed === undefined ? this.connections.has(c) : !socketOf(c)!.destroyed);
+    const deadline = Date.now() + 500;
+    while (mine.some(open) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of mine) {
+      // rhea's own abort: ends and destroys the socket and clears its heartbeat timers.
+      if (open(c)) (c as unknown as { abort_socket(socket: unknown): void }).abort_socket(socketOf(c));
+      this.forget(c);
+    }
   }
 
-  private state(connection: Connection): ClientConnectionState {
+  private state(connection: Connection): ClientConnectionState | undefined {
     let state = this.connections.get(connection);
-    if (!state) {
-      state = new ClientConnectionState(connection, new ConnectionClaims(this.options.authorizer), this.options.logger);
-      this.connections.set(connection, state);
-      const plain = saslPlain(connection);
-      const owner = plain && this.options.plainUsers?.find((f) => f.owns(plain.username));
-      if (plain && owner) {
-        void owner.opened(state, plain.username, plain.token).then(
-          (refusal) => refusal && connection.close(refusal),
-          (e) => connection.close(amqpError(e)),
-        );
-      } else if (plain) {
-        // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
-        void state.claims.put(undefined, plain.token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
-      }
+    if (state || this.refused.has(connection)) return state;
+    const given = this.given.get(connection) ?? { hub: (connection as unknown as { options?: Record<string, AmqpHub | undefined> }).options?.[HUB_OPTION] };
+    const name = given.name ?? (connection as unknown as { remote?: { open?: { hostname?: string } } }).remote?.open?.hostname;
+    const hub = given.hub ?? this.options.hubFor(name);
+    if (!hub) {
+      this.refused.add(connection);
+      connection.close(amqpErrors.notFound(`No IoT hub named '${name}' is served here`));
+      return undefined;
+    }
+    state = new ClientConnectionState(connection, hub, new ConnectionClaims(hub.authorizer), this.options.logger);
+    this.connections.set(connection, state);
+    const plain = saslPlain(connection);
+    const owner = plain && hub.plainUsers?.find((f) => f.owns(plain.username));
+    if (plain && owner) {
+      void owner.opened(state, plain.username, plain.token).then(
+        (refusal) => refusal && connection.close(refusal),
+        (e) => connection.close(amqpError(e)),
+      );
+    } else if (plain) {
+      // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
+      void state.claims.put(undefined, plain.token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
     }
     return state;
   }
@@ -175,8 +188,10 @@ export class AmqpEndpoint {
     const terminus = (role === 'send' ? link.source : link.target) as { address?: string } | undefined;
     const address = terminus?.address ?? '';
     const state = this.state(connection);
-    for (const route of this.options.routes) {
+    if (!state) return;
+    for (const route of state.hub.routes) {
       if (route.role !== role) continue;
+      if (route.accepts && !route.accepts(state)) continue;
       const match = route.address.exec(address);
       if (!match) continue;
       Promise.resolve(route.open({ connection: state, link, address }, match)).catch((e) => {
@@ -195,6 +210,7 @@ class ClientConnectionState implements ClientConnection {
 
   constructor(
     readonly rhea: Connection,
+    readonly hub: AmqpHub,
     readonly claims: ConnectionClaims,
     readonly logger: Logger,
   ) {}

@@ -1,28 +1,26 @@
+import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
-import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../tls/peerChain.js';
 import { sendHubError, toHubError } from './errors.js';
 
 /** IoT Hub's service API takes bodies up to 256 KB (a bulk request of 100 devices fits easily). */
 export const BODY_LIMIT = 256 * 1024;
 
-export interface HttpsOptions {
-  key: string;
-  cert: string;
+export interface HttpOptions {
   logger: Logger;
 }
 
 /**
- * The HTTPS listener shared by every REST API group (and, later, MQTT/AMQP over WebSocket).
- * API groups register as plugins; this file owns only what is common to all of them.
+ * One hub's HTTP application, shared by every REST API group; MQTT and AMQP over WebSocket take
+ * the 'upgrade' requests of its server. The server never listens: the HTTPS listener of the hub's
+ * address terminates TLS (with the hub's certificate, by SNI) and emits each request meant for
+ * this hub on it. Start it with `app.ready()`. API groups register as plugins; this file owns only
+ * what is common to all of them.
  */
-export function createHttpsServer(options: HttpsOptions): FastifyInstance {
+export function createHttpApp(options: HttpOptions): FastifyInstance {
   const app = Fastify({
-    // DPS devices (HTTPS, and MQTT/AMQP over WebSocket) and hub devices over WebSocket may present a
-    // TLS client certificate (checked by the registration service or the registry, not by a trust
-    // store); clients without one are unaffected.
-    https: { key: options.key, cert: options.cert, ...CLIENT_CERTIFICATE_TLS_OPTIONS },
+    serverFactory: (handler) => createServer(handler),
     loggerInstance: options.logger,
     // Per-request info logs would dominate the log at fleet rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -31,7 +29,7 @@ export function createHttpsServer(options: HttpsOptions): FastifyInstance {
     // that too-long ids reach our validation and get IoT Hub's error, not the router's 414.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     return503OnClosing: true,
-  }) as unknown as FastifyInstance;
+  }) as unknown as FastifyInstance & { server: Server };
 
   // Our own JSON parser so that malformed JSON gets IoT Hub's error, not Fastify's.
   app.removeContentTypeParser(['application/json']);

@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ServiceBusNamespaceConfig } from '../../config/index.js';
+import { amqpMessageReader } from '../../protocols/amqp/serviceBus/codec.js';
+import { serviceBusAmqp, type ServiceBusAmqp } from '../../protocols/amqp/serviceBus/index.js';
+import { openSqliteServiceBusStore } from '../../store/sqlite/serviceBus.js';
+import { ServiceBusNamespaces } from './namespaces.js';
+import { applyServiceBusConfig } from './seed.js';
+
+export interface ServiceBusArea {
+  namespaces: ServiceBusNamespaces;
+  amqp: ServiceBusAmqp;
+  /** `Endpoint=sb://…;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=…` per namespace, for `endpoint` (a host). */
+  connectionStrings(endpointHost: string): { namespace: string; connectionString: string }[];
+  close(): void;
+}
+
+/**
+ * Local Service Bus namespaces: the store (`<dataDir>/servicebus.db`), the namespace service
+ * with the configured namespaces applied, the timer for locks, schedules and expiry, and the
+ * AMQP link families the hub's endpoint serves.
+ */
+export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger }): ServiceBusArea {
+  const store = openSqliteServiceBusStore(join(deps.dataDir, 'servicebus.db'), randomUUID);
+  try {
+    const namespaces = new ServiceBusNamespaces(store, amqpMessageReader);
+    applyServiceBusConfig(namespaces, deps.namespaces);
+    const timer = setInterval(() => {
+      try {
+        namespaces.sweep();
+      } catch (e) {
+        deps.logger.warn({ err: e }, 'Service Bus timer failed');
+      }
+    }, deps.timerMs);
+    timer.unref();
+    return {
+      namespaces,
+      amqp: serviceBusAmqp(namespaces),
+      connectionStrings: (host) =>
+        namespaces.listNamespaces().map((n) => {
+          const rule = namespaces.listAuthorizationRules(n.name).find((r) => r.name === 'RootManageSharedAccessKey') ?? namespaces.listAuthorizationRules(n.name)[0];
+          return { namespace: n.name, connectionString: `Endpoint=sb://${host}/;SharedAccessKeyName=${rule?.name};SharedAccessKey=${rule?.primaryKey}` };
+        }),
+      close() {
+        clearInterval(timer);
+        store.close();
+      },
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,90 @@
+import { parseSasToken } from '../../../core/sas.js';
+import { HubError } from '../../../core/errors.js';
+import { ServiceBusError } from '../../../namespaces/serviceBus/errors.js';
+import type { ServiceBusGrant, ServiceBusNamespaces } from '../../../namespaces/serviceBus/namespaces.js';
+import type { CbsTokenFamily } from '../cbs.js';
+import type { ClientConnection } from '../link.js';
+
+/** The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g. `orders.servicebus.localhost`. */
+const NAMESPACE_HOST = /^([A-Za-z][A-Za-z0-9-]*)\.servicebus\./i;
+
+interface ServiceBusConnectionState {
+  namespace: string;
+  /** Grants by the audience they were put for (lower case); a later put renews. */
+  grants: Map<string, ServiceBusGrant>;
+}
+
+/**
+ * Which namespace a connection talks to, and what its tokens grant. A connection belongs to a
+ * namespace when its AMQP open frame's hostname is `{namespace}.servicebus.…`, or else when the
+ * first token put on `$cbs` was signed by one of that namespace's authorization rules (keys are
+ * random per namespace, so the signature picks it: emulator-style `Endpoint=sb://localhost`
+ * connection strings and IP addresses reach the right namespace). Tokens no namespace signed
+ * are left to the hub.
+ */
+export class ServiceBusConnections implements CbsTokenFamily {
+  private readonly states = new WeakMap<ClientConnection, ServiceBusConnectionState>();
+
+  constructor(private readonly namespaces: ServiceBusNamespaces) {}
+
+  /** The namespace the connection belongs to, if any. */
+  namespaceOf(connection: ClientConnection): string | undefined {
+    return (this.states.get(connection) ?? this.bindByHost(connection))?.namespace;
+  }
+
+  async put(connection: ClientConnection, audience: string, token: string): Promise<boolean> {
+    const state = this.states.get(connection) ?? this.bindByHost(connection);
+    const sas = parseSasToken(token);
+    if (!sas) {
+      if (state) throw new HubError('IotHubUnauthorizedAccess', 'InvalidSignature: The token is not a SharedAccessSignature.');
+      return false;
+    }
+    let grant: ServiceBusGrant;
+    try {
+      grant = this.namespaces.verifySas(sas, state?.namespace);
+    } catch (e) {
+      if (!(e instanceof ServiceBusError)) throw e;
+      if (!state) return false;
+      throw new HubError('IotHubUnauthorizedAccess', e.message);
+    }
+    if (state && state.namespace.toLowerCase() !== grant.namespace.toLowerCase()) {
+      throw new HubError('IotHubUnauthorizedAccess', `The token is for namespace '${grant.namespace}', not '${state.namespace}'.`);
+    }
+    const bound = state ?? { namespace: grant.namespace, grants: new Map() };
+    this.states.set(connection, bound);
+    bound.grants.set(audience.toLowerCase(), { ...grant, resource: audience });
+    return true;
+  }
+
+  /**
+   * The grant that allows `right` on `entityPath`; throws ServiceBusError Unauthorized (the
+   * last refusal) when no unexpired token does.
+   */
+  authorize(connection: ClientConnection, right: 'Send' | 'Listen', entityPath: string): ServiceBusGrant {
+    const state = this.states.get(connection);
+    let refusal: unknown = new ServiceBusError('Unauthorized', `Unauthorized access. '${right}' claim(s) are required to perform this operation: no token has been put on $cbs for '${entityPath}'.`);
+    for (const grant of state?.grants.values() ?? []) {
+      if (grant.expiresAt <= Date.now()) {
+        refusal = new ServiceBusError('Unauthorized', 'ExpiredToken: The token is expired.');
+        continue;
+      }
+      try {
+        this.namespaces.checkGrant(grant, right, entityPath);
+        return grant;
+      } catch (e) {
+        refusal = e;
+      }
+    }
+    throw refusal;
+  }
+
+  private bindByHost(connection: ClientConnection): ServiceBusConnectionState | undefined {
+    const remote = (connection.rhea as unknown as { remote?: { open?: { hostname?: string } } }).remote;
+    const host = remote?.open?.hostname;
+    const m = host ? NAMESPACE_HOST.exec(host) : null;
+    if (!m || !this.namespaces.getNamespace(m[1]!)) return undefined;
+    const state = { namespace: this.namespaces.getNamespace(m[1]!)!.name, grants: new Map() };
+    this.states.set(connection, state);
+    return state;
+  }
+}
