@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import iothub from 'azure-iothub';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { rawRequest, startTestHub, type TestHub } from './support/hub.js';
+import { fleethub } from './support/process.js';
 import { createDevice } from './support/devices.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/storage/azurite.js';
 import type { Principal } from '../src/identity/types.js';
@@ -190,6 +191,16 @@ describe('bulk import/export jobs with the unmodified service SDK over the embed
     await assert.rejects(registry.getJob('no-such-job'));
   });
 
+  test('fleethub export and import: the CLI runs the jobs through the running hub and shows their progress', async () => {
+    const c = await container('cli');
+    const exported = await fleethub(['export', '--container-uri', c.sasUri, '--exclude-keys', '--json', '--data', t.dataDir]);
+    assert.equal(JSON.parse(exported.stdout).status, 'completed', exported.stderr);
+    assert.match(exported.stderr, /export \[#+\] 100% completed/);
+    assert.match(await text(c.client, 'devices.txt'), /"id":"exp-1"/);
+    const imported = await fleethub(['import', '--container-uri', c.sasUri, '--json', '--data', t.dataDir]);
+    assert.equal(JSON.parse(imported.stdout).status, 'completed', imported.stderr);
+  });
+
   test('a restart during an import resumes it from its checkpoint: every line applied once', async () => {
     const n = 8000;
     const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `resume-${i}`, importMode: 'create', tags: { i } })).join('\n');
@@ -215,4 +226,5 @@ describe('bulk import/export jobs with the unmodified service SDK over the embed
     const stored = t.hub.store.db.prepare('SELECT checkpoint FROM bulk_jobs WHERE job_id = ?').get(job.jobId) as { checkpoint: string };
     assert.equal(JSON.parse(stored.checkpoint).lines, n, 'each line was read once across the restart');
   });
+
 });

@@ -10,6 +10,7 @@ import { policyCommand } from './policy.js';
 import { certificateCommand } from './certificate.js';
 import { monitorEventsCommand } from './monitorEvents.js';
 import { c2dCommand } from './c2d.js';
+import { importExportCommands } from './importExport.js';
 import { dpsCommand } from './dps.js';
 import { consumerGroupCommand } from './consumerGroup.js';
 
@@ -25,6 +26,7 @@ policyCommand(program);
 certificateCommand(program);
 monitorEventsCommand(program);
 c2dCommand(program);
+importExportCommands(program);
 dpsCommand(program);
 consumerGroupCommand(program);
 
