@@ -7,13 +7,14 @@ import type { Config } from './config/index.js';
 import { caPaths } from './protocols/tls/ca.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
 import type { DpsInfo } from './dps/info.js';
+import { DEFAULT_UPLOAD_CONTAINER, embeddedStorageConnectionString } from './storage/azurite.js';
 
 /** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
 export interface RuntimeFile {
   pid: number;
   hubName: string;
   hostName: string;
-  ports: { https: number; mqtt: number; amqp: number; amqpEmulator?: number };
+  ports: { https: number; mqtt: number; amqp: number; amqpEmulator?: number; storage?: number };
   startedAt: string;
 }
 
@@ -51,7 +52,11 @@ export interface HubInfo {
   eventHubCompatibleEmulatorConnectionString: string;
   caCertificatePath: string;
   dataDir: string;
-  ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number };
+  ports: { https: number | 'auto'; mqtt: number; amqp: number; amqpEmulator?: number; storage?: number };
+  /** The blob storage of file upload and import/export: the embedded Azurite's (when no account is configured) or the configured one; '' when none. */
+  storageConnectionString: string;
+  /** The container devices upload files to. */
+  fileUploadContainer: string;
   /** The Device Provisioning Service beside the hub. */
   dps?: DpsInfo;
   /** The other hubs this process hosts (config `hubs`), each with its own connection strings. */
@@ -141,11 +146,20 @@ export function hubInfo(config: Config, policies: SharedAccessPolicy[], dps?: Dp
     caCertificatePath: caPaths(more.caDataDir ?? config.dataDir).cert,
     dataDir: config.dataDir,
     ports: runtime?.ports ?? config.ports,
+    ...storageInfo(config, runtime, hostName),
     ...(dps ? { dps } : {}),
     ...(more.hubs?.length ? { hubs: more.hubs } : {}),
     ...(more.serviceBus ? { serviceBusNamespaces: serviceBusConnectionStrings(config, runtime, hostName, more.serviceBus) } : {}),
     ...(more.eventHubs && more.eventHubs.listNamespaces().length > 0 ? { eventHubsNamespaces: eventHubsInfo(config, runtime, hostName, more.eventHubs) } : {}),
   };
+}
+
+function storageInfo(config: Config, runtime: RuntimeFile | undefined, hostName: string) {
+  const endpoint = config.fileUpload.storageEndpoints.$default;
+  if (endpoint.connectionString) return { storageConnectionString: endpoint.connectionString, fileUploadContainer: endpoint.containerName };
+  const port = runtime ? runtime.ports.storage ?? 0 : config.ports.storage;
+  if (!port) return { storageConnectionString: '', fileUploadContainer: '' };
+  return { storageConnectionString: embeddedStorageConnectionString(hostName, port), fileUploadContainer: endpoint.containerName || DEFAULT_UPLOAD_CONTAINER };
 }
 
 /** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */

@@ -6,7 +6,7 @@ import { openSqliteStore, type SqliteStore } from './store/sqlite/index.js';
 import { ensureDefaultPolicies } from './hub/auth/policies.js';
 import { Authorizer } from './hub/auth/authorizer.js';
 import { Registry } from './hub/registry/registry.js';
-import { ensureTlsMaterial, type TlsMaterial } from './protocols/tls/ca.js';
+import { ensureTlsMaterial, serverPaths, type TlsMaterial } from './protocols/tls/ca.js';
 import { createHttpApp } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
@@ -68,6 +68,15 @@ import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
+import { FileUploads } from './hub/files/fileUploads.js';
+import { HeldFileUploadSettings } from './hub/files/settings.js';
+import { SqliteFileNotifications, SqliteFileUploads } from './store/sqlite/files.js';
+import { AzureBlobStorage } from './egress/blobStorage.js';
+import { startEmbeddedAzurite, type EmbeddedAzurite } from './storage/azurite.js';
+import { fileUploadApi } from './protocols/http/fileUpload.js';
+import { BulkJobs } from './hub/importExport/bulkJobs.js';
+import { SqliteBulkJobs } from './store/sqlite/bulkJobs.js';
+import { bulkJobsApi } from './protocols/http/bulkJobs.js';
 import { serviceBusArea, type ServiceBusArea } from './namespaces/serviceBus/area.js';
 import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.js';
 import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
@@ -104,6 +113,16 @@ export interface RunningHub {
   hubs: RunningHub[];
   /** The process's identity area (token service, principals, RBAC, hub identities, egress seam). */
   identity: IdentityArea;
+  /** File upload: SAS per upload, completion, notifications for the service. */
+  fileUploads: FileUploads;
+  /** The hub's file-upload settings; the control plane is to be their writer (today: config `fileUpload`). */
+  fileUploadSettings: HeldFileUploadSettings;
+  /** Bulk import/export of the identity registry. */
+  bulkJobs: BulkJobs;
+  /** Blob storage as the hub reaches it (keys or its identity). */
+  blobStorage: AzureBlobStorage;
+  /** The embedded Azurite, when no storage account is configured and `ports.storage` is not 0. */
+  storage?: EmbeddedAzurite;
   /** Local Service Bus namespaces (config `serviceBusNamespaces`), on the primary hub only. */
   serviceBus?: ServiceBusArea;
   /** Local Event Hubs namespaces (config `eventHubsNamespaces`), on the primary hub only. */
@@ -228,6 +247,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const store = openSqliteStore(databasePath(config.dataDir));
   let serviceBus: ServiceBusArea | undefined;
   let eventHubs: EventHubsArea | undefined;
+  let storage: EmbeddedAzurite | undefined;
   try {
     await ensureDefaultPolicies(store.policies);
     const authorizer = new Authorizer(
@@ -307,6 +327,24 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(queryApi(queries, authorizer));
     await http.register(jobsApi(jobs, authorizer));
     await http.register(configurationsApi(configurations, authorizer));
+    // File upload over the configured storage account, or the embedded Azurite when none is.
+    const fileUploadSettings = new HeldFileUploadSettings(config.fileUpload);
+    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
+    storage = await startStorage(config, blobStorage, logger, Boolean(options.identityEndpoints));
+    const fileUploads = new FileUploads(
+      fileUploadSettings,
+      new SqliteFileUploads(store.db),
+      new SqliteFileNotifications(store.db),
+      blobStorage,
+      options.identity.egress,
+      () => options.identity.hubResourceId(config.hubName) ?? config.hubName,
+      () => storage,
+    );
+    await http.register(fileUploadApi(fileUploads, connections));
+    const bulkJobs = new BulkJobs(new SqliteBulkJobs(store.db), registry, twins, blobStorage, options.identity.egress, () => options.identity.hubResourceId(config.hubName) ?? config.hubName, (e) =>
+      logger.warn({ err: e }, 'import/export job runner failed'),
+    );
+    await http.register(bulkJobsApi(bulkJobs, authorizer));
     await http.register(telemetryApi({ eventLog: store.eventLog, appends, partitions, authorizer }));
     // The portal: static files and the one-time sign-in link, on the primary hub's listener.
     let portal: Portal | undefined;
@@ -382,6 +420,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       methods,
       cloudToDevice,
       feedback: c2dFeedback,
+      fileUploads,
       eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
     };
     const amqp: AmqpHub = { hubName: config.hubName, authorizer, routes: amqpRoutes(amqpServices), ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) };
@@ -390,20 +429,24 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
 
     // Jobs that were scheduled or running when the hub last stopped carry on.
     await jobs.resume();
+    await bulkJobs.resume();
 
-    const ports = { ...front.ports };
+    const ports = { ...front.ports, storage: storage?.port ?? 0 };
     const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.
     configurationEvaluation.start();
     const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
+    const fileExpiry = setInterval(() => void fileUploads.expire().catch((e) => logger.warn({ err: e }, 'expiring file uploads failed')), 1000);
+    fileExpiry.unref();
     // From here on, the address's listeners hand this hub the connections that name it.
     front.attach({ hubName: config.hubName, hostNames: [...hostNames, 'localhost'], tls: { key: tls.serverKeyPem, cert: tls.serverCertificatePem }, http: http.server, mqtt, amqp });
     let closed = false;
     const closeOne = async () => {
       // Jobs stop taking devices first; their in-flight calls end as methods and the server close.
       const jobsStopped = jobs.stop();
+      const bulkJobsStopped = bulkJobs.stop();
       const evaluationStopped = configurationEvaluation.stop();
       stopAmqpWebSockets();
       stopC2dExpiry();
@@ -414,8 +457,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       stopRetention();
       methods.close();
       await http.close();
+      clearInterval(fileExpiry);
+      await storage?.close();
       front.detach(config.hubName);
       await jobsStopped;
+      await bulkJobsStopped;
       await evaluationStopped;
       rmSync(runtimePath(config.dataDir), { force: true });
       serviceBus?.close();
@@ -442,6 +488,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger,
       hubs: [],
       identity: options.identity,
+      fileUploads,
+      fileUploadSettings,
+      bulkJobs,
+      blobStorage,
+      ...(storage ? { storage } : {}),
       ...(serviceBus ? { serviceBus } : {}),
       ...(eventHubs ? { eventHubs } : {}),
       ...(portal ? { portal } : {}),
@@ -467,9 +518,39 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   } catch (e) {
     serviceBus?.close();
     eventHubs?.close();
+    await storage?.close().catch(() => undefined);
     store.close();
     throw e;
   }
+}
+
+/**
+ * The embedded blob storage (Azurite), when the hub has no storage account configured and
+ * `ports.storage` is not 0: HTTPS with the hub's certificate, OAuth on, the upload container made.
+ */
+async function startStorage(config: Config, blobStorage: AzureBlobStorage, logger: Logger, primary: boolean): Promise<EmbeddedAzurite | undefined> {
+  if (config.fileUpload.storageEndpoints.$default.connectionString || !config.ports.storage) return undefined;
+  const paths = serverPaths(config.dataDir);
+  let azurite: EmbeddedAzurite;
+  try {
+    azurite = await startEmbeddedAzurite({ dataDir: config.dataDir, bind: config.bind, hostName: config.hostName, port: config.ports.storage, certPath: paths.cert, keyPath: paths.key });
+  } catch (e) {
+    const why = `Cannot start the embedded blob storage (Azurite) on ${config.bind}:${config.ports.storage}: ${(e as Error).message}`;
+    // A hub sharing the primary's address finds the port taken: it goes without (file upload then needs a storage account).
+    if (!primary && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      logger.warn(`${why}; hub '${config.hubName}' has no embedded storage (configure fileUpload.storageEndpoints.$default)`);
+      return undefined;
+    }
+    throw new StartupError(why);
+  }
+  try {
+    const containerName = config.fileUpload.storageEndpoints.$default.containerName || azurite.defaultContainer;
+    await blobStorage.ensureContainer({ connectionString: azurite.connectionString, credential: { kind: 'key', connectionString: azurite.connectionString }, containerName });
+  } catch (e) {
+    await azurite.close();
+    throw new StartupError(`The embedded blob storage (Azurite) does not answer: ${(e as Error).message}`);
+  }
+  return azurite;
 }
 
 /** When the hub's data directory was created: the Event Hub-compatible endpoint's created_at. */

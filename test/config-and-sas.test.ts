@@ -15,7 +15,7 @@ describe('configuration layers: defaults < file < environment < flags', () => {
     const c = loadConfig({ cwd: dir, env: { FLEETHUB_HOST_NAME: 'env.example', FLEETHUB_MQTT_PORT: '2883' }, flags: { hubName: 'from-flags' } });
     assert.equal(c.hubName, 'from-flags');
     assert.equal(c.hostName, 'env.example');
-    assert.deepEqual(c.ports, { https: 9443, mqtt: 2883, amqp: 5671, amqpEmulator: 5672 });
+    assert.deepEqual(c.ports, { https: 9443, mqtt: 2883, amqp: 5671, amqpEmulator: 5672, storage: 10000 });
     assert.equal(c.dataDir, join(dir, '.fleethub'));
     rmSync(dir, { recursive: true, force: true });
   });

@@ -28,7 +28,7 @@ const config: Config = {
   bind: host,
   dataDir,
   logLevel: 'silent',
-  ports: { https: 0, mqtt: 0, amqp: 0, amqpEmulator: emulatorPort },
+  ports: { https: 0, mqtt: 0, amqp: 0, amqpEmulator: emulatorPort, storage: 0 },
 };
 const hub = await startFleethub(config, pino({ level: 'silent' }));
 const info = await hub.info();

@@ -31,7 +31,7 @@ const config: Config = {
   bind: host,
   dataDir,
   logLevel: 'silent',
-  ports: { https: 0, mqtt: 0, amqp: 0, amqpEmulator: emulatorPort },
+  ports: { https: 0, mqtt: 0, amqp: 0, amqpEmulator: emulatorPort, storage: 0 },
   serviceBusNamespaces: [{ name: 'bench-ns', queues: [{ name: 'work' }] }],
 };
 const hub = await startFleethub(config, pino({ level: 'silent' }));

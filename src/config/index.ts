@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { defaultFileUploadSettings, durationSeconds, type FileUploadSettings } from '../hub/files/settings.js';
 
 /** Everything Fleethub can be told. Sources, later wins: defaults, file, environment, flags. */
 export interface Config {
@@ -21,6 +22,8 @@ export interface Config {
     amqp: number;
     /** Plain (no TLS) AMQP for Event Hubs' UseDevelopmentEmulator connection strings; loopback only; 0 turns it off. */
     amqpEmulator: number;
+    /** The embedded blob storage (Azurite) for file upload and import/export; 0 turns it off. Unused when `fileUpload` names a storage account. */
+    storage: number;
   };
   /** Consumer groups of the built-in Event Hub-compatible endpoint besides $Default. */
   consumerGroups: string[];
@@ -52,6 +55,12 @@ export interface Config {
   hubDomain: string;
   /** Managed identities of the hubs' outbound connections. */
   identity: IdentityConfig;
+  /**
+   * File upload, as the hub resource's properties have it (`storageEndpoints.$default`,
+   * `enableFileUploadNotifications`, `messagingEndpoints.fileNotifications`); the embedded storage
+   * when no connection string is given.
+   */
+  fileUpload: FileUploadSettings;
   /**
    * Local Service Bus namespaces created (or updated) at start, with their queues, topics,
    * subscriptions and rules, served on the primary hub's AMQP listeners; keys are generated on
@@ -125,8 +134,25 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'identity' | 'configurations' ? Partial<Config[K]> : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' ? Partial<Config[K]> : K extends 'fileUpload' ? FileUploadInput : Config[K];
 };
+
+/** `fileUpload` as written: any part may be left out. */
+export interface FileUploadInput {
+  storageEndpoints?: { $default?: Partial<FileUploadSettings['storageEndpoints']['$default']> };
+  enableFileUploadNotifications?: boolean;
+  messagingEndpoints?: { fileNotifications?: Partial<FileUploadSettings['messagingEndpoints']['fileNotifications']> };
+}
+
+/** The whole settings from what was written over what was there. */
+export function mergeFileUpload(base: FileUploadSettings, input: FileUploadInput | undefined): FileUploadSettings {
+  if (!input) return base;
+  return {
+    storageEndpoints: { $default: { ...base.storageEndpoints.$default, ...stripUndefined(input.storageEndpoints?.$default ?? {}) } },
+    enableFileUploadNotifications: input.enableFileUploadNotifications ?? base.enableFileUploadNotifications,
+    messagingEndpoints: { fileNotifications: { ...base.messagingEndpoints.fileNotifications, ...stripUndefined(input.messagingEndpoints?.fileNotifications ?? {}) } },
+  };
+}
 
 export const defaults: Config = {
   hubName: 'fleethub',
@@ -134,7 +160,7 @@ export const defaults: Config = {
   extraHostNames: [],
   dataDir: './.fleethub',
   bind: '::',
-  ports: { https: 'auto', mqtt: 8883, amqp: 5671, amqpEmulator: 5672 },
+  ports: { https: 'auto', mqtt: 8883, amqp: 5671, amqpEmulator: 5672, storage: 10000 },
   consumerGroups: [],
   logLevel: 'info',
   jobDeviceOperationsPerSecond: 1000,
@@ -145,6 +171,7 @@ export const defaults: Config = {
   hubs: [],
   hubDomain: 'localhost',
   identity: { provider: 'local' },
+  fileUpload: defaultFileUploadSettings(),
   serviceBusNamespaces: [],
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
@@ -175,6 +202,10 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_DPS_HOST_NAME: (v) => ({ dps: { hostName: v } }),
   FLEETHUB_DPS_RETRY_AFTER_SECONDS: (v) => ({ dps: { retryAfterSeconds: Number(v) } }),
   FLEETHUB_HUB_DOMAIN: (v) => ({ hubDomain: v }),
+  FLEETHUB_STORAGE_PORT: (v) => ({ ports: { storage: portNumber(v, 'FLEETHUB_STORAGE_PORT') } }),
+  FLEETHUB_FILE_UPLOAD_CONNECTION_STRING: (v) => ({ fileUpload: { storageEndpoints: { $default: { connectionString: v } } } }),
+  FLEETHUB_FILE_UPLOAD_CONTAINER: (v) => ({ fileUpload: { storageEndpoints: { $default: { containerName: v } } } }),
+  FLEETHUB_FILE_UPLOAD_NOTIFICATIONS: (v) => ({ fileUpload: { enableFileUploadNotifications: v === 'true' || v === '1' } }),
   FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
   FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
 };
@@ -205,8 +236,9 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
         identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
         configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
+        fileUpload: mergeFileUpload(acc.fileUpload, layer.fileUpload),
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, identity: { ...defaults.identity }, configurations: { ...defaults.configurations } },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity }, fileUpload: defaultFileUploadSettings() },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -343,11 +375,66 @@ export function check(input: unknown, source: string): ConfigInput {
     for (const k of Object.keys(id)) if (k !== 'provider') fail(`unknown setting 'identity.${k}' (known: provider)`);
     if (id.provider !== undefined && id.provider !== 'local' && id.provider !== 'azure') fail(`'identity.provider' must be local or azure`);
   }
+  if (o.fileUpload !== undefined) checkFileUpload(o.fileUpload, fail);
   if (o.serviceBusNamespaces !== undefined) checkServiceBusNamespaces(o.serviceBusNamespaces, fail);
   if (o.eventHubsNamespaces !== undefined) checkEventHubsNamespaces(o.eventHubsNamespaces, fail);
   const timer = o.serviceBusTimerMs;
   if (timer !== undefined && (!Number.isInteger(timer) || (timer as number) < 10 || (timer as number) > 60_000)) fail(`'serviceBusTimerMs' must be an integer from 10 to 60000`);
   return o as ConfigInput;
+}
+
+function checkFileUpload(v: unknown, fail: (msg: string) => never): void {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const only = (o: Record<string, unknown>, at: string, known: string[]) => {
+    for (const k of Object.keys(o)) if (!known.includes(k)) fail(`unknown setting '${at}.${k}' (known: ${known.join(', ')})`);
+  };
+  const duration = (x: unknown, at: string) => {
+    if (x === undefined) return;
+    try {
+      if (typeof x !== 'string' || durationSeconds(x) <= 0) throw new Error();
+    } catch {
+      fail(`'${at}' must be an ISO 8601 duration such as PT1H`);
+    }
+  };
+  if (!isObj(v)) fail(`'fileUpload' must be an object`);
+  const f = v as Record<string, unknown>;
+  only(f, 'fileUpload', ['storageEndpoints', 'enableFileUploadNotifications', 'messagingEndpoints']);
+  if (f.enableFileUploadNotifications !== undefined && typeof f.enableFileUploadNotifications !== 'boolean') fail(`'fileUpload.enableFileUploadNotifications' must be true or false`);
+  if (f.storageEndpoints !== undefined) {
+    if (!isObj(f.storageEndpoints)) fail(`'fileUpload.storageEndpoints' must be an object`);
+    const se = f.storageEndpoints as Record<string, unknown>;
+    only(se, 'fileUpload.storageEndpoints', ['$default']);
+    if (se.$default !== undefined) {
+      if (!isObj(se.$default)) fail(`'fileUpload.storageEndpoints.$default' must be an object`);
+      const d = se.$default as Record<string, unknown>;
+      const at = 'fileUpload.storageEndpoints.$default';
+      only(d, at, ['connectionString', 'containerName', 'sasTtlAsIso8601', 'authenticationType', 'identity']);
+      for (const k of ['connectionString', 'containerName']) if (d[k] !== undefined && typeof d[k] !== 'string') fail(`'${at}.${k}' must be a string`);
+      if (typeof d.containerName === 'string' && d.containerName && !/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(d.containerName)) fail(`'${at}.containerName' must be a blob container name (3-63 lowercase letters, digits and hyphens)`);
+      duration(d.sasTtlAsIso8601, `${at}.sasTtlAsIso8601`);
+      if (d.authenticationType !== undefined && !['keyBased', 'identityBased'].includes(d.authenticationType as string)) fail(`'${at}.authenticationType' must be keyBased or identityBased`);
+      if (d.identity !== undefined && d.identity !== null) {
+        if (!isObj(d.identity)) fail(`'${at}.identity' must be an object { userAssignedIdentity }`);
+        const u = (d.identity as Record<string, unknown>).userAssignedIdentity;
+        if (u !== undefined && u !== null && typeof u !== 'string') fail(`'${at}.identity.userAssignedIdentity' must be a resource id`);
+      }
+    }
+  }
+  if (f.messagingEndpoints !== undefined) {
+    if (!isObj(f.messagingEndpoints)) fail(`'fileUpload.messagingEndpoints' must be an object`);
+    const me = f.messagingEndpoints as Record<string, unknown>;
+    only(me, 'fileUpload.messagingEndpoints', ['fileNotifications']);
+    if (me.fileNotifications !== undefined) {
+      if (!isObj(me.fileNotifications)) fail(`'fileUpload.messagingEndpoints.fileNotifications' must be an object`);
+      const fn = me.fileNotifications as Record<string, unknown>;
+      const at = 'fileUpload.messagingEndpoints.fileNotifications';
+      only(fn, at, ['ttlAsIso8601', 'lockDurationAsIso8601', 'maxDeliveryCount']);
+      duration(fn.ttlAsIso8601, `${at}.ttlAsIso8601`);
+      duration(fn.lockDurationAsIso8601, `${at}.lockDurationAsIso8601`);
+      const m = fn.maxDeliveryCount;
+      if (m !== undefined && (!Number.isInteger(m) || (m as number) < 1 || (m as number) > 100)) fail(`'${at}.maxDeliveryCount' must be an integer 1-100`);
+    }
+  }
 }
 
 const allocationPolicies = ['hashed', 'geoLatency', 'static', 'custom'];

@@ -27,6 +27,8 @@ const defaultStatus = {
   IotHubUnauthorized: 401,
   IotHubQuotaExceeded: 403,
   DeviceMaximumQueueDepthExceeded: 403,
+  DeviceMaximumActiveFileUploadLimitExceeded: 403,
+  JobQuotaExceeded: 403,
   DeviceNotFound: 404,
   ModuleNotFound: 404,
   DeviceNotOnline: 404,

@@ -73,7 +73,8 @@ export async function startTestHub(
     logLevel: 'silent',
     ...(extraHosts.length ? { hubs: extraHosts.map((h, i) => ({ hubName: `hub${i + 1}`, hostName: h, bind: h })) } : {}),
     ...overrides,
-    ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, ...overrides.ports },
+    // The embedded storage (Azurite) is off unless a test asks for it: it costs a second per hub.
+    ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, storage: 0, ...overrides.ports },
     dataDir,
   } as Config;
   const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });

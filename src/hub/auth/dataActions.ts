@@ -40,7 +40,7 @@ export function httpDataActions(method: string, route: string): string[] | undef
   if (/\/messages\/devicebound$/i.test(r)) return [m === 'DELETE' ? A.cloudToDevicePurge : A.cloudToDeviceSend];
   if (r.startsWith('/devices')) return [m === 'GET' ? A.devicesRead : m === 'DELETE' ? A.devicesDelete : A.devicesWrite];
   if (r.startsWith('/statistics/')) return [A.statisticsRead];
-  if (r.startsWith('/jobs/')) return [m === 'GET' ? A.jobsRead : m === 'DELETE' ? A.jobsDelete : A.jobsWrite];
+  if (r === '/jobs' || r.startsWith('/jobs/')) return [m === 'GET' ? A.jobsRead : m === 'DELETE' ? A.jobsDelete : A.jobsWrite];
   // Fleethub's live telemetry extension (see protocols/http/telemetry.ts): IoT Hub Data Reader and Contributor grant it.
   if (r.startsWith('/fleethub/telemetry')) return [`${hub}/telemetry/read`];
   if (r.startsWith('/configurations')) return [m === 'GET' ? A.configurationsRead : m === 'DELETE' ? A.configurationsDelete : A.configurationsWrite];

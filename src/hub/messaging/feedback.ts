@@ -1,56 +1,19 @@
 import type { C2dFeedbackRecord, C2dFeedbackStore, C2dQueue } from '../../store/index.js';
+import { ServiceBoundQueue, type ServiceBoundBatch } from './serviceBoundQueue.js';
 
 /** IoT Hub batches feedback records; at most this many per message. */
 export const FEEDBACK_BATCH = 64;
 
 /** A batch out for delivery to the service; settle it once the service answered. */
-export interface FeedbackBatch {
-  records: C2dFeedbackRecord[];
-  /** completed: the records are gone; otherwise they are offered again. */
-  settle(completed: boolean): Promise<void>;
-}
+export type FeedbackBatch = ServiceBoundBatch<C2dFeedbackRecord>;
 
 /**
  * Cloud-to-device feedback: the outcomes the queue recorded for messages sent with `iothub-ack`,
  * leased in batches to the service's feedback receivers and removed only when completed.
  */
-export class CloudToDeviceFeedback {
-  private readonly leased = new Set<number>();
-  private readonly listeners = new Set<() => void>();
-
-  constructor(private readonly store: C2dFeedbackStore) {}
-
-  async lease(max = FEEDBACK_BATCH): Promise<FeedbackBatch | undefined> {
-    const records = await this.store.pending(max, this.leased);
-    const fresh = records.filter((r) => !this.leased.has(r.id));
-    if (fresh.length === 0) return undefined;
-    for (const r of fresh) this.leased.add(r.id);
-    let settled = false;
-    return {
-      records: fresh,
-      settle: async (completed) => {
-        if (settled) return;
-        settled = true;
-        try {
-          if (completed) await this.store.remove(fresh.map((r) => r.id));
-        } finally {
-          for (const r of fresh) this.leased.delete(r.id);
-          if (!completed) this.recorded();
-        }
-      },
-    };
-  }
-
-  /** Called when the queue may have recorded outcomes. */
-  recorded(): void {
-    for (const l of [...this.listeners]) l();
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+export class CloudToDeviceFeedback extends ServiceBoundQueue<C2dFeedbackRecord> {
+  constructor(store: C2dFeedbackStore) {
+    super(store, FEEDBACK_BATCH);
   }
 }
 

@@ -11,6 +11,7 @@ import type { CloudToDeviceFeedback } from '../../hub/messaging/feedback.js';
 import { cloudToDeviceSendRoute } from './service/cloudToDevice.js';
 import { feedbackRoute } from './service/feedback.js';
 import { fileNotificationRoute } from './service/fileNotifications.js';
+import type { FileUploads } from '../../hub/files/fileUploads.js';
 import type { DeviceConnections } from '../../hub/connections/deviceConnections.js';
 import type { Telemetry } from '../../hub/messaging/telemetry.js';
 import { telemetryRoute } from './device/telemetry.js';
@@ -26,6 +27,8 @@ export interface AmqpServices {
   eventHub?: BuiltInEndpoint;
   cloudToDevice?: CloudToDevice;
   feedback?: CloudToDeviceFeedback;
+  /** File upload: the notifications the service receives. */
+  fileUploads?: FileUploads;
   connections?: DeviceConnections;
   telemetry?: Telemetry;
   twins?: Twins;
@@ -47,7 +50,7 @@ export function amqpRoutes(services: AmqpServices): LinkRoute[] {
     ...(services.eventHub ? [partitionReceiverRoute(builtInAccess(services.eventHub)), ...managementRoutes(builtInAccess(services.eventHub))] : []),
     ...(services.cloudToDevice ? [cloudToDeviceSendRoute(services.cloudToDevice)] : []),
     ...(services.feedback ? [feedbackRoute(services.feedback, services.hubName)] : []),
-    fileNotificationRoute(),
+    fileNotificationRoute(services.fileUploads, services.hubName),
     ...(services.connections && services.telemetry ? [telemetryRoute(services.telemetry, services.connections)] : []),
     ...(services.connections && services.cloudToDevice ? [cloudToDeviceReceiveRoute(services.cloudToDevice, services.connections)] : []),
     ...(services.connections && services.twins ? twinRoutes(services.twins, services.connections) : []),

@@ -30,7 +30,7 @@ export const caPaths = (dataDir: string) => ({
   key: join(dataDir, 'ca', 'ca-key.pem'),
 });
 
-const serverPaths = (dataDir: string) => ({
+export const serverPaths = (dataDir: string) => ({
   cert: join(dataDir, 'tls', 'server-cert.pem'),
   key: join(dataDir, 'tls', 'server-key.pem'),
 });

@@ -214,6 +214,37 @@ export const migrations: { name: string; sql: string }[] = [
   },
   // Local Event Hubs namespaces (their events are entities of the event log).
   { name: '600-eventhubs-namespaces', sql: eventHubsMigrationSql },
+  {
+    // File upload (issue 17): uploads in progress (at most 10 per device, freed by completion or
+    // SAS expiry) and the notifications waiting for the service.
+    name: '700-file-uploads',
+    sql: `CREATE TABLE file_uploads (
+            correlation_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            blob_name TEXT NOT NULL,
+            container_name TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+          );
+          CREATE INDEX file_uploads_device ON file_uploads (device_id, expires_at);
+          CREATE TABLE file_notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            delivery_count INTEGER NOT NULL
+          );`,
+  },
+  {
+    // Bulk import/export jobs (issue 17): properties as the REST API shows them, and the import's
+    // checkpoint (bytes and lines of the input blob done) so that a restart resumes it.
+    name: '701-bulk-jobs',
+    sql: `CREATE TABLE bulk_jobs (
+            job_id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            properties TEXT NOT NULL,
+            checkpoint TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
