@@ -11,6 +11,8 @@ import { createDevice, eventually } from './support/devices.js';
 import { defaultFileUploadSettings, type FileUploadSettings } from '../src/hub/files/settings.js';
 import type { Principal } from '../src/identity/types.js';
 import { createSasToken } from '../src/core/sas.js';
+import { IotHubClient } from '@azure/arm-iothub';
+import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
 
 const { Client } = device;
 const API = 'api-version=2021-04-12';
@@ -207,5 +209,26 @@ describe('file upload with the unmodified device SDK over the embedded Azurite',
     } finally {
       await busy.close();
     }
+  });
+  test('the hub resource is the writer: file-upload settings changed with @azure/arm-iothub apply at once', async () => {
+    const arm = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const name = t.hub.config.hubName;
+    const hub = await arm.iotHubResource.get(defaultGroup(t), name);
+    assert.equal(hub.properties!.enableFileUploadNotifications, true, 'seeded from the config file at first start');
+    hub.properties!.storageEndpoints!.$default!.sasTtlAsIso8601 = 'PT2H';
+    await arm.iotHubResource.beginCreateOrUpdateAndWait(defaultGroup(t), name, hub);
+    const expiresInHours = async () => {
+      const p: any = await httpClient.getBlobSharedAccessSignature('ttl.bin');
+      await httpClient.notifyBlobUploadStatus(p.correlationId, false, 500, 'only looking at the SAS');
+      return (Date.parse(sasParams(p.sasToken).get('se')!) - Date.now()) / 3_600_000;
+    };
+    const hours = await expiresInHours();
+    assert.ok(hours > 1.9 && hours <= 2.01, `SAS valid for ${hours} h`);
+    assert.equal(t.hub.fileUploadSettings.current().storageEndpoints.$default.sasTtlAsIso8601, 'PT2H');
+    // Bad input through ARM changes nothing.
+    const bad = await arm.iotHubResource.get(defaultGroup(t), name);
+    bad.properties!.storageEndpoints!.$default!.sasTtlAsIso8601 = 'two hours';
+    await assert.rejects(arm.iotHubResource.beginCreateOrUpdateAndWait(defaultGroup(t), name, bad));
+    assert.equal(t.hub.fileUploadSettings.current().storageEndpoints.$default.sasTtlAsIso8601, 'PT2H');
   });
 });

@@ -16,6 +16,7 @@ import { defaultSettings, parseSettings, SKUS, type HubSettings } from './settin
 import { HubError } from '../../core/errors.js';
 import { ConsumerGroups } from '../../hub/eventhub/consumerGroups.js';
 import { HubCertificates, type CertificateDescription } from '../../hub/certificates/certificates.js';
+import type { FileUploadSettings } from '../../hub/files/settings.js';
 
 export const IOT_HUBS_TYPE = 'Microsoft.Devices/IotHubs';
 type HubRecordBody = HubSettings & { createdByControlPlane?: boolean; hostName: string };
@@ -43,7 +44,11 @@ export class IotHubs implements ResourceTypeProvider {
     for (const hub of hubs.list()) {
       if (this.recordByName(hub.config.hubName)) continue;
       const now = new Date().toISOString();
-      const body: HubRecordBody = { ...defaultSettings(hub.config.eventLog.partitions), hostName: hub.config.hostName };
+      const seeded = defaultSettings(hub.config.eventLog.partitions);
+      // The config file may seed a configured hub's file-upload settings at its first start; from
+      // then on the resource is their one writer.
+      Object.assign(seeded.properties, hub.fileUploadSettings.current());
+      const body: HubRecordBody = { ...seeded, hostName: hub.config.hostName };
       store.resources.put({
         id: resourceId(tenancy.subscriptionId, tenancy.defaultResourceGroup, this.namespace, this.type, hub.config.hubName),
         type: IOT_HUBS_TYPE,
@@ -61,10 +66,13 @@ export class IotHubs implements ResourceTypeProvider {
       const body = record.body as HubRecordBody;
       if (body.createdByControlPlane && !hubs.get(record.name)) {
         await hubs.create({ hubName: record.name, hostName: body.hostName });
+        applySettings(hubs.get(record.name), body);
       } else if (!body.createdByControlPlane && !hubs.get(record.name)) {
         // A hub removed from the configuration file: its resource goes too (its identity with it).
         await this.deps.hubIdentities.setHubIdentity(record.id, { system: false, userAssigned: [] });
         store.resources.delete(record.id);
+      } else {
+        applySettings(hubs.get(record.name), body);
       }
     }
   }
@@ -197,6 +205,7 @@ export class IotHubs implements ResourceTypeProvider {
       updatedAt: now,
     };
     store.resources.put(record);
+    applySettings(this.deps.hubs.get(record.name), record.body as HubRecordBody);
     return { resource: await this.toArm(record), created: !existing };
   }
 
@@ -343,4 +352,15 @@ async function asArmError<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof HubError) throw new ArmError(e.status, e.code === 'ArgumentInvalid' ? 'InvalidRequestContent' : e.code, e.message);
     throw e;
   }
+}
+
+/** Hands a hub the settings its resource holds that it acts on today (file upload). */
+function applySettings(hub: RunningHub | undefined, body: HubRecordBody): void {
+  if (!hub) return;
+  const { storageEndpoints, enableFileUploadNotifications, messagingEndpoints } = body.properties;
+  hub.fileUploadSettings.set({
+    storageEndpoints: { $default: storageEndpoints.$default! } as FileUploadSettings['storageEndpoints'],
+    enableFileUploadNotifications,
+    messagingEndpoints,
+  });
 }
