@@ -1,17 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
 import { startTestHub, type TestHub } from './support/hub.js';
-
-/** Receives until `count` messages came or `ms` passed. */
-async function receiveAll(receiver: ReturnType<ServiceBusClient['createReceiver']>, count: number, ms = 5000): Promise<ServiceBusReceivedMessage[]> {
-  const out: ServiceBusReceivedMessage[] = [];
-  const deadline = Date.now() + ms;
-  while (out.length < count && Date.now() < deadline) {
-    out.push(...(await receiver.receiveMessages(count - out.length, { maxWaitTimeInMs: Math.min(1000, Math.max(100, deadline - Date.now())) })));
-  }
-  return out;
-}
+import { receiveAll } from './support/serviceBus.js';
 
 describe('Service Bus queues through the unmodified @azure/service-bus', () => {
   let t: TestHub;

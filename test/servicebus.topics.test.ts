@@ -1,17 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
 import { startTestHub, type TestHub } from './support/hub.js';
+import { receiveAll } from './support/serviceBus.js';
 import { createSasToken } from '../src/core/sas.js';
-
-async function receiveAll(receiver: ServiceBusReceiver, count: number, ms = 4000): Promise<ServiceBusReceivedMessage[]> {
-  const out: ServiceBusReceivedMessage[] = [];
-  const deadline = Date.now() + ms;
-  while (out.length < count && Date.now() < deadline) {
-    out.push(...(await receiver.receiveMessages(count - out.length, { maxWaitTimeInMs: Math.min(800, Math.max(100, deadline - Date.now())) })));
-  }
-  return out;
-}
 
 describe('Service Bus topics, filters and bad input through the unmodified @azure/service-bus', () => {
   let t: TestHub;
