@@ -213,3 +213,26 @@ export interface EndpointHealth {
   lastSuccessfulSendAttemptTime?: string;
   lastSendAttemptTime?: string;
 }
+
+/** Counters per route and per endpoint since the hub started (logs and `fleethub routing`). */
+export interface RouteCounters {
+  route: string;
+  /** Messages the route's condition matched (and so were added to its endpoint's backlog). */
+  matched: number;
+}
+
+export interface EndpointCounters {
+  endpoint: string;
+  delivered: number;
+  /** Dropped: the endpoint was dead, or a message could never be delivered (`invalid`). */
+  dropped: number;
+  /** Messages waiting in the endpoint's backlog now. */
+  backlog: number;
+}
+
+/** What the running router tells about itself: health (`routingEndpointsHealth`) and counters. */
+export interface RoutingStatus {
+  /** Every custom endpoint and `events`, in IoT Hub's shape. */
+  health(): EndpointHealth[];
+  counters(): { routes: RouteCounters[]; endpoints: EndpointCounters[]; orphaned: number };
+}
