@@ -82,6 +82,11 @@ import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.j
 import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
 import { telemetryApi } from './protocols/http/telemetry.js';
 import { Portal } from './portal/server.js';
+import { MessageRouting, NO_SINKS } from './hub/routing/routing.js';
+import { compileRouteCondition } from './hub/routing/query/index.js';
+import type { EndpointSinkFactory, RoutingIngest, RoutingSettings, RoutingStatus } from './hub/routing/types.js';
+import { SqliteRoutingCheckpoints } from './store/sqlite/routing.js';
+import { BUILT_IN_ENTITY } from './store/eventLog.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -134,6 +139,20 @@ export interface RunningHub {
   close(): Promise<void>;
   /** The control plane (ARM), on the primary hub only. */
   control?: ControlArea;
+  /** Message routing (issue 16): the hub resource's `properties.routing`, acted upon. */
+  routing: HubRouting;
+}
+
+/** Message routing as the rest of the process uses it. */
+export interface HubRouting {
+  /** Endpoint health (`routingEndpointsHealth`) and counters. */
+  status: RoutingStatus;
+  /** Where non-telemetry events (twin changes, lifecycle, connection state, jobs) enter routing. */
+  ingest: RoutingIngest;
+  /** Applies the hub resource's `properties.routing` (the control plane calls it at start and on every PUT). */
+  apply(settings: RoutingSettings): Promise<void>;
+  /** Replaces how custom endpoints' sinks are made (the egress sinks; tests' own). */
+  useSinks(factory: EndpointSinkFactory): Promise<void>;
 }
 
 /** The process: its primary hub, and the host of all its hubs (which the control plane creates hubs through). */
@@ -283,9 +302,31 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     // Live Event Hub receivers are woken by each committed append instead of polling.
     const appends = new AppendNotifier();
-    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger);
+    // Routed messages are appended to the built-in endpoint and custom endpoints' backlogs in one commit.
+    let routing: MessageRouting | undefined;
+    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger, {
+      logs: store.eventLogs,
+      committed: (stored) => {
+        appends.appended(stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event.partition));
+        routing?.committed(stored);
+      },
+    });
     const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
-    const telemetry = new Telemetry(eventLogWriter, partitions);
+    routing = new MessageRouting({
+      hubName: config.hubName,
+      partitions,
+      writer: eventLogWriter,
+      logs: store.eventLogs,
+      checkpoints: new SqliteRoutingCheckpoints(store.db),
+      twins,
+      credential: (endpoint) => options.identity.egress.forConnection(options.identity.hubResourceId(config.hubName) ?? config.hubName, endpoint),
+      sinks: NO_SINKS,
+      compile: compileRouteCondition,
+      options: config.routing,
+      logger: logger.child({ area: 'routing' }),
+    });
+    const messageRouting = routing;
+    const telemetry = new Telemetry(eventLogWriter, partitions, Date.now, routing);
 
     const http = createHttpApp({ logger });
     if (options.identityEndpoints) await http.register(options.identity.plugin);
@@ -454,6 +495,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
       await eventLogWriter.close();
+      await messageRouting.close();
       stopRetention();
       methods.close();
       await http.close();
@@ -492,6 +534,12 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       fileUploadSettings,
       bulkJobs,
       blobStorage,
+      routing: {
+        status: messageRouting,
+        ingest: messageRouting,
+        apply: (settings) => messageRouting.apply(settings),
+        useSinks: (factory) => messageRouting.useSinks(factory),
+      },
       ...(storage ? { storage } : {}),
       ...(serviceBus ? { serviceBus } : {}),
       ...(eventHubs ? { eventHubs } : {}),
