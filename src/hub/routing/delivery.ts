@@ -45,6 +45,9 @@ export class EndpointDrainer {
   private droppedCount = 0;
   /** Bumped by a settings change: a sink being made for older settings is thrown away. */
   private generation = 0;
+  /** Settles when the endpoint's settings change or it closes: a delivery that hangs is abandoned then. */
+  private interrupted!: Promise<'interrupted'>;
+  private interrupt!: () => void;
 
   constructor(
     readonly name: string,
@@ -59,6 +62,11 @@ export class EndpointDrainer {
     },
   ) {
     this.healthState = { endpointId: name, healthStatus: 'unknown' };
+    this.arm();
+  }
+
+  private arm(): void {
+    this.interrupted = new Promise((resolve) => (this.interrupt = () => resolve('interrupted')));
   }
 
   private now(): number {
@@ -87,8 +95,10 @@ export class EndpointDrainer {
     this.failures = 0;
     this.failingSince = undefined;
     this.healthState = { endpointId: this.name, healthStatus: 'unknown' };
-    await old?.close().catch(() => undefined);
+    this.interrupt();
+    this.arm();
     this.release();
+    await old?.close().catch(() => undefined);
   }
 
   health(): EndpointHealth {
@@ -101,6 +111,7 @@ export class EndpointDrainer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.interrupt();
     this.release();
     await this.running;
     await this.sink?.close().catch(() => undefined);
@@ -179,9 +190,10 @@ export class EndpointDrainer {
       const generation = this.generation;
       this.healthState.lastSendAttemptTime = new Date(this.now()).toISOString();
       try {
-        await sink.deliver(batch.map(toRoutedMessage));
+        // Not checkpointed when abandoned: delivered again later (at least once).
+        if ((await Promise.race([sink.deliver(batch.map(toRoutedMessage)), this.interrupted])) === 'interrupted') continue;
       } catch (e) {
-        if (generation !== this.generation) continue;
+        if (generation !== this.generation || this.closed) continue;
         const error = e instanceof SinkError ? e : new SinkError('transient', (e as Error).message);
         if (error.kind === 'invalid') {
           // The target will never take these: drop them rather than block the endpoint.
