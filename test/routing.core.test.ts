@@ -360,4 +360,15 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     const backlog = await t.hub.store.eventLogs.entity('$endpoint/durable').read(0, { sequenceNumber: 0, inclusive: true }, 100);
     assert.equal(backlog.length, 0);
   });
+
+  test('appending across entities is one transaction: when one entity cannot take its event, none is written', async () => {
+    const builtIn = await t.hub.store.eventLog.partitionInfo(0);
+    const event = { partition: 0, enqueuedTime: Date.now(), body: Buffer.from('x'), systemProperties: {}, properties: {} };
+    await assert.rejects(t.hub.store.eventLogs.appendAcross([
+      { entity: '$builtin', event },
+      { entity: '$endpoint/no-such-endpoint', event },
+    ]));
+    const afterwards = await t.hub.store.eventLog.partitionInfo(0);
+    assert.equal(afterwards.lastSequenceNumber, builtIn.lastSequenceNumber);
+  });
 });
