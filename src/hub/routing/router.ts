@@ -67,7 +67,12 @@ export class RoutingTable {
     const fb = settings.fallbackRoute;
     this.fallback = fb && fb.isEnabled && fb.endpointNames[0] ? { name: fb.name || '$fallback', endpoint: fb.endpointNames[0] } : undefined;
     this.enrichments = settings.enrichments ?? [];
-    this.builtInOnly = settings.routes.length === 0 && !this.enrichments.some((e) => e.endpointNames.some((n) => n.toLowerCase() === BUILT_IN_ENDPOINT));
+    // Device messages all end in `events` unchanged when no enabled route takes device messages and
+    // the fallback (or the absence of any route) sends them there: Telemetry then appends as always.
+    const enrichesEvents = this.enrichments.some((e) => e.endpointNames.some((n) => n.toLowerCase() === BUILT_IN_ENDPOINT));
+    const deviceRoutes = this.routes.some((r) => r.source === 'DeviceMessages');
+    const fallbackToEvents = this.fallback?.endpoint.toLowerCase() === BUILT_IN_ENDPOINT;
+    this.builtInOnly = !enrichesEvents && (settings.routes.length === 0 || (!deviceRoutes && fallbackToEvents));
     for (const e of this.enrichments) {
       if (e.value.startsWith('$twin.')) this.twinNeeded.set('$enrichment', true);
     }
@@ -81,6 +86,11 @@ export class RoutingTable {
       this.twinNeeded.set(source, v);
     }
     return v;
+  }
+
+  /** The route a device message the fast path appended went by (the fallback when routes exist). */
+  get builtInRoute(): string | undefined {
+    return this.settings.routes.length === 0 ? undefined : this.fallback?.name;
   }
 
   decide(message: RoutableMessage, twin?: TwinView): RoutingDecision {

@@ -99,6 +99,8 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
   /** Counts a device message Telemetry appended to the built-in endpoint itself. */
   countBuiltIn(): void {
     this.builtInCount++;
+    const route = this.table.builtInRoute;
+    if (route) this.matched.set(route, (this.matched.get(route) ?? 0) + 1);
   }
 
   /** Replaces the sink factory (the egress sinks; tests' own). Endpoints make their sinks again. */
