@@ -9,7 +9,7 @@ import deviceAmqp from 'azure-iot-device-amqp';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, eventually } from './support/devices.js';
 import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
-import { SinkError, type EndpointHealth, type EndpointSettings, type EndpointSink, type EndpointSinkFactory, type RoutedMessage, type SinkFailureKind } from '../src/hub/routing/types.js';
+import { SinkError, type EndpointHealth, type EndpointSettings, type EndpointSink, type EndpointSinkFactory, type RoutedMessage, type SinkContext, type SinkFailureKind } from '../src/hub/routing/types.js';
 
 const { Client, Message } = device;
 
@@ -24,12 +24,19 @@ class TestSinks implements EndpointSinkFactory {
   readonly attempts = new Map<string, number>();
   /** Health seen by the sink at each attempt (before it answers). */
   readonly healthAtAttempt = new Map<string, string[]>();
+  readonly contexts = new Map<string, SinkContext>();
+  /** Batches as handed over, per endpoint. */
+  readonly batches = new Map<string, { at: number; size: number }[]>();
+  readonly batching = new Map<string, { frequencyMs: number; maxBytes: number }>();
   constructor(private readonly t: () => TestHub) {}
 
-  create(endpoint: EndpointSettings): EndpointSink {
+  create(endpoint: EndpointSettings, context: SinkContext): EndpointSink {
     const name = endpoint.name;
     this.created.push({ name, connectionString: endpoint.connectionString });
+    this.contexts.set(name, context);
+    const batching = this.batching.get(name);
     return {
+      ...(batching ? { batching } : {}),
       deliver: async (messages) => {
         this.attempts.set(name, (this.attempts.get(name) ?? 0) + 1);
         const h = this.t().hub.routing.status.health().find((x) => x.endpointId === name)!;
@@ -38,6 +45,7 @@ class TestSinks implements EndpointSinkFactory {
         if (b === 'hang') return new Promise<void>(() => undefined);
         if (b !== 'ok') throw new SinkError(b, `test sink ${name}: ${b}`);
         this.delivered.set(name, [...(this.delivered.get(name) ?? []), ...messages]);
+        this.batches.set(name, [...(this.batches.get(name) ?? []), { at: Date.now(), size: messages.length }]);
       },
       close: async () => undefined,
     };
@@ -333,6 +341,50 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     assert.deepEqual((await readUntil(from, 'ne-last')).map(bodyOf), ['ne-last']);
   });
 
+  test('a batching sink gets one batch when the oldest message waited its frequency; credentials come from the egress seam', async () => {
+    sinks.batching.set('archive', { frequencyMs: 700, maxBytes: 1_000_000 });
+    const hub = await arm.iotHubResource.get(rg, hubName);
+    hub.identity = { type: 'SystemAssigned' };
+    hub.properties!.routing = {
+      endpoints: {
+        ...noEndpoints,
+        storageContainers: [{ name: 'archive', connectionString: 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net', containerName: 'c', batchFrequencyInSeconds: 60, encoding: 'json' }],
+        eventHubs: [{ name: 'by-identity', authenticationType: 'identityBased', endpointUri: 'sb://ns.servicebus.windows.net', entityPath: 'routed' }],
+      },
+      routes: [
+        { name: 'to-archive', source: 'DeviceMessages', condition: 'true', endpointNames: ['archive'], isEnabled: true },
+        { name: 'by-twin', source: 'DeviceMessages', condition: "$twin.tags.room = 'boiler-1'", endpointNames: ['by-identity'], isEnabled: true },
+      ],
+      fallbackRoute: fallback(false),
+      enrichments: [],
+    };
+    await arm.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, hub);
+    const m = await createDevice(t, 'route-batch');
+    const d = Client.fromConnectionString(m.connectionString, deviceMqtt.Mqtt as any);
+    await d.open();
+    try {
+      const first = Date.now();
+      for (let i = 0; i < 5; i++) await send(d, `b-${i}`);
+      await eventually(() => sinks.bodies('archive').length === 5, 5000);
+      const batches = sinks.batches.get('archive')!;
+      assert.equal(batches.length, 1, 'the backlog held the messages until the window closed, then handed them over at once');
+      assert.equal(batches[0]!.size, 5);
+      assert.ok(batches[0]!.at - first >= 650, `handed over after ${batches[0]!.at - first} ms`);
+      assert.equal(sinks.contexts.get('archive')!.credential.kind, 'key');
+      assert.equal(sinks.contexts.get('archive')!.minBatchFrequencySeconds, 1);
+      // identityBased without a user-assigned id: the hub's system-assigned identity.
+      const cred = sinks.contexts.get('by-identity')!.credential;
+      assert.equal(cred.kind, 'identity');
+      assert.equal(cred.kind === 'identity' && cred.identity, 'systemAssigned');
+      // $twin conditions: only the device whose twin has the tag.
+      await send(mqttDevice, 'twin-match');
+      await eventually(() => sinks.bodies('by-identity').includes('twin-match'));
+      assert.deepEqual(sinks.bodies('by-identity'), ['twin-match']);
+    } finally {
+      await d.close();
+    }
+  });
+
   test('a restart resumes each endpoint from its checkpoint: nothing delivered twice, nothing lost', async () => {
     await setRouting({
       endpoints: { ...noEndpoints, storageContainers: [], eventHubs: [{ name: 'durable', connectionString: ehConnection('durable') }] },
@@ -371,4 +423,5 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     const afterwards = await t.hub.store.eventLog.partitionInfo(0);
     assert.equal(afterwards.lastSequenceNumber, builtIn.lastSequenceNumber);
   });
+
 });
