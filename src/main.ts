@@ -326,6 +326,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger: logger.child({ area: 'routing' }),
     });
     const messageRouting = routing;
+    await messageRouting.start();
     const telemetry = new Telemetry(eventLogWriter, partitions, Date.now, routing);
 
     const http = createHttpApp({ logger });

@@ -20,4 +20,7 @@ export interface RoutingCheckpoints {
   remove(endpoint: string): Promise<void>;
   /** The endpoints (lower case) that have a backlog. */
   list(): Promise<string[]>;
+  /** The routing settings last applied (JSON), so that a restart routes as before from its first message. */
+  lastSettings(): Promise<string | undefined>;
+  saveSettings(json: string): Promise<void>;
 }

@@ -26,6 +26,8 @@ export interface DeliveryOptions {
   deadProbeMs: number;
   /** Most messages handed to a non-batching sink at once. */
   maxBatch?: number;
+  /** A delivery that has not answered by then counts as a transient failure (default ten minutes). */
+  deliveryTimeoutMs?: number;
 }
 
 type Wait = { resolve: () => void; kind: 'idle' | 'retry' };
@@ -191,7 +193,16 @@ export class EndpointDrainer {
       this.healthState.lastSendAttemptTime = new Date(this.now()).toISOString();
       try {
         // Not checkpointed when abandoned: delivered again later (at least once).
-        if ((await Promise.race([sink.deliver(batch.map(toRoutedMessage)), this.interrupted])) === 'interrupted') continue;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new SinkError('transient', 'the endpoint did not answer in time')), options.deliveryTimeoutMs ?? 600_000);
+          timer.unref();
+        });
+        try {
+          if ((await Promise.race([sink.deliver(batch.map(toRoutedMessage)), this.interrupted, timedOut])) === 'interrupted') continue;
+        } finally {
+          clearTimeout(timer);
+        }
       } catch (e) {
         if (generation !== this.generation || this.closed) continue;
         const error = e instanceof SinkError ? e : new SinkError('transient', (e as Error).message);

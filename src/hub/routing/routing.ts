@@ -111,6 +111,17 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
     await this.apply(current);
   }
 
+  /** Routes as the settings last applied said (before the control plane hands them over again). */
+  async start(): Promise<void> {
+    const saved = await this.deps.checkpoints.lastSettings();
+    if (!saved) return;
+    try {
+      await this.apply(JSON.parse(saved) as RoutingSettings);
+    } catch (e) {
+      this.deps.logger.error({ err: e }, 'the saved routing settings could not be applied');
+    }
+  }
+
   /** Applies the hub's routing settings (serialised: the last one given wins). */
   apply(settings: RoutingSettings): Promise<void> {
     const next = this.applying.then(() => this.applyNow(settings));
@@ -149,6 +160,7 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
       await drainer.close();
       await this.deps.checkpoints.remove(key);
     }
+    await this.deps.checkpoints.saveSettings(JSON.stringify(settings));
     if (this.firstApply) {
       // Backlogs of endpoints removed while the hub was stopped.
       this.firstApply = false;

@@ -8,6 +8,8 @@ export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
   private readonly advanceAll;
   private readonly removeAll;
   private readonly listStmt;
+  private readonly settingsStmt;
+  private readonly saveSettingsStmt;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], { sequence_number: number }>('SELECT sequence_number FROM routing_checkpoints WHERE endpoint = ?');
@@ -27,6 +29,8 @@ export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
       dropPartitions.run(backlogEntity(endpoint));
     });
     this.listStmt = db.prepare<[], { endpoint: string }>('SELECT endpoint FROM routing_checkpoints ORDER BY endpoint');
+    this.settingsStmt = db.prepare<[], { doc: string }>('SELECT doc FROM routing_settings WHERE id = 1');
+    this.saveSettingsStmt = db.prepare<[string]>('INSERT INTO routing_settings (id, doc) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc');
   }
 
   async checkpoint(endpoint: string): Promise<number> {
@@ -48,5 +52,13 @@ export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
 
   async list(): Promise<string[]> {
     return this.listStmt.all().map((r) => r.endpoint);
+  }
+
+  async lastSettings(): Promise<string | undefined> {
+    return this.settingsStmt.get()?.doc;
+  }
+
+  async saveSettings(json: string): Promise<void> {
+    this.saveSettingsStmt.run(json);
   }
 }
