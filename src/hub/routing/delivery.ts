@@ -100,7 +100,7 @@ export class EndpointDrainer {
     this.interrupt();
     this.arm();
     this.release();
-    await old?.close().catch(() => undefined);
+    if (old) await closeSink(old);
   }
 
   health(): EndpointHealth {
@@ -116,7 +116,7 @@ export class EndpointDrainer {
     this.interrupt();
     this.release();
     await this.running;
-    await this.sink?.close().catch(() => undefined);
+    if (this.sink) await closeSink(this.sink);
     this.sink = undefined;
   }
 
@@ -148,7 +148,7 @@ export class EndpointDrainer {
         try {
           const sink = await this.deps.createSink(this.settings);
           if (generation !== this.generation || this.closed) {
-            await sink.close().catch(() => undefined);
+            await closeSink(sink);
             continue;
           }
           this.sink = sink;
@@ -269,6 +269,13 @@ export class EndpointDrainer {
     const untilDead = this.failingSince + options.deadAfterMs - now;
     await this.sleep(Math.max(0, Math.min(backoff, untilDead)), 'retry');
   }
+}
+
+/** Closes a sink, waiting five seconds at most (a settings change or shutdown is not held up by a target). */
+async function closeSink(sink: EndpointSink): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([sink.close().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+  clearTimeout(timer);
 }
 
 function unhealthyAtOnce(kind: SinkFailureKind): boolean {
