@@ -9,6 +9,14 @@ import deviceAmqp from 'azure-iot-device-amqp';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, eventually } from './support/devices.js';
 import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { SqliteRoutingCheckpoints } from '../src/store/sqlite/routing.js';
+import { backlogEntity } from '../src/store/routing.js';
+import { EndpointDrainer } from '../src/hub/routing/delivery.js';
 import { SinkError, type EndpointHealth, type EndpointSettings, type EndpointSink, type EndpointSinkFactory, type RoutedMessage, type SinkContext, type SinkFailureKind } from '../src/hub/routing/types.js';
 
 const { Client, Message } = device;
@@ -424,4 +432,51 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     assert.equal(afterwards.lastSequenceNumber, builtIn.lastSequenceNumber);
   });
 
+});
+
+describe('a dead endpoint (the drainer alone, over a real SQLite store)', () => {
+  test('is probed every deadProbeMs: a failed probe drops what arrived meanwhile, a successful one makes it healthy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleethub-drainer-'));
+    const store = openSqliteStore(join(dir, 'hub.db'));
+    let behaviour: 'ok' | 'transient' = 'transient';
+    const delivered: string[] = [];
+    const backlog = store.eventLogs.entity(backlogEntity('probe'));
+    const drainer = new EndpointDrainer('probe', { kind: 'eventHubs', name: 'probe' }, {
+      backlog,
+      checkpoints: new SqliteRoutingCheckpoints(store.db),
+      createSink: async () => ({
+        deliver: async (messages) => {
+          if (behaviour !== 'ok') throw new SinkError('transient', 'down');
+          delivered.push(...messages.map((m) => m.body.toString()));
+        },
+        close: async () => undefined,
+      }),
+      options: { deadAfterMs: 150, retryMinMs: 10, retryMaxMs: 20, deadProbeMs: 400 },
+      logger: pino({ level: 'silent' }),
+    });
+    const append = async (body: string) => {
+      const [e] = await backlog.append([{ partition: 0, enqueuedTime: Date.now(), body: Buffer.from(body), systemProperties: {}, properties: {} }]);
+      drainer.appended(e!.sequenceNumber);
+    };
+    try {
+      await drainer.start();
+      await append('a');
+      await eventually(() => drainer.health().healthStatus === 'dead', 3000);
+      assert.equal(drainer.counters().dropped, 1);
+      const deadAt = Date.now();
+      // Arrives while dead; the next probe still fails: dropped too.
+      await append('b');
+      await eventually(() => drainer.counters().dropped === 2, 3000);
+      assert.ok(Date.now() - deadAt >= 300, 'not tried again before the probe interval');
+      behaviour = 'ok';
+      await append('c');
+      await eventually(() => delivered.includes('c'), 3000);
+      assert.deepEqual(delivered, ['c']);
+      assert.equal(drainer.health().healthStatus, 'healthy');
+    } finally {
+      await drainer.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
