@@ -463,6 +463,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await front.amqp.close(amqp);
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
+      // The disconnect events of the connections just closed reach routing first (briefly: a stalled ingest does not hold the shutdown).
+      await Promise.race([routingEvents.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
       await eventLogWriter.close();
       stopRetention();
       methods.close();

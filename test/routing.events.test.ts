@@ -309,6 +309,24 @@ describe('routing: non-telemetry event sources', () => {
     assert.deepEqual(ingest.messages.filter((m) => m.deviceId === 'job-3'), []);
   });
 
+  test('the hub\'s shutdown reports its live connections disconnected', async () => {
+    const { connectionString } = await createDevice(t, 'shutdown-1');
+    const client = Client.fromConnectionString(connectionString, deviceMqtt.Mqtt);
+    await within(10_000, client.open(), 'client.open');
+    await eventually(() => ingest.of('DeviceConnectionStateEvents', 'shutdown-1').length === 1 || undefined);
+    try {
+      // The collecting ingest stays attached to the hub that stops.
+      await t.restart();
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+    assert.deepEqual(
+      ingest.of('DeviceConnectionStateEvents', 'shutdown-1').map((m) => m.properties.opType),
+      ['deviceConnected', 'deviceDisconnected'],
+    );
+    registry = iothub.Registry.fromConnectionString(await t.connectionString());
+  });
+
   test('a failing or stalled ingest neither fails nor slows the operation it observes', async () => {
     let calls = 0;
     t.hub.routingEvents.attach({
