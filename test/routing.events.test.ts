@@ -180,6 +180,28 @@ describe('routing: non-telemetry event sources', () => {
     assert.equal((await registry.getTwin('twin-none')).responseBody.tags?.a, 1);
   });
 
+  test('desired properties written by an automatic configuration are a twin change', async () => {
+    await registry.create({ deviceId: 'cfg-1' } as any);
+    await registry.updateTwin('cfg-1', { tags: { cfg: 'on' } }, '*');
+    await settled();
+    ingest.messages.length = 0;
+    await registry.addConfiguration({
+      id: 'events-cfg',
+      content: { deviceContent: { 'properties.desired.settings': { mode: 'eco' } } },
+      targetCondition: "tags.cfg = 'on'",
+      priority: 1,
+    } as any);
+    const [m] = await eventually(() => {
+      const e = ingest.of('TwinChangeEvents', 'cfg-1');
+      return e.length > 0 ? e : undefined;
+    }, 10_000);
+    assertCommon(m!, { hubName, deviceId: 'cfg-1', messageSource: 'twinChangeEvents', schema: 'twinChangeNotification', opType: 'updateTwin' });
+    const body = bodyOf(m!);
+    assert.deepEqual(body.properties.desired.settings, { mode: 'eco' });
+    assert.equal(body.tags, undefined);
+    await registry.removeConfiguration('events-cfg');
+  });
+
   test('twin replace (PUT) carries the whole twin, opType replaceTwin', async () => {
     await registry.create({ deviceId: 'twin-put' } as any);
     await registry.updateTwin('twin-put', { tags: { old: 1 }, properties: { desired: { a: 1 } } }, '*');
@@ -215,6 +237,10 @@ describe('routing: non-telemetry event sources', () => {
       await within(10_000, client.open(), 'client.open');
       const twin = await within(10_000, client.getTwin(), 'client.getTwin');
       await within(10_000, new Promise<void>((resolve, reject) => twin.properties.reported.update({ temperature: 21, nested: { a: 1 } }, (e: unknown) => (e ? reject(e) : resolve()))), 'reported update');
+      // A reported patch IoT Hub refuses (a property name with '.') changes nothing and emits nothing.
+      await assert.rejects(
+        within(10_000, new Promise<void>((resolve, reject) => twin.properties.reported.update({ 'bad.name': 1 }, (e: unknown) => (e ? reject(e) : resolve()))), 'refused reported update'),
+      );
       await client.close();
       await eventually(() => ingest.of('DeviceConnectionStateEvents', deviceId).length >= 2 || undefined, 10_000);
 
@@ -320,11 +346,21 @@ describe('routing: non-telemetry event sources', () => {
     } finally {
       await client.close().catch(() => undefined);
     }
-    assert.deepEqual(
-      ingest.of('DeviceConnectionStateEvents', 'shutdown-1').map((m) => m.properties.opType),
-      ['deviceConnected', 'deviceDisconnected'],
-    );
+    const states = ingest.of('DeviceConnectionStateEvents', 'shutdown-1');
+    assert.deepEqual(states.map((m) => m.properties.opType), ['deviceConnected', 'deviceDisconnected']);
     registry = iothub.Registry.fromConnectionString(await t.connectionString());
+
+    // After the restart the sequence numbers go on growing.
+    const later = new CollectingIngest();
+    t.hub.routingEvents.attach(later);
+    const again = Client.fromConnectionString(connectionString, deviceMqtt.Mqtt);
+    await within(10_000, again.open(), 'client.open after the restart');
+    await again.close();
+    const [connectedAgain] = await eventually(() => {
+      const s = later.of('DeviceConnectionStateEvents', 'shutdown-1');
+      return s.length >= 2 ? s : undefined;
+    });
+    assert.ok(bodyOf(connectedAgain!).sequenceNumber > bodyOf(states[1]!).sequenceNumber, 'a later start, a larger number');
   });
 
   test('a failing or stalled ingest neither fails nor slows the operation it observes', async () => {
