@@ -51,8 +51,9 @@ export class Twins {
 
   /**
    * Every committed change of tags, desired or reported properties, whoever made it (service
-   * PATCH/PUT, jobs, configurations, bulk import, the device), in commit order per twin; nothing
-   * for a write that was refused or changed nothing. Listeners run synchronously and must not throw.
+   * PATCH/PUT, jobs, configurations, bulk import, the device), told right after the commit with the
+   * twin's new version; nothing for a write that was refused or changed nothing. Listeners run
+   * synchronously and must not throw.
    */
   onTwinChange(listener: ChangeListener): () => void {
     this.changeListeners.add(listener);
@@ -135,7 +136,7 @@ export class Twins {
       return next;
     });
     if (notice) this.emitDesired(notice);
-    // Only the configurations' bookkeeping changed: not a change of tags or properties.
+    // A write that changed only the configurations' bookkeeping (the twin's `configurations`) is not reported.
     if (previous && notice) this.emitChange({ deviceId, moduleId, kind: 'update', twin: state, desired: withoutVersion(notice.patch) });
   }
 
