@@ -2,13 +2,13 @@
  * Where an Event Hubs or Service Bus endpoint sends, and the AMQP message IoT Hub sends there.
  */
 import WebSocket from 'ws';
-import rhea from 'rhea';
+// The rhea the SDKs encode with (not the hub's own, older one): typed values must be its Typed.
+import { types, string_to_uuid } from 'rhea-promise';
 import type { AmqpAnnotatedMessage } from '@azure/core-amqp';
 import type { TokenCredential } from '@azure/core-auth';
 import type { EndpointSettings, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
 import { propertyText, type PropertyValue } from '../../store/eventLog.js';
-import { toAmqp } from '../../protocols/amqp/eventhub/typedValues.js';
 import { egressTrustedCas } from '../tls.js';
 
 export type AmqpTarget =
@@ -24,6 +24,12 @@ function connectionStringPart(connectionString: string, name: string): string | 
     if (i > 0 && part.slice(0, i).trim().toLowerCase() === name.toLowerCase()) return part.slice(i + 1).trim();
   }
   return undefined;
+}
+
+/** The event hub, queue or topic the endpoint names (for messages), or its own name. */
+export function entityNameOf(endpoint: EndpointSettings, context: SinkContext): string {
+  const cs = context.credential.kind === 'key' ? context.credential.connectionString || endpoint.connectionString || '' : '';
+  return (cs && connectionStringPart(cs, 'EntityPath')) || endpoint.entityPath || endpoint.name;
 }
 
 /** The endpoint's target: its connection string (with EntityPath), or endpointUri + entityPath + the hub's identity. */
@@ -50,7 +56,8 @@ export function amqpTarget(endpoint: EndpointSettings, context: SinkContext): Am
  * transport takes no CA option). The emulator's plain connection strings stay as they are.
  */
 export function amqpClientOptions(target: AmqpTarget, caPem: string): { retryOptions: { maxRetries: number; timeoutInMs: number }; webSocketOptions?: { webSocket: unknown; webSocketConstructorOptions: unknown } } {
-  const retryOptions = { maxRetries: 1, timeoutInMs: 30_000 };
+  // The router retries a failed delivery (with its own backoff and health): none here.
+  const retryOptions = { maxRetries: 0, timeoutInMs: 30_000 };
   const emulator = target.kind === 'key' && /usedevelopmentemulator\s*=\s*true/i.test(target.connectionString);
   if (emulator || AZURE_NAMESPACE.test(target.host)) return { retryOptions };
   return { retryOptions, webSocketOptions: { webSocket: WebSocket, webSocketConstructorOptions: { ca: egressTrustedCas(caPem) } } };
@@ -72,10 +79,54 @@ const PROPERTY_FIELDS: Record<string, 'messageId' | 'correlationId' | 'contentTy
 /** System properties IoT Hub sends as AMQP timestamps. */
 const TIMESTAMPS = new Set(['iothub-enqueuedtime']);
 
+/** A property value as the SDKs' rhea encodes it, with the AMQP type it was received with. */
+function toAmqp(v: PropertyValue): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number') return v;
+  if (v instanceof Date) return types.wrap_timestamp(v.getTime());
+  if (Buffer.isBuffer(v)) return types.wrap_binary(v);
+  const n = Number(v.value);
+  // 64-bit values beyond 2^53 are kept as decimal text: 8 big-endian bytes, as rhea takes them.
+  const big = (signed: boolean) => {
+    if (typeof v.value === 'number') return v.value;
+    const b = Buffer.alloc(8);
+    if (signed) b.writeBigInt64BE(BigInt(v.value));
+    else b.writeBigUInt64BE(BigInt(v.value));
+    return b as unknown as number;
+  };
+  switch (v.type) {
+    case 'byte':
+      return types.wrap_byte(n);
+    case 'short':
+      return types.wrap_short(n);
+    case 'int':
+      return types.wrap_int(n);
+    case 'long':
+      return types.wrap_long(big(true));
+    case 'ubyte':
+      return types.wrap_ubyte(n);
+    case 'ushort':
+      return types.wrap_ushort(n);
+    case 'uint':
+      return types.wrap_uint(n);
+    case 'ulong':
+      return types.wrap_ulong(big(false));
+    case 'float':
+      return types.wrap_float(n);
+    case 'double':
+      return types.wrap_double(n);
+    case 'uuid':
+      return types.wrap_uuid(Buffer.from(string_to_uuid(String(v.value))));
+    case 'symbol':
+      return types.wrap_symbol(String(v.value));
+    default:
+      return String(v.value);
+  }
+}
+
 function systemValue(key: string, v: PropertyValue): unknown {
   if (TIMESTAMPS.has(key) && typeof v === 'string') {
     const t = Date.parse(v);
-    if (Number.isFinite(t)) return rhea.types.wrap_timestamp(t);
+    if (Number.isFinite(t)) return types.wrap_timestamp(t);
   }
   return toAmqp(v);
 }

@@ -13,7 +13,7 @@ interface SdkError {
   details?: { errorCode?: string };
 }
 
-const UNAUTHORIZED = new Set(['UnauthorizedError', 'UnauthorizedAccess', 'amqp:unauthorized-access', 'AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'CredentialUnavailableError', 'AuthenticationRequiredError', 'NoMatchingSecretKeyError']);
+const UNAUTHORIZED = new Set(['UnauthorizedError', 'UnauthorizedAccess', 'amqp:unauthorized-access', 'AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'CredentialUnavailableError', 'AuthenticationRequiredError', 'NoMatchingSecretKeyError', 'InvalidAuthenticationInfo', 'InvalidSignature']);
 const NOT_FOUND = new Set(['MessagingEntityNotFoundError', 'MessagingEntityNotFound', 'amqp:not-found', 'ContainerNotFound', 'ResourceNotFound', 'ENOTFOUND', 'MessagingEntityDisabled', 'MessagingEntityDisabledError', 'com.microsoft:entity-disabled']);
 const THROTTLED = new Set(['ServerBusyError', 'ServiceBusy', 'com.microsoft:server-busy', 'QuotaExceeded', 'QuotaExceededError', 'amqp:resource-limit-exceeded', 'ServerBusy', 'OperationTimedOut']);
 const INVALID = new Set(['MessageTooLargeError', 'MessageSizeExceeded', 'amqp:link:message-size-exceeded', 'RequestBodyTooLarge', 'InvalidInput', 'InvalidOperationError']);
@@ -54,6 +54,8 @@ function kindOf(e: SdkError): SinkFailureKind {
 /** The SinkError for `e`, raised while doing `what` (e.g. "sending to event hub 'orders'"). */
 export function sinkError(e: unknown, what: string): SinkError {
   if (e instanceof SinkError) return e;
+  // The SDKs' retries end in an AggregateError of each attempt's error: the first says why.
+  while (e instanceof AggregateError && e.errors.length) e = e.errors[0];
   const err = (e ?? {}) as SdkError;
   const code = err.details?.errorCode ?? err.code ?? err.condition ?? (err.statusCode ? `HTTP ${err.statusCode}` : undefined);
   const message = scrubSecrets(String(err.message ?? e).split('\n')[0]!.slice(0, 500));

@@ -2,7 +2,7 @@
 import { EventHubProducerClient, type EventDataBatch } from '@azure/event-hubs';
 import type { EndpointSettings, EndpointSink, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
-import { amqpClientOptions, amqpMessage, amqpTarget, deviceIdOf } from './amqpTarget.js';
+import { amqpClientOptions, amqpMessage, amqpTarget, entityNameOf, deviceIdOf } from './amqpTarget.js';
 import { sinkError } from './errors.js';
 
 /** Batches sent at once (each device's messages in their own batches, in order). */
@@ -17,7 +17,7 @@ export class EventHubsSink implements EndpointSink {
     private readonly context: SinkContext,
     private readonly caPem: string,
   ) {
-    this.what = `Sending to event hub '${endpoint.entityPath ?? endpoint.name}' of endpoint '${endpoint.name}'`;
+    this.what = `Sending to event hub '${entityNameOf(endpoint, context)}' of endpoint '${endpoint.name}'`;
   }
 
   private client(): EventHubProducerClient {
@@ -54,6 +54,11 @@ export class EventHubsSink implements EndpointSink {
         let batch = await producer.createBatch(options);
         for (const m of group) {
           const message = amqpMessage(m, 'annotations');
+          // The SDK stamps the batch's partition key only on EventData, not on AMQP messages: as it would.
+          if (partitionKey !== undefined) {
+            (message.messageAnnotations as Record<string, unknown>)['x-opt-partition-key'] = partitionKey;
+            message.header = { ...message.header, durable: true };
+          }
           if (batch.tryAdd(message)) continue;
           if (batch.count === 0) {
             throw new SinkError('invalid', `${this.what} failed: message ${m.sequenceNumber} (${m.body.length} bytes of body) is larger than the event hub accepts (${batch.maxSizeInBytes} bytes per batch)`);
@@ -79,7 +84,7 @@ export class EventHubsSink implements EndpointSink {
       };
       await Promise.all(Array.from({ length: Math.min(CONCURRENT_SENDS, queues.length) }, worker));
     } catch (e) {
-      throw sinkError(e, this.what);
+          throw sinkError(e, this.what);
     }
   }
 

@@ -2,7 +2,7 @@
 import { ServiceBusClient, type ServiceBusMessageBatch, type ServiceBusSender } from '@azure/service-bus';
 import type { EndpointSettings, EndpointSink, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
-import { amqpClientOptions, amqpMessage, amqpTarget } from './amqpTarget.js';
+import { amqpClientOptions, amqpMessage, amqpTarget, entityNameOf } from './amqpTarget.js';
 import { sinkError } from './errors.js';
 
 export class ServiceBusSink implements EndpointSink {
@@ -16,7 +16,7 @@ export class ServiceBusSink implements EndpointSink {
     private readonly caPem: string,
   ) {
     const entity = endpoint.kind === 'serviceBusTopics' ? 'topic' : 'queue';
-    this.what = `Sending to Service Bus ${entity} '${endpoint.entityPath ?? endpoint.name}' of endpoint '${endpoint.name}'`;
+    this.what = `Sending to Service Bus ${entity} '${entityNameOf(endpoint, context)}' of endpoint '${endpoint.name}'`;
   }
 
   private open(): ServiceBusSender {
