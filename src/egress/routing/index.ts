@@ -10,8 +10,8 @@ import { EventHubsSink } from './eventHubsSink.js';
 import { ServiceBusSink } from './serviceBusSink.js';
 import { StorageSink } from './storageSink.js';
 
-export { fileNameFormatError, blobName, DEFAULT_FILE_NAME_FORMAT, FILE_NAME_TOKENS } from './blobNames.js';
-export { storageEncoding, MESSAGE_SCHEMA } from './storageRecords.js';
+export { fileNameFormatError, blobName, storageEncoding, DEFAULT_FILE_NAME_FORMAT, FILE_NAME_TOKENS } from '../../hub/routing/storageEndpoint.js';
+export { MESSAGE_SCHEMA } from './storageRecords.js';
 export { sinkError, scrubSecrets } from './errors.js';
 
 export interface EndpointSinkDeps {

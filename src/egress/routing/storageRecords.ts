@@ -6,14 +6,8 @@
 import avro from 'avsc';
 import { propertiesText, propertyText, type PropertyValue } from '../../store/eventLog.js';
 import type { RoutedMessage } from '../../hub/routing/types.js';
+import type { StorageEncoding } from '../../hub/routing/storageEndpoint.js';
 
-export type StorageEncoding = 'avro' | 'avroDeflate' | 'json';
-
-/** The encodings IoT Hub accepts (case-insensitively), or undefined. */
-export function storageEncoding(encoding: string | undefined): StorageEncoding | undefined {
-  const e = (encoding ?? 'avro').toLowerCase();
-  return e === 'avro' ? 'avro' : e === 'avrodeflate' ? 'avroDeflate' : e === 'json' ? 'json' : undefined;
-}
 
 /** IoT Hub's Avro schema for routed messages. */
 export const MESSAGE_SCHEMA = {

@@ -3,9 +3,9 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { EndpointSettings, EndpointSink, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
 import type { AzureBlobStorage } from '../blobStorage.js';
-import { blobName, collisionName, DEFAULT_FILE_NAME_FORMAT, fileNameFormatError } from './blobNames.js';
+import { blobName, collisionName, DEFAULT_FILE_NAME_FORMAT, fileNameFormatError, storageEncoding, type StorageEncoding } from '../../hub/routing/storageEndpoint.js';
 import { sinkError } from './errors.js';
-import { encodeRecords, storageEncoding, type StorageEncoding } from './storageRecords.js';
+import { encodeRecords } from './storageRecords.js';
 
 const DEFAULT_BATCH_FREQUENCY_SECONDS = 300;
 const DEFAULT_MAX_CHUNK_BYTES = 300 * 1024 * 1024;

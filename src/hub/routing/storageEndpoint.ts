@@ -1,9 +1,17 @@
 /**
- * Storage endpoints' blob names (`fileNameFormat`), as IoT Hub defines them: the tokens
- * `{iothub}`, `{partition}`, `{YYYY}`, `{MM}`, `{DD}`, `{HH}` and `{mm}`, each required exactly
- * once, in any order, with any literal text between them. Pure: the control plane validates with
- * it, the storage sink names blobs with it.
+ * Storage endpoints' settings as IoT Hub defines them: the encoding, and the blob names
+ * (`fileNameFormat`: the tokens `{iothub}`, `{partition}`, `{YYYY}`, `{MM}`, `{DD}`, `{HH}` and
+ * `{mm}`, each required exactly once, in any order, with any literal text between them). Pure: the
+ * control plane can validate with it, the storage sink (egress/routing) writes by it.
  */
+
+export type StorageEncoding = 'avro' | 'avroDeflate' | 'json';
+
+/** The encodings IoT Hub accepts (case-insensitively; `avro` when none is given), or undefined. */
+export function storageEncoding(encoding: string | undefined): StorageEncoding | undefined {
+  const e = (encoding ?? 'avro').toLowerCase();
+  return e === 'avro' ? 'avro' : e === 'avrodeflate' ? 'avroDeflate' : e === 'json' ? 'json' : undefined;
+}
 
 export const DEFAULT_FILE_NAME_FORMAT = '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}';
 
