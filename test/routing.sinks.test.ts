@@ -10,6 +10,7 @@ import { startTestHub, type TestHub } from './support/hub.js';
 import { receiveAll } from './support/serviceBus.js';
 import { caPaths } from '../src/protocols/tls/ca.js';
 import { AzureBlobStorage } from '../src/egress/blobStorage.js';
+import { amqpClientOptions, amqpTarget } from '../src/egress/routing/amqpTarget.js';
 import { createEndpointSinkFactory, fileNameFormatError, MESSAGE_SCHEMA, scrubSecrets } from '../src/egress/routing/index.js';
 import { SinkError, type EndpointSettings, type EndpointSinkFactory, type RoutedMessage, type SinkContext } from '../src/hub/routing/types.js';
 import type { EgressCredential } from '../src/identity/types.js';
@@ -412,6 +413,15 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     const foreign = createEndpointSinkFactory({ caPem: rootCertificates[0]!, blobStorage: new AzureBlobStorage(rootCertificates[0]!) });
     const tls = await rejectsWith(foreign.create({ kind: 'storageContainers', name: 'st-tls', containerName: 'routed' }, context(key(storageCs))).deliver([routed('d', 'x')]), 'transient');
     assert.match(tls.message, /certificate|self.signed|verify/i);
+  });
+
+  test("transport: Azure's namespaces over AMQP/TLS (system CAs), other hosts over WebSocket trusting Fleethub's CA, emulator strings as they are", () => {
+    const opts = (cs: string) => amqpClientOptions(amqpTarget({ kind: 'eventHubs', name: 'x' }, context(key(cs))), caPem);
+    assert.equal(opts('Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=h').webSocketOptions, undefined);
+    assert.equal(opts('Endpoint=sb://localhost;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=h;UseDevelopmentEmulator=true').webSocketOptions, undefined);
+    const local = opts(`Endpoint=sb://${t.host}/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=h`).webSocketOptions as { webSocketConstructorOptions: { ca: string[] } };
+    assert.ok(local.webSocketConstructorOptions.ca.includes(caPem));
+    assert.throws(() => amqpTarget({ kind: 'eventHubs', name: 'x' }, context(key('Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v'))), /EntityPath/);
   });
 
   test('error messages lose keys, signatures and tokens', () => {
