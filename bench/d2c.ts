@@ -13,9 +13,8 @@
  * ARM, as a user would) to an event hub of a local Event Hubs namespace with the condition
  * `level = 'critical'` on an application property, and the fallback to `events`; half the messages
  * carry `level=critical`. The table then shows what routing costs per message at ingest (the
- * routing decision and the second append in the same commit). Delivery to the event hub uses
- * whatever sink factory the build wires in (src/egress/routing once it lands; until then the
- * endpoint only accumulates its backlog, which is still the ingest cost measured here).
+ * routing decision and the second append in the same commit) plus the delivery to the local event
+ * hub (src/egress/routing's Event Hubs sink, in the same process).
  *
  * Fleethub commits every message to its event log before the PUBACK; Mosquitto (default
  * settings, no persistence) acks from memory. Both run as child processes on a loopback

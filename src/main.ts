@@ -82,11 +82,13 @@ import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.j
 import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
 import { telemetryApi } from './protocols/http/telemetry.js';
 import { Portal } from './portal/server.js';
-import { MessageRouting, NO_SINKS } from './hub/routing/routing.js';
+import { MessageRouting } from './hub/routing/routing.js';
+import { createEndpointSinkFactory } from './egress/routing/index.js';
 import { compileRouteCondition } from './hub/routing/query/index.js';
 import type { EndpointSinkFactory, RoutingIngest, RoutingSettings, RoutingStatus } from './hub/routing/types.js';
 import { SqliteRoutingCheckpoints } from './store/sqlite/routing.js';
 import { BUILT_IN_ENTITY } from './store/eventLog.js';
+import { lifecycleEventsOnChange, routingEventSources, RoutingEvents } from './hub/routing/events/index.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -139,6 +141,11 @@ export interface RunningHub {
   close(): Promise<void>;
   /** The control plane (ARM), on the primary hub only. */
   control?: ControlArea;
+  /**
+   * The non-telemetry event sources (twin changes, lifecycle, connection state, device jobs):
+   * they hand their events to the routing ingest attached with `routingEvents.attach(ingest)`.
+   */
+  routingEvents: RoutingEvents;
   /** Message routing (issue 16): the hub resource's `properties.routing`, acted upon. */
   routing: HubRouting;
 }
@@ -292,7 +299,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
     await connections.start();
     const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
-    const registry = new Registry(watched.devices, watched.modules);
+    // Non-telemetry events for routing; routing attaches its ingest (routingEvents.attach).
+    const routingEvents = new RoutingEvents(config.hubName, logger);
+    const identities = lifecycleEventsOnChange(watched.devices, watched.modules, store.twins, routingEvents);
+    const registry = new Registry(identities.devices, identities.modules);
+    routingEventSources({ hubName: config.hubName, logger, twins, connections, jobs, events: routingEvents });
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(
@@ -312,6 +323,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       },
     });
     const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
+    // Blob clients (key or identity, trusting Fleethub's CA): file upload, import/export, storage endpoints.
+    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
     routing = new MessageRouting({
       hubName: config.hubName,
       partitions,
@@ -320,13 +333,14 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       checkpoints: new SqliteRoutingCheckpoints(store.db),
       twins,
       credential: (endpoint) => options.identity.egress.forConnection(options.identity.hubResourceId(config.hubName) ?? config.hubName, endpoint),
-      sinks: NO_SINKS,
+      sinks: createEndpointSinkFactory({ caPem: tls.caCertificatePem, blobStorage }),
       compile: compileRouteCondition,
       options: config.routing,
       logger: logger.child({ area: 'routing' }),
     });
     const messageRouting = routing;
     await messageRouting.start();
+    routingEvents.attach(messageRouting);
     const telemetry = new Telemetry(eventLogWriter, partitions, Date.now, routing);
 
     const http = createHttpApp({ logger });
@@ -371,7 +385,6 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(configurationsApi(configurations, authorizer));
     // File upload over the configured storage account, or the embedded Azurite when none is.
     const fileUploadSettings = new HeldFileUploadSettings(config.fileUpload);
-    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
     storage = await startStorage(config, blobStorage, logger, Boolean(options.identityEndpoints));
     const fileUploads = new FileUploads(
       fileUploadSettings,
@@ -495,6 +508,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await front.amqp.close(amqp);
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
+      // The disconnect events of the connections just closed reach routing first (briefly: a stalled ingest does not hold the shutdown).
+      await Promise.race([routingEvents.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
       await eventLogWriter.close();
       await messageRouting.close();
       stopRetention();
@@ -541,6 +556,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
         apply: (settings) => messageRouting.apply(settings),
         useSinks: (factory) => messageRouting.useSinks(factory),
       },
+      routingEvents,
       ...(storage ? { storage } : {}),
       ...(serviceBus ? { serviceBus } : {}),
       ...(eventHubs ? { eventHubs } : {}),

@@ -23,9 +23,9 @@ const WINDOW = 10;
 
 /**
  * Routing's half of "nothing acknowledged is lost": the hub, a child process, routes every device
- * message to `events` and to a custom endpoint that is down (this build has no sink for it, so its
- * backlog only grows); it is killed while devices publish, and every acknowledged message is then
- * in both the built-in endpoint and the endpoint's backlog, which a restart drains from.
+ * message to `events` and to a custom endpoint that is down (an event hub on a host that does not
+ * exist, so its backlog only grows); it is killed while devices publish, and every acknowledged
+ * message is then in both the built-in endpoint and the endpoint's backlog, which a restart drains from.
  */
 describe('routing durability: every PUBACKed message is in every routed endpoint after SIGKILL', () => {
   let host: string;

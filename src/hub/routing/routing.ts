@@ -14,7 +14,6 @@ import { EndpointDrainer, HUB_PARTITION_PROPERTY, type DeliveryOptions } from '.
 import { RoutingTable } from './router.js';
 import {
   BUILT_IN_ENDPOINT,
-  SinkError,
   type CompileRouteCondition,
   type EndpointHealth,
   type EndpointKind,
@@ -43,13 +42,6 @@ export function defaultRoutingSettings(): RoutingSettings {
     enrichments: [],
   };
 }
-
-/** Until the egress sinks are wired in: every custom endpoint fails to deliver, and says why. */
-export const NO_SINKS: EndpointSinkFactory = {
-  create: (endpoint) => {
-    throw new SinkError('invalid', `endpoints of kind ${endpoint.kind} cannot be delivered to by this build`);
-  },
-};
 
 export interface MessageRoutingDeps {
   hubName: string;
