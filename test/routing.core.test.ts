@@ -17,6 +17,7 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { SqliteRoutingCheckpoints } from '../src/store/sqlite/routing.js';
 import { backlogEntity } from '../src/store/routing.js';
 import { EndpointDrainer } from '../src/hub/routing/delivery.js';
+import { createEndpointSinkFactory } from '../src/egress/routing/index.js';
 import { SinkError, type EndpointHealth, type EndpointSettings, type EndpointSink, type EndpointSinkFactory, type RoutedMessage, type SinkContext, type SinkFailureKind } from '../src/hub/routing/types.js';
 
 const { Client, Message } = device;
@@ -38,8 +39,12 @@ class TestSinks implements EndpointSinkFactory {
   readonly batching = new Map<string, { frequencyMs: number; maxBytes: number }>();
   constructor(private readonly t: () => TestHub) {}
 
+  /** Endpoints named `real-…` get the hub's own egress sinks (end to end through the Azure SDKs). */
+  real: EndpointSinkFactory | undefined;
+
   create(endpoint: EndpointSettings, context: SinkContext): EndpointSink {
     const name = endpoint.name;
+    if (name.startsWith('real-') && this.real) return this.real.create(endpoint, context);
     this.created.push({ name, connectionString: endpoint.connectionString });
     this.contexts.set(name, context);
     const batching = this.batching.get(name);
@@ -138,7 +143,9 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     t = await startTestHub({
       eventLog: { partitions: 1, retentionHours: 24 },
       routing: { deadAfterMs: 1500, retryMinMs: 20, retryMaxMs: 100, deadProbeMs: 60_000, minBatchFrequencySeconds: 1, statusLogSeconds: 0 },
+      eventHubsNamespaces: [{ name: 'routing-core', eventHubs: [{ name: 'routed', partitionCount: 2 }] }],
     });
+    sinks.real = createEndpointSinkFactory({ caPem: t.hub.tls.caCertificatePem, blobStorage: t.hub.blobStorage });
     await t.hub.routing.useSinks(sinks);
     arm = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
     rg = defaultGroup(t);
@@ -164,6 +171,49 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     await send(mqttDevice, 'plain-last');
     const got = (await readUntil(from, 'plain-last')).map(bodyOf);
     assert.deepEqual(got, ['plain-mqtt', 'plain-amqp', 'plain-last']);
+  });
+
+  test('end to end: a route with a condition to a local event hub, read with the unmodified Event Hubs consumer, enrichments included', async () => {
+    const root = (await t.hub.info()).eventHubsNamespaces!.find((n) => n.name === 'routing-core')!.connectionString;
+    await setRouting({
+      endpoints: { ...noEndpoints, eventHubs: [{ name: 'real-eh', connectionString: `${root};EntityPath=routed` }] },
+      routes: [{ name: 'critical-to-eh', source: 'DeviceMessages', condition: "level = 'critical'", endpointNames: ['real-eh'], isEnabled: true }],
+      fallbackRoute: fallback(true),
+      enrichments: [{ key: 'site', value: 'plant-9', endpointNames: ['real-eh'] }],
+    });
+    const from = await mark();
+    await send(mqttDevice, 'e2e-critical', { level: 'critical' });
+    await send(amqpDevice, 'e2e-info', { level: 'info' });
+    // The fallback: only the unmatched message on events.
+    assert.deepEqual((await readUntil(from, 'e2e-info')).map(bodyOf), ['e2e-info']);
+    const consumer = new EventHubConsumerClient('$Default', root, 'routed');
+    const got: ReceivedEventData[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the routed message did not reach the event hub')), 15_000);
+        const sub = consumer.subscribe(
+          {
+            processEvents: async (events) => {
+              got.push(...events);
+              if (got.length > 0) {
+                clearTimeout(timer);
+                void sub.close().then(() => resolve());
+              }
+            },
+            processError: async () => undefined,
+          },
+          { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 },
+        );
+      });
+    } finally {
+      await consumer.close();
+    }
+    assert.deepEqual(got.map(bodyOf), ['e2e-critical']);
+    assert.equal(got[0]!.properties!.level, 'critical');
+    assert.equal(got[0]!.properties!.site, 'plant-9');
+    assert.equal(got[0]!.systemProperties!['iothub-connection-device-id'], 'route-mqtt');
+    await eventually(() => health('real-eh').healthStatus === 'healthy');
+    assert.equal(endpointCounters('real-eh').delivered, 1);
   });
 
   test('a route to events with a condition: only matching messages reach events; others are orphaned', async () => {
