@@ -5,6 +5,7 @@ import type { EventLogs } from '../../store/eventLog.js';
 import type { EventHubsStore } from '../../store/eventHubs.js';
 import { EventHubsNamespaces } from './namespaces.js';
 import type { AccessRight } from './types.js';
+import type { NamespaceAzureAd } from '../azureAd.js';
 
 export interface EventHubsArea {
   namespaces: EventHubsNamespaces;
@@ -36,7 +37,15 @@ export async function applyEventHubsConfig(namespaces: EventHubsNamespaces, conf
  * engine with the built-in endpoint's), the configured namespaces applied, retention swept
  * periodically, and the AMQP link families the hub's endpoint serves.
  */
-export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLogs; namespaces: EventHubsNamespaceConfig[]; logger: Logger; retentionSweepMs?: number }): Promise<EventHubsArea> {
+export async function eventHubsArea(deps: {
+  store: EventHubsStore;
+  logs: EventLogs;
+  namespaces: EventHubsNamespaceConfig[];
+  logger: Logger;
+  retentionSweepMs?: number;
+  /** Azure AD tokens and data roles on the namespaces' links (besides SAS). */
+  azureAd?: NamespaceAzureAd;
+}): Promise<EventHubsArea> {
   const namespaces = new EventHubsNamespaces(deps.store, deps.logs);
   await applyEventHubsConfig(namespaces, deps.namespaces);
   const sweep = () =>
@@ -47,7 +56,7 @@ export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLo
   const timer = setInterval(() => void sweep(), deps.retentionSweepMs ?? 60_000);
   timer.unref();
   void sweep();
-  return { namespaces, amqp: eventHubsAmqp(namespaces), close: () => clearInterval(timer) };
+  return { namespaces, amqp: eventHubsAmqp(namespaces, deps.azureAd), close: () => clearInterval(timer) };
 }
 
 /** Connection strings of each namespace (RootManageSharedAccessKey): TLS on the hub's AMQP port, and plain on loopback (emulator style). */
