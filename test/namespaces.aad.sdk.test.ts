@@ -9,6 +9,7 @@ import { SignJWT, decodeJwt, generateKeyPair } from 'jose';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { addHostEntry, removeHostEntry } from './support/resolve.js';
 import { receiveAll } from './support/serviceBus.js';
+import { within } from './support/sdk.js';
 import { connectAmqp, linkClosed } from './support/amqp.js';
 import { armEndpoint } from './support/arm.js';
 import { openControlDatabase } from '../src/store/sqlite/control.js';
@@ -171,15 +172,17 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     }
   });
 
-  test('Event Hubs: a deleted role assignment refuses the next attach', async () => {
+  test('Event Hubs: a deleted role assignment refuses the next attach, on the same connection too', async () => {
     const owner = await assign('Azure Event Hubs Data Owner', ehNamespaceId, system.principalId);
     const producer = new EventHubProducerClient(EH_HOST, 'other', new ManagedIdentityCredential(), noRetry);
     try {
       await producer.sendBatch([{ body: 'before' }]);
+      await unassign(owner);
+      // A partition's sender is a new link on the same connection.
+      await assert.rejects(producer.sendBatch([{ body: 'after' }], { partitionId: '0' }), unauthorized(system.principalId, /send\/action/));
     } finally {
       await producer.close();
     }
-    await unassign(owner);
     const again = new EventHubProducerClient(EH_HOST, 'other', new ManagedIdentityCredential(), noRetry);
     try {
       await assert.rejects(again.sendBatch([{ body: 'after' }]), unauthorized(system.principalId, /send\/action/));
@@ -202,10 +205,12 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
       // Data Sender does not receive.
       const early = client.createReceiver('jobs');
       await assert.rejects(early.receiveMessages(1, { maxWaitTimeInMs: 2000 }), unauthorized(adminId, /receive\/action/));
+      await assert.rejects(early.peekMessages(1), unauthorized(adminId, /receive\/action/));
       await early.close();
 
       const receive = await assign('Azure Service Bus Data Receiver', group, adminId);
       const receiver = client.createReceiver('jobs');
+      assert.equal((await receiver.peekMessages(1))[0]?.messageId, 'aad-1', 'peek ($management) with the inherited role');
       const [m] = await receiveAll(receiver, 1);
       assert.equal(m?.body, 'from Azure AD');
       await receiver.completeMessage(m!);
@@ -234,11 +239,11 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
       const receiver = client.createReceiver('other', { receiveMode: 'receiveAndDelete' });
       assert.deepEqual((await receiveAll(receiver, 2)).map((m) => m.body), ['one', 'two']);
       await unassign(owner);
-      // Open links keep going until the token is renewed; a new link is refused.
-      const next = client.createSender('jobs');
+      // Open links keep going until the token is renewed; a new link (same connection, same queue) is refused.
+      const next = client.createSender('other');
       await assert.rejects(next.sendMessages({ body: 'after' }), unauthorized(uai.principalId, /send\/action/));
       await next.close();
-      const nextReceiver = client.createReceiver('jobs');
+      const nextReceiver = client.createReceiver('other');
       await assert.rejects(nextReceiver.receiveMessages(1, { maxWaitTimeInMs: 2000 }), unauthorized(uai.principalId, /receive\/action/));
       await nextReceiver.close();
       await sender.close();
@@ -296,7 +301,7 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     await producer.sendBatch([{ body: 'real' }], { partitionId: '0' }).finally(() => producer.close());
   });
 
-  test('a token renewal (put-token again) after the assignment was deleted ends the links it no longer covers', async () => {
+  test('without a new token, the next attach looks the roles up again; a renewal (put-token again) ends the links whose role is gone', async () => {
     const receiver = await assign('Azure Event Hubs Data Receiver', `${ehNamespaceId}/eventhubs/orders`, uai.principalId);
     const token = async () => (await new ManagedIdentityCredential({ clientId: uai.clientId }).getToken('https://eventhubs.azure.net//.default')).token;
     const c = await connectAmqp(t.host, { hostname: EH_HOST, servername: EH_HOST } as never);
@@ -308,13 +313,17 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
       assert.ok(link.is_open());
       const closed = linkClosed(link);
       await unassign(receiver);
+      // The same token, another link: refused.
+      const second = c.connection.open_receiver({ source: { address: 'orders/ConsumerGroups/$Default/Partitions/1' } });
+      const refusal = await within(5000, linkClosed(second), 'the refusal of the second link');
+      assert.equal(refusal?.condition, 'amqp:unauthorized-access');
+      assert.ok(refusal?.description?.includes(uai.principalId), refusal?.description);
+      assert.ok(link.is_open(), 'an open link lasts until the token is renewed');
       assert.equal(await put(), 200, 'a valid token is still taken');
-      const error = await closed;
+      const error = await within(5000, closed, 'the link ending');
       assert.equal(error?.condition, 'amqp:unauthorized-access');
       assert.ok(error?.description?.includes(uai.principalId), error?.description);
-      assert.match(error?.description ?? '', /receive\/action/);
-      // And a new attach is refused the same way.
-      await assert.rejects(c.receiver('orders/ConsumerGroups/$Default/Partitions/1'), (e: { condition?: string }) => e.condition === 'amqp:unauthorized-access');
+      assert.match(error?.description ?? '', /Microsoft\.EventHub\/namespaces\/messages\/receive\/action/);
     } finally {
       await c.close();
     }
