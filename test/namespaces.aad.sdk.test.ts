@@ -131,6 +131,19 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     else await arm.roleAssignments.deleteById(id);
   };
 
+  /** A token of Fleethub's own key for `principalId`, issued `ms` ago (tokens live an hour). */
+  const tokenIssuedAgo = async (principalId: string, ms: number, audience: string): Promise<string> => {
+    const db = openControlDatabase(t.dataDir);
+    try {
+      const store = openSqliteIdentityStore(db);
+      const tenancy = t.hub.identity.tenancy;
+      const past = await LocalTokenService.open(store, tenancy.tenantId, new StoredPrincipals(store, tenancy.tenantId), { now: () => Date.now() - ms });
+      return (await past.issue((await t.hub.identity.principals.get(principalId))!, audience)).token;
+    } finally {
+      db.close();
+    }
+  };
+
   test('Event Hubs, system-assigned managed identity: refused without a role, naming the principal and the data action', async () => {
     const producer = new EventHubProducerClient(EH_HOST, 'orders', new ManagedIdentityCredential(), noRetry);
     try {
@@ -261,17 +274,7 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     const { privateKey } = await generateKeyPair('RS256');
     const foreign = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).sign(privateKey);
     // A token of Fleethub's own key, issued two hours ago (an hour's lifetime).
-    const db = openControlDatabase(t.dataDir);
-    let expired: string;
-    try {
-      const store = openSqliteIdentityStore(db);
-      const tenancy = t.hub.identity.tenancy;
-      const past = await LocalTokenService.open(store, tenancy.tenantId, new StoredPrincipals(store, tenancy.tenantId), { now: () => Date.now() - 2 * 3600_000 });
-      const principal = (await t.hub.identity.principals.get(adminId))!;
-      expired = (await past.issue(principal, 'https://eventhubs.azure.net/')).token;
-    } finally {
-      db.close();
-    }
+    const expired = await tokenIssuedAgo(adminId, 2 * 3600_000, 'https://eventhubs.azure.net/');
     const wrongAudience = (await admin.getToken('https://iothubs.azure.net/.default')).token;
     const fixed = (token: string): TokenCredential => ({ getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) });
     const cases: [string, string, RegExp][] = [
@@ -326,6 +329,24 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
       assert.match(error?.description ?? '', /Microsoft\.EventHub\/namespaces\/messages\/receive\/action/);
     } finally {
       await c.close();
+    }
+  });
+
+  test('a Service Bus link authorized by Azure AD ends when its token expires unrenewed', async () => {
+    const owner = await assign('Azure Service Bus Data Receiver', `${sbNamespaceId}/queues/jobs`, uai.principalId);
+    // Issued an hour less 3 s ago: expires in 3 s.
+    const token = await tokenIssuedAgo(uai.principalId, 3600_000 - 3000, 'https://servicebus.azure.net/');
+    const c = await connectAmqp(t.host, { hostname: SB_HOST, servername: SB_HOST } as never);
+    try {
+      const reply = await c.request('$cbs', { application_properties: { operation: 'put-token', type: 'jwt', name: `sb://${SB_HOST}/jobs` }, body: token });
+      assert.equal(reply.application_properties!['status-code'], 200);
+      const link = await c.receiver('jobs');
+      const error = await within(8000, linkClosed(link), 'the link ending at expiry');
+      assert.equal(error?.condition, 'amqp:unauthorized-access');
+      assert.match(error?.description ?? '', /ExpiredToken/);
+    } finally {
+      await c.close();
+      await unassign(owner);
     }
   });
 });
