@@ -266,7 +266,7 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     }
   });
 
-  test('a token that is garbage, signed by another key, expired, or for another audience is refused at put-token', async () => {
+  test('a token that is garbage, signed by another key, expired, or for another audience is refused at put-token; the audience forms Azure takes are taken', async () => {
     await assign('Azure Event Hubs Data Owner', ehNamespaceId, adminId);
     await assign('Azure Service Bus Data Owner', sbNamespaceId, adminId);
     const real = await admin.getToken('https://eventhubs.azure.net//.default');
@@ -299,9 +299,21 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
       });
       await client.close();
     }
-    // The real token still works.
-    const producer = new EventHubProducerClient(EH_HOST, 'orders', fixed(real.token), noRetry);
-    await producer.sendBatch([{ body: 'real' }], { partitionId: '0' }).finally(() => producer.close());
+    // The real token still works, and so do the audience's other forms Azure takes.
+    const principal = (await t.hub.identity.principals.get(adminId))!;
+    const issued = async (aud: string) => fixed((await t.hub.identity.tokens.issue(principal, aud)).token);
+    for (const aud of ['https://eventhubs.azure.net/', 'https://eventhubs.azure.net', 'https://eventhubs.azure.net/.default', 'https://servicebus.azure.net/']) {
+      const producer = new EventHubProducerClient(EH_HOST, 'orders', await issued(aud), noRetry);
+      await producer.sendBatch([{ body: aud }], { partitionId: '0' }).finally(() => producer.close());
+    }
+    for (const aud of ['https://servicebus.azure.net/', 'https://servicebus.azure.net/.default']) {
+      const client = new ServiceBusClient(SB_HOST, await issued(aud), noRetry);
+      await client.createSender('jobs').sendMessages({ body: aud }).finally(() => client.close());
+    }
+    // Service Bus does not take an Event Hubs token.
+    const client = new ServiceBusClient(SB_HOST, await issued('https://eventhubs.azure.net/'), noRetry);
+    await assert.rejects(client.createSender('jobs').sendMessages({ body: 'eh token' }), (e: Error & { code?: string }) => e.code === 'UnauthorizedAccess' && /audience/.test(e.message));
+    await client.close();
   });
 
   test('without a new token, the next attach looks the roles up again; a renewal (put-token again) ends the links whose role is gone', async () => {
