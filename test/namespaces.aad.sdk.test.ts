@@ -266,6 +266,28 @@ describe('Azure AD on local Event Hubs and Service Bus namespaces, authorized by
     }
   });
 
+  test("Service Bus: roles at a topic cover its subscriptions' receivers, and nothing else", async () => {
+    const ids = [
+      await assign('Azure Service Bus Data Sender', `${sbNamespaceId}/topics/alerts`, uai.principalId),
+      await assign('Azure Service Bus Data Receiver', `${sbNamespaceId}/topics/alerts`, uai.principalId),
+    ];
+    const client = new ServiceBusClient(SB_HOST, new ManagedIdentityCredential({ clientId: uai.clientId }), noRetry);
+    try {
+      const sender = client.createSender('alerts');
+      await sender.sendMessages({ body: 'to the topic' });
+      const sub = client.createReceiver('alerts', 'all');
+      const [m] = await receiveAll(sub, 1);
+      assert.equal(m?.body, 'to the topic');
+      await sub.completeMessage(m!);
+      const queue = client.createReceiver('jobs');
+      await assert.rejects(queue.receiveMessages(1, { maxWaitTimeInMs: 2000 }), unauthorized(uai.principalId, /receive\/action/));
+      for (const l of [sender, sub, queue]) await l.close();
+    } finally {
+      await client.close();
+      for (const id of ids) await unassign(id);
+    }
+  });
+
   test('a token that is garbage, signed by another key, expired, or for another audience is refused at put-token; the audience forms Azure takes are taken', async () => {
     await assign('Azure Event Hubs Data Owner', ehNamespaceId, adminId);
     await assign('Azure Service Bus Data Owner', sbNamespaceId, adminId);
