@@ -401,13 +401,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
         resourceIdOf: (namespace: string) => resourceIds.namespace(tenancy.subscriptionId, tenancy.defaultResourceGroup, provider, namespace),
       });
       try {
-        serviceBus = serviceBusArea({
-          dataDir: config.dataDir,
-          namespaces: config.serviceBusNamespaces,
-          timerMs: config.serviceBusTimerMs,
-          logger,
-          azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus'),
-        });
+        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger, azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus') });
       } catch (e) {
         await mqtt.close();
         await http.close();
@@ -415,13 +409,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       }
       // Event Hubs namespaces too; their events are entities of this hub's event log.
       try {
-        eventHubs = await eventHubsArea({
-          store: new SqliteEventHubsStore(store.db),
-          logs: store.eventLogs,
-          namespaces: config.eventHubsNamespaces,
-          logger,
-          azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub'),
-        });
+        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger, azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub') });
       } catch (e) {
         await mqtt.close();
         await http.close();
