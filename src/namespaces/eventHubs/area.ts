@@ -36,16 +36,9 @@ export async function applyEventHubsConfig(namespaces: EventHubsNamespaces, conf
  * Local Event Hubs namespaces: the namespace service over the hub's store and event log (one
  * engine with the built-in endpoint's), the configured namespaces applied, retention swept
  * periodically, and the AMQP link families the hub's endpoint serves.
+ * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export async function eventHubsArea(deps: {
-  store: EventHubsStore;
-  logs: EventLogs;
-  namespaces: EventHubsNamespaceConfig[];
-  logger: Logger;
-  retentionSweepMs?: number;
-  /** Azure AD tokens and data roles on the namespaces' links (besides SAS). */
-  azureAd?: NamespaceAzureAd;
-}): Promise<EventHubsArea> {
+export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLogs; namespaces: EventHubsNamespaceConfig[]; logger: Logger; retentionSweepMs?: number; azureAd?: NamespaceAzureAd }): Promise<EventHubsArea> {
   const namespaces = new EventHubsNamespaces(deps.store, deps.logs);
   await applyEventHubsConfig(namespaces, deps.namespaces);
   const sweep = () =>

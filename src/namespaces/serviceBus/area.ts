@@ -21,15 +21,9 @@ export interface ServiceBusArea {
  * Local Service Bus namespaces: the store (`<dataDir>/servicebus.db`), the namespace service
  * with the configured namespaces applied, the timer for locks, schedules and expiry, and the
  * AMQP link families the hub's endpoint serves.
+ * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export function serviceBusArea(deps: {
-  dataDir: string;
-  namespaces: ServiceBusNamespaceConfig[];
-  timerMs: number;
-  logger: Logger;
-  /** Azure AD tokens and data roles on the namespaces' links (besides SAS). */
-  azureAd?: NamespaceAzureAd;
-}): ServiceBusArea {
+export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger; azureAd?: NamespaceAzureAd }): ServiceBusArea {
   const store = openSqliteServiceBusStore(join(deps.dataDir, 'servicebus.db'), randomUUID);
   try {
     const namespaces = new ServiceBusNamespaces(store, amqpMessageReader);
