@@ -3,10 +3,12 @@
  * `SELECT [TOP n] * | <items> FROM devices | devices.modules | devices.jobs [WHERE …] [GROUP BY …]`.
  * Every error names the 1-based position it was found at.
  */
-import { AGGREGATES, FUNCTIONS, sameExpr, type Collection, type ComparisonOp, type Expr, type Query, type SelectItem } from './ast.js';
-import { syntaxError, tokenize, type Token } from './lexer.js';
+import { AGGREGATES, FUNCTIONS, ROUTE_FUNCTIONS, sameExpr, type Collection, type ComparisonOp, type Expr, type Query, type SelectItem } from './ast.js';
+import { syntaxError, tokenize, type Dialect, type Token } from './lexer.js';
 
 const KEYWORDS = new Set(['SELECT', 'TOP', 'FROM', 'WHERE', 'GROUP', 'BY', 'AS', 'AND', 'OR', 'NOT', 'IN', 'NIN', 'TRUE', 'FALSE', 'NULL']);
+/** Routing conditions reserve fewer words: a property may be called `select` or `from`. */
+const ROUTE_KEYWORDS = new Set(['AND', 'OR', 'NOT', 'TRUE', 'FALSE', 'NULL']);
 const COMPARISONS = new Set(['=', '!=', '<', '>', '<=', '>=']);
 /** IoT Hub caps a query's TOP as it caps a page. */
 const MAX_TOP = 1_000_000;
@@ -30,13 +32,32 @@ export function parseCondition(text: string, collection: Collection = 'devices')
   return analyze({ select: '*', from: collection, where: expr }).where!;
 }
 
+/**
+ * Parses a message routing condition (IoT Hub's routing query language: the WHERE grammar with
+ * `$`-names, `$body…` paths with array indexes, routing's functions, no IN, no arrays). Paths are
+ * kept as written: the routing evaluator resolves `$body`, `$twin`, system and application names.
+ */
+export function parseRouteCondition(text: string): Expr {
+  const p = new Parser(text, 'route');
+  const expr = p.conditionOnly();
+  const deep = tooDeep(expr, 0);
+  if (deep) throw syntaxError(deep.pos, `the condition has more than ${MAX_DEPTH * 4} operators in one expression chain; split it`);
+  return expr;
+}
+
 class Parser {
   private readonly tokens: Token[];
   private i = 0;
 
-  constructor(text: string) {
+  private readonly keywords: Set<string>;
+
+  constructor(
+    text: string,
+    private readonly dialect: Dialect = 'twin',
+  ) {
     if (text.trim() === '') throw syntaxError(1, 'the query is empty');
-    this.tokens = tokenize(text);
+    this.tokens = tokenize(text, dialect);
+    this.keywords = dialect === 'route' ? ROUTE_KEYWORDS : KEYWORDS;
   }
 
   query(): Query {
@@ -160,6 +181,9 @@ class Parser {
       this.next();
       return { kind: 'compare', op: t.text as ComparisonOp, left, right: this.additive(agg), pos: t.pos };
     }
+    if (this.dialect === 'route' && (this.isKeyword('IN') || this.isKeyword('NIN') || (this.isKeyword('NOT') && this.peekKeyword(1, 'IN')))) {
+      throw syntaxError(t.pos, `${t.text.toUpperCase()} is not part of IoT Hub's routing query language; combine comparisons with OR`);
+    }
     if (this.isKeyword('IN') || this.isKeyword('NIN')) {
       this.next();
       return { kind: 'in', negated: t.text.toUpperCase() === 'NIN', operand: left, list: this.list(), pos: t.pos };
@@ -221,7 +245,7 @@ class Parser {
       this.expectOp(')');
       return e;
     }
-    if (t.type === 'op' && t.text === '[') {
+    if (t.type === 'op' && t.text === '[' && this.dialect === 'twin') {
       this.i--;
       return { kind: 'array', items: this.list(), pos: t.pos };
     }
@@ -231,7 +255,7 @@ class Parser {
       if (upper === 'TRUE' || upper === 'FALSE') return { kind: 'literal', value: upper === 'TRUE', pos: t.pos };
       if (upper === 'NULL') return { kind: 'literal', value: null, pos: t.pos };
       if (this.isOp('(')) return this.call(t, agg);
-      if (KEYWORDS.has(upper)) throw syntaxError(t.pos, `unexpected keyword '${t.text}'`);
+      if (this.keywords.has(upper)) throw syntaxError(t.pos, `unexpected keyword '${t.text}'`);
       return this.path(t);
     }
     throw syntaxError(t.pos, t.type === 'eof' ? 'unexpected end of query' : `unexpected '${t.text}'`);
@@ -246,6 +270,16 @@ class Parser {
     }
     this.expectOp(')');
     const upper = name.text.toUpperCase();
+    if (this.dialect === 'route') {
+      const arity = ROUTE_FUNCTIONS[upper];
+      if (!arity) throw syntaxError(name.pos, `unknown function '${name.text}'`);
+      const [min, max] = arity;
+      if (args.length < min || args.length > max) {
+        const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+        throw syntaxError(name.pos, `${upper} takes ${want} argument${want === '1' ? '' : 's'}, not ${args.length}`);
+      }
+      return { kind: 'call', name: upper, args, pos: name.pos };
+    }
     if ((AGGREGATES as readonly string[]).includes(upper)) {
       if (!agg) throw syntaxError(name.pos, `${upper}() is allowed only in the SELECT clause`);
       const want = upper === 'COUNT' ? 0 : 1;
@@ -267,6 +301,15 @@ class Parser {
       } else if (this.isOp('[') && this.peek(1).type === 'string') {
         this.next();
         segments.push(this.next().value as string);
+        this.expectOp(']');
+      } else if (this.dialect === 'route' && this.isOp('[')) {
+        // `$body.list[0]`: an array index, kept as its decimal text.
+        this.next();
+        const t = this.next();
+        if (t.type !== 'number' || !Number.isInteger(t.value) || (t.value as number) < 0) {
+          throw syntaxError(t.pos, `expected an array index (a whole number) or a quoted name after '[', found '${t.text || 'end of condition'}'`);
+        }
+        segments.push(String(t.value));
         this.expectOp(']');
       } else break;
     }
