@@ -77,6 +77,8 @@ export function messageResolver(message: RoutableMessage, twin?: TwinView): Reso
     if (head === '$body') {
       if (segments.length === 1) return undefined;
       body ??= { value: jsonBody(message.body, message.systemProperties) };
+      // Only properties in the body are queryable, not the body as a whole (`$body[0]` is undefined).
+      if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) return undefined;
       return pathIn(body.value, segments.slice(1), false);
     }
     if (head === '$twin') {
