@@ -78,6 +78,7 @@ function message(over: { body?: Buffer; system?: Record<string, PropertyValue>; 
       id: { type: 'uuid', value: '0b1e8c5e-7f5c-4a6e-8d2b-5b0e0d3e8a11' },
       when: new Date('2024-05-01T00:00:00.000Z'),
       blob: Buffer.from('bytes'),
+      température: 21.5,
       ...over.properties,
     },
   };
@@ -145,6 +146,7 @@ describe('routing query language', () => {
       ["processing-path = 'cold'", true],
       ["processing - path = 1", undefined], // with spaces, '-' subtracts (two missing names)
       ["a.b = 'dotted'", true],
+      ['température = 21.5', true],
       ["[[with space]] = 'spaced'", true],
       ["[[processing-path]] = 'cold'", true],
       ["severity = '4'", true],

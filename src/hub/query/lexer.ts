@@ -36,6 +36,11 @@ export function syntaxError(pos: number, message: string): QuerySyntaxError {
  */
 export type Dialect = 'twin' | 'route';
 
+const NAME_START = /[A-Za-z_$]/;
+const NAME_PART = /[A-Za-z0-9_$]/;
+/** Routing names may also hold letters and digits beyond ASCII (`température`). */
+const ROUTE_NAME_START = /[\p{L}_$]/u;
+const ROUTE_NAME_PART = /[\p{L}\p{N}_$]/u;
 const twoCharOps = ['!=', '<>', '<=', '>='];
 const oneCharOps = '=<>+-*/%(),.[]';
 
@@ -56,12 +61,13 @@ export function tokenize(text: string, dialect: Dialect = 'twin'): Token[] {
       i = end + 2;
       continue;
     }
-    if (/[A-Za-z_$]/.test(c)) {
+    if ((route ? ROUTE_NAME_START : NAME_START).test(c)) {
+      const part = route ? ROUTE_NAME_PART : NAME_PART;
       let j = i + 1;
       for (;;) {
-        if (j < text.length && /[A-Za-z0-9_$]/.test(text[j]!)) j++;
+        if (j < text.length && part.test(text[j]!)) j++;
         // Routing: a '-' between name characters is part of the name (write `a - b` to subtract).
-        else if (route && text[j] === '-' && /[A-Za-z0-9_$]/.test(text[j + 1] ?? '')) j += 2;
+        else if (route && text[j] === '-' && part.test(text[j + 1] ?? '')) j += 2;
         else break;
       }
       tokens.push({ type: 'ident', text: text.slice(i, j), pos });
