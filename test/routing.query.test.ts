@@ -352,15 +352,22 @@ describe('routing query language', () => {
       ['0x = 1', 1, 1, /invalid hexadecimal/],
       ['a = 1 AND AND b = 1', 1, 11, /unexpected keyword 'AND'/],
       ['[1] = 1', 1, 1, /unexpected '\['/],
+      // No input exhausts the stack: nesting is bounded.
+      ['NOT '.repeat(100_000) + 'true', 1, 257, /nested more than 64 levels/],
+      ['-'.repeat(100_000) + '1 = 1', 1, 65, /nested more than 64 levels/],
+      ['('.repeat(100_000) + 'true', 1, 65, /nested more than 64 levels/],
+      ['ABS('.repeat(10_000) + '1', 1, 257, /nested more than 64 levels/],
+      ['a = 1 AND '.repeat(300) + 'true', 1, 427, /more than 256 operators/],
     ];
-    for (const [c, line, column, message] of cases) {
+    for (const [text, line, column, message] of cases) {
+      const c = text.length > 80 ? `${text.slice(0, 40)}… (${text.length} characters)` : text;
       assert.throws(
-        () => compileRouteCondition(c),
+        () => compileRouteCondition(text),
         (e: unknown) => {
           assert.ok(e instanceof RouteConditionError, `${c}: ${String(e)}`);
           assert.match(e.message, message, c);
           assert.deepEqual([e.line, e.column], [line, column], `${c}: ${e.message}`);
-          assert.match(e.message, new RegExp(`line ${line}, column ${column}`));
+          assert.match(e.message, new RegExp(`line ${line}, column ${column}`), c);
           return true;
         },
         c,

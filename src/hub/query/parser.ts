@@ -140,9 +140,14 @@ class Parser {
   private depth = 0;
 
   private expression(allowAggregates: boolean): Expr {
+    return this.nested(() => this.or(allowAggregates));
+  }
+
+  /** One level deeper (parentheses, arguments, NOT, unary minus): bounded, so no input can exhaust the stack. */
+  private nested(parse: () => Expr): Expr {
     if (++this.depth > MAX_DEPTH) throw syntaxError(this.peek().pos, `the expression is nested more than ${MAX_DEPTH} levels deep`);
     try {
-      return this.or(allowAggregates);
+      return parse();
     } finally {
       this.depth--;
     }
@@ -169,7 +174,7 @@ class Parser {
   private not(agg: boolean): Expr {
     if (this.isKeyword('NOT')) {
       const pos = this.next().pos;
-      return { kind: 'not', operand: this.not(agg), pos };
+      return { kind: 'not', operand: this.nested(() => this.not(agg)), pos };
     }
     return this.comparison(agg);
   }
@@ -230,7 +235,7 @@ class Parser {
   private unary(agg: boolean): Expr {
     if (this.isOp('-')) {
       const pos = this.next().pos;
-      const operand = this.unary(agg);
+      const operand = this.nested(() => this.unary(agg));
       if (operand.kind === 'literal' && typeof operand.value === 'number') return { ...operand, value: -operand.value, pos };
       return { kind: 'negate', operand, pos };
     }
