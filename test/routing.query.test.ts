@@ -6,6 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { compileRouteCondition } from '../src/hub/routing/query/index.js';
 import { RouteConditionError, type RoutableMessage, type TwinView } from '../src/hub/routing/types.js';
 import type { PropertyValue } from '../src/store/eventLog.js';
@@ -373,5 +374,52 @@ describe('routing query language', () => {
         c,
       );
     }
+  });
+
+  test('fuzz: any text compiles or is a RouteConditionError; evaluation never throws, whatever the message', () => {
+    const pieces = [
+      ' ', '(', ')', ',', '.', '[', ']', '[0]', '=', '!=', '<>', '<', '>=', '+', '-', '*', '/', '%', 'AND', 'OR', 'NOT', 'IN',
+      'true', 'null', '1', '2.5e3', '0x1f', "'s'", '"d"', "'", '"', '\\u00e9', '/*', '*/', '$body', '$body.a', '$body.a[1].b', '$twin.tags.t',
+      '$twin.properties.reported.r', '$contentType', '$iothub-enqueuedtime', 'p', 'p-q', 'a.b', '[[x y]]', 'ABS(', 'CONCAT(', 'SUBSTRING(',
+      'AS_NUMBER(', 'IS_DEFINED(', 'LENGTH(', 'STARTS_WITH(', '\n', 'é',
+    ];
+    const soup = fc.array(fc.constantFrom(...pieces), { maxLength: 24 }).map((xs) => xs.join(' '));
+    // Well-formed expressions of every shape (most compile; some are refused for their types).
+    const functions = ['ABS', 'EXP', 'POWER', 'SQUARE', 'CEILING', 'FLOOR', 'SIGN', 'SQRT', 'AS_NUMBER', 'IS_ARRAY', 'IS_BOOL', 'IS_DEFINED', 'IS_NULL', 'IS_NUMBER', 'IS_OBJECT', 'IS_PRIMITIVE', 'IS_STRING', 'CONCAT', 'LENGTH', 'LOWER', 'UPPER', 'SUBSTRING', 'INDEX_OF', 'STARTS_WITH', 'ENDS_WITH', 'CONTAINS'];
+    const { expr } = fc.letrec<{ expr: string; leaf: string }>((tie) => ({
+      leaf: fc.constantFrom('p', 'p-q', 'a.b', '[[x y]]', 'P', '$body.a', '$body.a[0]', '$body.a.b', '$twin.tags.t', '$twin.properties.reported.r', '$contentType', '$connectionDeviceId', "'s'", '"d"', '1', '-2.5', '0x10', 'true', 'null'),
+      expr: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        tie('leaf'),
+        fc.tuple(tie('expr'), fc.constantFrom('=', '!=', '<>', '<', '>', '<=', '>=', '+', '-', '*', '/', '%', 'AND', 'OR'), tie('expr')).map(([l, op, r]) => `${l} ${op} ${r}`),
+        tie('expr').map((e) => `NOT ${e}`),
+        tie('expr').map((e) => `(${e})`),
+        fc.tuple(fc.constantFrom(...functions), fc.array(tie('expr'), { minLength: 1, maxLength: 3 })).map(([f, args]) => `${f}(${args.join(', ')})`),
+      ),
+    }));
+    const json: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 3 });
+    const propertyValue = fc.oneof(fc.string(), fc.double(), fc.boolean(), fc.constant(null), fc.integer().map((n) => ({ type: 'int' as const, value: n })));
+    const randomMessage = fc.record({
+      body: fc.oneof(json.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b))),
+      encoding: fc.constantFrom('utf-8', 'UTF-16', 'utf-32', 'latin1'),
+      properties: fc.dictionary(fc.constantFrom('p', 'p-q', 'a.b', 'x y', 'P'), propertyValue),
+      tags: fc.dictionary(fc.constantFrom('t', 'T'), json),
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 80 }), soup, expr, expr), randomMessage, (text, r) => {
+        let condition;
+        try {
+          condition = compileRouteCondition(text);
+        } catch (e) {
+          assert.ok(e instanceof RouteConditionError, `${JSON.stringify(text)}: ${String(e)}`);
+          assert.ok(e.line >= 1 && e.column >= 1);
+          return;
+        }
+        const m = message({ body: r.body, system: { 'content-encoding': r.encoding }, properties: r.properties });
+        const result = condition.matches(m, { tags: r.tags as Record<string, unknown>, properties: { reported: { r: 1 } } });
+        assert.equal(typeof result, 'boolean');
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
