@@ -82,6 +82,7 @@ import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.j
 import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
 import { telemetryApi } from './protocols/http/telemetry.js';
 import { Portal } from './portal/server.js';
+import { lifecycleEventsOnChange, routingEventSources, RoutingEvents } from './hub/routing/events/index.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -134,6 +135,11 @@ export interface RunningHub {
   close(): Promise<void>;
   /** The control plane (ARM), on the primary hub only. */
   control?: ControlArea;
+  /**
+   * The non-telemetry event sources (twin changes, lifecycle, connection state, device jobs):
+   * they hand their events to the routing ingest attached with `routingEvents.attach(ingest)`.
+   */
+  routingEvents: RoutingEvents;
 }
 
 /** The process: its primary hub, and the host of all its hubs (which the control plane creates hubs through). */
@@ -273,7 +279,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
     await connections.start();
     const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
-    const registry = new Registry(watched.devices, watched.modules);
+    // Non-telemetry events for routing; routing attaches its ingest (routingEvents.attach).
+    const routingEvents = new RoutingEvents(config.hubName, logger);
+    const identities = lifecycleEventsOnChange(watched.devices, watched.modules, store.twins, routingEvents);
+    const registry = new Registry(identities.devices, identities.modules);
+    routingEventSources({ hubName: config.hubName, logger, twins, connections, jobs, events: routingEvents });
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(
@@ -453,6 +463,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await front.amqp.close(amqp);
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
+      // The disconnect events of the connections just closed reach routing first (briefly: a stalled ingest does not hold the shutdown).
+      await Promise.race([routingEvents.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
       await eventLogWriter.close();
       stopRetention();
       methods.close();
@@ -492,6 +504,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       fileUploadSettings,
       bulkJobs,
       blobStorage,
+      routingEvents,
       ...(storage ? { storage } : {}),
       ...(serviceBus ? { serviceBus } : {}),
       ...(eventHubs ? { eventHubs } : {}),

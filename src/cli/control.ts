@@ -85,9 +85,10 @@ export class ArmClient {
   }
 
   /** An ARM call; ARM errors become CliErrors with ARM's code and message. */
-  async call(method: string, path: string, apiVersion: string, body?: unknown): Promise<any> {
+  async call(method: string, path: string, apiVersion: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const r = await this.send(method, `${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`, payload, {
+      ...headers,
       authorization: `Bearer ${await this.bearer()}`,
       ...(payload ? { 'content-type': 'application/json' } : {}),
     });
