@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { compileRouteCondition } from '../src/hub/routing/query/index.js';
 import { RouteConditionError, type RoutableMessage, type TwinView } from '../src/hub/routing/types.js';
 import type { PropertyValue } from '../src/store/eventLog.js';
+import { nonTelemetryMessage } from '../src/hub/routing/events/messages.js';
 
 const weather = {
   Weather: {
@@ -255,6 +256,27 @@ describe('routing query language', () => {
     assert.equal(compileRouteCondition('$body.x = 1').needsBody, true);
     assert.equal(compileRouteCondition("processingPath = 'hot' OR IS_DEFINED($body.x)").needsBody, true);
     assert.equal(compileRouteCondition("processingPath = 'hot'").needsBody, false);
+  });
+
+  test("non-telemetry events: IoT Hub's documented twin-change filters on their properties and JSON body", () => {
+    const twinChange = nonTelemetryMessage({
+      source: 'TwinChangeEvents',
+      schema: 'twinChangeNotification',
+      opType: 'updateTwin',
+      hubName: 'hub-1',
+      deviceId: 'dev-1',
+      body: { version: 4, properties: { desired: { telemetryConfig: { sendFrequency: 15 } } } },
+      at: new Date('2024-05-01T00:00:00.000Z'),
+    });
+    const cases: [string, Outcome][] = [
+      ['$body.properties.desired.telemetryConfig.sendFrequency > 10', true],
+      ['is_defined($body.properties.desired.telemetryConfig.sendFrequency)', true],
+      ['is_defined($body.properties.reported)', false],
+      ["opType = 'updateTwin' AND iothub-message-schema = 'twinChangeNotification' AND hubName = 'hub-1'", true],
+      ["$iothub-message-source = 'twinChangeEvents' AND $connectionDeviceId = 'dev-1' AND $userId = 'hub-1'", true],
+      ["deviceId = 'dev-1' AND operationTimestamp >= '2024-05-01'", true],
+    ];
+    for (const [c, want] of cases) assert.equal(outcome(c, twinChange), want, c);
   });
 
   test('each function', () => {
