@@ -348,7 +348,7 @@ describe('routing query language', () => {
 
   test('compile errors name the line and column', () => {
     const cases: [string, number, number, RegExp][] = [
-      ['processingPath = ', 1, 18, /unexpected end/],
+      ['processingPath = ', 1, 18, /unexpected end of condition/],
       ["processingPath = 'hot", 1, 18, /unterminated string/],
       ["processingPath == 'hot'", 1, 17, /unexpected '='/],
       ["processingPath = 'hot' AND", 1, 27, /unexpected end/],

@@ -50,6 +50,8 @@ class Parser {
   private i = 0;
 
   private readonly keywords: Set<string>;
+  /** How messages name the end of the text. */
+  private readonly endName: string;
 
   constructor(
     text: string,
@@ -58,6 +60,7 @@ class Parser {
     if (text.trim() === '') throw syntaxError(1, 'the query is empty');
     this.tokens = tokenize(text, dialect);
     this.keywords = dialect === 'route' ? ROUTE_KEYWORDS : KEYWORDS;
+    this.endName = dialect === 'route' ? 'end of condition' : 'end of query';
   }
 
   query(): Query {
@@ -204,7 +207,7 @@ class Parser {
   private list(): Expr[] {
     const open = this.next();
     const close = open.text === '[' ? ']' : open.text === '(' ? ')' : undefined;
-    if (open.type !== 'op' || !close) throw syntaxError(open.pos, `expected a list such as ['a', 'b'] after IN, found '${open.text || 'end of query'}'`);
+    if (open.type !== 'op' || !close) throw syntaxError(open.pos, `expected a list such as ['a', 'b'] after IN, found '${open.text || this.endName}'`);
     const items: Expr[] = [];
     if (!this.isOp(close)) {
       do items.push(this.additive(false));
@@ -263,7 +266,7 @@ class Parser {
       if (this.keywords.has(upper)) throw syntaxError(t.pos, `unexpected keyword '${t.text}'`);
       return this.path(t);
     }
-    throw syntaxError(t.pos, t.type === 'eof' ? 'unexpected end of query' : `unexpected '${t.text}'`);
+    throw syntaxError(t.pos, t.type === 'eof' ? `unexpected ${this.endName}` : `unexpected '${t.text}'`);
   }
 
   private call(name: Token, agg: boolean): Expr {
@@ -350,15 +353,15 @@ class Parser {
   }
   private expectOp(op: string): void {
     const t = this.next();
-    if (t.type !== 'op' || t.text !== op) throw syntaxError(t.pos, `expected '${op}', found '${t.text || 'end of query'}'`);
+    if (t.type !== 'op' || t.text !== op) throw syntaxError(t.pos, `expected '${op}', found '${t.text || this.endName}'`);
   }
   private keyword(k: string): void {
     const t = this.next();
-    if (t.type !== 'ident' || t.text.toUpperCase() !== k) throw syntaxError(t.pos, `expected ${k}, found '${t.text || 'end of query'}'`);
+    if (t.type !== 'ident' || t.text.toUpperCase() !== k) throw syntaxError(t.pos, `expected ${k}, found '${t.text || this.endName}'`);
   }
   private identifier(what: string): Token {
     const t = this.next();
-    if (t.type !== 'ident') throw syntaxError(t.pos, `expected ${what}, found '${t.text || 'end of query'}'`);
+    if (t.type !== 'ident') throw syntaxError(t.pos, `expected ${what}, found '${t.text || this.endName}'`);
     return t;
   }
 }
