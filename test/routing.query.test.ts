@@ -229,6 +229,11 @@ describe('routing query language', () => {
     assert.equal(outcome('IS_DEFINED($body.a)', message({ body: Buffer.from([0xc3, 0x28]) })), false);
     assert.equal(outcome('IS_DEFINED($body.a)', message({ body: Buffer.from('{"a":1}', 'utf8'), system: { 'content-encoding': 'utf-16' } })), false, 'utf-8 bytes read as utf-16');
     assert.equal(outcome('$body.a = 1', message({ body: Buffer.from('{"a":1}', 'utf16le'), system: { 'content-encoding': 'utf-16' } })), true);
+    // One body buffer read under another content type or encoding is read again, not taken from a cache.
+    const shared = Buffer.from('{"a":1}', 'utf8');
+    assert.equal(outcome('$body.a = 1', message({ body: shared, system: { 'content-type': 'text/plain' } })), undefined);
+    assert.equal(outcome('$body.a = 1', message({ body: shared })), true);
+    assert.equal(outcome('$body.a = 1', message({ body: shared, system: { 'content-encoding': 'utf-32' } })), undefined);
     // The whole body is not queryable, only properties in it.
     assert.equal(outcome('IS_DEFINED($body)', message({ body: Buffer.from('[1]') })), false);
     assert.equal(outcome('$body[0] = 1', message({ body: Buffer.from('[1]') })), undefined);

@@ -6,10 +6,24 @@
 import type { PropertyValue } from '../../../store/eventLog.js';
 import type { Value } from '../../conditions/evaluate.js';
 
+/**
+ * Bodies parsed recently, so that several routes reading `$body` of one message parse it once
+ * (keyed by the body's buffer; the content type and encoding it was read with are kept beside it).
+ */
+const parsed = new WeakMap<Buffer, { contentType?: string; encoding?: string; value: Value }>();
+
 /** The parsed JSON body, or undefined when the message's content type and encoding do not allow a body query. */
 export function jsonBody(body: Buffer, systemProperties: Record<string, PropertyValue>): Value {
   const contentType = textOf(lookup(systemProperties, 'content-type'));
   const encoding = textOf(lookup(systemProperties, 'content-encoding'));
+  const known = parsed.get(body);
+  if (known && known.contentType === contentType && known.encoding === encoding) return known.value;
+  const value = parse(body, contentType, encoding);
+  parsed.set(body, { contentType, encoding, value });
+  return value;
+}
+
+function parse(body: Buffer, contentType: string | undefined, encoding: string | undefined): Value {
   if (contentType?.trim().toLowerCase() !== 'application/json' || encoding === undefined) return undefined;
   const text = decode(body, encoding.trim().toLowerCase());
   if (text === undefined) return undefined;
