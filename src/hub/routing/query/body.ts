@@ -6,24 +6,19 @@
 import type { PropertyValue } from '../../../store/eventLog.js';
 import type { Value } from '../../conditions/evaluate.js';
 
-/**
- * Bodies parsed recently, so that several routes reading `$body` of one message parse it once
- * (keyed by the body's buffer; the content type and encoding it was read with are kept beside it).
- */
-const parsed = new WeakMap<Buffer, { contentType?: string; encoding?: string; value: Value }>();
-
 /** The parsed JSON body, or undefined when the message's content type and encoding do not allow a body query. */
 export function jsonBody(body: Buffer, systemProperties: Record<string, PropertyValue>): Value {
-  const contentType = textOf(lookup(systemProperties, 'content-type'));
-  const encoding = textOf(lookup(systemProperties, 'content-encoding'));
-  const known = parsed.get(body);
-  if (known && known.contentType === contentType && known.encoding === encoding) return known.value;
-  const value = parse(body, contentType, encoding);
-  parsed.set(body, { contentType, encoding, value });
-  return value;
+  const { contentType, encoding } = bodyFormat(systemProperties);
+  return parse(body, contentType, encoding);
 }
 
-function parse(body: Buffer, contentType: string | undefined, encoding: string | undefined): Value {
+/** The content type and encoding a body is read with. */
+export function bodyFormat(systemProperties: Record<string, PropertyValue>): { contentType?: string; encoding?: string } {
+  return { contentType: textOf(lookup(systemProperties, 'content-type')), encoding: textOf(lookup(systemProperties, 'content-encoding')) };
+}
+
+/** The body parsed as JSON when `contentType` and `encoding` allow it (see `jsonBody`). */
+export function parse(body: Buffer, contentType: string | undefined, encoding: string | undefined): Value {
   if (contentType?.trim().toLowerCase() !== 'application/json' || encoding === undefined) return undefined;
   const text = decode(body, encoding.trim().toLowerCase());
   if (text === undefined) return undefined;
@@ -34,13 +29,17 @@ function parse(body: Buffer, contentType: string | undefined, encoding: string |
   }
 }
 
+// Decoders are stateless between whole-buffer decode calls: made once.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+const UTF16LE = new TextDecoder('utf-16le', { fatal: true, ignoreBOM: true });
+const UTF16BE = new TextDecoder('utf-16be', { fatal: true, ignoreBOM: true });
+
 /** The body as text in the named encoding (.NET's names: `utf-16` and `utf-32` are little-endian unless a BOM says otherwise). */
 export function decode(body: Buffer, encoding: string): string | undefined {
   switch (encoding) {
     case 'utf-8': {
-      const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
       try {
-        return text.decode(body);
+        return UTF8.decode(body);
       } catch {
         return undefined;
       }
@@ -52,7 +51,7 @@ export function decode(body: Buffer, encoding: string): string | undefined {
       else if (body.length >= 2 && body[0] === 0xff && body[1] === 0xfe) start = 2;
       if ((body.length - start) % 2 !== 0) return undefined;
       try {
-        return new TextDecoder(bigEndian ? 'utf-16be' : 'utf-16le', { fatal: true, ignoreBOM: true }).decode(body.subarray(start));
+        return (bigEndian ? UTF16BE : UTF16LE).decode(body.subarray(start));
       } catch {
         return undefined;
       }

@@ -23,7 +23,7 @@ import { parseRouteCondition } from '../../query/parser.js';
 import { evaluate, type Resolver, type Value } from '../../conditions/evaluate.js';
 import type { PropertyValue } from '../../../store/eventLog.js';
 import { RouteConditionError, type CompileRouteCondition, type RoutableMessage, type RouteCondition, type TwinView } from '../types.js';
-import { jsonBody, lookup } from './body.js';
+import { bodyFormat, lookup, parse } from './body.js';
 
 /** IoT Hub's query names for system properties, and the keys telemetry stamps them under. */
 export const SYSTEM_PROPERTY_ALIASES: Record<string, string> = {
@@ -76,7 +76,7 @@ export function messageResolver(message: RoutableMessage, twin?: TwinView): Reso
     const head = first.toLowerCase();
     if (head === '$body') {
       if (segments.length === 1) return undefined;
-      body ??= { value: jsonBody(message.body, message.systemProperties) };
+      body ??= { value: parsedBody(message) };
       // Only properties in the body are queryable, not the body as a whole (`$body[0]` is undefined).
       if (typeof body.value !== 'object' || body.value === null || Array.isArray(body.value)) return undefined;
       return pathIn(body.value, segments.slice(1), false);
@@ -94,6 +94,23 @@ export function messageResolver(message: RoutableMessage, twin?: TwinView): Reso
     }
     return valueOf(lookup(message.properties, name));
   };
+}
+
+/**
+ * The body of the message evaluated last, parsed, so that the routes reading `$body` of one message
+ * (evaluated one after the other) parse it once. Keyed by the message and its body buffer, checked
+ * against the content type and encoding; one entry, as a WeakMap insert per message costs more
+ * than the parse it saves.
+ */
+let lastBody: { message: RoutableMessage; body: Buffer; contentType?: string; encoding?: string; value: Value } | undefined;
+
+function parsedBody(message: RoutableMessage): Value {
+  const { contentType, encoding } = bodyFormat(message.systemProperties);
+  const l = lastBody;
+  if (l && l.message === message && l.body === message.body && l.contentType === contentType && l.encoding === encoding) return l.value;
+  const value = parse(message.body, contentType, encoding);
+  lastBody = { message, body: message.body, contentType, encoding, value };
+  return value;
 }
 
 /** A typed property value as the query sees it. */
