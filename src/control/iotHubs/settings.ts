@@ -5,6 +5,7 @@
  */
 import { armErrors } from '../errors.js';
 import { parseUserAssignedIdentityId } from '../resourceIds.js';
+import { checkRoutingRules } from './routingRules.js';
 
 export type IdentityType = 'None' | 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
 
@@ -309,6 +310,7 @@ function parseRouting(v: unknown): Routing {
     });
   }
   if (r.fallbackRoute !== undefined && r.fallbackRoute !== null) routing.fallbackRoute = route(r.fallbackRoute, 'properties.routing.fallbackRoute', true);
+  checkRoutingRules(routing);
   if (r.enrichments !== undefined && r.enrichments !== null) {
     if (!Array.isArray(r.enrichments)) throw bad('properties.routing.enrichments', 'expected a list');
     routing.enrichments = r.enrichments.map((x, i) => {
