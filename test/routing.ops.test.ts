@@ -5,6 +5,8 @@ import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { fleethub } from './support/process.js';
 import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
+import { healthToArm } from '../src/control/iotHubs/routing.js';
+import { sampleMessage } from '../src/hub/routing/testRoutes.js';
 
 /** The error an ARM SDK call fails with: status and ARM error code. */
 async function armError(p: Promise<unknown>): Promise<{ statusCode: number; code: string; message: string }> {
@@ -300,5 +302,40 @@ describe('routing operations: test a route, test all routes, endpoint health, fl
     const alerts = stats.json.endpoints.find((e: { endpoint: string }) => e.endpoint === 'alerts');
     for (const k of ['delivered', 'dropped', 'backlog']) assert.equal(typeof alerts[k], 'number');
     assert.equal(typeof stats.json.orphaned, 'number');
+  });
+});
+
+describe('routing operations: the pure parts', () => {
+  test("the router's health becomes ARM's EndpointHealthData, times in RFC 1123 as the SDK reads them", () => {
+    const arm = healthToArm({
+      endpointId: 'eh1',
+      healthStatus: 'unhealthy',
+      lastKnownError: 'Unauthorized: no role',
+      lastKnownErrorTime: '2026-12-02T02:30:00.000Z',
+      lastSendAttemptTime: '2026-12-02T02:30:00.000Z',
+    });
+    assert.deepEqual(arm, {
+      endpointId: 'eh1',
+      healthStatus: 'unhealthy',
+      lastKnownError: 'Unauthorized: no role',
+      lastKnownErrorTime: 'Wed, 02 Dec 2026 02:30:00 GMT',
+      lastSendAttemptTime: 'Wed, 02 Dec 2026 02:30:00 GMT',
+    });
+  });
+
+  test('a sample message: system properties by either name, the body encoded as contentEncoding says', () => {
+    const m = sampleMessage('DeviceMessages', {
+      body: 'hé',
+      appProperties: { level: 'critical' },
+      systemProperties: { contentType: 'application/json', contentEncoding: 'utf-16', 'iothub-connection-device-id': 'd1', $connectionModuleId: 'm1' },
+    });
+    assert.equal(m.systemProperties['content-type'], 'application/json');
+    assert.equal(m.systemProperties['content-encoding'], 'utf-16');
+    assert.equal(m.systemProperties['iothub-message-source'], 'Telemetry');
+    assert.deepEqual([m.deviceId, m.moduleId], ['d1', 'm1']);
+    assert.deepEqual(m.body, Buffer.from('hé', 'utf16le'));
+    assert.deepEqual(sampleMessage('TwinChangeEvents', { body: 'hé' }).body, Buffer.from('hé', 'utf8'));
+    assert.equal(sampleMessage('TwinChangeEvents', {}).systemProperties['iothub-message-source'], 'twinChangeEvents');
+    assert.throws(() => sampleMessage('DeviceMessages', { appProperties: { n: 1 } }), /message\.appProperties\.n/);
   });
 });

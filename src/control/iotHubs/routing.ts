@@ -48,7 +48,7 @@ export function routingStatusOf(hub: RunningHub, routing: RoutingSettings): Rout
 }
 
 /** ARM writes EndpointHealthData's times as RFC 1123 dates. */
-function healthToArm(h: EndpointHealth) {
+export function healthToArm(h: EndpointHealth) {
   const time = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v).toUTCString() : undefined);
   return {
     endpointId: h.endpointId,
