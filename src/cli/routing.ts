@@ -53,6 +53,10 @@ const bool = (v: string | undefined, flag: string): boolean | undefined => {
   if (/^(false|no|0)$/i.test(v)) return false;
   throw new CliError(`${flag} takes true or false (got '${v}')`);
 };
+const integer = (v: string, flag: string): number => {
+  if (!/^\d+$/.test(v)) throw new CliError(`${flag} takes a whole number (got '${v}')`);
+  return Number(v);
+};
 /** Keys never reach the terminal from a list. */
 const maskKeys = (e: Endpoint): Endpoint =>
   typeof e.connectionString === 'string' ? { ...e, connectionString: e.connectionString.replace(/(SharedAccessKey|AccountKey)=[^;]*/gi, '$1=****') } : e;
@@ -151,8 +155,8 @@ export function routingCommand(program: Command): void {
             containerName: opts.container,
             encoding: opts.encoding ?? 'avro',
             fileNameFormat: opts.fileNameFormat ?? '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}',
-            batchFrequencyInSeconds: opts.batchFrequency ? Number(opts.batchFrequency) : 300,
-            maxChunkSizeInBytes: opts.chunkSize ? Number(opts.chunkSize) : 314572800,
+            batchFrequencyInSeconds: opts.batchFrequency ? integer(opts.batchFrequency, '--batch-frequency') : 300,
+            maxChunkSizeInBytes: opts.chunkSize ? integer(opts.chunkSize, '--chunk-size') : 314572800,
           });
         } else if (opts.container || opts.encoding || opts.fileNameFormat || opts.batchFrequency || opts.chunkSize) {
           throw new CliError('--container, --encoding, --file-name-format, --batch-frequency and --chunk-size are for --kind storage');
