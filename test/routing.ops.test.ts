@@ -270,7 +270,11 @@ describe('routing operations: test a route, test all routes, endpoint health, fl
   });
 
   test('fleethub routing test, test-all, health and stats', async () => {
-    await putRouting((hub) => void (hub.properties!.routing!.routes = [{ ...route('critical', "level = 'critical'"), endpointNames: ['alerts'] }, route('twins', 'true', 'TwinChangeEvents')]));
+    await putRouting((hub) => {
+      hub.properties!.routing!.enrichments = [];
+      hub.properties!.routing!.endpoints!.eventHubs = [{ name: 'alerts', connectionString: EH_CS }];
+      hub.properties!.routing!.routes = [{ ...route('critical', "level = 'critical'"), endpointNames: ['alerts'] }, route('twins', 'true', 'TwinChangeEvents')];
+    });
     const [yes, broken, all, health, stats] = await Promise.all([
       cli('routing', 'test', '--route', 'critical', '--body', '{"t":1}', '--app-property', 'level=critical', '--system-property', 'contentType=application/json'),
       cli('routing', 'test', '--condition', "level = = 'x'"),
