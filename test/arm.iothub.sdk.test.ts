@@ -191,17 +191,17 @@ describe('Microsoft.Devices/IotHubs through the unmodified @azure/arm-iothub', (
 
     let e = await put({ routes: [route('ok', "processingPath = 'hot'"), route('hot-path', "processingPath = 'hot' AND\n  $body.temp >> 3")] });
     assert.equal(e.statusCode, 400);
-    assert.equal(e.code, '400104');
+    assert.equal(e.code, 'IH400104');
     assert.match(e.message, /Invalid Routing Condition, RouteName:hot-path/);
     assert.match(e.message, /line 2, column 15/);
     assert.match(e.message, /unexpected '>'/);
 
     e = await put({ routes: [route('fn', "nosuch($connectionDeviceId) = 'x'")] });
-    assert.equal(e.code, '400104');
+    assert.equal(e.code, 'IH400104');
     assert.match(e.message, /RouteName:fn, .*line 1, column 1: unknown function 'nosuch'/);
 
     e = await put({ fallbackRoute: { ...route('$fallback', "processingPath = 'unterminated"), name: '$fallback' } });
-    assert.equal(e.code, '400104');
+    assert.equal(e.code, 'IH400104');
     assert.match(e.message, /RouteName:\$fallback, .*line 1, column 18: unterminated string/);
 
     e = await put({ routes: Array.from({ length: 101 }, (_, i) => route(`r${i}`, 'true')) });

@@ -304,7 +304,7 @@ function parseRouting(v: unknown, limits: { routes: number; endpoints: number; e
     } catch (e) {
       // IoT Hub: 400 "Invalid Routing Condition, RouteName:…, ErrorMessage:…, Location …" (IH400104).
       if (e instanceof RouteConditionError) {
-        throw armErrors.badRequest('400104', `Invalid Routing Condition, RouteName:${name}, ErrorMessage:${e.message}, Location <start>:${e.line}:${e.column} (${path}.condition).`);
+        throw armErrors.badRequest('IH400104', `Invalid Routing Condition, RouteName:${name}, ErrorMessage:${e.message}, Location <start>:${e.line}:${e.column} (${path}.condition).`);
       }
       throw e;
     }
