@@ -67,6 +67,7 @@ import { Configurations } from './hub/configurations/configurations.js';
 import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
+import { resourceIds } from './identity/resourceIds.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { FileUploads } from './hub/files/fileUploads.js';
 import { HeldFileUploadSettings } from './hub/files/settings.js';
@@ -448,8 +449,14 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
     // Service Bus namespaces are process-level: served on the primary hub's AMQP listeners.
     if (options.dps) {
+      // Azure AD on the namespaces: Fleethub's tokens, data roles at the namespace's ARM resource id.
+      const { tenancy } = options.identity;
+      const namespaceAzureAd = (family: 'eventHubs' | 'serviceBus', provider: 'Microsoft.EventHub' | 'Microsoft.ServiceBus') => ({
+        tokens: options.identity.namespaceTokens(family),
+        resourceIdOf: (namespace: string) => resourceIds.namespace(tenancy.subscriptionId, tenancy.defaultResourceGroup, provider, namespace),
+      });
       try {
-        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger });
+        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger, azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus') });
       } catch (e) {
         await mqtt.close();
         await http.close();
@@ -457,7 +464,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       }
       // Event Hubs namespaces too; their events are entities of this hub's event log.
       try {
-        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger });
+        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger, azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub') });
       } catch (e) {
         await mqtt.close();
         await http.close();

@@ -17,6 +17,7 @@ import { trustCommand } from './trust.js';
 import { controlCommands } from './control.js';
 import { deploymentCommand } from './deployment.js';
 import { hubCommand } from './hub.js';
+import { routingCommand } from './routing.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -37,6 +38,7 @@ trustCommand(program);
 controlCommands(program);
 deploymentCommand(program);
 hubCommand(program);
+routingCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

@@ -18,6 +18,7 @@ import { ConsumerGroups } from '../../hub/eventhub/consumerGroups.js';
 import { HubCertificates, type CertificateDescription } from '../../hub/certificates/certificates.js';
 import type { FileUploadSettings } from '../../hub/files/settings.js';
 import type { EndpointKind, EndpointSettings, RoutingSettings } from '../../hub/routing/types.js';
+import { routingOperation } from './routing.js';
 
 export const IOT_HUBS_TYPE = 'Microsoft.Devices/IotHubs';
 type HubRecordBody = HubSettings & { createdByControlPlane?: boolean; hostName: string };
@@ -303,7 +304,7 @@ export class IotHubs implements ResourceTypeProvider {
         if (method === 'POST' && c[2]!.toLowerCase() === 'verify') return { status: 200, body: toArm(await certificates.verify(name, pem(body), context.ifMatch)) };
         return undefined;
       }
-      return undefined;
+      return routingOperation(method, c, hub, parent.body as HubRecordBody, body);
     });
   }
 

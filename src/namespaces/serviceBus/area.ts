@@ -7,6 +7,7 @@ import { serviceBusAmqp, type ServiceBusAmqp } from '../../protocols/amqp/servic
 import { openSqliteServiceBusStore } from '../../store/sqlite/serviceBus.js';
 import { ServiceBusNamespaces } from './namespaces.js';
 import { applyServiceBusConfig } from './seed.js';
+import type { NamespaceAzureAd } from '../azureAd.js';
 
 export interface ServiceBusArea {
   namespaces: ServiceBusNamespaces;
@@ -20,8 +21,9 @@ export interface ServiceBusArea {
  * Local Service Bus namespaces: the store (`<dataDir>/servicebus.db`), the namespace service
  * with the configured namespaces applied, the timer for locks, schedules and expiry, and the
  * AMQP link families the hub's endpoint serves.
+ * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger }): ServiceBusArea {
+export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger; azureAd?: NamespaceAzureAd }): ServiceBusArea {
   const store = openSqliteServiceBusStore(join(deps.dataDir, 'servicebus.db'), randomUUID);
   try {
     const namespaces = new ServiceBusNamespaces(store, amqpMessageReader);
@@ -36,7 +38,7 @@ export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNa
     timer.unref();
     return {
       namespaces,
-      amqp: serviceBusAmqp(namespaces),
+      amqp: serviceBusAmqp(namespaces, deps.azureAd),
       connectionStrings: (host) =>
         namespaces.listNamespaces().map((n) => {
           const rule = namespaces.listAuthorizationRules(n.name).find((r) => r.name === 'RootManageSharedAccessKey') ?? namespaces.listAuthorizationRules(n.name)[0];
