@@ -10,6 +10,13 @@ import { applyServiceBusConfig } from './seed.js';
 
 export interface ServiceBusArea {
   namespaces: ServiceBusNamespaces;
+  /**
+   * The ARM id of a namespace (`/subscriptions/…/providers/Microsoft.ServiceBus/namespaces/{name}`),
+   * or of an entity by its path: a queue `q` (`…/queues/q`), a topic `t` (`…/topics/t`), a
+   * subscription `t/Subscriptions/s` (`…/topics/t/subscriptions/s`): the scopes role assignments
+   * name. Undefined for a namespace the control plane has no record of.
+   */
+  resourceIdOf(namespace: string, entityPath?: string): string | undefined;
   amqp: ServiceBusAmqp;
   /** `Endpoint=sb://…;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=…` per namespace, for `endpoint` (a host). */
   connectionStrings(endpointHost: string): { namespace: string; connectionString: string }[];
@@ -21,7 +28,15 @@ export interface ServiceBusArea {
  * with the configured namespaces applied, the timer for locks, schedules and expiry, and the
  * AMQP link families the hub's endpoint serves.
  */
-export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger }): ServiceBusArea {
+export function serviceBusArea(deps: {
+  dataDir: string;
+  /** The configured namespaces to seed (those the control plane has no record of yet). */
+  namespaces: ServiceBusNamespaceConfig[];
+  timerMs: number;
+  logger: Logger;
+  /** The namespace's ARM id, from the control plane. */
+  namespaceResourceId?: (namespace: string) => string | undefined;
+}): ServiceBusArea {
   const store = openSqliteServiceBusStore(join(deps.dataDir, 'servicebus.db'), randomUUID);
   try {
     const namespaces = new ServiceBusNamespaces(store, amqpMessageReader);
@@ -36,6 +51,13 @@ export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNa
     timer.unref();
     return {
       namespaces,
+      resourceIdOf: (namespace, entityPath) => {
+        const id = deps.namespaceResourceId?.(namespace);
+        if (!id || !entityPath) return id;
+        const [entity, sub, subscription] = entityPath.split('/');
+        if (sub?.toLowerCase() === 'subscriptions' && subscription) return `${id}/topics/${entity}/subscriptions/${subscription}`;
+        return namespaces.getNamespace(namespace) && namespaces.getTopic(namespace, entity!) ? `${id}/topics/${entity}` : `${id}/queues/${entity}`;
+      },
       amqp: serviceBusAmqp(namespaces),
       connectionStrings: (host) =>
         namespaces.listNamespaces().map((n) => {
