@@ -1,6 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventHubManagementClient } from '@azure/arm-eventhub';
+import { ServiceBusManagementClient } from '@azure/arm-servicebus';
+import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
 import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
 import { armEndpoint, defaultGroup, managementCredential, managementToken, subscriptionId } from './support/arm.js';
@@ -204,5 +208,60 @@ describe('Microsoft.EventHub/namespaces through the unmodified @azure/arm-eventh
     await client.eventHubs.createOrUpdate(rg, 'gone-ns', 'hub', { partitionCount: 1 });
     const info = await t.hub.eventHubs!.namespaces.served('gone-ns', 'hub')!.partitionProperties(0);
     assert.equal(info.isEmpty, true);
+  });
+
+  test('a template deployment creates a namespace, an event hub, a Service Bus namespace and queue, and a role assignment scoped to the event hub', async () => {
+    const cred = managementCredential(t);
+    const uai = await new ManagedServiceIdentityClient(cred, subscriptionId(t), armEndpoint(t)).userAssignedIdentities.createOrUpdate(rg, 'tmpl-sender', { location: 'westeurope' });
+    const template = {
+      $schema: 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#',
+      contentVersion: '1.0.0.0',
+      parameters: { namespaceName: { type: 'string' }, principalId: { type: 'string' } },
+      variables: { senderRole: "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '2b629674-e913-4c01-ae53-ef4638d8f975')]" },
+      resources: [
+        { type: 'Microsoft.EventHub/namespaces', apiVersion: '2024-01-01', name: "[parameters('namespaceName')]", location: '[resourceGroup().location]', sku: { name: 'Standard', tier: 'Standard', capacity: 1 } },
+        {
+          type: 'Microsoft.EventHub/namespaces/eventhubs',
+          apiVersion: '2024-01-01',
+          name: "[format('{0}/{1}', parameters('namespaceName'), 'telemetry')]",
+          dependsOn: ["[resourceId('Microsoft.EventHub/namespaces', parameters('namespaceName'))]"],
+          properties: { partitionCount: 2, retentionDescription: { cleanupPolicy: 'Delete', retentionTimeInHours: 48 } },
+          resources: [{ type: 'consumergroups', apiVersion: '2024-01-01', name: 'analytics', dependsOn: ["[resourceId('Microsoft.EventHub/namespaces/eventhubs', parameters('namespaceName'), 'telemetry')]"], properties: {} }],
+        },
+        { type: 'Microsoft.ServiceBus/namespaces', apiVersion: '2021-11-01', name: 'tmpl-bus', location: '[resourceGroup().location]', sku: { name: 'Standard' } },
+        { type: 'Microsoft.ServiceBus/namespaces/queues', apiVersion: '2021-11-01', name: 'tmpl-bus/jobs', dependsOn: ["[resourceId('Microsoft.ServiceBus/namespaces', 'tmpl-bus')]"], properties: { maxDeliveryCount: 3, lockDuration: 'PT20S' } },
+        {
+          type: 'Microsoft.Authorization/roleAssignments',
+          apiVersion: '2022-04-01',
+          name: "[guid(resourceGroup().id, parameters('principalId'), 'telemetry-sender')]",
+          scope: "[resourceId('Microsoft.EventHub/namespaces/eventhubs', parameters('namespaceName'), 'telemetry')]",
+          dependsOn: ["[resourceId('Microsoft.EventHub/namespaces/eventhubs', parameters('namespaceName'), 'telemetry')]"],
+          properties: { roleDefinitionId: "[variables('senderRole')]", principalId: "[parameters('principalId')]", principalType: 'ServicePrincipal' },
+        },
+      ],
+      outputs: { endpoint: { type: 'string', value: "[reference(resourceId('Microsoft.EventHub/namespaces', parameters('namespaceName')), '2024-01-01').serviceBusEndpoint]" } },
+    };
+    const options = { endpoint: `https://${t.host}`, credentials: { scopes: ['https://management.azure.com/.default'] }, updateIntervalInMs: 50 };
+    const deployments = new DeploymentsClient(cred, subscriptionId(t), options);
+    const result = await deployments.deployments.createOrUpdate(rg, 'namespaces', { properties: { mode: 'Incremental', template, parameters: { namespaceName: { value: 'tmpl-hubs' }, principalId: { value: uai.principalId } } } });
+    assert.equal(result.properties!.provisioningState, 'Succeeded', JSON.stringify(result.properties!.error));
+    assert.equal((result.properties!.outputs as Record<string, { value: unknown }>).endpoint!.value, 'https://tmpl-hubs.servicebus.localhost:443/');
+
+    const hub = await client.eventHubs.get(rg, 'tmpl-hubs', 'telemetry');
+    assert.equal(hub.partitionCount, 2);
+    assert.equal(hub.messageRetentionInDays, 2);
+    assert.ok((await all(client.consumerGroups.listByEventHub(rg, 'tmpl-hubs', 'telemetry'))).some((g) => g.name === 'analytics'));
+    const queue = await new ServiceBusManagementClient(cred, subscriptionId(t), armEndpoint(t)).queues.get(rg, 'tmpl-bus', 'jobs');
+    assert.equal(queue.maxDeliveryCount, 3);
+    assert.equal(queue.lockDuration, 'PT20S');
+    const assignments = await all(new AuthorizationManagementClient(cred, subscriptionId(t), armEndpoint(t)).roleAssignments.listForScope(hub.id!, { filter: 'atScope()' }));
+    const mine = assignments.find((a) => a.principalId === uai.principalId);
+    assert.ok(mine, 'the role assignment exists at the event hub');
+    assert.equal(mine.scope, hub.id);
+    assert.match(mine.roleDefinitionId!, /2b629674-e913-4c01-ae53-ef4638d8f975$/);
+    // The scope must name something that exists: an unknown event hub is refused.
+    const auth = new AuthorizationManagementClient(cred, subscriptionId(t), armEndpoint(t));
+    const missing = await armError(auth.roleAssignments.create(`${hub.id!.replace(/telemetry$/, 'nope')}`, '00000000-0000-0000-0000-000000000001', { roleDefinitionId: mine.roleDefinitionId!, principalId: uai.principalId!, principalType: 'ServicePrincipal' }));
+    assert.equal(missing.statusCode, 404);
   });
 });
