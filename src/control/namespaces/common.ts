@@ -147,13 +147,14 @@ export class NamespaceRecords {
 
   /** ARM's errors for a name that cannot be this namespace: malformed, or taken elsewhere. */
   checkNewName(id: ResourceId): void {
-    if (!NAMESPACE_NAME.test(id.name) || /-(sb|mgmt)$/i.test(id.name)) {
+    const mine = this.byName(id.name);
+    // Azure's name rules for new namespaces (a configured one may predate them).
+    if (!mine && (!NAMESPACE_NAME.test(id.name) || /-(sb|mgmt)$/i.test(id.name))) {
       throw armErrors.badRequest(
         'InvalidResourceName',
         `The namespace name '${id.name}' is invalid: 6-50 letters, digits and hyphens, starting with a letter and ending with a letter or digit (not '-sb' or '-mgmt').`,
       );
     }
-    const mine = this.byName(id.name);
     const other = this.store.resources.list({ type: this.otherType }).find((r) => r.name.toLowerCase() === id.name.toLowerCase());
     if ((mine && mine.resourceGroup.toLowerCase() !== id.resourceGroup.toLowerCase()) || other) {
       throw armErrors.conflict('NamespaceNameNotAvailable', `The namespace name '${id.name}' is not available: it is taken by ${other ? other.type : `a namespace in resource group '${mine!.resourceGroup}'`} (namespace names are unique across Event Hubs and Service Bus).`);
