@@ -239,13 +239,24 @@ describe('Microsoft.EventHub/namespaces through the unmodified @azure/arm-eventh
           properties: { roleDefinitionId: "[variables('senderRole')]", principalId: "[parameters('principalId')]", principalType: 'ServicePrincipal' },
         },
       ],
-      outputs: { endpoint: { type: 'string', value: "[reference(resourceId('Microsoft.EventHub/namespaces', parameters('namespaceName')), '2024-01-01').serviceBusEndpoint]" } },
+      outputs: {
+        endpoint: { type: 'string', value: "[reference(resourceId('Microsoft.EventHub/namespaces', parameters('namespaceName')), '2024-01-01').serviceBusEndpoint]" },
+        eventHubs: { type: 'string', value: "[listKeys(resourceId('Microsoft.EventHub/namespaces/authorizationRules', parameters('namespaceName'), 'RootManageSharedAccessKey'), '2024-01-01').primaryConnectionString]" },
+        serviceBus: { type: 'string', value: "[listKeys(resourceId('Microsoft.ServiceBus/namespaces/authorizationRules', 'tmpl-bus', 'RootManageSharedAccessKey'), '2021-11-01').primaryConnectionString]" },
+      },
     };
     const options = { endpoint: `https://${t.host}`, credentials: { scopes: ['https://management.azure.com/.default'] }, updateIntervalInMs: 50 };
     const deployments = new DeploymentsClient(cred, subscriptionId(t), options);
     const result = await deployments.deployments.createOrUpdate(rg, 'namespaces', { properties: { mode: 'Incremental', template, parameters: { namespaceName: { value: 'tmpl-hubs' }, principalId: { value: uai.principalId } } } });
     assert.equal(result.properties!.provisioningState, 'Succeeded', JSON.stringify(result.properties!.error));
-    assert.equal((result.properties!.outputs as Record<string, { value: unknown }>).endpoint!.value, 'https://tmpl-hubs.servicebus.localhost:443/');
+    const outputs = result.properties!.outputs as Record<string, { value: string }>;
+    assert.equal(outputs.endpoint!.value, 'https://tmpl-hubs.servicebus.localhost:443/');
+    // listKeys() of the namespaces' implicit root rules: connection strings that work.
+    assert.match(outputs.eventHubs!.value, /^Endpoint=sb:\/\/tmpl-hubs\.servicebus\.localhost\/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=/);
+    assert.match(outputs.serviceBus!.value, /^Endpoint=sb:\/\/tmpl-bus\.servicebus\.localhost\//);
+    const producer = new EventHubProducerClient(outputs.eventHubs!.value, 'telemetry', noRetry);
+    await producer.sendBatch([{ body: 'from a template output' }]);
+    await producer.close();
 
     const hub = await client.eventHubs.get(rg, 'tmpl-hubs', 'telemetry');
     assert.equal(hub.partitionCount, 2);

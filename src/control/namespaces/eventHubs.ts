@@ -131,6 +131,14 @@ export class EventHubsNamespaceResources implements ResourceTypeProvider {
     };
   }
 
+  /** The namespace's own rules (RootManageSharedAccessKey, …), for templates' `listKeys()`. */
+  keyedChildren(id: string): string[] {
+    const r = this.deps.store.resources.get(id);
+    const service = this.deps.service();
+    if (!r || !service?.getNamespace(r.name)) return [];
+    return service.listAuthorizationRules(r.name).map((rule) => `${r.id}/authorizationRules/${rule.name}`);
+  }
+
   async get(id: ResourceId) {
     const r = id.children.length ? undefined : this.records.of(id);
     return r ? this.toArm(r) : undefined;
