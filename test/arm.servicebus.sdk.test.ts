@@ -5,6 +5,9 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
 import { armEndpoint, defaultGroup, managementCredential, managementToken, subscriptionId } from './support/arm.js';
 import { receiveAll } from './support/serviceBus.js';
+import { fleethub } from './support/process.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 async function armError(p: Promise<unknown>): Promise<{ statusCode: number; code: string; message: string }> {
   try {
@@ -44,6 +47,11 @@ describe('Microsoft.ServiceBus/namespaces through the unmodified @azure/arm-serv
     const q = await client.queues.get(rg, 'seeded-bus', 'from-config');
     assert.equal(q.maxDeliveryCount, 3);
     await client.queues.createOrUpdate(rg, 'seeded-bus', 'from-config', { maxDeliveryCount: 7 });
+    // `fleethub info` (which opens the stores itself) does not write the configuration over it either.
+    const configFile = join(t.dataDir, 'seed-config.json');
+    writeFileSync(configFile, JSON.stringify({ serviceBusNamespaces: [{ name: 'seeded-bus', queues: [{ name: 'from-config', maxDeliveryCount: 3 }] }] }));
+    const info = await fleethub(['info', '--json', '--data', t.dataDir, '--config', configFile]);
+    assert.equal(info.code, 0, info.stderr);
     // A restart with the same configuration keeps what ARM wrote (the configuration only seeds).
     await t.restart();
     client = new ServiceBusManagementClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
