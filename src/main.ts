@@ -208,7 +208,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       hubDomain: config.hubDomain,
       logger,
       primary: () => primary,
+      configuredNamespaces: { eventHubs: config.eventHubsNamespaces.map((n) => n.name), serviceBus: config.serviceBusNamespaces.map((n) => n.name) },
     });
+    const namespaceResources = control;
     const armApi = control.armApi;
     await hubHost.listen();
     for (const hub of config.hubs) await hubHost.startConfigured(hub);
@@ -218,6 +220,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       dps: { hubs: hubHost.others, byHostName: (h) => hubHost.byHostName(h) },
       identity: id,
       identityEndpoints: true,
+      namespaceResources,
       beforeReady: async (http) => {
         await http.register(armApi);
       },
@@ -259,6 +262,8 @@ interface HubOptions {
   front: Front;
   /** The provisioning service, on the primary hub only; it provisions into this hub and the process's other hubs. */
   dps?: { hubs: () => RunningHub[]; byHostName(hostName: string): RunningHub | undefined };
+  /** The control plane's namespace resources (on the primary): what the configuration may still seed, and the namespaces' ARM ids. */
+  namespaceResources?: Pick<ControlArea, 'eventHubsNamespaces' | 'serviceBusNamespaces'>;
   /** Registers more API groups on the hub's HTTPS app before it is ready (the control plane's, on the primary). */
   beforeReady?: (http: FastifyInstance) => Promise<unknown>;
   identity: IdentityArea;
@@ -270,7 +275,8 @@ interface HubOptions {
 async function startHub(config: Config, logger: Logger, options: HubOptions): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
-  const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
+  // The primary hub's certificate also covers the local namespaces' host names ({name}.servicebus.{hubDomain}).
+  const tls = await ensureTlsMaterial(config.dataDir, options.dps ? [...hostNames, `*.servicebus.${config.hubDomain}`] : hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
   let serviceBus: ServiceBusArea | undefined;
   let eventHubs: EventHubsArea | undefined;
@@ -451,12 +457,24 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     if (options.dps) {
       // Azure AD on the namespaces: Fleethub's tokens, data roles at the namespace's ARM resource id.
       const { tenancy } = options.identity;
+      // The control plane's record names the namespace's resource group; a namespace without one is in the default group.
       const namespaceAzureAd = (family: 'eventHubs' | 'serviceBus', provider: 'Microsoft.EventHub' | 'Microsoft.ServiceBus') => ({
         tokens: options.identity.namespaceTokens(family),
-        resourceIdOf: (namespace: string) => resourceIds.namespace(tenancy.subscriptionId, tenancy.defaultResourceGroup, provider, namespace),
+        resourceIdOf: (namespace: string) =>
+          options.namespaceResources?.[family === 'eventHubs' ? 'eventHubsNamespaces' : 'serviceBusNamespaces']?.resourceIdOf(namespace) ??
+          resourceIds.namespace(tenancy.subscriptionId, tenancy.defaultResourceGroup, provider, namespace),
       });
       try {
-        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger, azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus') });
+        // The configuration seeds a namespace only until the control plane has its record (then it is the writer).
+        const resources = options.namespaceResources?.serviceBusNamespaces;
+        serviceBus = serviceBusArea({
+          dataDir: config.dataDir,
+          namespaces: config.serviceBusNamespaces.filter((n) => resources?.shouldSeed(n.name) ?? true),
+          timerMs: config.serviceBusTimerMs,
+          logger,
+          namespaceResourceId: (name) => resources?.resourceIdOf(name),
+          azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus'),
+        });
       } catch (e) {
         await mqtt.close();
         await http.close();
@@ -464,7 +482,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       }
       // Event Hubs namespaces too; their events are entities of this hub's event log.
       try {
-        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger, azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub') });
+        const resources = options.namespaceResources?.eventHubsNamespaces;
+        eventHubs = await eventHubsArea({
+          store: new SqliteEventHubsStore(store.db),
+          logs: store.eventLogs,
+          namespaces: config.eventHubsNamespaces.filter((n) => resources?.shouldSeed(n.name) ?? true),
+          logger,
+          namespaceResourceId: (name) => resources?.resourceIdOf(name),
+          azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub'),
+        });
       } catch (e) {
         await mqtt.close();
         await http.close();

@@ -24,6 +24,8 @@ const API_VERSIONS: Record<string, string> = {
   'microsoft.authorization/roleassignments': '2022-04-01',
   'microsoft.authorization/roledefinitions': '2022-04-01',
   'microsoft.resources/resourcegroups': '2025-04-01',
+  'microsoft.eventhub/namespaces': '2024-01-01',
+  'microsoft.servicebus/namespaces': '2021-11-01',
 };
 
 export class ArmClient {

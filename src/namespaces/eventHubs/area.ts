@@ -9,6 +9,12 @@ import type { NamespaceAzureAd } from '../azureAd.js';
 
 export interface EventHubsArea {
   namespaces: EventHubsNamespaces;
+  /**
+   * The ARM id of a namespace (`/subscriptions/…/providers/Microsoft.EventHub/namespaces/{name}`), or
+   * of one of its event hubs (`…/eventhubs/{eventHub}`): the scopes role assignments name. Undefined
+   * for a namespace the control plane has no record of.
+   */
+  resourceIdOf(namespace: string, eventHub?: string): string | undefined;
   amqp: EventHubsAmqp;
   close(): void;
 }
@@ -38,7 +44,17 @@ export async function applyEventHubsConfig(namespaces: EventHubsNamespaces, conf
  * periodically, and the AMQP link families the hub's endpoint serves.
  * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLogs; namespaces: EventHubsNamespaceConfig[]; logger: Logger; retentionSweepMs?: number; azureAd?: NamespaceAzureAd }): Promise<EventHubsArea> {
+export async function eventHubsArea(deps: {
+  store: EventHubsStore;
+  logs: EventLogs;
+  /** The configured namespaces to seed (those the control plane has no record of yet). */
+  namespaces: EventHubsNamespaceConfig[];
+  logger: Logger;
+  retentionSweepMs?: number;
+  /** The namespace's ARM id, from the control plane. */
+  namespaceResourceId?: (namespace: string) => string | undefined;
+  azureAd?: NamespaceAzureAd;
+}): Promise<EventHubsArea> {
   const namespaces = new EventHubsNamespaces(deps.store, deps.logs);
   await applyEventHubsConfig(namespaces, deps.namespaces);
   const sweep = () =>
@@ -49,7 +65,16 @@ export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLo
   const timer = setInterval(() => void sweep(), deps.retentionSweepMs ?? 60_000);
   timer.unref();
   void sweep();
-  return { namespaces, amqp: eventHubsAmqp(namespaces, deps.azureAd), close: () => clearInterval(timer) };
+  return {
+    namespaces,
+    resourceIdOf: (namespace, eventHub) => {
+      const id = deps.namespaceResourceId?.(namespace);
+      const hub = id && eventHub !== undefined ? namespaces.getEventHub(namespace, eventHub) : undefined;
+      return !id || eventHub === undefined ? id : `${id}/eventhubs/${hub?.name ?? eventHub}`;
+    },
+    amqp: eventHubsAmqp(namespaces, deps.azureAd),
+    close: () => clearInterval(timer),
+  };
 }
 
 /** Connection strings of each namespace (RootManageSharedAccessKey): TLS on the hub's AMQP port, and plain on loopback (emulator style). */

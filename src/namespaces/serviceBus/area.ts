@@ -11,6 +11,13 @@ import type { NamespaceAzureAd } from '../azureAd.js';
 
 export interface ServiceBusArea {
   namespaces: ServiceBusNamespaces;
+  /**
+   * The ARM id of a namespace (`/subscriptions/…/providers/Microsoft.ServiceBus/namespaces/{name}`),
+   * or of an entity by its path: a queue `q` (`…/queues/q`), a topic `t` (`…/topics/t`), a
+   * subscription `t/Subscriptions/s` (`…/topics/t/subscriptions/s`): the scopes role assignments
+   * name. Undefined for a namespace the control plane has no record of.
+   */
+  resourceIdOf(namespace: string, entityPath?: string): string | undefined;
   amqp: ServiceBusAmqp;
   /** `Endpoint=sb://…;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=…` per namespace, for `endpoint` (a host). */
   connectionStrings(endpointHost: string): { namespace: string; connectionString: string }[];
@@ -23,7 +30,16 @@ export interface ServiceBusArea {
  * AMQP link families the hub's endpoint serves.
  * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNamespaceConfig[]; timerMs: number; logger: Logger; azureAd?: NamespaceAzureAd }): ServiceBusArea {
+export function serviceBusArea(deps: {
+  dataDir: string;
+  /** The configured namespaces to seed (those the control plane has no record of yet). */
+  namespaces: ServiceBusNamespaceConfig[];
+  timerMs: number;
+  logger: Logger;
+  /** The namespace's ARM id, from the control plane. */
+  namespaceResourceId?: (namespace: string) => string | undefined;
+  azureAd?: NamespaceAzureAd;
+}): ServiceBusArea {
   const store = openSqliteServiceBusStore(join(deps.dataDir, 'servicebus.db'), randomUUID);
   try {
     const namespaces = new ServiceBusNamespaces(store, amqpMessageReader);
@@ -38,6 +54,13 @@ export function serviceBusArea(deps: { dataDir: string; namespaces: ServiceBusNa
     timer.unref();
     return {
       namespaces,
+      resourceIdOf: (namespace, entityPath) => {
+        const id = deps.namespaceResourceId?.(namespace);
+        if (!id || !entityPath) return id;
+        const [entity, sub, subscription] = entityPath.split('/');
+        if (sub?.toLowerCase() === 'subscriptions' && subscription) return `${id}/topics/${entity}/subscriptions/${subscription}`;
+        return namespaces.getNamespace(namespace) && namespaces.getTopic(namespace, entity!) ? `${id}/topics/${entity}` : `${id}/queues/${entity}`;
+      },
       amqp: serviceBusAmqp(namespaces, deps.azureAd),
       connectionStrings: (host) =>
         namespaces.listNamespaces().map((n) => {
