@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { ConfigError } from '../config/index.js';
-import { StartupError } from '../main.js';
+// Light imports only: every CLI call loads this file (the server is loaded by `start` alone).
+import { StartupError } from '../core/startupError.js';
 import { CliError } from './context.js';
 import { startCommand } from './start.js';
 import { infoCommand } from './info.js';

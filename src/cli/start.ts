@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startFleethub } from '../main.js';
 import { cliConfig, type GlobalOptions } from './context.js';
 
 export function startCommand(program: Command): void {
@@ -20,6 +19,7 @@ export function startCommand(program: Command): void {
         logLevel: opts.logLevel,
         ports: opts.httpsPort === undefined ? undefined : { https: opts.httpsPort === 'auto' ? 'auto' : Number(opts.httpsPort) },
       });
+      const { startFleethub } = await import('../main.js');
       const hub = await startFleethub(config);
       const info = await hub.info();
       const httpsUrl = `https://${info.hubHostName}${hub.ports.https === 443 ? '' : `:${hub.ports.https}`}`;

@@ -11,9 +11,8 @@ import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../protocols/tls/peerChain.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
+import { StartupError } from '../core/startupError.js';
+export { StartupError };
 
 
 /** A local Event Hubs or Service Bus namespace's host name, as Azure's `{namespace}.servicebus.windows.net`. */
