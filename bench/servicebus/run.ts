@@ -60,7 +60,11 @@ const subscription = receiver.subscribe(
 );
 
 const start = Date.now();
+const cpuStart = process.cpuUsage();
 let next = 0;
+let sent = 0;
+const progress = setInterval(() => console.error(`sent ${sent}, completed ${completed}`), 2000);
+progress.unref();
 await Promise.all(
   Array.from({ length: senders }, async () => {
     const sender = client.createSender('work');
@@ -68,6 +72,7 @@ await Promise.all(
       const ids: number[] = [];
       while (ids.length < batchSize && next < total) ids.push(next++);
       await sender.sendMessages(ids.map((n) => ({ body: n })));
+      sent += ids.length;
       const now = Date.now();
       for (const n of ids) acceptedAt.set(n, now);
     }
@@ -77,6 +82,7 @@ await Promise.all(
 const sentIn = Date.now() - start;
 await allDone;
 const doneIn = Date.now() - start;
+const cpu = process.cpuUsage(cpuStart);
 await subscription.close();
 await client.close();
 await hub.close();
@@ -92,6 +98,8 @@ console.log(
       senders,
       sendPerSecond: Math.round((total / sentIn) * 1000),
       sendReceiveCompletePerSecond: Math.round((total / doneIn) * 1000),
+      // CPU of the whole process (hub and SDK clients) per message: steadier than rates on a shared machine.
+      cpuMsPerMessage: +((cpu.user + cpu.system) / 1000 / total).toFixed(3),
       latencyMs: { p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1] },
     },
     null,
