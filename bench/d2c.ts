@@ -7,7 +7,14 @@
  * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
  * memory per connected device.
  *
- *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto]
+ *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto] [--route]
+ *
+ * `--route` runs Fleethub twice in the same run: without routes, then with one route (set through
+ * ARM, as a user would) to an event hub of a local Event Hubs namespace with the condition
+ * `level = 'critical'` on an application property, and the fallback to `events`; half the messages
+ * carry `level=critical`. The table then shows what routing costs per message at ingest (the
+ * routing decision and the second append in the same commit) plus the delivery to the local event
+ * hub (src/egress/routing's Event Hubs sink, in the same process).
  *
  * Fleethub commits every message to its event log before the PUBACK; Mosquitto (default
  * settings, no persistence) acks from memory. Both run as child processes on a loopback
@@ -19,6 +26,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { request as httpsRequest } from 'node:https';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqttPacket, { type Packet } from 'mqtt-packet';
@@ -35,6 +44,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     inflight: { type: 'string', default: '1' },
     only: { type: 'string' },
+    route: { type: 'boolean', default: false },
     host: { type: 'string', default: '127.0.77.1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
@@ -80,11 +90,20 @@ process.on('exit', () => {
 async function main(): Promise<void> {
   try {
     const results: Result[] = [];
-    if (args.only !== 'mosquitto') results.push(await run(await startFleethub()));
+    if (args.only !== 'mosquitto') results.push(await run(await startFleethub(false)));
+    if (args.only !== 'mosquitto' && args.route) results.push(await run(await startFleethub(true)));
     if (args.only !== 'fleethub') results.push(await run(await startMosquitto()));
     console.log('\n' + table(results));
-    if (results.length === 2) {
-      const [f, m] = results as [Result, Result];
+    if (args.route && results.length >= 2) {
+      const [plain, routed] = results as [Result, Result];
+      console.log(
+        `\nRouted / unrouted throughput ratio: ${(routed.messages / routed.seconds / (plain.messages / plain.seconds)).toFixed(2)}; ` +
+          `CPU per message ${plain.cpuMicrosPerMessage.toFixed(1)} -> ${routed.cpuMicrosPerMessage.toFixed(1)} µs`,
+      );
+    }
+    const mosquitto = results.find((r) => r.name === 'Mosquitto');
+    if (results[0]?.name === 'Fleethub' && mosquitto) {
+      const [f, m] = [results[0], mosquitto];
       console.log(`\nFleethub / Mosquitto throughput ratio: ${(f.messages / f.seconds / (m.messages / m.seconds)).toFixed(2)}`);
     }
   } finally {
@@ -92,8 +111,11 @@ async function main(): Promise<void> {
   }
 }
 
-async function startFleethub(): Promise<Target> {
-  const dataDir = join(work, 'fleethub');
+async function startFleethub(routed: boolean): Promise<Target> {
+  const dataDir = join(work, routed ? 'fleethub-routed' : 'fleethub');
+  mkdirSync(dataDir, { recursive: true });
+  // The routed run gets a local Event Hubs namespace to route to (read from fleethub.json in its cwd).
+  if (routed) writeFileSync(join(dataDir, 'fleethub.json'), JSON.stringify({ eventHubsNamespaces: [{ name: 'bench-routing', eventHubs: [{ name: 'routed', partitionCount: 4 }] }] }));
   // Same CA (and so the same kind of server certificate) as Mosquitto gets, so TLS costs are alike.
   cpSync(join(work, 'ca'), join(dataDir, 'ca'), { recursive: true });
   const store = openSqliteStore(databasePath(dataDir));
@@ -105,14 +127,16 @@ async function startFleethub(): Promise<Target> {
   const port = await freePort(HOST);
   const profile = args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [];
   const child = spawn(process.execPath, [...profile, cli, '--data', dataDir, 'start', '--host-name', HOST, '--bind', HOST, '--https-port', String(await freePort(HOST)), '--log-level', 'warn'], {
-    env: { ...process.env, FLEETHUB_MQTT_PORT: String(port) },
+    env: { ...process.env, FLEETHUB_MQTT_PORT: String(port), FLEETHUB_AMQP_PORT: String(await freePort(HOST)), FLEETHUB_AMQP_EMULATOR_PORT: '0' },
+    cwd: dataDir,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
   await waitFor(child, 'is running');
+  if (routed) await routeToEventHub(dataDir);
   const expiry = Math.floor(Date.now() / 1000) + 3600;
   return {
-    name: 'Fleethub',
+    name: routed ? 'Fleethub (route)' : 'Fleethub',
     port,
     pid: child.pid!,
     username: (id) => `${HOST}/${id}/?api-version=2021-04-12`,
@@ -197,6 +221,8 @@ class Device {
   private latencies: number[] = [];
   private window = 1;
 
+  private sentCount = 0;
+
   private constructor(
     private readonly socket: TLSSocket,
     private readonly topic: string,
@@ -255,7 +281,9 @@ class Device {
       const messageId = this.nextId;
       this.nextId = messageId === 65535 ? 1 : messageId + 1;
       this.sent.set(messageId, performance.now());
-      this.socket.write(mqttPacket.generate({ cmd: 'publish', topic: this.topic, payload: PAYLOAD, qos: 1, messageId, dup: false, retain: false }));
+      // With --route, every other message carries the property the route's condition tests.
+      const topic = args.route ? `${this.topic}level=${this.sentCount++ % 2 ? 'info' : 'critical'}` : this.topic;
+      this.socket.write(mqttPacket.generate({ cmd: 'publish', topic, payload: PAYLOAD, qos: 1, messageId, dup: false, retain: false }));
     }
     if (this.sent.size === 0) this.idle?.();
   }
@@ -275,6 +303,46 @@ class Device {
   close(): void {
     this.socket.end();
   }
+}
+
+/** Sets the hub resource's routing through ARM REST, with the administrator's client secret (`fleethub info --json`). */
+async function routeToEventHub(dataDir: string): Promise<void> {
+  const info = JSON.parse(execFileSync(process.execPath, [cli, '--data', dataDir, 'info', '--json'], { cwd: dataDir, encoding: 'utf8' })) as {
+    hubName: string;
+    management: { endpoint: string; authorityHost: string; tenantId: string; subscriptionId: string; resourceGroup: string; clientId: string; clientSecret: string };
+    eventHubsNamespaces: { name: string; connectionString: string }[];
+  };
+  const m = info.management;
+  const tokenUrl = new URL(`${m.tenantId}/oauth2/v2.0/token`, m.authorityHost.endsWith('/') ? m.authorityHost : `${m.authorityHost}/`);
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: m.clientId, client_secret: m.clientSecret, scope: 'https://management.azure.com/.default' }).toString();
+  const token = (JSON.parse(await call('POST', tokenUrl, form, { 'content-type': 'application/x-www-form-urlencoded' })) as { access_token: string }).access_token;
+  const hubUrl = new URL(`subscriptions/${m.subscriptionId}/resourceGroups/${m.resourceGroup}/providers/Microsoft.Devices/IotHubs/${info.hubName}?api-version=2023-06-30`, m.endpoint.endsWith('/') ? m.endpoint : `${m.endpoint}/`);
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const hub = JSON.parse(await call('GET', hubUrl, undefined, auth)) as { properties: { routing: unknown } };
+  const connectionString = `${info.eventHubsNamespaces[0]!.connectionString.replace(/;EntityPath=[^;]*/, '')};EntityPath=routed`;
+  hub.properties.routing = {
+    endpoints: { eventHubs: [{ name: 'bench-eh', connectionString }], serviceBusQueues: [], serviceBusTopics: [], storageContainers: [] },
+    routes: [{ name: 'critical', source: 'DeviceMessages', condition: "level = 'critical'", endpointNames: ['bench-eh'], isEnabled: true }],
+    fallbackRoute: { name: '$fallback', source: 'DeviceMessages', condition: 'true', endpointNames: ['events'], isEnabled: true },
+    enrichments: [],
+  };
+  await call('PUT', hubUrl, JSON.stringify(hub), auth);
+}
+
+function call(method: string, url: URL, body: string | undefined, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ca: tls.caCertificatePem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${url.pathname}: ${res.statusCode} ${text.slice(0, 300)}`));
+        else resolve(text);
+      });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
 }
 
 function rss(pid: number): number {

@@ -67,6 +67,7 @@ import { Configurations } from './hub/configurations/configurations.js';
 import { ConfigurationEvaluation } from './hub/configurations/evaluation.js';
 import { configurationsApi } from './protocols/http/configurations.js';
 import { identityArea, type IdentityArea } from './identity/index.js';
+import { resourceIds } from './identity/resourceIds.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { FileUploads } from './hub/files/fileUploads.js';
 import { HeldFileUploadSettings } from './hub/files/settings.js';
@@ -82,6 +83,13 @@ import { eventHubsArea, type EventHubsArea } from './namespaces/eventHubs/area.j
 import { SqliteEventHubsStore } from './store/sqlite/eventHubs.js';
 import { telemetryApi } from './protocols/http/telemetry.js';
 import { Portal } from './portal/server.js';
+import { MessageRouting } from './hub/routing/routing.js';
+import { createEndpointSinkFactory } from './egress/routing/index.js';
+import { compileRouteCondition } from './hub/routing/query/index.js';
+import type { EndpointSinkFactory, RoutingIngest, RoutingSettings, RoutingStatus } from './hub/routing/types.js';
+import { SqliteRoutingCheckpoints } from './store/sqlite/routing.js';
+import { BUILT_IN_ENTITY } from './store/eventLog.js';
+import { lifecycleEventsOnChange, routingEventSources, RoutingEvents } from './hub/routing/events/index.js';
 
 import { StartupError } from './hosting/front.js';
 export { FALLBACK_HTTPS_PORT, StartupError } from './hosting/front.js';
@@ -134,6 +142,25 @@ export interface RunningHub {
   close(): Promise<void>;
   /** The control plane (ARM), on the primary hub only. */
   control?: ControlArea;
+  /**
+   * The non-telemetry event sources (twin changes, lifecycle, connection state, device jobs):
+   * they hand their events to the routing ingest attached with `routingEvents.attach(ingest)`.
+   */
+  routingEvents: RoutingEvents;
+  /** Message routing (issue 16): the hub resource's `properties.routing`, acted upon. */
+  routing: HubRouting;
+}
+
+/** Message routing as the rest of the process uses it. */
+export interface HubRouting {
+  /** Endpoint health (`routingEndpointsHealth`) and counters. */
+  status: RoutingStatus;
+  /** Where non-telemetry events (twin changes, lifecycle, connection state, jobs) enter routing. */
+  ingest: RoutingIngest;
+  /** Applies the hub resource's `properties.routing` (the control plane calls it at start and on every PUT). */
+  apply(settings: RoutingSettings): Promise<void>;
+  /** Replaces how custom endpoints' sinks are made (the egress sinks; tests' own). */
+  useSinks(factory: EndpointSinkFactory): Promise<void>;
 }
 
 /** The process: its primary hub, and the host of all its hubs (which the control plane creates hubs through). */
@@ -181,7 +208,9 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       hubDomain: config.hubDomain,
       logger,
       primary: () => primary,
+      configuredNamespaces: { eventHubs: config.eventHubsNamespaces.map((n) => n.name), serviceBus: config.serviceBusNamespaces.map((n) => n.name) },
     });
+    const namespaceResources = control;
     const armApi = control.armApi;
     await hubHost.listen();
     for (const hub of config.hubs) await hubHost.startConfigured(hub);
@@ -191,6 +220,7 @@ export async function startFleethub(config: Config, logger: Logger = pino({ leve
       dps: { hubs: hubHost.others, byHostName: (h) => hubHost.byHostName(h) },
       identity: id,
       identityEndpoints: true,
+      namespaceResources,
       beforeReady: async (http) => {
         await http.register(armApi);
       },
@@ -232,6 +262,8 @@ interface HubOptions {
   front: Front;
   /** The provisioning service, on the primary hub only; it provisions into this hub and the process's other hubs. */
   dps?: { hubs: () => RunningHub[]; byHostName(hostName: string): RunningHub | undefined };
+  /** The control plane's namespace resources (on the primary): what the configuration may still seed, and the namespaces' ARM ids. */
+  namespaceResources?: Pick<ControlArea, 'eventHubsNamespaces' | 'serviceBusNamespaces'>;
   /** Registers more API groups on the hub's HTTPS app before it is ready (the control plane's, on the primary). */
   beforeReady?: (http: FastifyInstance) => Promise<unknown>;
   identity: IdentityArea;
@@ -243,7 +275,8 @@ interface HubOptions {
 async function startHub(config: Config, logger: Logger, options: HubOptions): Promise<RunningHub> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
-  const tls = await ensureTlsMaterial(config.dataDir, hostNames, options.caDataDir);
+  // The primary hub's certificate also covers the local namespaces' host names ({name}.servicebus.{hubDomain}).
+  const tls = await ensureTlsMaterial(config.dataDir, options.dps ? [...hostNames, `*.servicebus.${config.hubDomain}`] : hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
   let serviceBus: ServiceBusArea | undefined;
   let eventHubs: EventHubsArea | undefined;
@@ -273,7 +306,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const connections = new DeviceConnections(authorizer, store.devices, store.modules, logger, hubCertificates);
     await connections.start();
     const watched = closingConnectionsOnChange(store.devices, store.modules, connections);
-    const registry = new Registry(watched.devices, watched.modules);
+    // Non-telemetry events for routing; routing attaches its ingest (routingEvents.attach).
+    const routingEvents = new RoutingEvents(config.hubName, logger);
+    const identities = lifecycleEventsOnChange(watched.devices, watched.modules, store.twins, routingEvents);
+    const registry = new Registry(identities.devices, identities.modules);
+    routingEventSources({ hubName: config.hubName, logger, twins, connections, jobs, events: routingEvents });
     const partitions = await store.eventLog.ensurePartitions(config.eventLog.partitions);
     if (partitions !== config.eventLog.partitions) {
       throw new StartupError(
@@ -283,9 +320,35 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     // Live Event Hub receivers are woken by each committed append instead of polling.
     const appends = new AppendNotifier();
-    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger);
+    // Routed messages are appended to the built-in endpoint and custom endpoints' backlogs in one commit.
+    let routing: MessageRouting | undefined;
+    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger, {
+      logs: store.eventLogs,
+      committed: (stored) => {
+        appends.appended(stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event.partition));
+        routing?.committed(stored);
+      },
+    });
     const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
-    const telemetry = new Telemetry(eventLogWriter, partitions);
+    // Blob clients (key or identity, trusting Fleethub's CA): file upload, import/export, storage endpoints.
+    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
+    routing = new MessageRouting({
+      hubName: config.hubName,
+      partitions,
+      writer: eventLogWriter,
+      logs: store.eventLogs,
+      checkpoints: new SqliteRoutingCheckpoints(store.db),
+      twins,
+      credential: (endpoint) => options.identity.egress.forConnection(options.identity.hubResourceId(config.hubName) ?? config.hubName, endpoint),
+      sinks: createEndpointSinkFactory({ caPem: tls.caCertificatePem, blobStorage }),
+      compile: compileRouteCondition,
+      options: config.routing,
+      logger: logger.child({ area: 'routing' }),
+    });
+    const messageRouting = routing;
+    await messageRouting.start();
+    routingEvents.attach(messageRouting);
+    const telemetry = new Telemetry(eventLogWriter, partitions, Date.now, routing);
 
     const http = createHttpApp({ logger });
     if (options.identityEndpoints) await http.register(options.identity.plugin);
@@ -329,7 +392,6 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await http.register(configurationsApi(configurations, authorizer));
     // File upload over the configured storage account, or the embedded Azurite when none is.
     const fileUploadSettings = new HeldFileUploadSettings(config.fileUpload);
-    const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
     storage = await startStorage(config, blobStorage, logger, Boolean(options.identityEndpoints));
     const fileUploads = new FileUploads(
       fileUploadSettings,
@@ -393,8 +455,26 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     const dpsAmqp = deviceRegistrations ? dpsRegistrationAmqp(deviceRegistrations) : undefined;
     // Service Bus namespaces are process-level: served on the primary hub's AMQP listeners.
     if (options.dps) {
+      // Azure AD on the namespaces: Fleethub's tokens, data roles at the namespace's ARM resource id.
+      const { tenancy } = options.identity;
+      // The control plane's record names the namespace's resource group; a namespace without one is in the default group.
+      const namespaceAzureAd = (family: 'eventHubs' | 'serviceBus', provider: 'Microsoft.EventHub' | 'Microsoft.ServiceBus') => ({
+        tokens: options.identity.namespaceTokens(family),
+        resourceIdOf: (namespace: string) =>
+          options.namespaceResources?.[family === 'eventHubs' ? 'eventHubsNamespaces' : 'serviceBusNamespaces']?.resourceIdOf(namespace) ??
+          resourceIds.namespace(tenancy.subscriptionId, tenancy.defaultResourceGroup, provider, namespace),
+      });
       try {
-        serviceBus = serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: config.serviceBusTimerMs, logger });
+        // The configuration seeds a namespace only until the control plane has its record (then it is the writer).
+        const resources = options.namespaceResources?.serviceBusNamespaces;
+        serviceBus = serviceBusArea({
+          dataDir: config.dataDir,
+          namespaces: config.serviceBusNamespaces.filter((n) => resources?.shouldSeed(n.name) ?? true),
+          timerMs: config.serviceBusTimerMs,
+          logger,
+          namespaceResourceId: (name) => resources?.resourceIdOf(name),
+          azureAd: namespaceAzureAd('serviceBus', 'Microsoft.ServiceBus'),
+        });
       } catch (e) {
         await mqtt.close();
         await http.close();
@@ -402,7 +482,15 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       }
       // Event Hubs namespaces too; their events are entities of this hub's event log.
       try {
-        eventHubs = await eventHubsArea({ store: new SqliteEventHubsStore(store.db), logs: store.eventLogs, namespaces: config.eventHubsNamespaces, logger });
+        const resources = options.namespaceResources?.eventHubsNamespaces;
+        eventHubs = await eventHubsArea({
+          store: new SqliteEventHubsStore(store.db),
+          logs: store.eventLogs,
+          namespaces: config.eventHubsNamespaces.filter((n) => resources?.shouldSeed(n.name) ?? true),
+          logger,
+          namespaceResourceId: (name) => resources?.resourceIdOf(name),
+          azureAd: namespaceAzureAd('eventHubs', 'Microsoft.EventHub'),
+        });
       } catch (e) {
         await mqtt.close();
         await http.close();
@@ -453,7 +541,10 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       await front.amqp.close(amqp);
       await mqtt.close();
       await connections.closeAll('the hub is shutting down');
+      // The disconnect events of the connections just closed reach routing first (briefly: a stalled ingest does not hold the shutdown).
+      await Promise.race([routingEvents.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
       await eventLogWriter.close();
+      await messageRouting.close();
       stopRetention();
       methods.close();
       await http.close();
@@ -492,6 +583,13 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       fileUploadSettings,
       bulkJobs,
       blobStorage,
+      routing: {
+        status: messageRouting,
+        ingest: messageRouting,
+        apply: (settings) => messageRouting.apply(settings),
+        useSinks: (factory) => messageRouting.useSinks(factory),
+      },
+      routingEvents,
       ...(storage ? { storage } : {}),
       ...(serviceBus ? { serviceBus } : {}),
       ...(eventHubs ? { eventHubs } : {}),

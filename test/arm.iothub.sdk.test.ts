@@ -182,6 +182,57 @@ describe('Microsoft.Devices/IotHubs through the unmodified @azure/arm-iothub', (
     assert.deepEqual(afterAll.identity, before.identity);
   });
 
+  test('a route or fallback route whose condition does not compile is refused with the route, the error and the position; routing limits too; nothing changes', async () => {
+    const before = await client.iotHubResource.get(rg, hubName);
+    const withRouting = (routing: Record<string, unknown>) =>
+      ({ ...before, properties: { ...before.properties, routing: { ...before.properties!.routing, ...routing } } }) as IotHubDescription;
+    const put = (routing: Record<string, unknown>) => armError(client.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, withRouting(routing)));
+    const route = (name: string, condition: string) => ({ name, source: 'DeviceMessages', condition, endpointNames: ['events'], isEnabled: true });
+
+    let e = await put({ routes: [route('ok', "processingPath = 'hot'"), route('hot-path', "processingPath = 'hot' AND\n  $body.temp >> 3")] });
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.code, 'IH400104');
+    assert.match(e.message, /Invalid Routing Condition, RouteName:hot-path/);
+    assert.match(e.message, /line 2, column 15/);
+    assert.match(e.message, /unexpected '>'/);
+
+    e = await put({ routes: [route('fn', "nosuch($connectionDeviceId) = 'x'")] });
+    assert.equal(e.code, 'IH400104');
+    assert.match(e.message, /RouteName:fn, .*line 1, column 1: unknown function 'nosuch'/);
+
+    e = await put({ fallbackRoute: { ...route('$fallback', "processingPath = 'unterminated"), name: '$fallback' } });
+    assert.equal(e.code, 'IH400104');
+    assert.match(e.message, /RouteName:\$fallback, .*line 1, column 18: unterminated string/);
+
+    e = await put({ routes: Array.from({ length: 101 }, (_, i) => route(`r${i}`, 'true')) });
+    assert.equal(e.code, 'InvalidRequestContent');
+    assert.match(e.message, /101 routes, more than the 100/);
+
+    const eventHubs = Array.from({ length: 11 }, (_, i) => ({ name: `eh${i}`, connectionString: `Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=e${i}` }));
+    e = await put({ endpoints: { ...before.properties!.routing!.endpoints, eventHubs } });
+    assert.equal(e.code, 'InvalidRequestContent');
+    assert.match(e.message, /11 custom endpoints, more than the 10/);
+
+    e = await put({ enrichments: Array.from({ length: 11 }, (_, i) => ({ key: `k${i}`, value: 'v', endpointNames: ['events'] })) });
+    assert.equal(e.code, 'InvalidRequestContent');
+    assert.match(e.message, /11 enrichments, more than the 10/);
+
+    e = await put({ routes: [route('bad name!', 'true')] });
+    assert.equal(e.code, 'InvalidRequestContent');
+    assert.match(e.message, /not a valid route name/);
+
+    const unchanged = await client.iotHubResource.get(rg, hubName);
+    assert.equal(unchanged.etag, before.etag);
+    assert.deepEqual(unchanged.properties!.routing, before.properties!.routing);
+
+    // A condition that compiles is kept as written.
+    const condition = "$body.Weather.Temperature > 50 AND STARTS_WITH($connectionDeviceId, \"sensor-\")";
+    const saved = await client.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, withRouting({ routes: [route('warm', condition)] }));
+    assert.equal(saved.properties!.routing!.routes![0]!.condition, condition);
+    const cleared = await client.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, withRouting({ routes: [] }));
+    assert.deepEqual(cleared.properties!.routing!.routes, []);
+  });
+
   test('consumer groups of the built-in endpoint are child resources', async () => {
     const created = await client.iotHubResource.createEventHubConsumerGroup(rg, hubName, 'events', 'analytics', { properties: { name: 'analytics' } });
     assert.equal(created.name, 'analytics');

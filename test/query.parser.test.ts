@@ -49,6 +49,9 @@ describe('query parser', () => {
     assert.throws(() => parseQuery('SELECT * FROM devices GROUP BY a'), syntax(32, /not \*/));
     assert.throws(() => parseQuery('SELECT a, b FROM devices GROUP BY a'), syntax(11, /'b' is neither/));
     assert.throws(() => parseQuery('SELECT a, a FROM devices'), syntax(11, /more than once/));
+    // Long runs of NOT or unary minus are bounded like parentheses (no stack overflow).
+    assert.throws(() => parseQuery('SELECT * FROM devices WHERE ' + 'NOT '.repeat(100_000) + 'true'), syntax(285, /nested more than 64/));
+    assert.throws(() => parseQuery('SELECT * FROM devices WHERE x = ' + '-'.repeat(100_000) + '1'), syntax(97, /nested more than 64/));
     assert.throws(() => parseQuery('SELECT TOP x * FROM devices'), syntax(12, /TOP/));
     assert.throws(() => parseQuery('SELECT COUNT(a) FROM devices'), syntax(8, /COUNT takes 0/));
     assert.throws(() => parseQuery('SELECT * FROM devices.jobs GROUP BY status'), syntax(37, /GROUP BY/));

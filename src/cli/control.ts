@@ -24,6 +24,8 @@ const API_VERSIONS: Record<string, string> = {
   'microsoft.authorization/roleassignments': '2022-04-01',
   'microsoft.authorization/roledefinitions': '2022-04-01',
   'microsoft.resources/resourcegroups': '2025-04-01',
+  'microsoft.eventhub/namespaces': '2024-01-01',
+  'microsoft.servicebus/namespaces': '2021-11-01',
 };
 
 export class ArmClient {
@@ -85,9 +87,10 @@ export class ArmClient {
   }
 
   /** An ARM call; ARM errors become CliErrors with ARM's code and message. */
-  async call(method: string, path: string, apiVersion: string, body?: unknown): Promise<any> {
+  async call(method: string, path: string, apiVersion: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const r = await this.send(method, `${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`, payload, {
+      ...headers,
       authorization: `Bearer ${await this.bearer()}`,
       ...(payload ? { 'content-type': 'application/json' } : {}),
     });

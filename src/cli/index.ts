@@ -16,6 +16,9 @@ import { consumerGroupCommand } from './consumerGroup.js';
 import { trustCommand } from './trust.js';
 import { controlCommands } from './control.js';
 import { deploymentCommand } from './deployment.js';
+import { hubCommand } from './hub.js';
+import { routingCommand } from './routing.js';
+import { namespaceCommands } from './namespaces.js';
 
 const program = new Command('fleethub')
   .description('A self-hosted IoT hub that speaks the Azure IoT protocols')
@@ -35,6 +38,9 @@ consumerGroupCommand(program);
 trustCommand(program);
 controlCommands(program);
 deploymentCommand(program);
+hubCommand(program);
+routingCommand(program);
+namespaceCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof StartupError || e instanceof CliError;

@@ -13,6 +13,22 @@ import { applyEventHubsConfig } from '../namespaces/eventHubs/area.js';
 import { SqliteEventHubsStore } from '../store/sqlite/eventHubs.js';
 import { identityArea } from '../identity/index.js';
 import { managementBaseUrl, withIdentityInfo } from '../identity/info.js';
+import { controlDatabasePath, openControlDatabase } from '../store/sqlite/control.js';
+import { openSqliteControlResources } from '../store/sqlite/controlResources.js';
+import { EVENTHUB_NAMESPACES_TYPE, SERVICEBUS_NAMESPACES_TYPE } from '../control/namespaces/common.js';
+
+/** Namespaces the control plane has records of: the configuration seeds only the others (the control plane writes these). */
+function recordedNamespaces(dataDir: string): (type: string) => Set<string> {
+  if (!existsSync(controlDatabasePath(dataDir))) return () => new Set();
+  const db = openControlDatabase(dataDir);
+  try {
+    const resources = openSqliteControlResources(db).resources;
+    const byType = new Map([EVENTHUB_NAMESPACES_TYPE, SERVICEBUS_NAMESPACES_TYPE].map((t) => [t, new Set(resources.list({ type: t }).map((r) => r.name.toLowerCase()))]));
+    return (type) => byType.get(type) ?? new Set();
+  } finally {
+    db.close();
+  }
+}
 
 export function infoCommand(program: Command): void {
   program
@@ -34,11 +50,16 @@ export function infoCommand(program: Command): void {
         hubs.push(await withStore(hubConfig, async (s) => hubInfo(hubConfig, await s.policies.list(), undefined, { caDataDir: config.dataDir, byName })));
       }
       // Service Bus namespaces (keys made on first use, as the hub's policies are), from <dataDir>/servicebus.db.
-      const serviceBus = config.serviceBusNamespaces.length || existsSync(join(config.dataDir, 'servicebus.db')) ? serviceBusArea({ dataDir: config.dataDir, namespaces: config.serviceBusNamespaces, timerMs: 60_000, logger: pino({ level: 'silent' }) }) : undefined;
+      const recorded = recordedNamespaces(config.dataDir);
+      const unrecorded = <T extends { name: string }>(list: T[], type: string) => list.filter((n) => !recorded(type).has(n.name.toLowerCase()));
+      const serviceBus =
+        config.serviceBusNamespaces.length || existsSync(join(config.dataDir, 'servicebus.db'))
+          ? serviceBusArea({ dataDir: config.dataDir, namespaces: unrecorded(config.serviceBusNamespaces, SERVICEBUS_NAMESPACES_TYPE), timerMs: 60_000, logger: pino({ level: 'silent' }) })
+          : undefined;
       const basic = await withStore(config, async (s) => {
         // Event Hubs namespaces live in the primary hub's database (keys made on first use, as the hub's policies are).
         const eventHubs = new EventHubsNamespaces(new SqliteEventHubsStore(s.db), s.eventLogs);
-        await applyEventHubsConfig(eventHubs, config.eventHubsNamespaces);
+        await applyEventHubsConfig(eventHubs, unrecorded(config.eventHubsNamespaces, EVENTHUB_NAMESPACES_TYPE));
         const withEventHubs = eventHubs.listNamespaces().length > 0 ? { eventHubs } : {};
         return hubInfo(config, await s.policies.list(), await describeDps(openSqliteDpsStore(s.db), dpsView), { hubs, ...(serviceBus ? { serviceBus: serviceBus.namespaces } : {}), ...withEventHubs });
       }).finally(() => serviceBus?.close());

@@ -75,6 +75,22 @@ export interface Config {
    * on first start and kept in the primary hub's database.
    */
   eventHubsNamespaces: EventHubsNamespaceConfig[];
+  /** Message routing's delivery to custom endpoints (the routes themselves are the hub resource's `properties.routing`). */
+  routing: RoutingConfig;
+}
+
+export interface RoutingConfig {
+  /** Continuous failure after which an endpoint is `dead` and its backlog dropped (IoT Hub: one hour). */
+  deadAfterMs: number;
+  /** The first retry's wait after a failed delivery; doubled per failure up to `retryMaxMs`. */
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** How often a dead endpoint is tried again (also at once when its settings change). */
+  deadProbeMs: number;
+  /** Storage endpoints: the shortest `batchFrequencyInSeconds` allowed (IoT Hub: 60). */
+  minBatchFrequencySeconds: number;
+  /** How often routing's counters are logged when they changed (seconds; 0 never). */
+  statusLogSeconds: number;
 }
 
 /** ARM-shaped entity settings plus `name`, nested as the entities are. */
@@ -134,7 +150,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' ? Partial<Config[K]> : K extends 'fileUpload' ? FileUploadInput : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' | 'routing' ? Partial<Config[K]> : K extends 'fileUpload' ? FileUploadInput : Config[K];
 };
 
 /** `fileUpload` as written: any part may be left out. */
@@ -175,6 +191,7 @@ export const defaults: Config = {
   serviceBusNamespaces: [],
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
+  routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
 };
 
 export class ConfigError extends Error {
@@ -208,6 +225,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_FILE_UPLOAD_NOTIFICATIONS: (v) => ({ fileUpload: { enableFileUploadNotifications: v === 'true' || v === '1' } }),
   FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
   FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
+  FLEETHUB_ROUTING_DEAD_AFTER_MS: (v) => ({ routing: { deadAfterMs: Number(v) } }),
 };
 
 /**
@@ -236,9 +254,10 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         dps: { ...acc.dps, ...stripUndefined(layer.dps ?? {}) },
         identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
         configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
+        routing: { ...acc.routing, ...stripUndefined(layer.routing ?? {}) },
         fileUpload: mergeFileUpload(acc.fileUpload, layer.fileUpload),
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity }, fileUpload: defaultFileUploadSettings() },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity }, routing: { ...defaults.routing }, fileUpload: defaultFileUploadSettings() },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -367,6 +386,16 @@ export function check(input: unknown, source: string): ConfigInput {
     if (s !== undefined && (typeof s !== 'number' || !Number.isFinite(s) || s < 0.1 || s > 86400)) {
       fail(`'configurations.evaluationIntervalSeconds' must be a number of seconds from 0.1 to 86400`);
     }
+  }
+  if (o.routing !== undefined) {
+    if (typeof o.routing !== 'object' || o.routing === null || Array.isArray(o.routing)) fail(`'routing' must be an object`);
+    const r = o.routing as Record<string, unknown>;
+    for (const [k, v] of Object.entries(r)) {
+      if (!(k in defaults.routing)) fail(`unknown setting 'routing.${k}' (known: ${Object.keys(defaults.routing).join(', ')})`);
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) fail(`'routing.${k}' must be a number of at least 0`);
+    }
+    if (typeof r.retryMinMs === 'number' && r.retryMinMs < 1) fail(`'routing.retryMinMs' must be at least 1`);
+    if (typeof r.deadProbeMs === 'number' && r.deadProbeMs < 1) fail(`'routing.deadProbeMs' must be at least 1`);
   }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
   if (o.identity !== undefined) {

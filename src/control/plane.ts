@@ -195,6 +195,15 @@ export class ControlPlane {
     const id = parseResourceId(scope);
     if (!id) return false;
     const p = this.providers.find((x) => x.namespace.toLowerCase() === id.namespace.toLowerCase() && x.type.toLowerCase() === id.type.toLowerCase());
-    return !!p && !!(await p.get({ ...id, children: [] } as ResourceId));
+    if (!p || !(await p.get({ ...id, children: [] } as ResourceId))) return false;
+    // A child resource (an event hub, a queue) as a scope: it must exist too.
+    if (id.children.length === 0 || !p.child || id.children.length % 2 !== 0) return id.children.length === 0;
+    try {
+      const answer = await p.child('GET', id, undefined);
+      return answer?.status === 200;
+    } catch (e) {
+      if (e instanceof ArmError && e.status === 404) return false;
+      throw e;
+    }
   }
 }

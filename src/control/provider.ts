@@ -18,5 +18,7 @@ export interface ResourceTypeProvider {
   /** False when there was nothing to delete. */
   delete(id: ResourceId): Promise<boolean>;
   /** Child resources and actions (`listkeys`): the id's `children` say which; undefined when not one of them. */
+  /** Ids of child resources that have keys (`listKeys`) and come with the resource (a namespace's rules): templates' `listKeys()` reads them. */
+  keyedChildren?(id: string): string[];
   child?(method: string, id: ResourceId, body: unknown, context?: { ifMatch?: string }): Promise<{ status: number; body?: unknown } | undefined>;
 }

@@ -13,6 +13,8 @@ import { RbacAccessControl, StoredRoleAssignments } from './roleAssignments.js';
 import { StoredHubIdentities } from './hubIdentities.js';
 import { HubEgressCredentials, LocalIdentityTokens } from './egress.js';
 import { hubBearer } from './hubBearer.js';
+import { namespaceBearer } from './namespaceBearer.js';
+import { EVENT_HUBS_AUDIENCES, SERVICE_BUS_AUDIENCES, type DataPlaneTokens } from '../namespaces/azureAd.js';
 import { normalizeScope, resourceIds } from './resourceIds.js';
 import { findRole } from './roles.js';
 import type { Principal, Tenancy } from './types.js';
@@ -93,6 +95,10 @@ export async function identityArea(deps: IdentityAreaDeps) {
       /** Bearer tokens on the hub named `hubName`, authorized by data roles at its resource id. */
       bearerFor(hubName: string): BearerVerifier {
         return hubBearer(tokens, accessControl, () => hubResourceId(hubName));
+      },
+      /** Azure AD tokens on the local Event Hubs or Service Bus namespaces, authorized by their data roles. */
+      namespaceTokens(family: 'eventHubs' | 'serviceBus'): DataPlaneTokens {
+        return namespaceBearer(tokens, accessControl, family === 'eventHubs' ? EVENT_HUBS_AUDIENCES : SERVICE_BUS_AUDIENCES);
       },
       /** `IDENTITY_HEADER` of the hub's managed-identity endpoint (a secret kept in control.db). */
       identityHeader,

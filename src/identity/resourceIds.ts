@@ -5,6 +5,9 @@ export const resourceIds = {
   hub: (subscriptionId: string, group: string, hubName: string) => `/subscriptions/${subscriptionId}/resourceGroups/${group}/providers/Microsoft.Devices/IotHubs/${hubName}`,
   userAssignedIdentity: (subscriptionId: string, group: string, name: string) =>
     `/subscriptions/${subscriptionId}/resourceGroups/${group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+  /** A local Event Hubs (`Microsoft.EventHub`) or Service Bus (`Microsoft.ServiceBus`) namespace. */
+  namespace: (subscriptionId: string, group: string, provider: 'Microsoft.EventHub' | 'Microsoft.ServiceBus', name: string) =>
+    `/subscriptions/${subscriptionId}/resourceGroups/${group}/providers/${provider}/namespaces/${name}`,
 };
 
 /** Whether `scope` is `ancestor` or lies below it (subscription → group → resource → child). */

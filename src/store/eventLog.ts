@@ -109,4 +109,10 @@ export interface EventLogs {
   entity(key: string): EventLog;
   /** Drops an entity's partitions and events (its event hub was deleted). */
   drop(key: string): Promise<void>;
+  /**
+   * Appends each event to its entity, all in ONE transaction: every one is committed when this
+   * resolves, or none (routing writes a message to the built-in endpoint and to custom endpoints'
+   * backlogs together). Results are in the order given.
+   */
+  appendAcross(entries: { entity: string; event: EventToAppend }[]): Promise<StoredEvent[]>;
 }

@@ -81,7 +81,9 @@ export async function startTestHub(
   let hub = await startFleethub(config, logger);
   // Hubs created at run time (`{name}.{hubDomain}`, through the control plane) share the test hub's
   // listeners: their names resolve to its address, as an /etc/hosts line would.
-  const removeResolver = addHostResolver((name) => (hub.host.list().some((h) => h.config.hostName.toLowerCase() === name) ? host : undefined));
+  // So do the local namespaces' names ({namespace}.servicebus.{hubDomain}), as a wildcard DNS entry would.
+  const namespaceSuffix = `.servicebus.${config.hubDomain.toLowerCase()}`;
+  const removeResolver = addHostResolver((name) => (hub.host.list().some((h) => h.config.hostName.toLowerCase() === name) || name.endsWith(namespaceSuffix) ? host : undefined));
   const testHub: TestHub = {
     get hub() {
       return hub;

@@ -12,7 +12,7 @@ import type { AccessControl, Principal, Tenancy } from '../../identity/types.js'
 import type { ControlResourceStore, ResourceRecord } from '../../store/control.js';
 import { ArmError, armErrors } from '../errors.js';
 import type { ArmResource, ResourceTypeProvider } from '../provider.js';
-import type { ResourceId } from '../resourceIds.js';
+import { parseResourceId, type ResourceId } from '../resourceIds.js';
 import {
   ArmError as TemplateError,
   deploy,
@@ -403,8 +403,10 @@ export class Deployments implements ResourceTypeProvider {
         if (!(await this.deps.access.allows(caller.principalId, r.id, `${p.namespace}/${p.type}/read`))) continue;
         resources.set(lower(r.id), r);
         if (withKeys) {
-          const k = await api.post(`${r.id}/listKeys`, p.apiVersions[0]!).catch(() => undefined);
-          if (k !== undefined) keys.set(lower(r.id), k);
+          for (const id of [r.id, ...(p.keyedChildren?.(r.id) ?? [])]) {
+            const k = await api.post(`${id}/listKeys`, p.apiVersions[0]!).catch(() => undefined);
+            if (k !== undefined) keys.set(lower(id), k);
+          }
         }
       }
     }
@@ -447,8 +449,13 @@ export class Deployments implements ResourceTypeProvider {
           statusCodes.set(lower(r.id), answer.status);
           progress(answer.status);
           if (withKeys) {
-            const k = await api.post(`${r.id}/listKeys`, r.apiVersion).catch(() => undefined);
-            if (k !== undefined) (ctx as { listKeys: DeploymentContext['listKeys'] }).listKeys = chainKeys(ctx.listKeys, r.id, k);
+            // The resource's own keys, and those of the children that came with it (a namespace's RootManageSharedAccessKey).
+            const parsed = parseResourceId(r.id);
+            const provider = parsed && !parsed.children.length ? this.deps.plane.providers.find((p) => lower(p.namespace) === lower(parsed.namespace) && lower(p.type) === lower(parsed.type)) : undefined;
+            for (const id of [r.id, ...(provider?.keyedChildren?.(r.id) ?? [])]) {
+              const k = await api.post(`${id}/listKeys`, r.apiVersion).catch(() => undefined);
+              if (k !== undefined) (ctx as { listKeys: DeploymentContext['listKeys'] }).listKeys = chainKeys(ctx.listKeys, id, k);
+            }
           }
           return (isObj(answer.body) ? answer.body : (await api.get(r.id, r.apiVersion))) as Obj;
         } catch (e) {

@@ -17,6 +17,8 @@ import { HubError } from '../../core/errors.js';
 import { ConsumerGroups } from '../../hub/eventhub/consumerGroups.js';
 import { HubCertificates, type CertificateDescription } from '../../hub/certificates/certificates.js';
 import type { FileUploadSettings } from '../../hub/files/settings.js';
+import type { EndpointKind, EndpointSettings, RoutingSettings } from '../../hub/routing/types.js';
+import { routingOperation } from './routing.js';
 
 export const IOT_HUBS_TYPE = 'Microsoft.Devices/IotHubs';
 type HubRecordBody = HubSettings & { createdByControlPlane?: boolean; hostName: string };
@@ -66,13 +68,13 @@ export class IotHubs implements ResourceTypeProvider {
       const body = record.body as HubRecordBody;
       if (body.createdByControlPlane && !hubs.get(record.name)) {
         await hubs.create({ hubName: record.name, hostName: body.hostName });
-        applySettings(hubs.get(record.name), body);
+        await applySettings(hubs.get(record.name), body, this.deps.logger);
       } else if (!body.createdByControlPlane && !hubs.get(record.name)) {
         // A hub removed from the configuration file: its resource goes too (its identity with it).
         await this.deps.hubIdentities.setHubIdentity(record.id, { system: false, userAssigned: [] });
         store.resources.delete(record.id);
       } else {
-        applySettings(hubs.get(record.name), body);
+        await applySettings(hubs.get(record.name), body, this.deps.logger);
       }
     }
   }
@@ -205,7 +207,7 @@ export class IotHubs implements ResourceTypeProvider {
       updatedAt: now,
     };
     store.resources.put(record);
-    applySettings(this.deps.hubs.get(record.name), record.body as HubRecordBody);
+    await applySettings(this.deps.hubs.get(record.name), record.body as HubRecordBody, this.deps.logger);
     return { resource: await this.toArm(record), created: !existing };
   }
 
@@ -302,7 +304,7 @@ export class IotHubs implements ResourceTypeProvider {
         if (method === 'POST' && c[2]!.toLowerCase() === 'verify') return { status: 200, body: toArm(await certificates.verify(name, pem(body), context.ifMatch)) };
         return undefined;
       }
-      return undefined;
+      return routingOperation(method, c, hub, parent.body as HubRecordBody, body);
     });
   }
 
@@ -355,7 +357,7 @@ async function asArmError<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Hands a hub the settings its resource holds that it acts on today (file upload). */
-function applySettings(hub: RunningHub | undefined, body: HubRecordBody): void {
+async function applySettings(hub: RunningHub | undefined, body: HubRecordBody, logger: Logger): Promise<void> {
   if (!hub) return;
   const { storageEndpoints, enableFileUploadNotifications, messagingEndpoints } = body.properties;
   hub.fileUploadSettings.set({
@@ -363,4 +365,17 @@ function applySettings(hub: RunningHub | undefined, body: HubRecordBody): void {
     enableFileUploadNotifications,
     messagingEndpoints,
   });
+  // Routing acts on what was stored: a failure is logged (and shows in endpoint health), the PUT stands.
+  await hub.routing.apply(routingSettings(body.properties.routing)).catch((e) => logger.error({ err: e, hub: hub.config.hubName }, 'applying routing settings failed'));
+}
+
+/** The hub resource's `properties.routing` in routing's words (cosmosDBSqlContainers endpoints are not routed to). */
+function routingSettings(r: HubSettings['properties']['routing']): RoutingSettings {
+  const list = (kind: EndpointKind) => ((r.endpoints[kind] ?? []) as unknown as EndpointSettings[]).map((e) => ({ ...e, kind }));
+  return {
+    endpoints: { eventHubs: list('eventHubs'), serviceBusQueues: list('serviceBusQueues'), serviceBusTopics: list('serviceBusTopics'), storageContainers: list('storageContainers') },
+    routes: r.routes.map((x) => ({ ...x, condition: x.condition ?? 'true' })),
+    fallbackRoute: r.fallbackRoute,
+    enrichments: r.enrichments,
+  };
 }

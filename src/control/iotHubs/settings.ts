@@ -5,6 +5,8 @@
  */
 import { armErrors } from '../errors.js';
 import { parseUserAssignedIdentityId } from '../resourceIds.js';
+import { compileRouteCondition } from '../../hub/routing/query/index.js';
+import { RouteConditionError } from '../../hub/routing/types.js';
 
 export type IdentityType = 'None' | 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
 
@@ -49,6 +51,8 @@ type StorageEndpoint = OutboundIdentity & { sasTtlAsIso8601: string; connectionS
 
 export const SKUS: Record<string, string> = { F1: 'Free', S1: 'Standard', S2: 'Standard', S3: 'Standard', B1: 'Basic', B2: 'Basic', B3: 'Basic' };
 const ROUTE_SOURCES = ['DeviceMessages', 'TwinChangeEvents', 'DeviceLifecycleEvents', 'DeviceJobLifecycleEvents', 'DigitalTwinChangeEvents', 'DeviceConnectionStateEvents', 'MqttBrokerMessages'];
+/** IoT Hub's routing limits: paid tiers, and the free tier (F1). */
+const ROUTING_LIMITS = { paid: { routes: 100, endpoints: 10, enrichments: 10 }, free: { routes: 5, endpoints: 1, enrichments: 2 } };
 const READ_ONLY = ['provisioningState', 'state', 'hostName', 'locations', 'hostNameSuffix'];
 
 export function defaultSettings(partitionCount: number): HubSettings {
@@ -212,7 +216,7 @@ export function parseSettings(body: Json, fixed: { partitionCount: number; polic
     identity: parseIdentity(body.identity),
     properties: {
       eventHubEndpoints: { events: { retentionTimeInDays, partitionCount } },
-      routing: parseRouting(p.routing),
+      routing: parseRouting(p.routing, sku === 'F1' ? ROUTING_LIMITS.free : ROUTING_LIMITS.paid),
       storageEndpoints: parseStorage(p.storageEndpoints, d.properties.storageEndpoints),
       messagingEndpoints: {
         fileNotifications: {
@@ -255,7 +259,7 @@ function parseOutbound(o: Json, path: string): OutboundIdentity {
   return { ...(authenticationType ? { authenticationType } : {}), ...(identity ? { identity: { userAssignedIdentity: (uai as string | null | undefined) ?? null } } : {}) };
 }
 
-function parseRouting(v: unknown): Routing {
+function parseRouting(v: unknown, limits: { routes: number; endpoints: number; enrichments: number }): Routing {
   const r = obj(v, 'properties.routing');
   const routing = defaultRouting();
   if (!r) return routing;
@@ -271,7 +275,7 @@ function parseRouting(v: unknown): Routing {
       const o = obj(x, path);
       if (!o) throw bad(path, 'expected an object');
       const name = str(o.name, `${path}.name`);
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(name) || ['events', 'fileNotifications', '$default'].includes(name)) throw bad(`${path}.name`, `'${name}' is not a valid endpoint name (letters, digits, . _ -, up to 64; not a reserved name)`);
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(name) || ['events', 'operationsmonitoringevents', 'filenotifications', '$default'].includes(name.toLowerCase())) throw bad(`${path}.name`, `'${name}' is not a valid endpoint name (letters, digits, . _ -, up to 64; not a reserved name)`);
       if (names.has(name.toLowerCase())) throw bad(`${path}.name`, `an endpoint named '${name}' already exists`);
       names.add(name.toLowerCase());
       const auth = parseOutbound(o, path);
@@ -281,6 +285,10 @@ function parseRouting(v: unknown): Routing {
       return { ...o, ...auth, name } as Endpoint;
     });
   }
+  const endpointCount = Object.values(routing.endpoints).reduce((n, list) => n + list.length, 0);
+  if (endpointCount > limits.endpoints) {
+    throw bad('properties.routing.endpoints', `${endpointCount} custom endpoints, more than the ${limits.endpoints} allowed across all endpoint types for this hub's tier`);
+  }
   const route = (x: unknown, path: string, fallback: boolean) => {
     const o = obj(x, path);
     if (!o) throw bad(path, 'expected an object');
@@ -289,16 +297,28 @@ function parseRouting(v: unknown): Routing {
     if (!Array.isArray(o.endpointNames) || o.endpointNames.length !== 1) throw bad(`${path}.endpointNames`, 'expected a list of exactly one endpoint name');
     const endpoint = str(o.endpointNames[0], `${path}.endpointNames[0]`);
     if (!names.has(endpoint.toLowerCase())) throw bad(`${path}.endpointNames`, `no endpoint named '${endpoint}'`);
+    const name = str(o.name, `${path}.name`, fallback ? '$fallback' : undefined);
+    const condition = str(o.condition, `${path}.condition`, 'true');
+    try {
+      compileRouteCondition(condition);
+    } catch (e) {
+      // IoT Hub: 400 "Invalid Routing Condition, RouteName:…, ErrorMessage:…, Location …" (IH400104).
+      if (e instanceof RouteConditionError) {
+        throw armErrors.badRequest('IH400104', `Invalid Routing Condition, RouteName:${name}, ErrorMessage:${e.message}, Location <start>:${e.line}:${e.column} (${path}.condition).`);
+      }
+      throw e;
+    }
     return {
-      name: str(o.name, `${path}.name`, fallback ? '$fallback' : undefined),
+      name,
       source,
-      condition: str(o.condition, `${path}.condition`, 'true'),
+      condition,
       endpointNames: [endpoint],
       isEnabled: bool(o.isEnabled, `${path}.isEnabled`, true),
     };
   };
   if (r.routes !== undefined && r.routes !== null) {
     if (!Array.isArray(r.routes)) throw bad('properties.routing.routes', 'expected a list');
+    if (r.routes.length > limits.routes) throw bad('properties.routing.routes', `${r.routes.length} routes, more than the ${limits.routes} allowed for this hub's tier`);
     const seen = new Set<string>();
     routing.routes = r.routes.map((x, i) => {
       const parsed = route(x, `properties.routing.routes[${i}]`, false);
@@ -311,12 +331,19 @@ function parseRouting(v: unknown): Routing {
   if (r.fallbackRoute !== undefined && r.fallbackRoute !== null) routing.fallbackRoute = route(r.fallbackRoute, 'properties.routing.fallbackRoute', true);
   if (r.enrichments !== undefined && r.enrichments !== null) {
     if (!Array.isArray(r.enrichments)) throw bad('properties.routing.enrichments', 'expected a list');
+    if (r.enrichments.length > limits.enrichments) throw bad('properties.routing.enrichments', `${r.enrichments.length} enrichments, more than the ${limits.enrichments} allowed for this hub's tier`);
+    const keys = new Set<string>();
     routing.enrichments = r.enrichments.map((x, i) => {
       const path = `properties.routing.enrichments[${i}]`;
       const o = obj(x, path) ?? {};
       if (!Array.isArray(o.endpointNames)) throw bad(`${path}.endpointNames`, 'expected a list');
       for (const n of o.endpointNames) if (typeof n !== 'string' || !names.has(n.toLowerCase())) throw bad(`${path}.endpointNames`, `no endpoint named '${String(n)}'`);
-      return { key: str(o.key, `${path}.key`), value: str(o.value, `${path}.value`), endpointNames: o.endpointNames as string[] };
+      const key = str(o.key, `${path}.key`);
+      if (key.trim() === '') throw bad(`${path}.key`, 'an enrichment needs a key');
+      if (keys.has(key.toLowerCase())) throw bad(`${path}.key`, `an enrichment with the key '${key}' already exists`);
+      keys.add(key.toLowerCase());
+      if (o.endpointNames.length === 0) throw bad(`${path}.endpointNames`, 'an enrichment applies to at least one endpoint');
+      return { key, value: str(o.value, `${path}.value`), endpointNames: o.endpointNames as string[] };
     });
   }
   return routing;

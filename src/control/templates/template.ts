@@ -587,7 +587,18 @@ function planScope(scope: TemplateScope): Instance[] {
       const rg = scope.ctx.resourceGroup;
       let tail = `providers/${typeSegments[0]}`;
       for (let i = 1; i < typeSegments.length; i++) tail += `/${typeSegments[i]}/${nameSegments[i - 1]}`;
-      const id = rg ? `/subscriptions/${scope.ctx.subscriptionId}/resourceGroups/${rg.name}/${tail}` : `/subscriptions/${scope.ctx.subscriptionId}/${tail}`;
+      // An extension resource (a role assignment) names the resource it applies to in 'scope'.
+      const scopeRaw = getCI(r, 'scope');
+      const extensionScope = scopeRaw === undefined ? undefined : ev(scopeRaw, `${def.path}.scope`);
+      if (extensionScope !== undefined && (typeof extensionScope !== 'string' || !extensionScope.startsWith('/'))) {
+        throw invalidTemplate(`The template resource '${name}' at '${scope.at(def.path)}' is not valid: 'scope' must evaluate to a resource id. ${RESOURCES_HELP}`, scope.at(`${def.path}.scope`));
+      }
+      const id =
+        typeof extensionScope === 'string'
+          ? `${extensionScope.replace(/\/+$/, '')}/${tail}`
+          : rg
+            ? `/subscriptions/${scope.ctx.subscriptionId}/resourceGroups/${rg.name}/${tail}`
+            : `/subscriptions/${scope.ctx.subscriptionId}/${tail}`;
       if (instances.some((i) => i.id.toLowerCase() === id.toLowerCase())) {
         throw invalidTemplate(`The resource '${id}' at '${scope.at(def.path)}' is defined multiple times in a template. ${RESOURCES_HELP}`, scope.at(def.path));
       }

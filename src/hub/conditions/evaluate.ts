@@ -1,6 +1,7 @@
 /**
  * Evaluates a parsed condition (the query language's WHERE grammar) against one JSON document in
- * memory: configurations' target conditions over a twin now, message routing's queries later.
+ * memory: configurations' target conditions over a twin, and message routing's conditions over a
+ * message (src/hub/routing/query resolves `$body`, `$twin`, system and application names).
  *
  * IoT Hub's rules, as the SQL compiler applies them in the store: comparisons are type-strict
  * (a string never equals a number), a missing property is undefined, and undefined propagates
@@ -126,10 +127,45 @@ function compare(op: string, a: Value, b: Value): boolean | undefined {
   }
 }
 
+/** A number, or undefined when the arithmetic left the finite numbers (NaN, ±Infinity). */
+const finite = (n: number): Value => (Number.isFinite(n) ? (Object.is(n, -0) ? 0 : n) : undefined);
+const num = (v: Value): v is number => typeof v === 'number';
+const str = (v: Value): v is string => typeof v === 'string';
+/** What AS_NUMBER reads: a decimal number, optionally signed, with an exponent; nothing else. */
+const NUMBER_TEXT = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
 function call(name: string, args: Value[]): Value {
-  const [a, b] = args;
+  const [a, b, c] = args;
   const k = kindOf(a);
   switch (name) {
+    // Routing's math, type-casting and string functions (IoT Hub's names): undefined for the wrong types.
+    case 'EXP':
+      return num(a) ? finite(Math.exp(a)) : undefined;
+    case 'POWER':
+      return num(a) && num(b) ? finite(Math.pow(a, b)) : undefined;
+    case 'SQUARE':
+      return num(a) ? finite(a * a) : undefined;
+    case 'SIGN':
+      return num(a) ? finite(Math.sign(a)) : undefined;
+    case 'SQRT':
+      return num(a) ? finite(Math.sqrt(a)) : undefined;
+    case 'AS_NUMBER':
+      if (num(a)) return a;
+      return str(a) && NUMBER_TEXT.test(a) ? finite(Number(a)) : undefined;
+    case 'CONCAT':
+      return args.every(str) ? (args as string[]).join('') : undefined;
+    case 'SUBSTRING': {
+      if (!str(a) || !num(b) || (args.length > 2 && !num(c))) return undefined;
+      const start = Math.max(0, Math.trunc(b));
+      const length = args.length > 2 ? Math.max(0, Math.trunc(c as number)) : undefined;
+      return a.substr(start, length);
+    }
+    case 'INDEX_OF':
+      return str(a) && str(b) ? a.indexOf(b) : undefined;
+    case 'STARTS_WITH':
+      return str(a) && str(b) ? a.startsWith(b) : undefined;
+    case 'ENDS_WITH':
+      return str(a) && str(b) ? a.endsWith(b) : undefined;
     case 'IS_DEFINED':
       return a !== undefined;
     case 'IS_NULL':

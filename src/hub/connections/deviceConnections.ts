@@ -42,6 +42,16 @@ export interface ConnectionHandle {
   disconnected(): void;
 }
 
+/** An identity's connection state changed: it connected, or its live connection ended. */
+export interface ConnectionStateChange {
+  deviceId: string;
+  moduleId?: string;
+  state: 'Connected' | 'Disconnected';
+  at: Date;
+}
+
+type ConnectionStateListener = (change: ConnectionStateChange) => void;
+
 /** lastActivityTime is written at most this often per connection: it is a coarse signal in IoT Hub too. */
 const ACTIVITY_WRITE_INTERVAL_MS = 5000;
 
@@ -56,6 +66,7 @@ interface Live {
  */
 export class DeviceConnections {
   private readonly live = new Map<string, Live>();
+  private readonly stateListeners = new Set<ConnectionStateListener>();
   private closed = false;
 
   constructor(
@@ -66,6 +77,15 @@ export class DeviceConnections {
     private readonly x509?: X509Verifier,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * Each connect of an identity, and each end of its live connection (not of one that a newer
+   * connection replaced), told synchronously in the order they happen. Listeners must not throw.
+   */
+  onConnectionStateChange(listener: ConnectionStateListener): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
 
   /** Connections from a previous run are gone; say so in the registry. */
   async start(): Promise<void> {
@@ -125,6 +145,7 @@ export class DeviceConnections {
     const previous = this.live.get(key);
     this.live.set(key, connection);
     previous?.close('another connection with the same identity replaced this one');
+    this.emitState(identity, 'Connected');
     await this.record(identity, 'Connected', true);
 
     let lastActivityWrite = Date.now();
@@ -141,6 +162,7 @@ export class DeviceConnections {
         ended = true;
         if (this.live.get(key) !== connection) return;
         this.live.delete(key);
+        this.emitState(identity, 'Disconnected');
         void this.record(identity, 'Disconnected', false);
       },
     };
@@ -157,10 +179,27 @@ export class DeviceConnections {
   /** Closes every live connection (hub shutdown), records them Disconnected, and records nothing after. */
   async closeAll(reason: string): Promise<void> {
     const connections = [...this.live.values()];
+    const identities = [...this.live.keys()];
     this.live.clear();
     for (const c of connections) c.close(reason);
+    for (const key of identities) {
+      const [deviceId, moduleId] = key.split('/');
+      this.emitState({ deviceId: deviceId!, moduleId }, 'Disconnected');
+    }
     await this.devices.disconnectAll(this.now().toISOString());
     this.closed = true;
+  }
+
+  private emitState(identity: Pick<ConnectedIdentity, 'deviceId' | 'moduleId'>, state: ConnectionStateChange['state']): void {
+    if (this.closed) return;
+    const change: ConnectionStateChange = { deviceId: identity.deviceId, ...(identity.moduleId ? { moduleId: identity.moduleId } : {}), state, at: this.now() };
+    for (const listener of this.stateListeners) {
+      try {
+        listener(change);
+      } catch (e) {
+        this.logger.error({ err: e, deviceId: identity.deviceId }, 'a connection state listener failed');
+      }
+    }
   }
 
   private async record(identity: ConnectedIdentity, state: 'Connected' | 'Disconnected', activity: boolean): Promise<void> {

@@ -28,6 +28,9 @@ export interface JobsOptions {
   now?: () => Date;
 }
 
+/** A device's part of a job ended (completed or failed), as committed. */
+export type DeviceJobEndListener = (record: DeviceJob, job: Job) => void;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -39,6 +42,7 @@ export class Jobs {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly runs = new Map<string, Promise<void>>();
   private readonly cancelled = new Set<string>();
+  private readonly deviceJobEndListeners = new Set<DeviceJobEndListener>();
   private stopped = false;
   private nextSlot = 0;
   private readonly concurrency: number;
@@ -54,6 +58,12 @@ export class Jobs {
     this.concurrency = options.concurrency ?? JOB_DEFAULTS.concurrency;
     this.interval = 1000 / (options.deviceOperationsPerSecond ?? JOB_DEFAULTS.deviceOperationsPerSecond);
     this.now = options.now ?? (() => new Date());
+  }
+
+  /** Each device job that ends (completed or failed), after it is stored. Listeners must not throw. */
+  onDeviceJobEnd(listener: DeviceJobEndListener): () => void {
+    this.deviceJobEndListeners.add(listener);
+    return () => this.deviceJobEndListeners.delete(listener);
   }
 
   /** PUT /jobs/v2/{jobId}. */
@@ -177,6 +187,13 @@ export class Jobs {
       result = { ...record, status: 'failed', startTimeUtc: started, endTimeUtc: end, lastUpdatedDateTimeUtc: end, outcome: { deviceMethodResponse: null }, error };
     }
     await this.store.putDeviceJob(result);
+    for (const listener of this.deviceJobEndListeners) {
+      try {
+        listener(result, job);
+      } catch {
+        // An observer never fails the job it observes.
+      }
+    }
   }
 
   private async updateTwin(job: Job, deviceId: string): Promise<DeviceJob['outcome']> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { EventLog, EventToAppend, StoredEvent } from '../../store/index.js';
+import type { EventLog, EventLogs, EventToAppend, StoredEvent } from '../../store/index.js';
+import { BUILT_IN_ENTITY } from '../../store/eventLog.js';
 
 /** The partition a device's messages go to: a stable hash of the device id, as IoT Hub does. */
 export function partitionFor(deviceId: string, partitions: number): number {
@@ -10,11 +11,21 @@ export function partitionFor(deviceId: string, partitions: number): number {
 /** Most events one transaction commits; a bigger backlog is committed in several. */
 const MAX_BATCH = 2000;
 
-interface Pending {
+/** One event for one entity of the log (routing: `$builtin` and custom endpoints' backlogs). */
+export interface EntityEvent {
+  entity: string;
   event: EventToAppend;
-  resolve: (e: StoredEvent) => void;
-  reject: (e: unknown) => void;
 }
+
+/** Appends across entities, and who to tell after they committed (routing's drainers, live readers). */
+export interface AcrossEntities {
+  logs: Pick<EventLogs, 'appendAcross'>;
+  committed(stored: { entity: string; event: StoredEvent }[]): void;
+}
+
+type Pending =
+  | { event: EventToAppend; entries?: undefined; resolve: (e: StoredEvent) => void; reject: (e: unknown) => void }
+  | { event?: undefined; entries: EntityEvent[]; resolve: (e: StoredEvent[]) => void; reject: (e: unknown) => void };
 
 /**
  * Group commit in front of the event log: appends from every connection queue up and are
@@ -32,27 +43,46 @@ export class EventLogWriter {
   constructor(
     private readonly log: EventLog,
     private readonly logger: Logger,
+    private readonly across?: AcrossEntities,
   ) {}
 
   append(event: EventToAppend): Promise<StoredEvent> {
     if (this.closed) return Promise.reject(new Error('the event log is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate runs after the current I/O phase: everything the sockets delivered in this
-        // turn is in the batch.
-        setImmediate(() => void this.flush());
-      }
-    });
+    return new Promise((resolve, reject) => this.enqueue({ event, resolve, reject }));
+  }
+
+  /**
+   * Appends one message to several entities (the built-in endpoint and routing backlogs), in the
+   * same group commit as everything else queued: resolves after the commit, results in order.
+   */
+  appendAcross(entries: EntityEvent[]): Promise<StoredEvent[]> {
+    if (this.closed) return Promise.reject(new Error('the event log is closed'));
+    if (!this.across) return Promise.reject(new Error('this event log writer appends to the built-in endpoint only'));
+    if (entries.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => this.enqueue({ entries, resolve, reject }));
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // setImmediate runs after the current I/O phase: everything the sockets delivered in this
+      // turn is in the batch.
+      setImmediate(() => void this.flush());
+    }
   }
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        const stored = await this.log.append(batch.map((p) => p.event));
-        batch.forEach((p, i) => p.resolve(stored[i]!));
+        if (batch.every((p) => p.entries === undefined)) {
+          // No routing in this batch: the built-in endpoint's own append, as cheap as ever.
+          const stored = await this.log.append(batch.map((p) => p.event!));
+          batch.forEach((p, i) => (p.resolve as (e: StoredEvent) => void)(stored[i]!));
+        } else {
+          await this.flushAcross(batch);
+        }
       } catch (e) {
         this.logger.error({ err: e, events: batch.length }, 'event log append failed');
         for (const p of batch) p.reject(e);
@@ -60,6 +90,31 @@ export class EventLogWriter {
     }
     this.scheduled = false;
     for (const done of this.idle.splice(0)) done();
+  }
+
+  private async flushAcross(batch: Pending[]): Promise<void> {
+    const flat: EntityEvent[] = [];
+    for (const p of batch) {
+      if (p.entries) flat.push(...p.entries);
+      else flat.push({ entity: BUILT_IN_ENTITY, event: p.event });
+    }
+    const stored = await this.across!.logs.appendAcross(flat);
+    this.across!.committed(flat.map((f, i) => ({ entity: f.entity, event: stored[i]! })));
+    let at = 0;
+    for (const p of batch) {
+      if (p.entries) {
+        p.resolve(stored.slice(at, at + p.entries.length));
+        at += p.entries.length;
+      } else {
+        p.resolve(stored[at++]!);
+      }
+    }
+  }
+
+  /** Resolves once everything queued so far is committed (or failed). */
+  settled(): Promise<void> {
+    if (!this.scheduled) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   /** Commits what is queued and refuses further appends. */

@@ -3,6 +3,16 @@ import { HubError } from '../../core/errors.js';
 import type { StoredEvent } from '../../store/index.js';
 import type { ConnectedIdentity } from '../connections/deviceConnections.js';
 import { partitionFor, type EventLogWriter } from './eventLogWriter.js';
+import type { RoutableMessage } from '../routing/types.js';
+
+/** What Telemetry needs of message routing (src/hub/routing/routing.ts). */
+export interface TelemetryRouting {
+  /** No routes and no enrichment of `events`: append to the built-in endpoint as is. */
+  readonly builtInOnly: boolean;
+  countBuiltIn(): void;
+  /** Appends to every endpoint the routes choose, in one commit; the built-in endpoint's copy, if any. */
+  routeTelemetry(message: RoutableMessage, partition: number, enqueuedTime: number): Promise<StoredEvent | undefined>;
+}
 
 /** IoT Hub's device-to-cloud message size limit: body plus properties. */
 export const MAX_D2C_MESSAGE_BYTES = 256 * 1024;
@@ -38,10 +48,14 @@ export class Telemetry {
     private readonly writer: EventLogWriter,
     private readonly partitions: number,
     private readonly now: () => number = Date.now,
+    private readonly routing?: TelemetryRouting,
   ) {}
 
-  /** Resolves once the message is committed to the event log. */
-  async send(source: ConnectedIdentity, message: DeviceToCloudMessage): Promise<{ event: StoredEvent; fault?: FaultRequest }> {
+  /**
+   * Resolves once the message is committed to the event log (to every endpoint routing chose;
+   * `event` is its built-in endpoint copy, absent when the routes sent it elsewhere only).
+   */
+  async send(source: ConnectedIdentity, message: DeviceToCloudMessage): Promise<{ event?: StoredEvent; fault?: FaultRequest }> {
     const size = messageSize(message);
     if (size > MAX_D2C_MESSAGE_BYTES) {
       throw new HubError('MessageTooLarge', `Message size ${size} bytes exceeds the limit of ${MAX_D2C_MESSAGE_BYTES} bytes`);
@@ -65,6 +79,13 @@ export class Telemetry {
     system['iothub-enqueuedtime'] = new Date(enqueuedTime).toISOString();
     system['iothub-message-source'] = 'Telemetry';
 
+    const routing = this.routing;
+    if (routing && !routing.builtInOnly) {
+      const routable: RoutableMessage = { source: 'DeviceMessages', deviceId: source.deviceId, body: message.body, systemProperties: system, properties: message.properties };
+      if (source.moduleId) routable.moduleId = source.moduleId;
+      const event = await routing.routeTelemetry(routable, stamp.partition, enqueuedTime);
+      return { ...(event ? { event } : {}), fault: faultRequest(message.properties) };
+    }
     const event = await this.writer.append({
       partition: stamp.partition,
       enqueuedTime,
@@ -72,6 +93,7 @@ export class Telemetry {
       systemProperties: system,
       properties: message.properties,
     });
+    routing?.countBuiltIn();
     return { event, fault: faultRequest(message.properties) };
   }
 

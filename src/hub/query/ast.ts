@@ -61,6 +61,39 @@ export const FUNCTIONS: Record<string, number> = {
   CEILING: 1,
 };
 
+/**
+ * The functions of message routing conditions, with their least and greatest number of arguments
+ * (IoT Hub's "Expressions and conditions": math, type checking and casting, strings).
+ */
+export const ROUTE_FUNCTIONS: Record<string, readonly [number, number]> = {
+  ABS: [1, 1],
+  EXP: [1, 1],
+  POWER: [2, 2],
+  SQUARE: [1, 1],
+  CEILING: [1, 1],
+  FLOOR: [1, 1],
+  SIGN: [1, 1],
+  SQRT: [1, 1],
+  AS_NUMBER: [1, 1],
+  IS_ARRAY: [1, 1],
+  IS_BOOL: [1, 1],
+  IS_DEFINED: [1, 1],
+  IS_NULL: [1, 1],
+  IS_NUMBER: [1, 1],
+  IS_OBJECT: [1, 1],
+  IS_PRIMITIVE: [1, 1],
+  IS_STRING: [1, 1],
+  CONCAT: [2, Infinity],
+  LENGTH: [1, 1],
+  LOWER: [1, 1],
+  UPPER: [1, 1],
+  SUBSTRING: [2, 3],
+  INDEX_OF: [2, 2],
+  STARTS_WITH: [2, 2],
+  ENDS_WITH: [2, 2],
+  CONTAINS: [2, 2],
+};
+
 /** Structural equality, ignoring positions (GROUP BY keys versus SELECT items). */
 export function sameExpr(a: Expr, b: Expr): boolean {
   return JSON.stringify(a, (k, v) => (k === 'pos' ? undefined : v)) === JSON.stringify(b, (k, v) => (k === 'pos' ? undefined : v));

@@ -3,10 +3,12 @@
  * `SELECT [TOP n] * | <items> FROM devices | devices.modules | devices.jobs [WHERE …] [GROUP BY …]`.
  * Every error names the 1-based position it was found at.
  */
-import { AGGREGATES, FUNCTIONS, sameExpr, type Collection, type ComparisonOp, type Expr, type Query, type SelectItem } from './ast.js';
-import { syntaxError, tokenize, type Token } from './lexer.js';
+import { AGGREGATES, FUNCTIONS, ROUTE_FUNCTIONS, sameExpr, type Collection, type ComparisonOp, type Expr, type Query, type SelectItem } from './ast.js';
+import { syntaxError, tokenize, type Dialect, type Token } from './lexer.js';
 
 const KEYWORDS = new Set(['SELECT', 'TOP', 'FROM', 'WHERE', 'GROUP', 'BY', 'AS', 'AND', 'OR', 'NOT', 'IN', 'NIN', 'TRUE', 'FALSE', 'NULL']);
+/** Routing conditions reserve fewer words: a property may be called `select` or `from`. */
+const ROUTE_KEYWORDS = new Set(['AND', 'OR', 'NOT', 'TRUE', 'FALSE', 'NULL']);
 const COMPARISONS = new Set(['=', '!=', '<', '>', '<=', '>=']);
 /** IoT Hub caps a query's TOP as it caps a page. */
 const MAX_TOP = 1_000_000;
@@ -30,13 +32,35 @@ export function parseCondition(text: string, collection: Collection = 'devices')
   return analyze({ select: '*', from: collection, where: expr }).where!;
 }
 
+/**
+ * Parses a message routing condition (IoT Hub's routing query language: the WHERE grammar with
+ * `$`-names, `$body…` paths with array indexes, routing's functions, no IN, no arrays). Paths are
+ * kept as written: the routing evaluator resolves `$body`, `$twin`, system and application names.
+ */
+export function parseRouteCondition(text: string): Expr {
+  const p = new Parser(text, 'route');
+  const expr = p.conditionOnly();
+  const deep = tooDeep(expr, 0);
+  if (deep) throw syntaxError(deep.pos, `the condition has more than ${MAX_DEPTH * 4} operators in one expression chain; split it`);
+  return expr;
+}
+
 class Parser {
   private readonly tokens: Token[];
   private i = 0;
 
-  constructor(text: string) {
+  private readonly keywords: Set<string>;
+  /** How messages name the end of the text. */
+  private readonly endName: string;
+
+  constructor(
+    text: string,
+    private readonly dialect: Dialect = 'twin',
+  ) {
     if (text.trim() === '') throw syntaxError(1, 'the query is empty');
-    this.tokens = tokenize(text);
+    this.tokens = tokenize(text, dialect);
+    this.keywords = dialect === 'route' ? ROUTE_KEYWORDS : KEYWORDS;
+    this.endName = dialect === 'route' ? 'end of condition' : 'end of query';
   }
 
   query(): Query {
@@ -119,9 +143,14 @@ class Parser {
   private depth = 0;
 
   private expression(allowAggregates: boolean): Expr {
+    return this.nested(() => this.or(allowAggregates));
+  }
+
+  /** One level deeper (parentheses, arguments, NOT, unary minus): bounded, so no input can exhaust the stack. */
+  private nested(parse: () => Expr): Expr {
     if (++this.depth > MAX_DEPTH) throw syntaxError(this.peek().pos, `the expression is nested more than ${MAX_DEPTH} levels deep`);
     try {
-      return this.or(allowAggregates);
+      return parse();
     } finally {
       this.depth--;
     }
@@ -148,7 +177,7 @@ class Parser {
   private not(agg: boolean): Expr {
     if (this.isKeyword('NOT')) {
       const pos = this.next().pos;
-      return { kind: 'not', operand: this.not(agg), pos };
+      return { kind: 'not', operand: this.nested(() => this.not(agg)), pos };
     }
     return this.comparison(agg);
   }
@@ -159,6 +188,9 @@ class Parser {
     if (t.type === 'op' && COMPARISONS.has(t.text)) {
       this.next();
       return { kind: 'compare', op: t.text as ComparisonOp, left, right: this.additive(agg), pos: t.pos };
+    }
+    if (this.dialect === 'route' && (this.isKeyword('IN') || this.isKeyword('NIN') || (this.isKeyword('NOT') && this.peekKeyword(1, 'IN')))) {
+      throw syntaxError(t.pos, `${t.text.toUpperCase()} is not part of IoT Hub's routing query language; combine comparisons with OR`);
     }
     if (this.isKeyword('IN') || this.isKeyword('NIN')) {
       this.next();
@@ -175,7 +207,7 @@ class Parser {
   private list(): Expr[] {
     const open = this.next();
     const close = open.text === '[' ? ']' : open.text === '(' ? ')' : undefined;
-    if (open.type !== 'op' || !close) throw syntaxError(open.pos, `expected a list such as ['a', 'b'] after IN, found '${open.text || 'end of query'}'`);
+    if (open.type !== 'op' || !close) throw syntaxError(open.pos, `expected a list such as ['a', 'b'] after IN, found '${open.text || this.endName}'`);
     const items: Expr[] = [];
     if (!this.isOp(close)) {
       do items.push(this.additive(false));
@@ -206,7 +238,7 @@ class Parser {
   private unary(agg: boolean): Expr {
     if (this.isOp('-')) {
       const pos = this.next().pos;
-      const operand = this.unary(agg);
+      const operand = this.nested(() => this.unary(agg));
       if (operand.kind === 'literal' && typeof operand.value === 'number') return { ...operand, value: -operand.value, pos };
       return { kind: 'negate', operand, pos };
     }
@@ -221,7 +253,7 @@ class Parser {
       this.expectOp(')');
       return e;
     }
-    if (t.type === 'op' && t.text === '[') {
+    if (t.type === 'op' && t.text === '[' && this.dialect === 'twin') {
       this.i--;
       return { kind: 'array', items: this.list(), pos: t.pos };
     }
@@ -231,10 +263,10 @@ class Parser {
       if (upper === 'TRUE' || upper === 'FALSE') return { kind: 'literal', value: upper === 'TRUE', pos: t.pos };
       if (upper === 'NULL') return { kind: 'literal', value: null, pos: t.pos };
       if (this.isOp('(')) return this.call(t, agg);
-      if (KEYWORDS.has(upper)) throw syntaxError(t.pos, `unexpected keyword '${t.text}'`);
+      if (this.keywords.has(upper)) throw syntaxError(t.pos, `unexpected keyword '${t.text}'`);
       return this.path(t);
     }
-    throw syntaxError(t.pos, t.type === 'eof' ? 'unexpected end of query' : `unexpected '${t.text}'`);
+    throw syntaxError(t.pos, t.type === 'eof' ? `unexpected ${this.endName}` : `unexpected '${t.text}'`);
   }
 
   private call(name: Token, agg: boolean): Expr {
@@ -246,6 +278,16 @@ class Parser {
     }
     this.expectOp(')');
     const upper = name.text.toUpperCase();
+    if (this.dialect === 'route') {
+      const arity = ROUTE_FUNCTIONS[upper];
+      if (!arity) throw syntaxError(name.pos, `unknown function '${name.text}'`);
+      const [min, max] = arity;
+      if (args.length < min || args.length > max) {
+        const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+        throw syntaxError(name.pos, `${upper} takes ${want} argument${want === '1' ? '' : 's'}, not ${args.length}`);
+      }
+      return { kind: 'call', name: upper, args, pos: name.pos };
+    }
     if ((AGGREGATES as readonly string[]).includes(upper)) {
       if (!agg) throw syntaxError(name.pos, `${upper}() is allowed only in the SELECT clause`);
       const want = upper === 'COUNT' ? 0 : 1;
@@ -267,6 +309,15 @@ class Parser {
       } else if (this.isOp('[') && this.peek(1).type === 'string') {
         this.next();
         segments.push(this.next().value as string);
+        this.expectOp(']');
+      } else if (this.dialect === 'route' && this.isOp('[')) {
+        // `$body.list[0]`: an array index, kept as its decimal text.
+        this.next();
+        const t = this.next();
+        if (t.type !== 'number' || !Number.isInteger(t.value) || (t.value as number) < 0) {
+          throw syntaxError(t.pos, `expected an array index (a whole number) or a quoted name after '[', found '${t.text || 'end of condition'}'`);
+        }
+        segments.push(String(t.value));
         this.expectOp(']');
       } else break;
     }
@@ -302,15 +353,15 @@ class Parser {
   }
   private expectOp(op: string): void {
     const t = this.next();
-    if (t.type !== 'op' || t.text !== op) throw syntaxError(t.pos, `expected '${op}', found '${t.text || 'end of query'}'`);
+    if (t.type !== 'op' || t.text !== op) throw syntaxError(t.pos, `expected '${op}', found '${t.text || this.endName}'`);
   }
   private keyword(k: string): void {
     const t = this.next();
-    if (t.type !== 'ident' || t.text.toUpperCase() !== k) throw syntaxError(t.pos, `expected ${k}, found '${t.text || 'end of query'}'`);
+    if (t.type !== 'ident' || t.text.toUpperCase() !== k) throw syntaxError(t.pos, `expected ${k}, found '${t.text || this.endName}'`);
   }
   private identifier(what: string): Token {
     const t = this.next();
-    if (t.type !== 'ident') throw syntaxError(t.pos, `expected ${what}, found '${t.text || 'end of query'}'`);
+    if (t.type !== 'ident') throw syntaxError(t.pos, `expected ${what}, found '${t.text || this.endName}'`);
     return t;
   }
 }

@@ -10,7 +10,7 @@ import {
   valuesOf,
   withMetadata,
 } from './document.js';
-import type { DesiredPropertiesChange, JsonObject, Twin, TwinState } from './types.js';
+import type { DesiredPropertiesChange, JsonObject, Twin, TwinChange, TwinState } from './types.js';
 
 /** `If-Match` for twins: absent or '*' = unconditional, else the twin's etag. */
 export type TwinIfMatch = undefined | '*' | string;
@@ -26,6 +26,7 @@ export function twinEtag(version: number): string {
 }
 
 type DesiredListener = (change: DesiredPropertiesChange) => void;
+type ChangeListener = (change: TwinChange) => void;
 
 /**
  * Device and module twins: the service's view (tags, desired, the whole document) and the
@@ -34,6 +35,7 @@ type DesiredListener = (change: DesiredPropertiesChange) => void;
  */
 export class Twins {
   private readonly desiredListeners = new Set<DesiredListener>();
+  private readonly changeListeners = new Set<ChangeListener>();
 
   constructor(
     private readonly twins: TwinStore,
@@ -47,6 +49,17 @@ export class Twins {
     return () => this.desiredListeners.delete(listener);
   }
 
+  /**
+   * Every committed change of tags, desired or reported properties, whoever made it (service
+   * PATCH/PUT, jobs, configurations, bulk import, the device), told right after the commit with the
+   * twin's new version; nothing for a write that was refused or changed nothing. Listeners run
+   * synchronously and must not throw.
+   */
+  onTwinChange(listener: ChangeListener): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   /** GET /twins/{id} and the module form. */
   async getTwin(deviceId: string, moduleId?: string): Promise<Twin> {
     const [identity, state] = await Promise.all([this.identity(deviceId, moduleId), this.twins.get(deviceId, moduleId)]);
@@ -58,7 +71,7 @@ export class Twins {
   async updateTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
     const { tags, desired, clearTags, clearDesired } = parseServiceBody(body, 'patch');
     // `tags: null` / `desired: null` in a PATCH remove the whole section, as IoT Hub does.
-    return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
+    return this.serviceWrite(deviceId, moduleId, ifMatch, 'update', (state) => ({
       tags: clearTags ? {} : tags ? mergePatch(state.tags, tags) : undefined,
       desiredPatch: clearDesired ? replacementPatch(valuesOf(state.desired), {}) : desired,
       replaceDesired: clearDesired,
@@ -68,7 +81,7 @@ export class Twins {
   /** PUT /twins/{id}: replaces tags and desired properties. */
   async replaceTwin(deviceId: string, moduleId: string | undefined, body: unknown, ifMatch: TwinIfMatch): Promise<Twin> {
     const { tags, desired } = parseServiceBody(body, 'replace');
-    return this.serviceWrite(deviceId, moduleId, ifMatch, (state) => ({
+    return this.serviceWrite(deviceId, moduleId, ifMatch, 'replace', (state) => ({
       tags: mergePatch({}, tags ?? {}),
       desiredPatch: replacementPatch(valuesOf(state.desired), mergePatch({}, desired ?? {})),
       replaceDesired: true,
@@ -85,13 +98,14 @@ export class Twins {
   /** A device's reported-properties patch; returns the new reported version. */
   async updateReportedProperties(deviceId: string, moduleId: string | undefined, patch: unknown): Promise<number> {
     const reportedPatch = validateSection(patch, 'reported');
-    const state = await this.write(deviceId, moduleId, undefined, (current) => {
+    const { state, previous } = await this.write(deviceId, moduleId, undefined, (current) => {
       const values = mergePatch(valuesOf(current.reported), reportedPatch);
       checkSectionSize(values, 'reported');
       const version = current.reported.$version + 1;
       const stamp = this.now().toISOString();
       return { ...current, reported: withMetadata(values, mergeMetadata(current.reported.$metadata, reportedPatch, stamp), version) };
     });
+    if (previous) this.emitChange({ deviceId, moduleId, kind: 'update', twin: state, reported: reportedPatch });
     return state.reported.$version;
   }
 
@@ -106,7 +120,7 @@ export class Twins {
     change: (state: TwinState) => Pick<TwinState, 'configurations' | 'configurationContent'> & { desiredPatch: JsonObject } | undefined,
   ): Promise<void> {
     let notice: DesiredPropertiesChange | undefined;
-    await this.write(deviceId, moduleId, undefined, (current) => {
+    const { state, previous } = await this.write(deviceId, moduleId, undefined, (current) => {
       notice = undefined;
       const result = change(current);
       if (!result) return current;
@@ -122,6 +136,8 @@ export class Twins {
       return next;
     });
     if (notice) this.emitDesired(notice);
+    // A write that changed only the configurations' bookkeeping (the twin's `configurations`) is not reported.
+    if (previous && notice) this.emitChange({ deviceId, moduleId, kind: 'update', twin: state, desired: withoutVersion(notice.patch) });
   }
 
   // ---- internals ----
@@ -130,10 +146,11 @@ export class Twins {
     deviceId: string,
     moduleId: string | undefined,
     ifMatch: TwinIfMatch,
+    kind: TwinChange['kind'],
     change: (state: TwinState) => { tags?: JsonObject; desiredPatch?: JsonObject; replaceDesired?: boolean },
   ): Promise<Twin> {
     let notice: DesiredPropertiesChange | undefined;
-    const state = await this.write(deviceId, moduleId, ifMatch, (current) => {
+    const { state, previous } = await this.write(deviceId, moduleId, ifMatch, (current) => {
       notice = undefined;
       const { tags, desiredPatch, replaceDesired } = change(current);
       const next: TwinState = { ...current };
@@ -155,6 +172,17 @@ export class Twins {
       return next;
     });
     if (notice) this.emitDesired(notice);
+    if (previous) {
+      const tags = tagsChange(previous.tags, state.tags);
+      this.emitChange({
+        deviceId,
+        moduleId,
+        kind,
+        twin: state,
+        ...(tags ? { tags } : {}),
+        ...(notice ? { desired: withoutVersion(notice.patch) } : {}),
+      });
+    }
     return toTwin(state, await this.identity(deviceId, moduleId));
   }
 
@@ -167,17 +195,17 @@ export class Twins {
     moduleId: string | undefined,
     ifMatch: TwinIfMatch,
     change: (current: TwinState) => TwinState,
-  ): Promise<TwinState> {
+  ): Promise<{ state: TwinState; previous?: TwinState }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.twins.get(deviceId, moduleId);
       if (!current) throw notFound(deviceId, moduleId);
       if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== current.etag) throw errors.preconditionFailed('Twin');
       const next = change(current);
-      if (next === current || sameContent(next, current)) return current;
+      if (next === current || sameContent(next, current)) return { state: current };
       const version = current.version + 1;
       const written: TwinState = { ...next, version, etag: twinEtag(version) };
       const result = await this.twins.replace(written, current.version);
-      if (result === 'ok') return written;
+      if (result === 'ok') return { state: written, previous: current };
       if (result === 'notFound') throw notFound(deviceId, moduleId);
       if (ifMatch !== undefined && ifMatch !== '*') throw errors.preconditionFailed('Twin');
     }
@@ -194,6 +222,16 @@ export class Twins {
     }
   }
 
+  private emitChange(change: TwinChange): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(change);
+      } catch {
+        // An observer never fails the write it observes.
+      }
+    }
+  }
+
   private async identity(deviceId: string, moduleId?: string): Promise<Device | (Module & { device: Device })> {
     const device = await this.devices.get(deviceId);
     if (!device) throw errors.deviceNotFound(deviceId);
@@ -206,6 +244,28 @@ export class Twins {
 
 function notFound(deviceId: string, moduleId?: string): HubError {
   return moduleId === undefined ? errors.deviceNotFound(deviceId) : errors.moduleNotFound(deviceId, moduleId);
+}
+
+function withoutVersion(patch: JsonObject & { $version: number }): JsonObject {
+  const { $version: _v, ...rest } = patch;
+  return rest;
+}
+
+/** The tags as a merge patch from `before` to `after` (removed keys null); undefined when equal. */
+function tagsChange(before: JsonObject, after: JsonObject): JsonObject | undefined {
+  const patch: JsonObject = {};
+  for (const key of Object.keys(before)) if (!(key in after)) patch[key] = null;
+  for (const [key, value] of Object.entries(after)) {
+    const old = before[key];
+    if (JSON.stringify(old) === JSON.stringify(value)) continue;
+    const bothObjects = isPlainObject(old) && isPlainObject(value);
+    patch[key] = bothObjects ? (tagsChange(old as JsonObject, value as JsonObject) ?? {}) : value;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}
+
+function isPlainObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function sameContent(a: TwinState, b: TwinState): boolean {

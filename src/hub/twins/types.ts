@@ -75,3 +75,19 @@ export interface DesiredPropertiesChange {
   /** The patch (null = removed) with `$version` set to the new desired version. */
   patch: JsonObject & { $version: number };
 }
+
+/**
+ * A committed change of a twin's tags or properties. `update` covers every patch (service PATCH,
+ * jobs, configurations, the device's reported patches); `replace` is the service's PUT.
+ */
+export interface TwinChange {
+  deviceId: string;
+  moduleId?: string;
+  kind: 'update' | 'replace';
+  /** The twin as written. */
+  twin: TwinState;
+  /** What changed, as merge patches (null = removed); a section that did not change is absent. */
+  tags?: JsonObject;
+  desired?: JsonObject;
+  reported?: JsonObject;
+}

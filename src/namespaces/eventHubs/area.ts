@@ -5,9 +5,16 @@ import type { EventLogs } from '../../store/eventLog.js';
 import type { EventHubsStore } from '../../store/eventHubs.js';
 import { EventHubsNamespaces } from './namespaces.js';
 import type { AccessRight } from './types.js';
+import type { NamespaceAzureAd } from '../azureAd.js';
 
 export interface EventHubsArea {
   namespaces: EventHubsNamespaces;
+  /**
+   * The ARM id of a namespace (`/subscriptions/…/providers/Microsoft.EventHub/namespaces/{name}`), or
+   * of one of its event hubs (`…/eventhubs/{eventHub}`): the scopes role assignments name. Undefined
+   * for a namespace the control plane has no record of.
+   */
+  resourceIdOf(namespace: string, eventHub?: string): string | undefined;
   amqp: EventHubsAmqp;
   close(): void;
 }
@@ -35,8 +42,19 @@ export async function applyEventHubsConfig(namespaces: EventHubsNamespaces, conf
  * Local Event Hubs namespaces: the namespace service over the hub's store and event log (one
  * engine with the built-in endpoint's), the configured namespaces applied, retention swept
  * periodically, and the AMQP link families the hub's endpoint serves.
+ * `azureAd`: Azure AD tokens and data roles on the namespaces' links (besides SAS).
  */
-export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLogs; namespaces: EventHubsNamespaceConfig[]; logger: Logger; retentionSweepMs?: number }): Promise<EventHubsArea> {
+export async function eventHubsArea(deps: {
+  store: EventHubsStore;
+  logs: EventLogs;
+  /** The configured namespaces to seed (those the control plane has no record of yet). */
+  namespaces: EventHubsNamespaceConfig[];
+  logger: Logger;
+  retentionSweepMs?: number;
+  /** The namespace's ARM id, from the control plane. */
+  namespaceResourceId?: (namespace: string) => string | undefined;
+  azureAd?: NamespaceAzureAd;
+}): Promise<EventHubsArea> {
   const namespaces = new EventHubsNamespaces(deps.store, deps.logs);
   await applyEventHubsConfig(namespaces, deps.namespaces);
   const sweep = () =>
@@ -47,7 +65,16 @@ export async function eventHubsArea(deps: { store: EventHubsStore; logs: EventLo
   const timer = setInterval(() => void sweep(), deps.retentionSweepMs ?? 60_000);
   timer.unref();
   void sweep();
-  return { namespaces, amqp: eventHubsAmqp(namespaces), close: () => clearInterval(timer) };
+  return {
+    namespaces,
+    resourceIdOf: (namespace, eventHub) => {
+      const id = deps.namespaceResourceId?.(namespace);
+      const hub = id && eventHub !== undefined ? namespaces.getEventHub(namespace, eventHub) : undefined;
+      return !id || eventHub === undefined ? id : `${id}/eventhubs/${hub?.name ?? eventHub}`;
+    },
+    amqp: eventHubsAmqp(namespaces, deps.azureAd),
+    close: () => clearInterval(timer),
+  };
 }
 
 /** Connection strings of each namespace (RootManageSharedAccessKey): TLS on the hub's AMQP port, and plain on loopback (emulator style). */

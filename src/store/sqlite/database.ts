@@ -245,6 +245,20 @@ export const migrations: { name: string; sql: string }[] = [
             checkpoint TEXT NOT NULL
           );`,
   },
+  {
+    // Message routing (issue 16): how far each custom endpoint's backlog (an event log entity
+    // `$endpoint/{name}`) was delivered, so that a restart resumes there; and the routing settings
+    // last applied, so that a restart routes as before from its first message.
+    name: '800-routing-checkpoints',
+    sql: `CREATE TABLE routing_checkpoints (
+            endpoint TEXT PRIMARY KEY,
+            sequence_number INTEGER NOT NULL
+          );
+          CREATE TABLE routing_settings (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            doc TEXT NOT NULL
+          );`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

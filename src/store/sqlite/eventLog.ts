@@ -25,6 +25,7 @@ interface EventRow {
 export class SqliteEventLogs implements EventLogs {
   private readonly views = new Map<string, SqliteEventLog>();
   private readonly dropAll;
+  private readonly appendAll;
 
   constructor(private readonly db: Db) {
     const dropEvents = db.prepare<[string]>('DELETE FROM events WHERE entity = ?');
@@ -33,6 +34,25 @@ export class SqliteEventLogs implements EventLogs {
       dropEvents.run(key);
       dropPartitions.run(key);
     });
+    this.appendAll = db.transaction((entries: { entity: string; event: EventToAppend }[]): StoredEvent[] => {
+      // One append per entity (each keeps its partitions' numbering), inside this one transaction.
+      const byEntity = new Map<string, number[]>();
+      entries.forEach((e, i) => {
+        const list = byEntity.get(e.entity);
+        if (list) list.push(i);
+        else byEntity.set(e.entity, [i]);
+      });
+      const out: StoredEvent[] = new Array(entries.length);
+      for (const [key, indexes] of byEntity) {
+        const stored = this.entity(key).appendInTransaction(indexes.map((i) => entries[i]!.event));
+        indexes.forEach((i, j) => (out[i] = stored[j]!));
+      }
+      return out;
+    });
+  }
+
+  async appendAcross(entries: { entity: string; event: EventToAppend }[]): Promise<StoredEvent[]> {
+    return entries.length === 0 ? [] : this.appendAll(entries);
   }
 
   entity(key: string): SqliteEventLog {
@@ -58,6 +78,7 @@ export class SqliteEventLog implements EventLog {
   private readonly sequenceAtTimeStmt;
   private readonly firstSequenceStmt;
   private readonly deleteStmt;
+  private readonly appendRows: (events: EventToAppend[]) => StoredEvent[];
   private readonly appendAll;
 
   constructor(
@@ -102,7 +123,7 @@ export class SqliteEventLog implements EventLog {
     const deleteStmt = db.prepare<[string, number, number]>('DELETE FROM events WHERE entity = ? AND partition = ? AND enqueued_time < ?');
     this.deleteStmt = { run: (p: number, time: number) => deleteStmt.run(e, p, time) };
 
-    this.appendAll = db.transaction((events: EventToAppend[]): StoredEvent[] => {
+    this.appendRows = (events: EventToAppend[]): StoredEvent[] => {
       const state = new Map<number, PartitionRow>();
       const stored: StoredEvent[] = [];
       for (const e of events) {
@@ -126,7 +147,13 @@ export class SqliteEventLog implements EventLog {
       }
       for (const p of state.values()) this.updatePartitionStmt.run(p);
       return stored;
-    });
+    };
+    this.appendAll = db.transaction(this.appendRows);
+  }
+
+  /** The append's writes, for a caller that already holds the transaction (SqliteEventLogs.appendAcross). */
+  appendInTransaction(events: EventToAppend[]): StoredEvent[] {
+    return this.appendRows(events);
   }
 
   async ensurePartitions(count: number): Promise<number> {

@@ -5,6 +5,9 @@ import type { AccessRight } from '../../../namespaces/eventHubs/types.js';
 import type { ExpiryHolder } from '../eventhub/access.js';
 import type { CbsTokenFamily } from '../cbs.js';
 import type { ClientConnection } from '../link.js';
+import { looksLikeJwt } from '../../../hub/auth/bearer.js';
+import { claimRequired, EVENT_HUBS_DATA_ACTIONS, TokenRefused, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
+import { AzureAdClaims } from '../azureAdClaims.js';
 
 /**
  * The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g.
@@ -19,6 +22,8 @@ interface ConnectionState {
   grants: Map<string, EventHubsGrant>;
   /** Links to end when their grant expires. */
   holders: Map<ExpiryHolder, NodeJS.Timeout>;
+  /** Azure AD tokens (`jwt`) put on the connection, when the namespaces take them. */
+  aad?: AzureAdClaims;
 }
 
 /**
@@ -28,12 +33,16 @@ interface ConnectionState {
  * that namespace's rules (namespace or event hub level): keys are random per rule, so the
  * signature picks the namespace, and emulator-style `Endpoint=sb://localhost;…;
  * UseDevelopmentEmulator=true` connection strings reach the right one. Tokens no namespace
- * signed are left to the other families and the hub.
+ * signed are left to the other families and the hub. Azure AD tokens (`type` `jwt`) are taken on
+ * connections bound to a namespace, and authorized by the data roles at the event hub's scope.
  */
 export class EventHubsConnections implements CbsTokenFamily {
   private readonly states = new WeakMap<ClientConnection, ConnectionState>();
 
-  constructor(private readonly namespaces: EventHubsNamespaces) {}
+  constructor(
+    private readonly namespaces: EventHubsNamespaces,
+    private readonly azureAd?: NamespaceAzureAd,
+  ) {}
 
   namespaceOf(connection: ClientConnection): string | undefined {
     return (this.states.get(connection) ?? this.bindByHost(connection))?.namespace;
@@ -41,6 +50,15 @@ export class EventHubsConnections implements CbsTokenFamily {
 
   async put(connection: ClientConnection, audience: string, token: string): Promise<boolean> {
     const state = this.states.get(connection) ?? this.bindByHost(connection, audience);
+    if (state && this.azureAd && looksLikeJwt(token)) {
+      try {
+        await this.azureAdOf(state).put(audience, token);
+      } catch (e) {
+        if (e instanceof TokenRefused) throw new HubError('IotHubUnauthorizedAccess', `InvalidToken: ${e.message}`);
+        throw e;
+      }
+      return true;
+    }
     const sas = parseSasToken(token);
     if (!sas) {
       if (state) throw new HubError('IotHubUnauthorizedAccess', 'InvalidSignature: The token is not a SharedAccessSignature.');
@@ -59,10 +77,34 @@ export class EventHubsConnections implements CbsTokenFamily {
   }
 
   /**
-   * Resolves when an unexpired token of the connection allows `right` on `eventHub`; throws
+   * Returns when an unexpired token of the connection allows `right` on `eventHub` (for each
+   * message on an authorized link: Azure AD tokens by the roles as last looked up); throws
    * IotHubUnauthorizedAccess (the last refusal) otherwise. `holder` is ended when that token expires.
    */
   authorize(connection: ClientConnection, right: AccessRight, eventHub: string, holder?: ExpiryHolder): void {
+    const refusal = this.sasRefusal(connection, right, eventHub, holder);
+    if (refusal === undefined) return;
+    const decided = right === 'Manage' ? undefined : this.states.get(connection)?.aad?.decided(right, eventHub);
+    if (decided === null) return;
+    if (decided !== undefined && right !== 'Manage') throw new HubError('IotHubUnauthorizedAccess', claimRequired(right, decided));
+    throw refusal;
+  }
+
+  /**
+   * As `authorize`, for a link being attached or a `$management` request: Azure AD tokens' roles
+   * are looked up now (a deleted role assignment counts from here).
+   */
+  async authorizeNow(connection: ClientConnection, right: 'Send' | 'Listen', eventHub: string, holder?: ExpiryHolder): Promise<void> {
+    const refusal = this.sasRefusal(connection, right, eventHub, holder);
+    if (refusal === undefined) return;
+    const why = await this.states.get(connection)?.aad?.authorize(right, eventHub, holder);
+    if (why === null) return;
+    if (why !== undefined) throw new HubError('IotHubUnauthorizedAccess', claimRequired(right, why));
+    throw refusal;
+  }
+
+  /** Undefined when a SAS token of the connection allows `right` on `eventHub`; otherwise the last refusal. */
+  private sasRefusal(connection: ClientConnection, right: AccessRight, eventHub: string, holder?: ExpiryHolder): unknown {
     const state = this.states.get(connection);
     let refusal: unknown = new HubError('IotHubUnauthorizedAccess', `Unauthorized access. '${right}' claim(s) are required to perform this operation: no token has been put on $cbs for '${eventHub}'.`);
     for (const grant of state?.grants.values() ?? []) {
@@ -77,9 +119,9 @@ export class EventHubsConnections implements CbsTokenFamily {
         timer.unref();
         state.holders.set(holder, timer);
       }
-      return;
+      return undefined;
     }
-    throw refusal;
+    return refusal;
   }
 
   release(connection: ClientConnection, holder: ExpiryHolder): void {
@@ -87,6 +129,16 @@ export class EventHubsConnections implements CbsTokenFamily {
     const timer = state?.holders.get(holder);
     if (timer) clearTimeout(timer);
     state?.holders.delete(holder);
+    state?.aad?.release(holder);
+  }
+
+  private azureAdOf(state: ConnectionState): AzureAdClaims {
+    const ad = this.azureAd!;
+    state.aad ??= new AzureAdClaims(ad.tokens, (principalId, right, eventHub) => {
+      const namespace = ad.resourceIdOf(state.namespace);
+      return ad.tokens.refusal(principalId, eventHub ? `${namespace}/eventhubs/${eventHub}` : namespace, EVENT_HUBS_DATA_ACTIONS[right]);
+    });
+    return state.aad;
   }
 
   private bind(connection: ClientConnection, namespace: string): ConnectionState {
@@ -95,6 +147,7 @@ export class EventHubsConnections implements CbsTokenFamily {
     connection.onClose(() => {
       for (const timer of state.holders.values()) clearTimeout(timer);
       state.holders.clear();
+      state.aad?.close();
     });
     return state;
   }

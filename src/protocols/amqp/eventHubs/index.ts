@@ -1,4 +1,5 @@
 import type { EventHubsNamespaces } from '../../../namespaces/eventHubs/namespaces.js';
+import type { NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import type { EventHubAccess } from '../eventhub/access.js';
 import { managementRoutes } from '../eventhub/management.js';
 import { partitionReceiverRoute } from '../eventhub/partitionReceiver.js';
@@ -17,17 +18,18 @@ export interface EventHubsAmqp {
 /**
  * Local Event Hubs namespaces on the hub's AMQP endpoint: producers' send links, and the same
  * partition receivers and $management node as the built-in endpoint's, on the connection's
- * namespace's event hubs, authorized by its SAS rules.
+ * namespace's event hubs, authorized by its SAS rules, or by Azure AD tokens and data roles when
+ * `azureAd` is given.
  */
-export function eventHubsAmqp(namespaces: EventHubsNamespaces): EventHubsAmqp {
-  const connections = new EventHubsConnections(namespaces);
+export function eventHubsAmqp(namespaces: EventHubsNamespaces, azureAd?: NamespaceAzureAd): EventHubsAmqp {
+  const connections = new EventHubsConnections(namespaces, azureAd);
   const access: EventHubAccess = {
     accepts: (c) => connections.namespaceOf(c) !== undefined,
     find: (c, name) => {
       const ns = connections.namespaceOf(c);
       return ns ? namespaces.served(ns, name) : undefined;
     },
-    authorize: async (c, right, entity, _path, holder) => connections.authorize(c, right, entity, holder),
+    authorize: async (c, right, entity, _path, holder) => connections.authorizeNow(c, right, entity, holder),
     release: (c, holder) => connections.release(c, holder),
     putRequestToken: async (c, token) => {
       await connections.put(c, `$management-request`, token).catch(() => false);

@@ -65,18 +65,20 @@ export function eventHubsSendRoute(namespaces: EventHubsNamespaces, connections:
     role: 'receive',
     address: /^(?:[a-z]+:\/\/[^/]+)?\/?([^/$][^/]*)(?:\/Partitions\/([^/]+))?$/i,
     accepts: (c) => connections.namespaceOf(c) !== undefined,
-    open({ connection, link }: IncomingLink<Receiver>, m) {
+    async open({ connection, link }: IncomingLink<Receiver>, m) {
       link.set_source(link.source);
       link.set_target(link.target);
       (link as unknown as { local: { attach: Record<string, unknown> } }).local.attach.max_message_size = MAX_EVENT_BYTES;
       const namespace = connections.namespaceOf(connection)!;
       const [, name, partitionId] = m as unknown as [string, string, string | undefined];
       try {
-        connections.authorize(connection, 'Send', name);
+        // Azure AD tokens' roles are looked up now; each message then goes by that decision.
+        await connections.authorizeNow(connection, 'Send', name);
       } catch (e) {
         link.close(amqpError(e));
         return;
       }
+      if (!link.is_open()) return;
       const hub = namespaces.served(namespace, name);
       if (!hub) {
         link.close({ condition: 'amqp:not-found', description: `The messaging entity '${namespace}/${name}' could not be found.` });

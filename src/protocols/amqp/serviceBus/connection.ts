@@ -4,6 +4,10 @@ import { ServiceBusError } from '../../../namespaces/serviceBus/errors.js';
 import type { ServiceBusGrant, ServiceBusNamespaces } from '../../../namespaces/serviceBus/namespaces.js';
 import type { CbsTokenFamily } from '../cbs.js';
 import type { ClientConnection } from '../link.js';
+import { looksLikeJwt } from '../../../hub/auth/bearer.js';
+import { claimRequired, SERVICE_BUS_DATA_ACTIONS, TokenRefused, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
+import type { ExpiryHolder } from '../eventhub/access.js';
+import { AzureAdClaims } from '../azureAdClaims.js';
 
 /** The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g. `orders.servicebus.localhost`. */
 const NAMESPACE_HOST = /^([A-Za-z][A-Za-z0-9-]*)\.servicebus\./i;
@@ -12,6 +16,8 @@ interface ServiceBusConnectionState {
   namespace: string;
   /** Grants by the audience they were put for (lower case); a later put renews. */
   grants: Map<string, ServiceBusGrant>;
+  /** Azure AD tokens (`jwt`) put on the connection, when the namespaces take them. */
+  aad?: AzureAdClaims;
 }
 
 /**
@@ -20,12 +26,16 @@ interface ServiceBusConnectionState {
  * first token put on `$cbs` was signed by one of that namespace's authorization rules (keys are
  * random per namespace, so the signature picks it: emulator-style `Endpoint=sb://localhost`
  * connection strings and IP addresses reach the right namespace). Tokens no namespace signed
- * are left to the hub.
+ * are left to the hub. Azure AD tokens (`type` `jwt`) are taken on connections bound to a
+ * namespace, and authorized by the data roles at the queue's or topic's scope.
  */
 export class ServiceBusConnections implements CbsTokenFamily {
   private readonly states = new WeakMap<ClientConnection, ServiceBusConnectionState>();
 
-  constructor(private readonly namespaces: ServiceBusNamespaces) {}
+  constructor(
+    private readonly namespaces: ServiceBusNamespaces,
+    private readonly azureAd?: NamespaceAzureAd,
+  ) {}
 
   /** The namespace the connection belongs to, if any. */
   namespaceOf(connection: ClientConnection): string | undefined {
@@ -34,6 +44,15 @@ export class ServiceBusConnections implements CbsTokenFamily {
 
   async put(connection: ClientConnection, audience: string, token: string): Promise<boolean> {
     const state = this.states.get(connection) ?? this.bindByHost(connection);
+    if (state && this.azureAd && looksLikeJwt(token)) {
+      try {
+        await this.azureAdOf(connection, state).put(audience, token);
+      } catch (e) {
+        if (e instanceof TokenRefused) throw new HubError('IotHubUnauthorizedAccess', `InvalidToken: ${e.message}`);
+        throw e;
+      }
+      return true;
+    }
     const sas = parseSasToken(token);
     if (!sas) {
       if (state) throw new HubError('IotHubUnauthorizedAccess', 'InvalidSignature: The token is not a SharedAccessSignature.');
@@ -76,6 +95,51 @@ export class ServiceBusConnections implements CbsTokenFamily {
       }
     }
     throw refusal;
+  }
+
+  /**
+   * As `authorize`, for a link being attached or a `$management` request: Azure AD tokens' roles
+   * are looked up now (a deleted role assignment counts from here). `holder` (a link) is ended
+   * when its Azure AD token expires or a renewal finds its role gone.
+   */
+  async authorizeNow(connection: ClientConnection, right: 'Send' | 'Listen', entityPath: string, holder?: ExpiryHolder): Promise<void> {
+    let refusal: unknown;
+    try {
+      this.authorize(connection, right, entityPath);
+      return;
+    } catch (e) {
+      refusal = e;
+    }
+    const why = await this.states.get(connection)?.aad?.authorize(right, entityPath, holder);
+    if (why === null) return;
+    if (why !== undefined) throw new ServiceBusError('Unauthorized', claimRequired(right, why));
+    throw refusal;
+  }
+
+  /** Forgets `holder` (its link ended). */
+  release(connection: ClientConnection, holder: ExpiryHolder): void {
+    this.states.get(connection)?.aad?.release(holder);
+  }
+
+  private azureAdOf(connection: ClientConnection, state: ServiceBusConnectionState): AzureAdClaims {
+    if (state.aad) return state.aad;
+    const ad = this.azureAd!;
+    const claims = new AzureAdClaims(ad.tokens, (principalId, right, entityPath) =>
+      ad.tokens.refusal(principalId, this.scopeOf(ad.resourceIdOf(state.namespace), state.namespace, entityPath), SERVICE_BUS_DATA_ACTIONS[right]),
+    );
+    state.aad = claims;
+    connection.onClose(() => claims.close());
+    return claims;
+  }
+
+  /** The ARM scope of an entity path: its queue or topic (a subscription's is its topic's); the namespace when it names neither. */
+  private scopeOf(namespaceId: string, namespace: string, entityPath: string): string {
+    const root = entityPath.split('/')[0] ?? '';
+    const queue = root ? this.namespaces.getQueue(namespace, root) : undefined;
+    if (queue) return `${namespaceId}/queues/${queue.name}`;
+    const topic = root ? this.namespaces.getTopic(namespace, root) : undefined;
+    if (topic) return `${namespaceId}/topics/${topic.name}`;
+    return namespaceId;
   }
 
   private bindByHost(connection: ClientConnection): ServiceBusConnectionState | undefined {

@@ -1,4 +1,5 @@
 import type { ServiceBusNamespaces } from '../../../namespaces/serviceBus/namespaces.js';
+import type { NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import type { CbsTokenFamily } from '../cbs.js';
 import type { LinkRoute } from '../link.js';
 import { ServiceBusConnections } from './connection.js';
@@ -12,9 +13,9 @@ export interface ServiceBusAmqp {
   routes: LinkRoute[];
 }
 
-/** Local Service Bus namespaces on the hub's AMQP endpoint. */
-export function serviceBusAmqp(namespaces: ServiceBusNamespaces): ServiceBusAmqp {
-  const connections = new ServiceBusConnections(namespaces);
+/** Local Service Bus namespaces on the hub's AMQP endpoint: SAS, and Azure AD tokens with data roles when `azureAd` is given. */
+export function serviceBusAmqp(namespaces: ServiceBusNamespaces, azureAd?: NamespaceAzureAd): ServiceBusAmqp {
+  const connections = new ServiceBusConnections(namespaces, azureAd);
   return {
     cbs: connections,
     routes: [...serviceBusManagementRoutes(namespaces, connections), serviceBusSendRoute(namespaces, connections), serviceBusReceiveRoute(namespaces, connections)],

@@ -53,19 +53,26 @@ export function serviceBusSendRoute(namespaces: ServiceBusNamespaces, connection
     role: 'receive',
     address: /^(?!.*\$(?:cbs|management)$).+$/i,
     accepts: (c) => connections.namespaceOf(c) !== undefined,
-    open({ connection, link, address }: IncomingLink<Receiver>) {
+    async open({ connection, link, address }: IncomingLink<Receiver>) {
       link.set_source(link.source);
       link.set_target(link.target);
       (link as unknown as { local: { attach: Record<string, unknown> } }).local.attach.max_message_size = MAX_MESSAGE_BYTES;
       const namespace = connections.namespaceOf(connection)!;
       const path = entityAddress(address);
       let target: { kind: 'queue' | 'topic'; path: string };
+      const holder = { expire: (why: string) => refuse(link, new ServiceBusError('Unauthorized', why)) };
       try {
-        connections.authorize(connection, 'Send', path);
+        await connections.authorizeNow(connection, 'Send', path, holder);
         target = namespaces.sendTarget(namespace, path);
       } catch (e) {
+        connections.release(connection, holder);
         return refuse(link, e);
       }
+      if (!link.is_open()) return connections.release(connection, holder);
+      const release = () => connections.release(connection, holder);
+      link.on('receiver_close', release);
+      link.on('receiver_error', release);
+      connection.onClose(release);
       link.on('message', (context) => {
         const delivery = context.delivery as Delivery & { format?: number };
         const fail = (e: unknown) => {
@@ -97,7 +104,7 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
     role: 'send',
     address: /^(?!.*\$(?:cbs|management)$).+$/i,
     accepts: (c) => connections.namespaceOf(c) !== undefined,
-    open({ connection, link, address }: IncomingLink<Sender>) {
+    async open({ connection, link, address }: IncomingLink<Sender>) {
       const attach = (link as unknown as { local: { attach: Record<string, unknown> }; remote: { attach: Record<string, unknown> } });
       const filter = (link.source as { filter?: Record<string, unknown> } | undefined)?.filter;
       if (filter && Object.keys(filter).some((k) => k.toLowerCase() === 'com.microsoft:session-filter')) {
@@ -113,12 +120,15 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
       const namespace = connections.namespaceOf(connection)!;
       const path = entityAddress(address);
       let entity: ReceivableEntity;
+      const holder = { expire: (why: string) => refuse(link, new ServiceBusError('Unauthorized', why)) };
       try {
-        connections.authorize(connection, 'Listen', path);
+        await connections.authorizeNow(connection, 'Listen', path, holder);
         entity = namespaces.receivable(namespace, path);
       } catch (e) {
+        connections.release(connection, holder);
         return refuse(link, e);
       }
+      if (!link.is_open()) return connections.release(connection, holder);
       const lockTokens = new WeakMap<Delivery, string>();
       /** Deliveries sent in peek-lock and not yet settled by us, forgotten when the link ends. */
       const unsettled = new Set<Delivery>();
@@ -208,6 +218,7 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
         if (ended) return;
         ended = true;
         unsubscribe();
+        connections.release(connection, holder);
         // Unsettled deliveries of a detached link stay locked until their locks expire; rhea
         // forgets them so that they do not hold the session's buffer.
         for (const d of unsettled) Object.assign(d, { settled: true, remote_settled: true });

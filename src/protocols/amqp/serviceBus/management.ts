@@ -49,7 +49,7 @@ export function serviceBusManagementRoutes(namespaces: ServiceBusNamespaces, con
       const path = managementEntity.get(request) ?? '';
       switch (props.operation) {
         case 'com.microsoft:peek-message': {
-          connections.authorize(connection, 'Listen', path);
+          await connections.authorizeNow(connection, 'Listen', path);
           const entity = namespaces.receivable(namespace, path);
           const from = long(body['from-sequence-number']);
           const count = Number(body['message-count'] ?? 1);
@@ -59,13 +59,13 @@ export function serviceBusManagementRoutes(namespaces: ServiceBusNamespaces, con
           return ok({ messages: found.map((m) => ({ message: rhea.message.encode(deliveryMessage({ ...m, lockToken: undefined, lockedUntil: undefined } as never, { omitBody })) })) });
         }
         case 'com.microsoft:renew-lock': {
-          connections.authorize(connection, 'Listen', path);
+          await connections.authorizeNow(connection, 'Listen', path);
           namespaces.receivable(namespace, path);
           const expirations = list(body['lock-tokens']).map((t) => namespaces.renewLock(namespace, uuid(t)));
           return ok({ expirations: types.wrap_array(expirations, 0x83, undefined) });
         }
         case 'com.microsoft:receive-by-sequence-number': {
-          connections.authorize(connection, 'Listen', path);
+          await connections.authorizeNow(connection, 'Listen', path);
           const entity = namespaces.receivable(namespace, path);
           const mode = Number(body['receiver-settle-mode'] ?? 1) === 0 ? 'receiveAndDelete' : 'peekLock';
           const found = namespaces.receiveDeferred(entity, list(body['sequence-numbers']).map(long), mode);
@@ -77,7 +77,7 @@ export function serviceBusManagementRoutes(namespaces: ServiceBusNamespaces, con
           });
         }
         case 'com.microsoft:update-disposition': {
-          connections.authorize(connection, 'Listen', path);
+          await connections.authorizeNow(connection, 'Listen', path);
           namespaces.receivable(namespace, path);
           const status = String(body['disposition-status']);
           const properties = body['properties-to-modify'] as Record<string, unknown> | undefined;
@@ -101,7 +101,7 @@ export function serviceBusManagementRoutes(namespaces: ServiceBusNamespaces, con
           return ok(undefined);
         }
         case 'com.microsoft:schedule-message': {
-          connections.authorize(connection, 'Send', path);
+          await connections.authorizeNow(connection, 'Send', path);
           const target = namespaces.sendTarget(namespace, path);
           const payloads = list(body.messages).map((entry) => {
             const e = (entry && typeof entry === 'object' && 'value' in (entry as object) && !Buffer.isBuffer(entry) ? mapValue(entry) : entry) as Record<string, unknown>;
@@ -112,7 +112,7 @@ export function serviceBusManagementRoutes(namespaces: ServiceBusNamespaces, con
           return ok({ 'sequence-numbers': types.wrap_array(sequenceNumbers, 0x81, undefined) });
         }
         case 'com.microsoft:cancel-scheduled-message': {
-          connections.authorize(connection, 'Send', path);
+          await connections.authorizeNow(connection, 'Send', path);
           const target = namespaces.sendTarget(namespace, path);
           namespaces.cancelScheduled(namespace, target, list(body['sequence-numbers']).map(long));
           return ok(undefined);
