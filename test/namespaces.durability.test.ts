@@ -61,8 +61,6 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const t0 = Date.now();
-  const mark = (what: string) => process.env.FLEETHUB_TEST_TIMING && console.log(what, Date.now() - t0);
   test('sends, peek-lock receives and completions, SIGKILL mid-stream, restart: nothing acknowledged is lost or resurrected', async () => {
     hub = await startHub();
     const infoRun = spawnSync(process.execPath, [cli, '--data', dataDir, 'info', '--json'], { cwd: dataDir, encoding: 'utf8' });
@@ -151,10 +149,9 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
     );
 
     await eventually(
-      () => entities.every((e) => sent.get(e)!.size >= 100 && completed.get(e)!.size >= 30 && held.get(e)!.size >= 3) && sentEvents.size >= 100,
+      () => entities.every((e) => sent.get(e)!.size >= 60 && completed.get(e)!.size >= 20 && held.get(e)!.size >= 3) && sentEvents.size >= 60,
       40_000,
     );
-    mark("hub.kill('SIGKILL');");
     hub.kill('SIGKILL');
     await new Promise((r) => hub!.once('exit', r));
     killed = true;
@@ -166,7 +163,6 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
     await Promise.race([Promise.allSettled(pumps), new Promise((r) => setTimeout(r, 10_000))]);
     await Promise.race([Promise.allSettled([sb.close(), eh.close()]), new Promise((r) => setTimeout(r, 5000))]);
 
-    mark('hub = await startHub');
     hub = await startHub();
     const sb2 = new ServiceBusClient(sbCs);
     try {
@@ -198,7 +194,6 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
       await sb2.close();
     }
 
-    mark('// Every event whose');
     // Every event whose send resolved is there; each partition's sequence numbers run 0, 1, 2, … unbroken.
     const consumer = new EventHubConsumerClient('$Default', ehCs, 'stream');
     try {
@@ -226,7 +221,6 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
       await consumer.close();
     }
 
-    mark("hub.kill('SIGTERM');");
     hub.kill('SIGTERM');
     await new Promise((r) => hub!.once('exit', r));
     hub = undefined;
