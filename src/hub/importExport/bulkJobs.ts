@@ -25,6 +25,7 @@ export interface BulkBlobs {
 
 type Status = 'enqueued' | 'running' | 'completed' | 'failed' | 'cancelled';
 const ACTIVE: Status[] = ['enqueued', 'running'];
+const ERRORS_LOG = 'importErrors.log';
 
 /**
  * Bulk import and export of the identity registry (`POST /jobs/create`): one job at a time per
@@ -210,32 +211,45 @@ export class BulkJobs {
   private async runImport(job: BulkJobRecord, input: ContainerRef, output: ContainerRef): Promise<boolean> {
     const blobName = job.properties.inputBlobName as string;
     const size = Math.max(1, await this.blobs.size(input, blobName));
-    let pending: string[] = [];
+    // Error lines wait in the checkpoint until appended; an append that landed before a crash
+    // (the log is longer than the checkpoint knew) is not repeated.
     const flush = async () => {
+      const pending = job.checkpoint.pendingErrors ?? [];
       if (pending.length === 0) return;
-      await this.blobs.appendLines(output, 'importErrors.log', pending);
-      pending = [];
+      const known = job.checkpoint.errorsLogBytes ?? 0;
+      const actual = await this.blobs.size(output, ERRORS_LOG).catch(() => 0);
+      if (actual <= known) await this.blobs.appendLines(output, ERRORS_LOG, pending);
+      job.checkpoint = { ...job.checkpoint, pendingErrors: [], errorsLogBytes: await this.blobs.size(output, ERRORS_LOG) };
+      // A cancelled job's record says so already: not overwritten with this runner's copy.
+      if (!this.cancelled.has(job.jobId)) await this.store.update(job);
     };
+    if (job.checkpoint.errorsLogBytes === undefined) {
+      // A log left by an earlier job in the container is not this job's.
+      job.checkpoint = { ...job.checkpoint, errorsLogBytes: await this.blobs.size(output, ERRORS_LOG).catch(() => 0) };
+      if (this.halted(job)) return false;
+      await this.store.update(job);
+    }
+    await flush();
     for await (const { line, end } of this.blobs.readLines(input, blobName, job.checkpoint.bytes)) {
       if (this.halted(job)) {
         await flush();
         return false;
       }
       const lineNumber = job.checkpoint.lines + 1;
-      if (line.trim() !== '') {
-        const error = await importLine(this.registry, this.twins, line);
-        if (error) {
-          pending.push(JSON.stringify({ ...error, line: lineNumber }));
-          job.checkpoint.errors++;
-        }
-      }
-      // The checkpoint follows every line, so that a restart applies each line once.
-      if (pending.length >= 100) await flush();
-      job.checkpoint = { ...job.checkpoint, bytes: end, lines: lineNumber };
-      job.properties = { ...job.properties, progress: Math.min(99, Math.floor((end * 100) / size)) };
-      await this.store.update(job);
+      // The line's writes and the checkpoint past it commit together: a restart applies each line once.
+      await this.store.atomically(
+        async () => (line.trim() !== '' ? importLine(this.registry, this.twins, line) : undefined),
+        (error) => {
+          const pendingErrors = [...(job.checkpoint.pendingErrors ?? []), ...(error ? [JSON.stringify({ ...error, line: lineNumber })] : [])];
+          job.checkpoint = { ...job.checkpoint, bytes: end, lines: lineNumber, errors: job.checkpoint.errors + (error ? 1 : 0), pendingErrors };
+          job.properties = { ...job.properties, progress: Math.min(99, Math.floor((end * 100) / size)) };
+          return job;
+        },
+      );
+      if ((job.checkpoint.pendingErrors ?? []).length >= 100) await flush();
     }
     await flush();
     return true;
   }
+
 }

@@ -9,7 +9,7 @@ export class SqliteBulkJobs implements BulkJobStore {
   private readonly idsStmt;
   private readonly countStmt;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.insertStmt = db.prepare('INSERT INTO bulk_jobs (job_id, created_at, properties, checkpoint) VALUES (?, ?, ?, ?)');
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM bulk_jobs WHERE job_id = ?');
     this.listStmt = db.prepare<[], Row>('SELECT * FROM bulk_jobs ORDER BY created_at');
@@ -29,6 +29,28 @@ export class SqliteBulkJobs implements BulkJobStore {
   }
   async update(job: BulkJobRecord): Promise<void> {
     this.updateStmt.run(JSON.stringify(job.properties), JSON.stringify(job.checkpoint), job.jobId);
+  }
+  async atomically<T>(work: () => Promise<T>, after: (result: T) => BulkJobRecord): Promise<T> {
+    if (this.db.inTransaction) {
+      // Already inside someone's transaction: theirs decides.
+      const result = await work();
+      await this.update(after(result));
+      return result;
+    }
+    // better-sqlite3's transaction() takes synchronous work only; the registry's calls are async
+    // wrappers around synchronous statements, so the whole of `work` runs within this turn of
+    // the event loop, between BEGIN and COMMIT.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await work();
+      const job = after(result);
+      this.updateStmt.run(JSON.stringify(job.properties), JSON.stringify(job.checkpoint), job.jobId);
+      this.db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
   async deviceIdsAfter(afterId: string, max: number): Promise<string[]> {
     return this.idsStmt.all(afterId, max).map((r) => r.device_id);

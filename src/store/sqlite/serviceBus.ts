@@ -89,6 +89,12 @@ export function openSqliteServiceBusStore(path: string, newLockToken: () => stri
   const deleteSeq = db.prepare('DELETE FROM sb_messages WHERE seq = ? AND namespace = ?');
   const deleteLocked = db.prepare('DELETE FROM sb_messages WHERE seq = ? AND namespace = ? AND lock_token = ?');
   const bySeq = db.prepare<[number, string], Row>('SELECT * FROM sb_messages WHERE seq = ? AND namespace = ?');
+  const byLock = db.prepare<[string, string, number], Row>('SELECT * FROM sb_messages WHERE lock_token = ? AND namespace = ? AND locked_until > ?');
+  const unlockSeq = db.prepare('UPDATE sb_messages SET lock_token = NULL, locked_until = NULL, delivery_count = delivery_count + ?, state = ?, overrides = ? WHERE seq = ?');
+  const moveSeq = db.prepare(
+    'UPDATE sb_messages SET entity = ?, state = 0, lock_token = NULL, locked_until = NULL, expires_at = NULL, overrides = ?, dead_letter_source = ? WHERE seq = ?',
+  );
+  const renew = db.prepare('UPDATE sb_messages SET locked_until = ? WHERE lock_token = ? AND namespace = ? AND locked_until > ?');
 
   const lockRows = (rows: Row[], request: Omit<LockRequest, 'max'>): StoredMessage[] => {
     for (const r of rows) {
@@ -155,7 +161,7 @@ export function openSqliteServiceBusStore(path: string, newLockToken: () => stri
       })();
     },
     findLocked(namespace, lockToken, now) {
-      const r = db.prepare<[string, string, number], Row>('SELECT * FROM sb_messages WHERE lock_token = ? AND namespace = ? AND locked_until > ?').get(lockToken, namespace, now);
+      const r = byLock.get(lockToken, namespace, now);
       return r ? { ...toMessage(r), entity: r.entity } : undefined;
     },
     remove(namespace, sequenceNumber, lockToken) {
@@ -165,7 +171,7 @@ export function openSqliteServiceBusStore(path: string, newLockToken: () => stri
       const r = bySeq.get(sequenceNumber, namespace);
       if (!r) return;
       const overrides = changes.overrides ? JSON.stringify({ ...(r.overrides ? JSON.parse(r.overrides) : {}), ...changes.overrides }) : r.overrides;
-      db.prepare('UPDATE sb_messages SET lock_token = NULL, locked_until = NULL, delivery_count = delivery_count + ?, state = ?, overrides = ? WHERE seq = ?').run(
+      unlockSeq.run(
         changes.deliveryCountDelta,
         changes.state ? STATES.indexOf(changes.state) : r.state,
         overrides,
@@ -177,12 +183,10 @@ export function openSqliteServiceBusStore(path: string, newLockToken: () => stri
       if (!r) return;
       const merged = JSON.stringify({ ...(r.overrides ? JSON.parse(r.overrides) : {}), ...overrides });
       // A dead-lettered message does not expire.
-      db.prepare(
-        'UPDATE sb_messages SET entity = ?, state = 0, lock_token = NULL, locked_until = NULL, expires_at = NULL, overrides = ?, dead_letter_source = ? WHERE seq = ?',
-      ).run(toEntity, merged, deadLetterSource, sequenceNumber);
+      moveSeq.run(toEntity, merged, deadLetterSource, sequenceNumber);
     },
     renewLock(namespace, lockToken, now, lockedUntil) {
-      return db.prepare('UPDATE sb_messages SET locked_until = ? WHERE lock_token = ? AND namespace = ? AND locked_until > ?').run(lockedUntil, lockToken, namespace, now).changes > 0;
+      return renew.run(lockedUntil, lockToken, namespace, now).changes > 0;
     },
     peek(namespace, entity, fromSequenceNumber, max) {
       return db

@@ -75,14 +75,17 @@ export function serviceBusSendRoute(namespaces: ServiceBusNamespaces, connection
       connection.onClose(release);
       link.on('message', (context) => {
         const delivery = context.delivery as Delivery & { format?: number };
-        try {
-          const payloads = incomingPayloads(context.message!, delivery.format);
-          namespaces.send(namespace, target, payloads);
-          delivery.accept();
-        } catch (e) {
+        const fail = (e: unknown) => {
           const { condition, description } = serviceBusAmqpError(e);
           if (condition === 'amqp:internal-error') connection.logger.warn({ err: e }, 'Service Bus send failed');
           delivery.reject({ condition, description });
+        };
+        try {
+          const payloads = incomingPayloads(context.message!, delivery.format);
+          // Accepted once committed (group commit with the other sends and settlements of this turn).
+          namespaces.sendSoon(namespace, target, payloads).then(() => delivery.accept(), fail);
+        } catch (e) {
+          fail(e);
         }
       });
       return undefined;
@@ -127,14 +130,19 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
       }
       if (!link.is_open()) return connections.release(connection, holder);
       const lockTokens = new WeakMap<Delivery, string>();
+      /** Deliveries sent in peek-lock and not yet settled by us, forgotten when the link ends. */
+      const unsettled = new Set<Delivery>();
       let ended = false;
+      const session = (link as unknown as { session: { outgoing: { available(): number } } }).session;
       const pump = () => {
         if (ended || !link.is_open()) return;
         const credit = (link as unknown as { credit: number }).credit;
-        if (credit <= 0) return;
+        // The session's buffer of unsettled deliveries is finite (rhea: 2048): sending past it throws.
+        const room = Math.min(credit, session.outgoing.available(), 500);
+        if (room <= 0) return;
         let messages;
         try {
-          messages = namespaces.receive(entity, Math.min(credit, 500), receiveAndDelete ? 'receiveAndDelete' : 'peekLock');
+          messages = namespaces.receive(entity, room, receiveAndDelete ? 'receiveAndDelete' : 'peekLock');
         } catch (e) {
           connection.logger.warn({ err: e }, 'Service Bus receive failed');
           refuse(link, e);
@@ -143,19 +151,37 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
         for (const m of messages) {
           const tag = m.lockToken ? lockTokenTag(m.lockToken) : Buffer.from(rhea.string_to_uuid(rhea.generate_uuid()));
           const delivery = link.send(deliveryMessage(m), tag);
-          if (m.lockToken) lockTokens.set(delivery, m.lockToken);
+          if (m.lockToken) {
+            lockTokens.set(delivery, m.lockToken);
+            unsettled.add(delivery);
+          }
         }
-        if (messages.length === Math.min(credit, 500) && messages.length > 0) setImmediate(pump);
+        if (messages.length === room) setImmediate(pump);
+      };
+      /**
+       * Settles our side of a delivery with its outcome. The client attached with rcv-settle-mode
+       * second: it settles after our disposition without telling us (nothing to tell a sender that
+       * already settled), so rhea would keep the delivery in the session's buffer for ever and the
+       * session would stall after 2048 deliveries; the delivery is finished on our side here.
+       */
+      const finish = (delivery: Delivery, state: unknown) => {
+        unsettled.delete(delivery);
+        delivery.update(true, state);
+        (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
       };
       const settle = (delivery: Delivery, settlement: Settlement) => {
         const lockToken = lockTokens.get(delivery) ?? lockTokenFromTag(Buffer.from(delivery.tag as Buffer));
-        try {
-          namespaces.settle(namespace, lockToken, settlement);
-          delivery.update(true, (rhea.message as unknown as Outcomes).accepted().described());
-        } catch (e) {
-          const { condition, description } = serviceBusAmqpError(e);
-          delivery.update(true, (rhea.message as unknown as Outcomes).rejected({ error: { condition, description } }).described());
-        }
+        // The outcome goes back once the settlement committed (group commit).
+        namespaces.settleSoon(namespace, lockToken, settlement).then(
+          () => finish(delivery, (rhea.message as unknown as Outcomes).accepted().described()),
+          (e) => {
+            const { condition, description } = serviceBusAmqpError(e);
+            finish(delivery, (rhea.message as unknown as Outcomes).rejected({ error: { condition, description } }).described());
+          },
+        ).finally(() => {
+          // Room in the session may let a stalled pump go on.
+          if (!ended) pump();
+        });
       };
       const outcome = (type: string) => (context: { delivery?: Delivery }) => {
         const delivery = context.delivery!;
@@ -193,6 +219,10 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
         ended = true;
         unsubscribe();
         connections.release(connection, holder);
+        // Unsettled deliveries of a detached link stay locked until their locks expire; rhea
+        // forgets them so that they do not hold the session's buffer.
+        for (const d of unsettled) Object.assign(d, { settled: true, remote_settled: true });
+        unsettled.clear();
       };
       link.on('sender_close', end);
       link.on('sender_error', end);
