@@ -1,0 +1,191 @@
+/**
+ * Runs fuzz targets against a live hub for a fixed time each and checks the invariants: no
+ * unhandled throw, no error logged by the hub, no 5xx or internal error answered to bad input,
+ * no connection left open once the fuzzer has gone, and the control devices' sends all succeed.
+ */
+import fc from 'fast-check';
+import type { FuzzHub } from './hub.js';
+import { startControlDevices } from './control.js';
+import { hubSocketCount, openClientSockets } from './net.js';
+
+/** One family of inputs: an arbitrary and what to do with each value. */
+export interface FuzzProperty<T = any> {
+  name: string;
+  arbitrary: fc.Arbitrary<T>;
+  /** Sends the input; returns a finding (bad input answered badly), or undefined. */
+  run(input: T): Promise<string | undefined>;
+}
+
+export interface FuzzTarget {
+  name: string;
+  /** The hub's ports this target talks to (connections counted there for leaks). */
+  ports: number[];
+  properties(hub: FuzzHub): Promise<FuzzProperty[]>;
+}
+
+export interface Finding {
+  target: string;
+  property: string;
+  kind: 'crash' | 'error-log' | 'bad-answer' | 'leak' | 'control-device';
+  message: string;
+  /** fast-check's seed and path: `fc.assert(prop, { seed, path })` replays it. */
+  seed?: number;
+  path?: string;
+  counterexample?: string;
+}
+
+export interface TargetReport {
+  target: string;
+  seconds: number;
+  executions: number;
+  seed: number;
+  properties: Record<string, number>;
+  controlSends: number;
+  findings: Finding[];
+}
+
+const uncaught: string[] = [];
+let watching = false;
+function watchProcess(): void {
+  if (watching) return;
+  watching = true;
+  process.on('uncaughtException', (e) => uncaught.push(`uncaught exception: ${e?.stack ?? e}`));
+  process.on('unhandledRejection', (e) => uncaught.push(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
+}
+
+class FindingError extends Error {
+  constructor(
+    readonly kind: Finding['kind'],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SHRINK_BUDGET_MS = 15_000;
+
+const clip = (s: string, n = 2000) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
+
+/** A finding's identity for de-duplication: its kind and message without numbers. */
+const signature = (f: Finding) => `${f.kind}:${f.property}:${f.message.split('\n')[0]!.replace(/\d+/g, 'N').slice(0, 200)}`;
+
+export async function runTarget(
+  target: FuzzTarget,
+  hub: FuzzHub,
+  options: { seconds: number; seed: number; log?: (line: string) => void },
+): Promise<TargetReport> {
+  watchProcess();
+  const log = options.log ?? (() => undefined);
+  const report: TargetReport = {
+    target: target.name,
+    seconds: 0,
+    executions: 0,
+    seed: options.seed,
+    properties: {},
+    controlSends: 0,
+    findings: [],
+  };
+  const seen = new Set<string>();
+  const add = (f: Finding) => {
+    const sig = signature(f);
+    if (seen.has(sig)) return;
+    seen.add(sig);
+    report.findings.push(f);
+    log(`  finding (${f.kind}, ${f.property}): ${f.message.split('\n')[0]}`);
+  };
+
+  log(`  starting control devices`);
+  const control = await startControlDevices({ mqtt: hub.devices.controlMqtt.connectionString, amqp: hub.devices.controlAmqp.connectionString });
+  await new Promise((r) => setTimeout(r, 500));
+  const ports = target.ports;
+  const baseline = hubSocketCount(hub.host, ports);
+  const properties = await target.properties(hub);
+  log(`  fuzzing: ${properties.map((p) => p.name).join(', ')}`);
+  const started = Date.now();
+  const deadline = started + options.seconds * 1000;
+  let round = 0;
+  while (Date.now() < deadline) {
+    for (const property of properties) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      // Short slices, rotating through the properties; each slice has its own seed, derived from the run's.
+      const slice = Math.min(remaining, Math.max(2000, (options.seconds * 1000) / properties.length / 4));
+      const seed = (options.seed + round * 7919 + properties.indexOf(property) * 104729) | 0;
+      let executions = 0;
+      // Shrinking a finding replays it over sockets, slowly: past this, every input passes, which ends the shrink.
+      const hardStop = Date.now() + slice + SHRINK_BUDGET_MS;
+      const predicate = fc.asyncProperty(property.arbitrary, async (input) => {
+        if (Date.now() > hardStop) return;
+        executions++;
+        const errorsBefore = hub.errors.length;
+        const uncaughtBefore = uncaught.length;
+        const answer = await property.run(input);
+        await new Promise((r) => setImmediate(r));
+        if (uncaught.length > uncaughtBefore) throw new FindingError('crash', uncaught.slice(uncaughtBefore).join('\n'));
+        if (hub.errors.length > errorsBefore) {
+          const e = hub.errors[errorsBefore]!;
+          throw new FindingError('error-log', `hub logged "${e.msg}": ${e.err ?? ''}`);
+        }
+        if (answer) throw new FindingError('bad-answer', answer);
+      });
+      log(`  ${property.name}: ${slice} ms from seed ${seed}`);
+      const details = await fc.check(predicate, {
+        seed,
+        numRuns: Number.MAX_SAFE_INTEGER,
+        interruptAfterTimeLimit: slice,
+        markInterruptAsFailure: false,
+        // Shrinking over sockets is slow: bound it.
+        endOnFailure: false,
+      });
+      report.executions += executions;
+      report.properties[property.name] = (report.properties[property.name] ?? 0) + executions;
+      if (details.failed && details.errorInstance) {
+        const e = details.errorInstance as FindingError;
+        add({
+          target: target.name,
+          property: property.name,
+          kind: e instanceof FindingError ? e.kind : 'crash',
+          message: clip(e.message),
+          seed: details.seed,
+          path: details.counterexamplePath ?? undefined,
+          counterexample: details.counterexample ? clip(fc.stringify(details.counterexample[0])) : undefined,
+        });
+      }
+    }
+    round++;
+  }
+  report.seconds = Math.round((Date.now() - started) / 100) / 10;
+  log(`  ${report.executions} executions; checking connections`);
+
+  // Every connection the fuzzer made is gone on its side; the hub must let go of its side too.
+  for (const s of openClientSockets) s.destroy();
+  let held = hubSocketCount(hub.host, ports);
+  for (let i = 0; i < 50 && held > baseline; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    held = hubSocketCount(hub.host, ports);
+  }
+  if (held > baseline)
+    add({ target: target.name, property: '*', kind: 'leak', message: `the hub still holds ${held - baseline} connection(s) the fuzzer closed (baseline ${baseline}, now ${held})` });
+  if (openClientSockets.size > 0)
+    add({ target: target.name, property: '*', kind: 'leak', message: `${openClientSockets.size} fuzzer socket(s) never closed` });
+
+  log(`  checking control devices (hub holds ${held}, baseline ${baseline})`);
+  await control.stop();
+  report.controlSends = control.sent;
+  for (const f of control.failures)
+    add({ target: target.name, property: '*', kind: 'control-device', message: `control device (${f.transport}) send failed at +${f.at - started} ms: ${f.error}` });
+  if (control.sent === 0) add({ target: target.name, property: '*', kind: 'control-device', message: 'the control devices sent nothing' });
+  return report;
+}
+
+/** The printed table. */
+export function formatReport(reports: TargetReport[]): string {
+  const rows = [['target', 'seconds', 'executions', 'exec/s', 'seed', 'control sends', 'findings']];
+  for (const r of reports)
+    rows.push([r.target, String(r.seconds), String(r.executions), (r.executions / Math.max(r.seconds, 0.1)).toFixed(1), String(r.seed), String(r.controlSends), String(r.findings.length)]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  for (const r of reports) for (const f of r.findings) out.push(`  ${r.target}/${f.property} [${f.kind}] ${f.message.split('\n')[0]}`);
+  return out.join('\n');
+}
