@@ -45,12 +45,21 @@ export interface TargetReport {
 }
 
 const uncaught: string[] = [];
+const consoleLines: string[] = [];
 let watching = false;
 function watchProcess(): void {
   if (watching) return;
   watching = true;
   process.on('uncaughtException', (e) => uncaught.push(`uncaught exception: ${e?.stack ?? e}`));
   process.on('unhandledRejection', (e) => uncaught.push(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
+  // Libraries that write to the console from inside the hub (rhea does, on protocol violations) are findings too.
+  for (const level of ['error', 'warn'] as const) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      consoleLines.push(`console.${level}: ${args.map(String).join(' ')}`);
+      if (process.env.FUZZ_VERBOSE) original(...args);
+    };
+  }
 }
 
 class FindingError extends Error {
@@ -119,6 +128,7 @@ export async function runTarget(
         executions++;
         const errorsBefore = hub.errors.length;
         const uncaughtBefore = uncaught.length;
+        const consoleBefore = consoleLines.length;
         const answer = await property.run(input);
         await new Promise((r) => setImmediate(r));
         if (uncaught.length > uncaughtBefore) throw new FindingError('crash', uncaught.slice(uncaughtBefore).join('\n'));
@@ -127,6 +137,7 @@ export async function runTarget(
           throw new FindingError('error-log', `hub logged "${e.msg}": ${e.err ?? ''}`);
         }
         if (answer) throw new FindingError('bad-answer', answer);
+        if (consoleLines.length > consoleBefore) throw new FindingError('error-log', consoleLines[consoleBefore]!);
       });
       log(`  ${property.name}: ${slice} ms from seed ${seed}`);
       const details = await fc.check(predicate, {
@@ -160,7 +171,7 @@ export async function runTarget(
   // Every connection the fuzzer made is gone on its side; the hub must let go of its side too.
   for (const s of openClientSockets) s.destroy();
   let held = hubSocketCount(hub.host, ports);
-  for (let i = 0; i < 50 && held > baseline; i++) {
+  for (let i = 0; i < 50 && (held > baseline || openClientSockets.size > 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
     held = hubSocketCount(hub.host, ports);
   }
