@@ -23,16 +23,16 @@ const amqpMessage = require('rhea/lib/message.js') as any;
 const TLS_PORT = 5671;
 const PLAIN_PORT = 5672;
 
-const SASL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]);
-const AMQP_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]);
+export const SASL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]);
+export const AMQP_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]);
 
-type FrameSpec =
+export type FrameSpec =
   | { kind: 'header'; bytes: Buffer }
   | { kind: 'sasl'; performative: string; fields: Record<string, unknown> }
   | { kind: 'amqp'; channel: number; performative: string; fields: Record<string, unknown>; payload?: Record<string, unknown> | Uint8Array }
   | { kind: 'raw'; size: number; doff: number; type: number; body: Uint8Array };
 
-function encodeFrame(f: FrameSpec): Buffer | undefined {
+export function encodeFrame(f: FrameSpec): Buffer | undefined {
   try {
     switch (f.kind) {
       case 'header':
@@ -184,9 +184,13 @@ export const amqpTarget: FuzzTarget = {
   ports: [TLS_PORT, PLAIN_PORT],
   async properties(hub): Promise<FuzzProperty[]> {
     const { session } = arbitraries(hub);
-    const captured = Buffer.concat(await captureSession('amqp', hub.devices.recorderAmqp.connectionString));
-    const send = async (chunks: Buffer[], tls: boolean) => {
-      const { response } = await exchange(chunks, { host: hub.host, port: tls ? TLS_PORT : PLAIN_PORT, tls, idleMs: 80 });
+    const capturedChunks = await captureSession('amqp', hub.devices.recorderAmqp.connectionString);
+    // The SASL exchange stays as recorded (the hub reads no AMQP frame before its outcome); what follows is mutated.
+    const saslEnd = Math.max(0, capturedChunks.findIndex((c) => c.subarray(0, 5).equals(AMQP_HEADER.subarray(0, 5))));
+    const capturedSasl = capturedChunks.slice(0, saslEnd);
+    const captured = Buffer.concat(capturedChunks.slice(saslEnd));
+    const send = async (chunks: Buffer[], tls: boolean, pauseAfter?: number) => {
+      const { response } = await exchange(chunks, { host: hub.host, port: tls ? TLS_PORT : PLAIN_PORT, tls, idleMs: 80, pauseAfter });
       if (response.includes('amqp:internal-error')) {
         const at = response.indexOf('amqp:internal-error');
         return `the hub answered amqp:internal-error: ${response.subarray(at, at + 120).toString('latin1').replace(/[^\x20-\x7e]/g, '.')}`;
@@ -200,9 +204,11 @@ export const amqpTarget: FuzzTarget = {
         async run(sessions: any[]) {
           const answers = await Promise.all(
             sessions.map((s) => {
-              let chunks = [...s.opening, ...s.frames].map((f: FrameSpec) => encodeFrame(f)).filter((b): b is Buffer => b !== undefined);
-              if (s.mutations) chunks = [applyMutations(Buffer.concat(chunks), s.mutations)];
-              return send(chunks, s.tls);
+              const chunks = [...s.opening, ...s.frames].map((f: FrameSpec) => encodeFrame(f)).filter((b): b is Buffer => b !== undefined);
+              // Up to the SASL init as one stage, the rest (mutated, maybe) once the hub has answered it.
+              const sasl = chunks.slice(0, 2);
+              const rest = s.mutations ? [applyMutations(Buffer.concat(chunks.slice(2)), s.mutations)] : chunks.slice(2);
+              return send([...sasl, ...rest], s.tls, 2);
             }),
           );
           return answers.find((a) => a !== undefined);
@@ -214,7 +220,7 @@ export const amqpTarget: FuzzTarget = {
         async run({ mutations, split, tls }) {
           const bytes = applyMutations(captured, mutations);
           const at = bytes.length ? split % bytes.length : 0;
-          return send([bytes.subarray(0, at), bytes.subarray(at)].filter((b) => b.length > 0), tls);
+          return send([...capturedSasl, ...[bytes.subarray(0, at), bytes.subarray(at)].filter((b) => b.length > 0)], tls, capturedSasl.length);
         },
       },
     ];

@@ -23,6 +23,11 @@ export interface ExchangeOptions {
   idleMs?: number;
   /** Give up after this long in all. */
   maxMs?: number;
+  /**
+   * Write only this many chunks, then the rest once the hub has answered (or 200 ms later): AMQP's
+   * SASL exchange must finish before the AMQP header is read, so pipelined frames would be lost.
+   */
+  pauseAfter?: number;
 }
 
 /** Opens a connection, writes `chunks` one by one, reads until the hub closes or goes quiet, then destroys the socket. */
@@ -52,7 +57,21 @@ export function exchange(chunks: Buffer[], options: ExchangeOptions): Promise<Ex
     let connected = false;
     const start = () => {
       connected = true;
-      for (const c of chunks) if (!socket.destroyed) socket.write(c);
+      const first = options.pauseAfter ?? chunks.length;
+      for (const c of chunks.slice(0, first)) if (!socket.destroyed) socket.write(c);
+      if (first < chunks.length) {
+        let sent = false;
+        const rest = () => {
+          if (sent) return;
+          sent = true;
+          clearTimeout(restTimer);
+          for (const c of chunks.slice(first)) if (!socket.destroyed) socket.write(c);
+          idle();
+        };
+        const restTimer = setTimeout(rest, 200);
+        socket.once('data', () => setTimeout(rest, 10));
+        return;
+      }
       idle();
     };
     socket.on('data', (b: Buffer) => {
