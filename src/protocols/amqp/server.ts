@@ -4,7 +4,7 @@ import rhea, { type Connection, type Container, type EventContext, type Receiver
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import { ConnectionClaims } from './claims.js';
-import { refuseTransfersBeyondCredit } from './credit.js';
+import { guardConnection, guardRhea } from './peerGuards.js';
 import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
@@ -68,11 +68,12 @@ export class AmqpEndpoint {
   constructor(private readonly options: AmqpEndpointOptions) {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
     // No credit on a receiving link until its family has set it up (see route).
+    guardRhea();
     const container = rhea.create_container({ id: options.hostName, autoaccept: false, credit_window: 0 } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
     container.on('connection_open', (context: EventContext) => {
-      refuseTransfersBeyondCredit(context.connection); // WebSocket connections; TCP/TLS ones already are
+      guardConnection(context.connection); // WebSocket connections; TCP/TLS ones already are
       void this.state(context.connection);
     });
     container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
@@ -100,7 +101,7 @@ export class AmqpEndpoint {
     const tls = 'encrypted' in socket;
     const connection = this.container.create_connection({ container_id: this.options.hostName, idle_time_out: 240_000, ...(tls ? { transport: 'tls' } : {}) } as never);
     this.given.set(connection, serverName ? { name: serverName } : {});
-    refuseTransfersBeyondCredit(connection);
+    guardConnection(connection);
     connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
     connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
