@@ -26,7 +26,8 @@ export interface FuzzTarget {
 export interface Finding {
   target: string;
   property: string;
-  kind: 'crash' | 'error-log' | 'bad-answer' | 'leak' | 'control-device';
+  /** `harness`: the fuzzer's own code threw (a bug to fix there, not in the hub). */
+  kind: 'crash' | 'error-log' | 'bad-answer' | 'leak' | 'control-device' | 'harness';
   message: string;
   /** fast-check's seed and path: `fc.assert(prop, { seed, path })` replays it. */
   seed?: number;
@@ -155,7 +156,7 @@ export async function runTarget(
         add({
           target: target.name,
           property: property.name,
-          kind: e instanceof FindingError ? e.kind : 'crash',
+          kind: e instanceof FindingError ? e.kind : 'harness',
           message: clip(e.message),
           seed: details.seed,
           path: details.counterexamplePath ?? undefined,
