@@ -82,7 +82,13 @@ const signature = (f: Finding) => `${f.kind}:${f.property}:${f.message.split('\n
 export async function runTarget(
   target: FuzzTarget,
   hub: FuzzHub,
-  options: { seconds: number; seed: number; log?: (line: string) => void },
+  options: {
+    seconds: number;
+    seed: number;
+    log?: (line: string) => void;
+    /** How long the hub gets to let go of the connections once the fuzzer has closed them. */
+    settleMs?: number;
+  },
 ): Promise<TargetReport> {
   watchProcess();
   const log = options.log ?? (() => undefined);
@@ -172,7 +178,7 @@ export async function runTarget(
   // Every connection the fuzzer made is gone on its side; the hub must let go of its side too.
   for (const s of openClientSockets) s.destroy();
   let held = hubSocketCount(hub.host, ports);
-  for (let i = 0; i < 50 && (held > baseline || openClientSockets.size > 0); i++) {
+  for (let waited = 0; waited < (options.settleMs ?? 5000) && (held > baseline || openClientSockets.size > 0); waited += 100) {
     await new Promise((r) => setTimeout(r, 100));
     held = hubSocketCount(hub.host, ports);
   }
