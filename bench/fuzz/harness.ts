@@ -115,6 +115,7 @@ export async function runTarget(
   await new Promise((r) => setTimeout(r, 500));
   const ports = target.ports;
   const baseline = hubSocketCount(hub.host, ports);
+  const at = { uncaught: uncaught.length, errors: hub.errors.length, console: consoleLines.length };
   const properties = await target.properties(hub);
   log(`  fuzzing: ${properties.map((p) => p.name).join(', ')}`);
   const started = Date.now();
@@ -152,7 +153,7 @@ export async function runTarget(
         numRuns: Number.MAX_SAFE_INTEGER,
         interruptAfterTimeLimit: slice,
         markInterruptAsFailure: false,
-        // Shrinking over sockets is slow: bound it.
+        // Shrink (bounded by hardStop above): the report then shows a small input.
         endOnFailure: false,
       });
       report.executions += executions;
@@ -189,6 +190,14 @@ export async function runTarget(
 
   log(`  checking control devices (hub holds ${held}, baseline ${baseline})`);
   await control.stop();
+  // What happened outside any one input (between slices, while connections closed) is a finding too.
+  const unreported = (message: string) => !report.findings.some((f) => f.message.split('\n')[0] === message.split('\n')[0]);
+  for (const m of uncaught.slice(at.uncaught)) if (unreported(m)) add({ target: target.name, property: '*', kind: 'crash', message: clip(m) });
+  for (const e of hub.errors.slice(at.errors)) {
+    const m = `hub logged "${e.msg}": ${e.err ?? ''}`;
+    if (unreported(m)) add({ target: target.name, property: '*', kind: 'error-log', message: clip(m) });
+  }
+  for (const m of consoleLines.slice(at.console)) if (unreported(m)) add({ target: target.name, property: '*', kind: 'error-log', message: clip(m) });
   report.controlSends = control.sent;
   for (const f of control.failures)
     add({ target: target.name, property: '*', kind: 'control-device', message: `control device (${f.transport}) send failed at +${f.at - started} ms: ${f.error}` });
