@@ -4,6 +4,7 @@ import rhea, { type Connection, type Container, type EventContext, type Receiver
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import { ConnectionClaims } from './claims.js';
+import { guardConnection, guardRhea } from './peerGuards.js';
 import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
@@ -67,10 +68,14 @@ export class AmqpEndpoint {
   constructor(private readonly options: AmqpEndpointOptions) {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
     // No credit on a receiving link until its family has set it up (see route).
+    guardRhea();
     const container = rhea.create_container({ id: options.hostName, autoaccept: false, credit_window: 0 } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
-    container.on('connection_open', (context: EventContext) => void this.state(context.connection));
+    container.on('connection_open', (context: EventContext) => {
+      guardConnection(context.connection); // WebSocket connections; TCP/TLS ones already are
+      void this.state(context.connection);
+    });
     container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
     container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
     container.on('disconnected', (context: EventContext) => this.forget(context.connection));
@@ -98,6 +103,7 @@ export class AmqpEndpoint {
     // peer's delayed ACK, tens of milliseconds per round trip of a request-response pattern.
     const connection = this.container.create_connection({ container_id: this.options.hostName, idle_time_out: 240_000, tcp_no_delay: true, ...(tls ? { transport: 'tls' } : {}) } as never);
     this.given.set(connection, serverName ? { name: serverName } : {});
+    guardConnection(connection);
     connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
     connection.on('error', (e: Error) => this.refuseMalformed(connection, e));

@@ -1,0 +1,62 @@
+/**
+ * CI's taste of `npm run fuzz`: each target for a few seconds against a live hub, with the same
+ * invariants (no crash, no error log, no held connection, the control devices keep sending).
+ * The real runs are `npm run fuzz -- --seconds 600` (see README).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFuzzHub, type FuzzHub } from '../bench/fuzz/hub.js';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import fc from 'fast-check';
+import { runTarget, type FuzzTarget } from '../bench/fuzz/harness.js';
+import { targets } from '../bench/fuzz/targets.js';
+
+const SECONDS = Number(process.env.FUZZ_SMOKE_SECONDS ?? 5);
+
+describe('fuzz smoke', () => {
+  let hub: FuzzHub;
+  before(async () => {
+    hub = await startFuzzHub();
+  });
+  after(() => hub.close());
+
+  // The harness must be able to fail: a held connection and a bad answer are reported.
+  test('the harness reports a connection the hub still holds, and a bad answer, with the input', async () => {
+    const kept: TLSSocket[] = [];
+    const leaky: FuzzTarget = {
+      name: 'leaky',
+      ports: [8883],
+      async properties() {
+        return [
+          {
+            name: 'holds',
+            arbitrary: fc.nat(),
+            async run(n: number) {
+              // Not one of the fuzzer's own sockets: stays open past the check, so the hub holds its side.
+              if (kept.length === 0) kept.push(await new Promise<TLSSocket>((resolve) => { const s = tlsConnect({ host: hub.host, port: 8883, rejectUnauthorized: false }, () => resolve(s)); }));
+              return n > 1000 ? `answered badly to ${n}` : undefined;
+            },
+          },
+        ];
+      },
+    };
+    try {
+      const report = await runTarget(leaky, hub, { seconds: 1, seed: 1, settleMs: 500 });
+      const kinds = report.findings.map((f) => f.kind).sort();
+      assert.deepEqual(kinds, ['bad-answer', 'leak']);
+      const bad = report.findings.find((f) => f.kind === 'bad-answer')!;
+      assert.equal(bad.counterexample, '1001', 'shrunk to the smallest input that fails');
+    } finally {
+      for (const s of kept) s.destroy();
+    }
+  });
+
+  for (const name of Object.keys(targets)) {
+    test(`${name}: ${SECONDS} s of fuzzing finds nothing, and the control devices keep sending`, async () => {
+      const report = await runTarget(targets[name]!, hub, { seconds: SECONDS, seed: 20 });
+      assert.ok(report.executions > 0, 'inputs were sent');
+      assert.ok(report.controlSends > 0, 'the control devices sent telemetry');
+      assert.deepEqual(report.findings, []);
+    });
+  }
+});
