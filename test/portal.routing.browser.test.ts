@@ -164,6 +164,15 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
       await eventually(() => routedBodies().includes('first <b>critical</b>'), 10_000);
       assert.ok(!routedBodies().includes('ignored'), 'the route took only the matching message');
 
+      // System-assigned while the hub has no system-assigned identity: ARM's IdentityInUse, shown; nothing changes.
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+      await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
+      await page.getByLabel('System-assigned', { exact: true }).check();
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#endpoint-error').filter({ hasText: 'IdentityInUse' }).waitFor();
+      assert.equal((await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-key')!.connectionString, ehConnectionString);
+
       // The system-assigned identity on (via ARM here), then Change authentication type, without a role.
       const h2 = await iot.iotHubResource.get(hubRg, t.hub.config.hubName);
       h2.identity = { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [uai.id!]: {} } };

@@ -192,23 +192,35 @@ async function endpointsTab(main: HTMLElement): Promise<void> {
   const hub = await getHub();
   const list = h('div', { id: 'endpoints' });
   const err = h('div', { class: 'error', role: 'alert' });
+  // Built once; the refresh writes only the health cells (so that focus and the keyboard user's place stay).
+  const cells = new Map<string, { health: HTMLTableCellElement; error: HTMLTableCellElement }>();
+  list.append(...KINDS.map(([kind, label]) => {
+    const items = hub.properties.routing.endpoints[kind];
+    return h('section', { 'aria-labelledby': `h-${kind}` },
+      h('h2', { id: `h-${kind}` }, label),
+      h('div', { class: 'toolbar' }, button(`Add ${label} endpoint`, () => go(`hub/routing/endpoints/add?kind=${kind}`))),
+      items.length
+        ? h('table', {},
+            h('thead', {}, h('tr', {}, ...['Endpoint name', 'Authentication type', 'Health', 'Last known error'].map((x) => h('th', { scope: 'col' }, x)))),
+            h('tbody', {}, ...items.map((e) => {
+              const c = { health: h('td', {}, 'unknown'), error: h('td', {}) };
+              cells.set(e.name, c);
+              return h('tr', {}, h('td', {}, h('a', { href: `#/hub/routing/endpoints/${kind}/${enc(e.name)}` }, e.name)), h('td', {}, authLabel(e)), c.health, c.error);
+            })))
+        : h('p', { class: 'muted' }, `No ${label} endpoints.`));
+  }));
   const fill = async () => {
     const states = await health().catch((e) => {
       err.textContent = describe(e);
-      return new Map<string, Health>();
+      return undefined;
     });
-    list.replaceChildren(...KINDS.map(([kind, label]) => {
-      const items = hub.properties.routing.endpoints[kind];
-      return h('section', { 'aria-labelledby': `h-${kind}` },
-        h('h2', { id: `h-${kind}` }, label),
-        h('div', { class: 'toolbar' }, button(`Add ${label} endpoint`, () => go(`hub/routing/endpoints/add?kind=${kind}`))),
-        items.length
-          ? table(['Endpoint name', 'Authentication type', 'Health', 'Last known error'], items.map((e) => {
-              const s = states.get(e.name);
-              return [h('a', { href: `#/hub/routing/endpoints/${kind}/${enc(e.name)}` }, e.name), authLabel(e), s?.healthStatus ?? 'unknown', s?.lastKnownError ? `${s.lastKnownError}${s.lastKnownErrorTime ? ` (${s.lastKnownErrorTime})` : ''}` : ''];
-            }))
-          : h('p', { class: 'muted' }, `No ${label} endpoints.`));
-    }));
+    if (!states) return;
+    err.textContent = '';
+    for (const [name, c] of cells) {
+      const s = states.get(name);
+      c.health.textContent = s?.healthStatus ?? 'unknown';
+      c.error.textContent = s?.lastKnownError ? `${s.lastKnownError}${s.lastKnownErrorTime ? ` (${s.lastKnownErrorTime})` : ''}` : '';
+    }
   };
   main.append(h('h1', {}, TITLE), tabs('endpoints'), h('div', { class: 'toolbar' }, button('Refresh', () => rerender(main, endpointsTab))), err, list);
   await fill();
