@@ -265,6 +265,22 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     // As in Azure, the container is one that exists in the account (the portal's picker lists them).
     const blobs = BlobServiceClient.fromConnectionString((await t.hub.info()).storageConnectionString);
     await blobs.getContainerClient('portal-uploads').createIfNotExists();
+    // A Storage custom endpoint with its storage options (the same account).
+    await page.goto(`${base}#/hub/routing/endpoints`);
+    await page.getByRole('button', { name: 'Add Storage endpoint' }).click();
+    assert.equal(await page.getByLabel('Endpoint type').inputValue(), 'storageContainers');
+    await page.getByLabel('Endpoint name').fill('st-portal');
+    await page.getByLabel('Connection string').fill((await t.hub.info()).storageConnectionString);
+    await page.getByLabel('Container name').fill('routed-blobs');
+    await page.getByLabel('Encoding').selectOption('json');
+    await page.getByLabel('Batch frequency (seconds)').fill('60');
+    await page.getByLabel('Chunk size window (MB)').fill('100');
+    await look('routing-endpoint-add-storage');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await endpointRow('st-portal').waitFor();
+    const st = (await routingOf()).endpoints!.storageContainers!.find((e) => e.name === 'st-portal')!;
+    assert.deepEqual([st.containerName, st.encoding?.toLowerCase(), st.batchFrequencyInSeconds, st.maxChunkSizeInBytes, st.fileNameFormat], ['routed-blobs', 'json', 60, 100 * 1024 * 1024, '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}']);
+
     await page.goto(`${base}#/hub/file-upload`);
     await page.getByLabel('Container name').fill('portal-uploads');
     await page.getByLabel('On', { exact: true }).check();
