@@ -238,7 +238,7 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     assert.equal((await routingOf()).routes![0]!.condition, "level = 'critical'");
   });
 
-  test('Enrich messages adds and removes an enrichment (markup shown as text); the fallback route toggles', async () => {
+  test('Enrich messages adds and removes an enrichment (markup shown as text); the fallback route toggles; a route is edited and deleted; an endpoint in use is refused deletion', async () => {
     await page.goto(`${base}#/hub/routing/enrich`);
     await page.getByLabel('Key', { exact: true }).fill('site');
     await page.getByLabel('Value', { exact: true }).fill('<img src=x onerror=alert(1)>');
@@ -259,6 +259,31 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await page.getByLabel('Enable fallback route').check();
     await page.getByText('Fallback route enabled.').waitFor();
     assert.equal((await routingOf()).fallbackRoute!.isEnabled, true);
+
+    // An endpoint a route uses cannot go: ARM's refusal is shown and it stays.
+    await page.getByRole('link', { name: 'Custom endpoints' }).click();
+    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.locator('#endpoint-error').filter({ hasText: "no endpoint named 'eh-key'" }).waitFor();
+    assert.ok((await routingOf()).endpoints!.eventHubs!.some((e) => e.name === 'eh-key'));
+    // Edit the route (disable it), then delete it, then the endpoint.
+    await page.getByRole('link', { name: 'Routes' }).click();
+    await page.getByRole('link', { name: 'critical' }).click();
+    await page.getByLabel('Disable').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Delete route critical' }).waitFor();
+    assert.equal((await routingOf()).routes![0]!.isEnabled, false);
+    await page.getByRole('button', { name: 'Delete route critical' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.getByText('No routes').waitFor();
+    assert.deepEqual((await routingOf()).routes, []);
+    await page.getByRole('link', { name: 'Custom endpoints' }).click();
+    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await endpointRow('eh-uai').waitFor();
+    assert.deepEqual((await routingOf()).endpoints!.eventHubs!.map((e) => e.name), ['eh-uai']);
   });
 
   test('File upload settings saved in the portal: uploadToBlob lands in the embedded storage with a notification', async () => {
