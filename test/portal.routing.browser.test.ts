@@ -215,7 +215,7 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
   });
 
   test('Test route shows true, false, undefined and a compilation error with its position', async () => {
-    await page.goto(`${base}#/hub/routing`);
+    await page.getByRole('link', { name: 'Message routing' }).click();
     await page.getByRole('link', { name: 'critical' }).click();
     await page.getByRole('heading', { name: 'Test' }).waitFor();
     const result = page.locator('#route-test-result');
@@ -306,7 +306,7 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     const st = (await routingOf()).endpoints!.storageContainers!.find((e) => e.name === 'st-portal')!;
     assert.deepEqual([st.containerName, st.encoding?.toLowerCase(), st.batchFrequencyInSeconds, st.maxChunkSizeInBytes, st.fileNameFormat], ['routed-blobs', 'json', 60, 100 * 1024 * 1024, '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}']);
 
-    await page.goto(`${base}#/hub/file-upload`);
+    await page.getByRole('link', { name: 'File upload' }).click();
     await page.getByLabel('Container name').fill('portal-uploads');
     await page.getByLabel('On', { exact: true }).check();
     await page.getByLabel('Maximum delivery count').fill('7');
@@ -347,7 +347,7 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await service.close();
   });
 
-  test('Jobs shows an export job with its progress until completed', async () => {
+  test('Jobs shows an export job with its progress until completed, and a scheduled job with its device counts', async () => {
     const info = await t.hub.info();
     const blobs = BlobServiceClient.fromConnectionString(info.storageConnectionString);
     const container = blobs.getContainerClient('portal-export');
@@ -357,11 +357,17 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     const sas = generateBlobSASQueryParameters({ containerName: 'portal-export', permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) }, new StorageSharedKeyCredential(account, key)).toString();
     const registry = iothub.Registry.fromConnectionString(await t.connectionString());
     const job = (await registry.exportDevicesToBlob(`${container.url}?${sas}`, false)) as any;
-    await page.goto(`${base}#/hub/jobs`);
+    // And a scheduled twin update on one device.
+    const jobs = iothub.JobClient.fromConnectionString(await t.connectionString());
+    await jobs.scheduleTwinUpdate('portal-twin-job', "deviceId = 'uploader'", { etag: '*', tags: { batch: 'portal' } }, new Date(), 60);
+    await page.getByRole('link', { name: 'Jobs' }).click();
     const row = page.locator('#import-export-jobs tr').filter({ hasText: job.jobId });
     await row.filter({ hasText: 'completed' }).waitFor({ timeout: 15_000 });
     assert.equal(await row.getByRole('progressbar').getAttribute('value'), '100');
     assert.match((await row.textContent())!, /export/);
+    const scheduled = page.locator('#scheduled-jobs tr').filter({ hasText: 'portal-twin-job' });
+    await scheduled.filter({ hasText: 'completed' }).filter({ hasText: '1 (1 / 0 / 0 / 0)' }).waitFor({ timeout: 15_000 });
+    assert.match((await scheduled.textContent())!, /scheduleUpdateTwin/);
     await look('jobs');
   });
 });
