@@ -14,7 +14,7 @@ async function fileUpload(main: HTMLElement): Promise<void> {
   const p = hub.properties;
   const st = p.storageEndpoints.$default;
   const fn = p.messagingEndpoints.fileNotifications;
-  const cs = field('Storage connection string', text(st.connectionString ?? '', { autocomplete: 'off' }),
+  const cs = field('Storage connection string', h('input', { type: 'password', value: st.connectionString ?? '', autocomplete: 'off' }),
     'The storage account\'s connection string (identity-based: one that names the account\'s endpoint, without a key). Empty: Fleethub\'s embedded storage.');
   const container = field('Container name', text(st.containerName ?? ''), 'Empty with the embedded storage: its default container.');
   const auth = authenticationChoice(hub, st, () => undefined);

@@ -231,7 +231,7 @@ async function endpointsTab(main: HTMLElement): Promise<void> {
 
 /** The fields of an endpoint's connection (authentication, and the connection string or endpoint URI + entity path). */
 function connectionFields(hub: HubResource, kind: () => EndpointKind, current: Endpoint) {
-  const cs = field('Connection string', text(current.connectionString ?? '', { autocomplete: 'off' }), 'The entity\'s connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=… or a storage account\'s).');
+  const cs = field('Connection string', h('input', { type: 'password', value: current.connectionString ?? '', autocomplete: 'off' }), 'The entity\'s connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=… or a storage account\'s).');
   // Identity-based: the namespace's (account's) URI and the entity; prefilled from a connection string when there is one.
   const fromCs = /Endpoint=([^;]+)/i.exec(current.connectionString ?? '')?.[1]?.replace(/\/+$/, '');
   const pathFromCs = /EntityPath=([^;]+)/i.exec(current.connectionString ?? '')?.[1];
