@@ -4,9 +4,14 @@ import { loadSettings, session, saveSession, settings, parseConnectionString, de
 import { hubRoutes } from './hub.js';
 import { go, type Route } from './nav.js';
 import { dpsRoutes } from './dps.js';
+import { routingRoutes } from './routing.js';
+import { fileUploadRoutes } from './fileUpload.js';
+import { jobsRoutes } from './jobs.js';
 
 
 const routes: Route[] = [{ pattern: /^signin$/, page: signInPage }, ...hubRoutes, ...dpsRoutes];
+// Part 2's hub blades: message routing, file upload, jobs.
+routes.push(...routingRoutes, ...fileUploadRoutes, ...jobsRoutes);
 
 
 async function render(): Promise<void> {
@@ -48,6 +53,7 @@ function renderChrome(path: string): void {
   nav.replaceChildren();
   if (session?.hub || session?.hubBearer) {
     nav.append(h('h2', {}, `IoT hub ${settings.hubName}`), link('hub/overview', 'Overview'), link('hub/devices', 'Devices'), link('hub/certificates', 'Certificates'), link('hub/policies', 'Shared access policies'));
+    nav.append(link('hub/routing', 'Message routing'), link('hub/file-upload', 'File upload'), link('hub/jobs', 'Jobs'));
   }
   if (session?.dps) {
     nav.append(h('h2', {}, 'Device Provisioning Service'), link('dps/overview', 'Overview'), link('dps/enrollments', 'Manage enrollments'), link('dps/linked-hubs', 'Linked IoT hubs'), link('dps/certificates', 'Certificates'));

@@ -1,0 +1,373 @@
+/**
+ * The portal's Message routing, File upload and Jobs blades in a real browser (Debian's chromium
+ * through playwright-core): each flow clicked as a user does, its effect checked through the Azure
+ * SDKs (a device over MQTT, an @azure/event-hubs consumer of a local namespace, azure-iothub's file
+ * notification receiver and export job); axe-core on every page; the endpoint-add flow keyboard-only.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Page } from 'playwright-core';
+import deviceSdk from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import iothub from 'azure-iothub';
+import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
+import { EventHubManagementClient } from '@azure/arm-eventhub';
+import { IotHubClient } from '@azure/arm-iothub';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { BlobServiceClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { startTestHub, type TestHub } from './support/hub.js';
+import { addHostEntry, removeHostEntry } from './support/resolve.js';
+import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
+import { createDevice, eventually } from './support/devices.js';
+import { axeViolations, launchChromium, tabTo, type TestBrowser } from './support/browser.js';
+import { findRole } from '../src/identity/roles.js';
+import { defaults } from '../src/config/index.js';
+
+const { Client, Message } = deviceSdk as any;
+const { Mqtt } = deviceMqtt as any;
+const NAMESPACE = 'portal-eh';
+const EH_HOST = `${NAMESPACE}.servicebus.localhost`;
+
+describe('portal: message routing, file upload and jobs in chromium', { timeout: 150_000 }, () => {
+  let t: TestHub;
+  let b: TestBrowser;
+  let page: Page;
+  let base: string;
+  let rg: string;
+  let hubRg: string;
+  let iot: IotHubClient;
+  let ehConnectionString: string;
+  let consumer: EventHubConsumerClient;
+  let stop: (() => Promise<void>) | undefined;
+  const received: ReceivedEventData[] = [];
+
+  before(async () => {
+    addHostEntry(EH_HOST, '127.0.0.1');
+    t = await startTestHub({
+      extraHostNames: [EH_HOST],
+      eventHubsNamespaces: [{ name: NAMESPACE, eventHubs: [{ name: 'routed', partitionCount: 1 }] }],
+      ports: { storage: 10000 } as any,
+      // Short waits: a refused delivery is retried within half a second, and is not dead for minutes.
+      routing: { ...defaults.routing, retryMinMs: 100, retryMaxMs: 400, deadAfterMs: 600_000, deadProbeMs: 1000 },
+    } as any);
+    addHostEntry(EH_HOST, t.host);
+    base = `https://${t.host}/portal/`;
+    rg = defaultGroup(t);
+    hubRg = (await t.hub.info()).management!.resourceGroup;
+    iot = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const eh = new EventHubManagementClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const keys = await eh.namespaces.listKeys(rg, NAMESPACE, 'RootManageSharedAccessKey');
+    ehConnectionString = `${keys.primaryConnectionString!};EntityPath=routed`;
+    consumer = new EventHubConsumerClient('$Default', ehConnectionString, { retryOptions: { maxRetries: 1, timeoutInMs: 5000 } });
+    const sub = consumer.subscribe('0', { processEvents: async (events) => void received.push(...events), processError: async () => undefined }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 });
+    stop = () => sub.close();
+    b = await launchChromium();
+    page = await b.context.newPage();
+    page.setDefaultTimeout(10_000);
+    // The administrator's one-time sign-in link: the routing blades write the hub through ARM.
+    await page.goto(t.hub.portal!.signInLink(`https://${t.host}`)!);
+    await page.getByText('Signed in: administrator').waitFor();
+  });
+  after(async () => {
+    await stop?.();
+    await consumer?.close();
+    await b?.close();
+    await t?.close();
+    removeHostEntry(EH_HOST);
+  });
+
+  const look = async (name: string) => {
+    await page.screenshot({ path: join(b.shots, `${name}.png`), fullPage: true });
+    assert.deepEqual(await axeViolations(page), [], `axe-core on ${name}`);
+  };
+  const routingOf = async () => (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!.routing!;
+  const endpointRow = (name: string) => page.locator('#endpoints tr').filter({ has: page.getByRole('link', { name, exact: true }) });
+  const routedBodies = () => received.map((e) => (Buffer.isBuffer(e.body) ? e.body.toString() : typeof e.body === 'string' ? e.body : JSON.stringify(e.body)));
+
+  test('custom endpoints and a route deliver to a local Event Hub; Change authentication type to System-assigned shows the unhealthy endpoint until the role is assigned', async () => {
+    // A user-assigned identity attached to the hub (the Identity blade is another page): for the picker.
+    const uai = await new ManagedServiceIdentityClient(managementCredential(t), subscriptionId(t), armEndpoint(t)).userAssignedIdentities.createOrUpdate(rg, 'portal-router', { location: 'westeurope' });
+    const hub = await iot.iotHubResource.get(hubRg, t.hub.config.hubName);
+    hub.identity = { type: 'UserAssigned', userAssignedIdentities: { [uai.id!]: {} } };
+    await iot.iotHubResource.beginCreateOrUpdateAndWait(hubRg, t.hub.config.hubName, hub);
+
+    // Keyboard only: Custom endpoints, Add Event Hubs endpoint, its name and connection string, Create.
+    await page.goto(`${base}#/hub/routing/endpoints`);
+    await page.getByRole('heading', { name: 'Event Hubs', exact: true }).waitFor();
+    await look('routing-endpoints-empty');
+    await tabTo(page, page.getByRole('button', { name: 'Add Event Hubs endpoint' }));
+    await page.getByRole('heading', { name: 'Add a custom endpoint' }).waitFor();
+    await tabTo(page, page.getByLabel('Endpoint name'), '');
+    await page.keyboard.type('eh-key');
+    await tabTo(page, page.getByLabel('Connection string'), '');
+    await page.keyboard.type(ehConnectionString);
+    await look('routing-endpoint-add');
+    await tabTo(page, page.getByRole('button', { name: 'Create' }));
+    await endpointRow('eh-key').waitFor();
+    assert.deepEqual((await routingOf()).endpoints!.eventHubs!.map((e) => [e.name, e.authenticationType ?? 'keyBased', e.connectionString]), [['eh-key', 'keyBased', ehConnectionString]]);
+
+    // User-assigned, with the identity picker: endpoint URI and entity path instead of a connection string.
+    await page.getByRole('button', { name: 'Add Event Hubs endpoint' }).click();
+    await page.getByLabel('Endpoint name').fill('eh-uai');
+    await page.getByLabel('User-assigned', { exact: true }).check();
+    await page.getByLabel('User-assigned identity').selectOption(uai.id!);
+    assert.equal(await page.getByLabel('Connection string').isVisible(), false);
+    await page.getByLabel('Endpoint URI').fill(`sb://${EH_HOST}`);
+    await page.getByLabel('Entity path').fill('routed');
+    await look('routing-endpoint-add-uai');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await endpointRow('eh-uai').waitFor();
+    const uaiEndpoint = (await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-uai')!;
+    assert.equal(uaiEndpoint.authenticationType, 'identityBased');
+    assert.equal(uaiEndpoint.identity?.userAssignedIdentity?.toLowerCase(), uai.id!.toLowerCase());
+    assert.equal(uaiEndpoint.endpointUri, `sb://${EH_HOST}`);
+    // A duplicate name: ARM's refusal, shown as is; nothing added.
+    await page.getByRole('button', { name: 'Add Event Hubs endpoint' }).click();
+    await page.getByLabel('Endpoint name').fill('eh-key');
+    await page.getByLabel('Connection string').fill(ehConnectionString);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#endpoint-error').filter({ hasText: /eh-key/ }).waitFor();
+    assert.equal((await routingOf()).endpoints!.eventHubs!.length, 2);
+
+    // A route with a condition on an application property; a condition that does not compile is refused first.
+    await page.getByRole('link', { name: 'Routes' }).click();
+    await page.getByRole('button', { name: 'Add' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('critical');
+    await page.getByLabel('Endpoint', { exact: true }).selectOption('eh-key');
+    await page.getByLabel('Data source').selectOption('DeviceMessages');
+    await page.getByLabel('Routing query').fill("level = 'critical' AND");
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.error').filter({ hasText: 'IH400104' }).first().waitFor();
+    assert.deepEqual((await routingOf()).routes, []);
+    await page.getByLabel('Routing query').fill("level = 'critical'");
+    await look('routing-route-add');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('link', { name: 'critical' }).waitFor();
+    await look('routing-routes');
+    assert.deepEqual((await routingOf()).routes!.map((r) => [r.name, r.source, r.condition, r.endpointNames, r.isEnabled]), [['critical', 'DeviceMessages', "level = 'critical'", ['eh-key'], true]]);
+
+    const d = await createDevice(t, 'routed-device');
+    const device = Client.fromConnectionString(d.connectionString, Mqtt);
+    await device.open();
+    try {
+      const send = async (body: string, level: string) => {
+        const m = new Message(body);
+        m.properties.add('level', level);
+        await device.sendEvent(m);
+      };
+      await send('ignored', 'info');
+      await send('first <b>critical</b>', 'critical');
+      await eventually(() => routedBodies().includes('first <b>critical</b>'), 10_000);
+      assert.ok(!routedBodies().includes('ignored'), 'the route took only the matching message');
+
+      // System-assigned while the hub has no system-assigned identity: ARM's IdentityInUse, shown; nothing changes.
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+      await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
+      await page.getByLabel('System-assigned', { exact: true }).check();
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#endpoint-error').filter({ hasText: 'IdentityInUse' }).waitFor();
+      assert.equal((await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-key')!.connectionString, ehConnectionString);
+
+      // The system-assigned identity on (via ARM here), then Change authentication type, without a role.
+      const h2 = await iot.iotHubResource.get(hubRg, t.hub.config.hubName);
+      h2.identity = { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [uai.id!]: {} } };
+      const principalId = (await iot.iotHubResource.beginCreateOrUpdateAndWait(hubRg, t.hub.config.hubName, h2)).identity!.principalId!;
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+      await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
+      await page.getByLabel('System-assigned', { exact: true }).check();
+      assert.equal(await page.getByLabel('Endpoint URI').inputValue(), `sb://${EH_HOST}`, 'prefilled from the connection string');
+      assert.equal(await page.getByLabel('Entity path').inputValue(), 'routed');
+      await look('routing-endpoint-detail');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Authentication type saved.').waitFor();
+      const changed = (await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-key')!;
+      assert.deepEqual([changed.authenticationType, changed.endpointUri, changed.entityPath, changed.connectionString ?? ''], ['identityBased', `sb://${EH_HOST}`, 'routed', '']);
+
+      await send('second critical', 'critical');
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      // The health refreshes itself while the page is shown.
+      await endpointRow('eh-key').filter({ hasText: 'unhealthy' }).filter({ hasText: principalId }).waitFor({ timeout: 15_000 });
+      await look('routing-endpoints-unhealthy');
+      assert.ok(!routedBodies().includes('second critical'));
+
+      // The role (the lead moves this step to the IAM blade): the backlog arrives and the endpoint is healthy.
+      const auth = new AuthorizationManagementClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+      const scope = `/subscriptions/${subscriptionId(t)}/resourceGroups/${rg}/providers/Microsoft.EventHub/namespaces/${NAMESPACE}`;
+      await auth.roleAssignments.create(scope, randomUUID(), {
+        roleDefinitionId: `/subscriptions/${subscriptionId(t)}/providers/Microsoft.Authorization/roleDefinitions/${findRole('Azure Event Hubs Data Sender')!.id}`,
+        principalId,
+        principalType: 'ServicePrincipal',
+      });
+      await eventually(() => routedBodies().includes('second critical'), 15_000);
+      // Health is the row's third cell (the last known error stays, as in Azure).
+      await eventually(async () => (await endpointRow('eh-key').locator('td').nth(2).textContent()) === 'healthy', 10_000).catch(async (e) => {
+        throw new Error(`${e.message}: ${await endpointRow('eh-key').textContent()}`);
+      });
+    } finally {
+      await device.close();
+    }
+  });
+
+  test('Test route shows true, false, undefined and a compilation error with its position', async () => {
+    await page.getByRole('link', { name: 'Message routing' }).click();
+    await page.getByRole('link', { name: 'critical' }).click();
+    await page.getByRole('heading', { name: 'Test' }).waitFor();
+    const result = page.locator('#route-test-result');
+    await page.getByLabel('Message body').fill('{"temperature": 31}');
+    await page.getByLabel('Application 1 key').fill('level');
+    await page.getByLabel('Application 1 value').fill('critical');
+    await page.getByRole('button', { name: 'Test route' }).click();
+    await result.filter({ hasText: 'Result: true' }).waitFor();
+    await page.getByLabel('Application 1 value').fill('info');
+    await page.getByRole('button', { name: 'Test route' }).click();
+    await result.filter({ hasText: 'Result: false' }).waitFor();
+    await page.getByLabel('Application 1 key').fill('other');
+    await page.getByRole('button', { name: 'Test route' }).click();
+    await result.filter({ hasText: 'Result: undefined' }).waitFor();
+    await page.getByLabel('Routing query').fill("level = 'critical' AND (");
+    await page.getByRole('button', { name: 'Test route' }).click();
+    await page.locator('#route-test-errors li').filter({ hasText: /line 1, column \d+/ }).waitFor();
+    await look('routing-route-test');
+    // Nothing was saved by testing.
+    assert.equal((await routingOf()).routes![0]!.condition, "level = 'critical'");
+  });
+
+  test('Enrich messages adds and removes an enrichment (markup shown as text); the fallback route toggles; a route is edited and deleted; an endpoint in use is refused deletion', async () => {
+    await page.goto(`${base}#/hub/routing/enrich`);
+    await page.getByLabel('Key', { exact: true }).fill('site');
+    await page.getByLabel('Value', { exact: true }).fill('<img src=x onerror=alert(1)>');
+    await page.getByRole('checkbox', { name: 'eh-key' }).check();
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('cell', { name: '<img src=x onerror=alert(1)>' }).waitFor();
+    assert.equal(await page.locator('#main img').count(), 0);
+    await look('routing-enrich');
+    assert.deepEqual((await routingOf()).enrichments!.map((e) => [e.key, e.value, e.endpointNames]), [['site', '<img src=x onerror=alert(1)>', ['eh-key']]]);
+    await page.getByRole('button', { name: 'Remove enrichment site' }).click();
+    await page.getByText('No message enrichments.').waitFor();
+    assert.deepEqual((await routingOf()).enrichments, []);
+
+    await page.getByRole('link', { name: 'Routes' }).click();
+    await page.getByLabel('Enable fallback route').uncheck();
+    await page.getByText('Fallback route disabled.').waitFor();
+    assert.equal((await routingOf()).fallbackRoute!.isEnabled, false);
+    await page.getByLabel('Enable fallback route').check();
+    await page.getByText('Fallback route enabled.').waitFor();
+    assert.equal((await routingOf()).fallbackRoute!.isEnabled, true);
+
+    // An endpoint a route uses cannot go: ARM's refusal is shown and it stays.
+    await page.getByRole('link', { name: 'Custom endpoints' }).click();
+    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.locator('#endpoint-error').filter({ hasText: "no endpoint named 'eh-key'" }).waitFor();
+    assert.ok((await routingOf()).endpoints!.eventHubs!.some((e) => e.name === 'eh-key'));
+    // Edit the route (disable it), then delete it, then the endpoint.
+    await page.getByRole('link', { name: 'Routes' }).click();
+    await page.getByRole('link', { name: 'critical' }).click();
+    await page.getByLabel('Disable').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Delete route critical' }).waitFor();
+    assert.equal((await routingOf()).routes![0]!.isEnabled, false);
+    await page.getByRole('button', { name: 'Delete route critical' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.getByText('No routes').waitFor();
+    assert.deepEqual((await routingOf()).routes, []);
+    await page.getByRole('link', { name: 'Custom endpoints' }).click();
+    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await endpointRow('eh-uai').waitFor();
+    assert.deepEqual((await routingOf()).endpoints!.eventHubs!.map((e) => e.name), ['eh-uai']);
+  });
+
+  test('File upload settings saved in the portal: uploadToBlob lands in the embedded storage with a notification', async () => {
+    // As in Azure, the container is one that exists in the account (the portal's picker lists them).
+    const blobs = BlobServiceClient.fromConnectionString((await t.hub.info()).storageConnectionString);
+    await blobs.getContainerClient('portal-uploads').createIfNotExists();
+    // A Storage custom endpoint with its storage options (the same account).
+    await page.goto(`${base}#/hub/routing/endpoints`);
+    await page.getByRole('button', { name: 'Add Storage endpoint' }).click();
+    assert.equal(await page.getByLabel('Endpoint type').inputValue(), 'storageContainers');
+    await page.getByLabel('Endpoint name').fill('st-portal');
+    await page.getByLabel('Connection string').fill((await t.hub.info()).storageConnectionString);
+    await page.getByLabel('Container name').fill('routed-blobs');
+    await page.getByLabel('Encoding').selectOption('json');
+    await page.getByLabel('Batch frequency (seconds)').fill('60');
+    await page.getByLabel('Chunk size window (MB)').fill('100');
+    await look('routing-endpoint-add-storage');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await endpointRow('st-portal').waitFor();
+    const st = (await routingOf()).endpoints!.storageContainers!.find((e) => e.name === 'st-portal')!;
+    assert.deepEqual([st.containerName, st.encoding?.toLowerCase(), st.batchFrequencyInSeconds, st.maxChunkSizeInBytes, st.fileNameFormat], ['routed-blobs', 'json', 60, 100 * 1024 * 1024, '{iothub}/{partition}/{YYYY}/{MM}/{DD}/{HH}/{mm}']);
+
+    await page.getByRole('link', { name: 'File upload' }).click();
+    await page.getByLabel('Container name').fill('portal-uploads');
+    await page.getByLabel('On', { exact: true }).check();
+    await page.getByLabel('Maximum delivery count').fill('7');
+    await page.getByLabel('Lock duration (seconds)').fill('10');
+    await page.getByLabel('SAS TTL (hours)').fill('2');
+    await look('file-upload');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved.').waitFor();
+    const p = (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!;
+    assert.equal(p.enableFileUploadNotifications, true);
+    assert.equal(p.storageEndpoints!.$default!.containerName, 'portal-uploads');
+    assert.equal(p.storageEndpoints!.$default!.sasTtlAsIso8601, 'PT2H');
+    assert.equal(p.messagingEndpoints!.fileNotifications!.maxDeliveryCount, 7);
+    // Out of range: ARM's refusal shown, nothing changes.
+    await page.getByLabel('Maximum delivery count').fill('500');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#file-upload-error').filter({ hasText: /maxDeliveryCount/ }).waitFor();
+    assert.equal((await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!.messagingEndpoints!.fileNotifications!.maxDeliveryCount, 7);
+
+    const service = iothub.Client.fromConnectionString(await t.connectionString('service'));
+    const receiver: any = (await service.getFileNotificationReceiver()).result;
+    const notifications: any[] = [];
+    receiver.on('message', (m: any) => {
+      notifications.push(JSON.parse(m.data.toString()));
+      receiver.complete(m, () => undefined);
+    });
+    const d = await createDevice(t, 'uploader');
+    const device = Client.fromConnectionString(d.connectionString, Mqtt);
+    await device.open();
+    try {
+      await device.uploadToBlob('from-portal.txt', Readable.from([Buffer.from('uploaded')]), 8);
+    } finally {
+      await device.close();
+    }
+    const n = await eventually(() => notifications.find((x) => x.blobName === 'uploader/from-portal.txt'), 10_000);
+    assert.match(n.blobUri, /\/portal-uploads\/uploader\/from-portal\.txt$/);
+    assert.equal((await blobs.getContainerClient('portal-uploads').getBlobClient('uploader/from-portal.txt').downloadToBuffer()).toString(), 'uploaded');
+    await service.close();
+  });
+
+  test('Jobs shows an export job with its progress until completed, and a scheduled job with its device counts', async () => {
+    const info = await t.hub.info();
+    const blobs = BlobServiceClient.fromConnectionString(info.storageConnectionString);
+    const container = blobs.getContainerClient('portal-export');
+    await container.createIfNotExists();
+    const account = /AccountName=([^;]+)/.exec(info.storageConnectionString)![1]!;
+    const key = /AccountKey=([^;]+)/.exec(info.storageConnectionString)![1]!;
+    const sas = generateBlobSASQueryParameters({ containerName: 'portal-export', permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) }, new StorageSharedKeyCredential(account, key)).toString();
+    const registry = iothub.Registry.fromConnectionString(await t.connectionString());
+    const job = (await registry.exportDevicesToBlob(`${container.url}?${sas}`, false)) as any;
+    // And a scheduled twin update on one device.
+    const jobs = iothub.JobClient.fromConnectionString(await t.connectionString());
+    await jobs.scheduleTwinUpdate('portal-twin-job', "deviceId = 'uploader'", { etag: '*', tags: { batch: 'portal' } }, new Date(), 60);
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    const row = page.locator('#import-export-jobs tr').filter({ hasText: job.jobId });
+    await row.filter({ hasText: 'completed' }).waitFor({ timeout: 15_000 });
+    assert.equal(await row.getByRole('progressbar').getAttribute('value'), '100');
+    assert.match((await row.textContent())!, /export/);
+    const scheduled = page.locator('#scheduled-jobs tr').filter({ hasText: 'portal-twin-job' });
+    await scheduled.filter({ hasText: 'completed' }).filter({ hasText: '1 (1 / 0 / 0 / 0)' }).waitFor({ timeout: 15_000 });
+    assert.match((await scheduled.textContent())!, /scheduleUpdateTwin/);
+    await look('jobs');
+  });
+});
