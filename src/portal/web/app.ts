@@ -4,9 +4,15 @@ import { loadSettings, session, saveSession, settings, parseConnectionString, de
 import { hubRoutes } from './hub.js';
 import { go, type Route } from './nav.js';
 import { dpsRoutes } from './dps.js';
+import { identityRoutes } from './identity.js';
+import { iamRoutes } from './iam.js';
+import { resourceRoutes } from './resources.js';
+import { hubId, iamLink } from './arm.js';
 
 
 const routes: Route[] = [{ pattern: /^signin$/, page: signInPage }, ...hubRoutes, ...dpsRoutes];
+// The resource pages of ARM (issue 19, part 2): Identity, Access control (IAM), Managed Identities, namespaces.
+routes.push(...identityRoutes, ...iamRoutes, ...resourceRoutes);
 
 
 async function render(): Promise<void> {
@@ -51,6 +57,12 @@ function renderChrome(path: string): void {
   }
   if (session?.dps) {
     nav.append(h('h2', {}, 'Device Provisioning Service'), link('dps/overview', 'Overview'), link('dps/enrollments', 'Manage enrollments'), link('dps/linked-hubs', 'Linked IoT hubs'), link('dps/certificates', 'Certificates'));
+  }
+  if (session?.management) {
+    const here = `${path}?${location.hash.split('?')[1] ?? ''}`;
+    const iam = (scope: string, label: string) => h('a', { href: `#/${iamLink(scope)}`, 'aria-current': here.startsWith(iamLink(scope)) ? 'page' : undefined }, label);
+    nav.append(h('h2', {}, `IoT hub ${settings.hubName}: security`), link('hub/identity', 'Identity'), iam(hubId(), 'Access control (IAM)'));
+    nav.append(h('h2', {}, `Resource group ${settings.resourceGroup}`), link('resources/identities', 'Managed Identities'), link('resources/eventhubs', 'Event Hubs namespaces'), link('resources/servicebus', 'Service Bus namespaces'), iam(`/subscriptions/${settings.subscriptionId}/resourceGroups/${encodeURIComponent(settings.resourceGroup)}`, 'Resource group access control (IAM)'));
   }
   nav.append(h('h2', {}, 'Account'), link('signin', session ? 'Add a credential' : 'Sign in'));
   const who = document.getElementById('who')!;
