@@ -59,8 +59,8 @@ function renderChrome(path: string): void {
     nav.append(h('h2', {}, 'Device Provisioning Service'), link('dps/overview', 'Overview'), link('dps/enrollments', 'Manage enrollments'), link('dps/linked-hubs', 'Linked IoT hubs'), link('dps/certificates', 'Certificates'));
   }
   if (session?.management) {
-    const here = `${path}?${location.hash.split('?')[1] ?? ''}`;
-    const iam = (scope: string, label: string) => h('a', { href: `#/${iamLink(scope)}`, 'aria-current': here.startsWith(iamLink(scope)) ? 'page' : undefined }, label);
+    const at = path === 'iam' ? new URLSearchParams(location.hash.split('?')[1] ?? '').get('scope')?.toLowerCase() : undefined;
+    const iam = (scope: string, label: string) => h('a', { href: `#/${iamLink(scope)}`, 'aria-current': at === scope.toLowerCase() ? 'page' : undefined }, label);
     nav.append(h('h2', {}, `IoT hub ${settings.hubName}: security`), link('hub/identity', 'Identity'), iam(hubId(), 'Access control (IAM)'));
     nav.append(h('h2', {}, `Resource group ${settings.resourceGroup}`), link('resources/identities', 'Managed Identities'), link('resources/eventhubs', 'Event Hubs namespaces'), link('resources/servicebus', 'Service Bus namespaces'), iam(`/subscriptions/${settings.subscriptionId}/resourceGroups/${encodeURIComponent(settings.resourceGroup)}`, 'Resource group access control (IAM)'));
   }
