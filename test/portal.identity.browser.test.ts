@@ -171,6 +171,17 @@ describe('portal identity, IAM and resources in chromium', { timeout: 150_000 },
     await page.getByText('No role assignments at this scope.').or(page.getByRole('row').filter({ hasText: 'Inherited' }).first()).waitFor();
     assert.equal(await page.getByRole('cell', { name: 'sender-identity', exact: true }).count(), 0);
     assert.equal((await all(auth.roleAssignments.listForScope(ehId, { filter: 'atScope()' }))).filter((a) => a.scope === ehId).length, 0);
+
+    // Assign access to the hub's system-assigned identity: the assignment names the hub's principal.
+    await page.getByRole('button', { name: 'Add role assignment' }).click();
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Azure Event Hubs Data Sender' });
+    await page.getByLabel('System-assigned managed identity (IoT hub)').check();
+    await page.getByRole('button', { name: 'Review + assign' }).click();
+    await page.getByRole('heading', { name: 'Review + assign' }).waitFor();
+    await page.getByRole('button', { name: 'Review + assign' }).click();
+    await page.getByRole('cell', { name: 'System-assigned managed identity' }).waitFor();
+    const system = (await hubs.iotHubResource.get(rg, t.hub.config.hubName)).identity!.principalId;
+    assert.deepEqual((await all(auth.roleAssignments.listForScope(ehId, { filter: 'atScope()' }))).filter((a) => a.scope === ehId).map((a) => a.principalId), [system]);
   });
 
   test('refusing to turn off an identity in use shows the API\'s reason; nothing changes', async () => {
