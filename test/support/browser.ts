@@ -41,7 +41,8 @@ export async function launchChromium(): Promise<TestBrowser> {
 
 /** axe-core's serious and critical violations on the page as it is now. */
 export async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: AXE });
+  // Injected once per document (the portal navigates by hash, so one injection serves many pages).
+  if (!(await page.evaluate(() => typeof (globalThis as any).axe !== 'undefined'))) await page.addScriptTag({ content: AXE });
   const result = (await page.evaluate(() => (globalThis as any).axe.run(document, { resultTypes: ['violations'] }))) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }

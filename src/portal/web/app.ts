@@ -7,11 +7,17 @@ import { dpsRoutes } from './dps.js';
 import { routingRoutes } from './routing.js';
 import { fileUploadRoutes } from './fileUpload.js';
 import { jobsRoutes } from './jobs.js';
+import { identityRoutes } from './identity.js';
+import { iamRoutes } from './iam.js';
+import { resourceRoutes } from './resources.js';
+import { hubId, iamLink } from './arm.js';
 
 
 const routes: Route[] = [{ pattern: /^signin$/, page: signInPage }, ...hubRoutes, ...dpsRoutes];
 // Part 2's hub blades: message routing, file upload, jobs.
 routes.push(...routingRoutes, ...fileUploadRoutes, ...jobsRoutes);
+// The resource pages of ARM (issue 19, part 2): Identity, Access control (IAM), Managed Identities, namespaces.
+routes.push(...identityRoutes, ...iamRoutes, ...resourceRoutes);
 
 
 async function render(): Promise<void> {
@@ -57,6 +63,12 @@ function renderChrome(path: string): void {
   }
   if (session?.dps) {
     nav.append(h('h2', {}, 'Device Provisioning Service'), link('dps/overview', 'Overview'), link('dps/enrollments', 'Manage enrollments'), link('dps/linked-hubs', 'Linked IoT hubs'), link('dps/certificates', 'Certificates'));
+  }
+  if (session?.management) {
+    const at = path === 'iam' ? new URLSearchParams(location.hash.split('?')[1] ?? '').get('scope')?.toLowerCase() : undefined;
+    const iam = (scope: string, label: string) => h('a', { href: `#/${iamLink(scope)}`, 'aria-current': at === scope.toLowerCase() ? 'page' : undefined }, label);
+    nav.append(h('h2', {}, `IoT hub ${settings.hubName}: security`), link('hub/identity', 'Identity'), iam(hubId(), 'Access control (IAM)'));
+    nav.append(h('h2', {}, `Resource group ${settings.resourceGroup}`), link('resources/identities', 'Managed Identities'), link('resources/eventhubs', 'Event Hubs namespaces'), link('resources/servicebus', 'Service Bus namespaces'), iam(`/subscriptions/${settings.subscriptionId}/resourceGroups/${encodeURIComponent(settings.resourceGroup)}`, 'Resource group access control (IAM)'));
   }
   nav.append(h('h2', {}, 'Account'), link('signin', session ? 'Add a credential' : 'Sign in'));
   const who = document.getElementById('who')!;
