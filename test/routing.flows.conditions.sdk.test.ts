@@ -22,7 +22,7 @@ const json = (e: ReceivedEventData): any => (typeof e.body === 'object' && e.bod
  * a custom endpoint, and route conditions give the same answer through $testnew as through real
  * delivery (unmodified @azure/arm-iothub, device, service and Event Hubs SDKs).
  */
-describe('routing flows: non-telemetry events and route conditions, $testnew against real delivery', () => {
+describe('routing flows: non-telemetry events and route conditions, $testnew against real delivery', { timeout: 90_000 }, () => {
   let t: TestHub;
   let iothub: IotHubClient;
   let registry: iothubSdk.Registry;

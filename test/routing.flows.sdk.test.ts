@@ -29,7 +29,7 @@ const EVENT_HUBS_DATA_SENDER = '2b629674-e913-4c01-ae53-ef4638d8f975';
  * would use: ARM (identity, hub, role assignment, routing), devices over MQTT and AMQP, and the
  * Event Hubs, Service Bus and Blob clients reading what the hub routed.
  */
-describe('routing flows: managed identity, key, Service Bus and storage endpoints with the unmodified SDKs', () => {
+describe('routing flows: managed identity, key, Service Bus and storage endpoints with the unmodified SDKs', { timeout: 90_000 }, () => {
   let t: TestHub;
   let iothub: IotHubClient;
   let msi: ManagedServiceIdentityClient;
@@ -229,6 +229,30 @@ describe('routing flows: managed identity, key, Service Bus and storage endpoint
     } finally {
       await client.close();
     }
+  });
+
+  test('a PUT with storage or identityBased endpoint settings IoT Hub refuses (encoding, fileNameFormat, chunk size, batch frequency, no entityPath) is 400 and changes nothing', async () => {
+    const before = await iothub.iotHubResource.get(rg, hubName);
+    const storage = { name: 'st-bad', connectionString: 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net', containerName: 'c' };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ storageContainers: [{ ...storage, encoding: 'csv' }] }, /encoding/],
+      [{ storageContainers: [{ ...storage, fileNameFormat: '{iothub}/{YYYY}' }] }, /fileNameFormat.*\{partition\}/],
+      [{ storageContainers: [{ ...storage, maxChunkSizeInBytes: 1024 }] }, /maxChunkSizeInBytes/],
+      [{ storageContainers: [{ ...storage, batchFrequencyInSeconds: 721 }] }, /batchFrequencyInSeconds/],
+      [{ serviceBusQueues: [{ name: 'q-bad', authenticationType: 'identityBased', endpointUri: `sb://${SB_NS}.servicebus.localhost` }] }, /entityPath/],
+    ];
+    for (const [endpoints, message] of cases) {
+      const body = structuredClone(before);
+      Object.assign(body.properties!.routing!.endpoints!, endpoints);
+      const e = await iothub.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, body).then(
+        () => assert.fail(`accepted: ${JSON.stringify(endpoints)}`),
+        (err: { statusCode?: number; code?: string; message: string }) => err,
+      );
+      assert.equal(e.statusCode, 400, e.message);
+      assert.equal(e.code, 'InvalidRequestContent');
+      assert.match(e.message, message);
+    }
+    assert.equal((await iothub.iotHubResource.get(rg, hubName)).etag, before.etag);
   });
 
   test('9. Storage: a storageContainers endpoint on the embedded Azurite; @azure/storage-blob lists and reads the blobs, avsc decodes the Avro', async () => {
