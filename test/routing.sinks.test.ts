@@ -236,6 +236,18 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     await missing.close();
   });
 
+  test("a connection string with the AMQP port (as listKeys gives it when ports.amqp is not 5671) still reaches the namespace: the WebSocket goes to the HTTPS port the factory is given", async () => {
+    const withPort = `${ehRoot.replace(/Endpoint=sb:\/\/([^/;:]+)\/?/, 'Endpoint=sb://$1:5671/')};EntityPath=bulk`;
+    assert.match(withPort, /:5671\//);
+    const sink = factory.create({ kind: 'eventHubs', name: 'eh-port' }, context(key(withPort)));
+    await sink.deliver([routed('port-dev', 'via the https port')]);
+    await sink.close();
+    const wrongPort = createEndpointSinkFactory({ caPem, blobStorage: t.hub.blobStorage, webSocketPort: () => 5671 });
+    const refused = wrongPort.create({ kind: 'eventHubs', name: 'eh-port2' }, context(key(withPort)));
+    await rejectsWith(refused.deliver([routed('port-dev', 'x')]), 'transient');
+    await refused.close();
+  });
+
   test("TLS: the sink trusts the CA it is given (Fleethub's): with another CA it cannot reach the local namespace", async () => {
     const foreign = createEndpointSinkFactory({ caPem: rootCertificates[0]!, blobStorage: t.hub.blobStorage });
     const sink = foreign.create({ kind: 'eventHubs', name: 'eh-tls' }, context(key(`${ehRoot};EntityPath=telemetry`)));
