@@ -65,6 +65,8 @@ interface Target {
   username: (id: string) => string;
   password: (id: string) => string | undefined;
   stop(): Promise<void>;
+  /** What to print after the measured window (the routed run: what its endpoint got by then). */
+  report?(): string;
 }
 
 interface Result {
@@ -142,7 +144,23 @@ async function startFleethub(routed: boolean): Promise<Target> {
     username: (id) => `${HOST}/${id}/?api-version=2021-04-12`,
     password: (id) => createSasToken(`${HOST}/devices/${id}`, KEY, expiry),
     stop: () => stop(child),
+    ...(routed ? { report: () => routedReport(dataDir) } : {}),
   };
+}
+
+/** The route's matches and its endpoint's delivered count and backlog when the window closed (`fleethub routing stats`). */
+function routedReport(dataDir: string): string {
+  try {
+    const stats = JSON.parse(execFileSync(process.execPath, [cli, '--data', dataDir, 'routing', 'stats'], { cwd: dataDir, encoding: 'utf8' })) as {
+      routes?: { route?: string; name?: string; matched?: number }[];
+      endpoints?: { endpoint: string; delivered?: number; backlog?: number; dropped?: number }[];
+    };
+    const e = stats.endpoints?.find((x) => x.endpoint === 'bench-eh');
+    const matched = stats.routes?.find((r) => (r.route ?? r.name) === 'critical')?.matched;
+    return `routed ${matched ?? '?'}, delivered to the event hub ${e?.delivered ?? '?'} (backlog ${e?.backlog ?? '?'}, dropped ${e?.dropped ?? '?'}). `;
+  } catch (err) {
+    return `(routing stats unavailable: ${(err as Error).message.split('\n')[0]}) `;
+  }
 }
 
 async function startMosquitto(): Promise<Target> {
@@ -193,6 +211,7 @@ async function run(target: Target): Promise<Result> {
   await Promise.all(devices.map((d) => d.drained()));
   const seconds = (performance.now() - start) / 1000;
   const cpu = cpuMicros(target.pid) - cpuBefore;
+  if (target.report) process.stdout.write(target.report());
   for (const d of devices) d.close();
   await target.stop();
   latencies.sort((a, b) => a - b);

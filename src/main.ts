@@ -340,7 +340,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       checkpoints: new SqliteRoutingCheckpoints(store.db),
       twins,
       credential: (endpoint) => options.identity.egress.forConnection(options.identity.hubResourceId(config.hubName) ?? config.hubName, endpoint),
-      sinks: createEndpointSinkFactory({ caPem: tls.caCertificatePem, blobStorage }),
+      // Local namespaces are reached by AMQP over WebSocket on the primary hub's HTTPS listener.
+      sinks: createEndpointSinkFactory({ caPem: tls.caCertificatePem, blobStorage, webSocketPort: () => { const p = options.front.ports.https; return typeof p === 'number' && p > 0 ? p : 443; } }),
       compile: compileRouteCondition,
       options: config.routing,
       logger: logger.child({ area: 'routing' }),

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import avro from 'avsc';
 import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
@@ -14,6 +15,7 @@ import { amqpClientOptions, amqpTarget } from '../src/egress/routing/amqpTarget.
 import { createEndpointSinkFactory, fileNameFormatError, MESSAGE_SCHEMA, scrubSecrets } from '../src/egress/routing/index.js';
 import { SinkError, type EndpointSettings, type EndpointSinkFactory, type RoutedMessage, type SinkContext } from '../src/hub/routing/types.js';
 import type { EgressCredential } from '../src/identity/types.js';
+import { findRole } from '../src/identity/roles.js';
 import type { PropertyValue } from '../src/store/eventLog.js';
 
 const EH_NS = 'routes-eh';
@@ -122,6 +124,15 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
   const key = (connectionString: string): EgressCredential => ({ kind: 'key', connectionString });
   const context = (credential: EgressCredential): SinkContext => ({ hubName: t.hub.config.hubName, credential, minBatchFrequencySeconds: 1 });
   const container = (name: string): ContainerClient => blobs.getContainerClient(name);
+  const namespaceId = (provider: 'EventHub' | 'ServiceBus', name: string) => {
+    const m = t.hub.identity.tenancy;
+    return `/subscriptions/${m.subscriptionId}/resourceGroups/${m.defaultResourceGroup}/providers/Microsoft.${provider}/namespaces/${name}`;
+  };
+  /** A data role for `principalId` at `scope`, straight into the store ARM writes (ARM's own path is test/namespaces.aad.sdk.test.ts's). */
+  const assignRole = async (role: string, scope: string, principalId: string): Promise<string> => {
+    const roleDefinitionId = `/subscriptions/${t.hub.identity.tenancy.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${findRole(role)!.id}`;
+    return (await t.hub.identity.roleAssignments.create({ name: randomUUID(), scope, roleDefinitionId, principalId, principalType: 'ServicePrincipal' })).id;
+  };
   async function blobNames(c: string): Promise<string[]> {
     const names: string[] = [];
     for await (const b of container(c).listBlobsFlat()) names.push(b.name);
@@ -225,6 +236,18 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     await missing.close();
   });
 
+  test("a connection string with the AMQP port (as listKeys gives it when ports.amqp is not 5671) still reaches the namespace: the WebSocket goes to the HTTPS port the factory is given", async () => {
+    const withPort = `${ehRoot.replace(/Endpoint=sb:\/\/([^/;:]+)\/?/, 'Endpoint=sb://$1:5671/')};EntityPath=bulk`;
+    assert.match(withPort, /:5671\//);
+    const sink = factory.create({ kind: 'eventHubs', name: 'eh-port' }, context(key(withPort)));
+    await sink.deliver([routed('port-dev', 'via the https port')]);
+    await sink.close();
+    const wrongPort = createEndpointSinkFactory({ caPem, blobStorage: t.hub.blobStorage, webSocketPort: () => 5671 });
+    const refused = wrongPort.create({ kind: 'eventHubs', name: 'eh-port2' }, context(key(withPort)));
+    await rejectsWith(refused.deliver([routed('port-dev', 'x')]), 'transient');
+    await refused.close();
+  });
+
   test("TLS: the sink trusts the CA it is given (Fleethub's): with another CA it cannot reach the local namespace", async () => {
     const foreign = createEndpointSinkFactory({ caPem: rootCertificates[0]!, blobStorage: t.hub.blobStorage });
     const sink = foreign.create({ kind: 'eventHubs', name: 'eh-tls' }, context(key(`${ehRoot};EntityPath=telemetry`)));
@@ -233,14 +256,21 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     await sink.close();
   });
 
-  test('Event Hubs identityBased: endpointUri + entityPath with the hub identity token', { todo: 'needs Azure AD tokens on local namespaces (ns-aad branch)' }, async () => {
-    await t.hub.identity.hubIdentities.setHubIdentity(hubId, { system: true, userAssigned: [] });
+  test('Event Hubs identityBased: endpointUri sb://{ns}.servicebus.{hubDomain} + entityPath with the hub identity token; unauthorized without a data role', async () => {
+    const system = (await t.hub.identity.hubIdentities.setHubIdentity(hubId, { system: true, userAssigned: [] })).systemAssigned!;
     const credential = await t.hub.identity.egress.forConnection(hubId, { authenticationType: 'identityBased' });
-    const sink = factory.create({ kind: 'eventHubs', name: 'eh-id', authenticationType: 'identityBased', endpointUri: `sb://${t.host}`, entityPath: 'by-identity' }, context(credential));
+    const endpoint: EndpointSettings = { kind: 'eventHubs', name: 'eh-id', authenticationType: 'identityBased', endpointUri: `sb://${EH_NS}.servicebus.${t.hub.config.hubDomain}`, entityPath: 'by-identity' };
+    const refused = factory.create(endpoint, context(credential));
+    const err = await rejectsWith(refused.deliver([routed('id-dev', 'no role')]), 'unauthorized', /event hub 'by-identity'/);
+    assert.ok(err.message.includes(system.principalId), `names the principal: ${err.message}`);
+    await refused.close();
+    const role = await assignRole('Azure Event Hubs Data Sender', `${namespaceId('EventHub', EH_NS)}/eventhubs/by-identity`, system.principalId);
+    const sink = factory.create(endpoint, context(credential));
     try {
       await sink.deliver([routed('id-dev', 'by identity')]);
     } finally {
       await sink.close();
+      await t.hub.identity.roleAssignments.delete(role);
     }
     const [e] = await readEventHub(ehRoot, 'by-identity', 1);
     assert.equal(e?.systemProperties!['iothub-connection-device-id'], 'id-dev');
@@ -379,14 +409,21 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     await sink.close();
   });
 
-  test('Service Bus identityBased: endpointUri + entityPath with the hub identity token', { todo: 'needs Azure AD tokens on local namespaces (ns-aad branch)' }, async () => {
-    await t.hub.identity.hubIdentities.setHubIdentity(hubId, { system: true, userAssigned: [] });
+  test('Service Bus identityBased: endpointUri sb://{ns}.servicebus.{hubDomain} + entityPath with the hub identity token; unauthorized without a data role', async () => {
+    const system = (await t.hub.identity.hubIdentities.setHubIdentity(hubId, { system: true, userAssigned: [] })).systemAssigned!;
     const credential = await t.hub.identity.egress.forConnection(hubId, { authenticationType: 'identityBased' });
-    const sink = factory.create({ kind: 'serviceBusQueues', name: 'sb-id', authenticationType: 'identityBased', endpointUri: `sb://${t.host}`, entityPath: 'alerts' }, context(credential));
+    const endpoint: EndpointSettings = { kind: 'serviceBusQueues', name: 'sb-id', authenticationType: 'identityBased', endpointUri: `sb://${SB_NS}.servicebus.${t.hub.config.hubDomain}/`, entityPath: 'alerts' };
+    const refused = factory.create(endpoint, context(credential));
+    const e = await rejectsWith(refused.deliver([routed('id-dev', 'no role')]), 'unauthorized', /queue 'alerts'/);
+    assert.ok(e.message.includes(system.principalId), `names the principal: ${e.message}`);
+    await refused.close();
+    const role = await assignRole('Azure Service Bus Data Sender', `${namespaceId('ServiceBus', SB_NS)}/queues/alerts`, system.principalId);
+    const sink = factory.create(endpoint, context(credential));
     try {
       await sink.deliver([routed('id-dev', 'by identity')]);
     } finally {
       await sink.close();
+      await t.hub.identity.roleAssignments.delete(role);
     }
     const client = new ServiceBusClient(sbRoot);
     const receiver = client.createReceiver('alerts', { receiveMode: 'receiveAndDelete' });

@@ -7,6 +7,7 @@ import { armErrors } from '../errors.js';
 import { parseUserAssignedIdentityId } from '../resourceIds.js';
 import { compileRouteCondition } from '../../hub/routing/query/index.js';
 import { RouteConditionError } from '../../hub/routing/types.js';
+import { fileNameFormatError, storageEncoding } from '../../hub/routing/storageEndpoint.js';
 
 export type IdentityType = 'None' | 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
 
@@ -281,7 +282,19 @@ function parseRouting(v: unknown, limits: { routes: number; endpoints: number; e
       const auth = parseOutbound(o, path);
       if ((auth.authenticationType ?? 'keyBased') === 'keyBased' && kind !== 'cosmosDBSqlContainers') str(o.connectionString, `${path}.connectionString`);
       if (auth.authenticationType === 'identityBased') str(o.endpointUri, `${path}.endpointUri`);
-      if (kind === 'storageContainers') str(o.containerName, `${path}.containerName`);
+      if (auth.authenticationType === 'identityBased' && kind !== 'storageContainers' && kind !== 'cosmosDBSqlContainers') str(o.entityPath, `${path}.entityPath`);
+      if (kind === 'storageContainers') {
+        str(o.containerName, `${path}.containerName`);
+        // Checked here, not first at delivery (where a bad value could only fail or drop batches).
+        if (o.encoding !== undefined && o.encoding !== null && (typeof o.encoding !== 'string' || !storageEncoding(o.encoding))) throw bad(`${path}.encoding`, 'expected avro, avroDeflate or json');
+        if (o.fileNameFormat !== undefined && o.fileNameFormat !== null) {
+          const why = typeof o.fileNameFormat === 'string' ? fileNameFormatError(o.fileNameFormat) : 'expected a string';
+          if (why) throw bad(`${path}.fileNameFormat`, why);
+        }
+        // IoT Hub: 60 to 720 s. Below 60 is taken (tests' short windows) and raised to routing.minBatchFrequencySeconds at delivery.
+        int(o.batchFrequencyInSeconds, `${path}.batchFrequencyInSeconds`, 1, 720, 300);
+        int(o.maxChunkSizeInBytes, `${path}.maxChunkSizeInBytes`, 10_485_760, 524_288_000, 314_572_800);
+      }
       return { ...o, ...auth, name } as Endpoint;
     });
   }

@@ -55,12 +55,23 @@ export function amqpTarget(endpoint: EndpointSettings, context: SinkContext): Am
  * WebSocket on 443, whose TLS can be told to trust Fleethub's CA as well (the SDKs' AMQP/TLS
  * transport takes no CA option). The emulator's plain connection strings stay as they are.
  */
-export function amqpClientOptions(target: AmqpTarget, caPem: string): { retryOptions: { maxRetries: number; timeoutInMs: number }; webSocketOptions?: { webSocket: unknown; webSocketConstructorOptions: unknown } } {
+export function amqpClientOptions(
+  target: AmqpTarget,
+  caPem: string,
+  webSocketPort = 443,
+): { retryOptions: { maxRetries: number; timeoutInMs: number }; webSocketOptions?: { webSocket: unknown; webSocketConstructorOptions: unknown }; customEndpointAddress?: string } {
   // The router retries a failed delivery (with its own backoff and health): none here.
   const retryOptions = { maxRetries: 0, timeoutInMs: 30_000 };
   const emulator = target.kind === 'key' && /usedevelopmentemulator\s*=\s*true/i.test(target.connectionString);
   if (emulator || AZURE_NAMESPACE.test(target.host)) return { retryOptions };
-  return { retryOptions, webSocketOptions: { webSocket: WebSocket, webSocketConstructorOptions: { ca: egressTrustedCas(caPem) } } };
+  // The SDKs open the WebSocket on the connection string's port (Fleethub's AMQP port when it is not
+  // 5671), or 443: the custom endpoint address points it at the HTTPS listener instead, while the AMQP
+  // open frame keeps naming the namespace's host (which selects the namespace).
+  return {
+    retryOptions,
+    webSocketOptions: { webSocket: WebSocket, webSocketConstructorOptions: { ca: egressTrustedCas(caPem) } },
+    customEndpointAddress: `https://${target.host}:${webSocketPort}`,
+  };
 }
 
 /** The AMQP properties section's fields the SDKs send, by the names routed messages keep them under. */

@@ -16,6 +16,7 @@ export class EventHubsSink implements EndpointSink {
     private readonly endpoint: EndpointSettings,
     private readonly context: SinkContext,
     private readonly caPem: string,
+    private readonly webSocketPort: () => number = () => 443,
   ) {
     this.what = `Sending to event hub '${entityNameOf(endpoint, context)}' of endpoint '${endpoint.name}'`;
   }
@@ -23,7 +24,7 @@ export class EventHubsSink implements EndpointSink {
   private client(): EventHubProducerClient {
     if (this.producer) return this.producer;
     const target = amqpTarget(this.endpoint, this.context);
-    const options = amqpClientOptions(target, this.caPem) as never;
+    const options = amqpClientOptions(target, this.caPem, this.webSocketPort()) as never;
     this.producer =
       target.kind === 'key'
         ? new EventHubProducerClient(target.connectionString, target.entityPath, options)

@@ -17,6 +17,11 @@ export { sinkError, scrubSecrets } from './errors.js';
 export interface EndpointSinkDeps {
   /** Fleethub's CA certificate (PEM): trusted for outbound connections besides the system's CAs. */
   caPem: string;
+  /**
+   * The HTTPS port WebSocket connections to namespaces outside Azure's clouds go to (this Fleethub's
+   * listener, whose local namespaces they are): 443 unless `ports.https` says otherwise.
+   */
+  webSocketPort?: () => number;
   /** The blob clients (key or identity, TLS trust) the hub's other storage uses. */
   blobStorage: AzureBlobStorage;
   /** Storage sinks' clock (blob names); tests pin it. */
@@ -37,10 +42,10 @@ export function createEndpointSinkFactory(deps: EndpointSinkDeps): EndpointSinkF
     create(endpoint: EndpointSettings, context: SinkContext): EndpointSink {
       switch (endpoint.kind) {
         case 'eventHubs':
-          return new EventHubsSink(endpoint, context, deps.caPem);
+          return new EventHubsSink(endpoint, context, deps.caPem, deps.webSocketPort);
         case 'serviceBusQueues':
         case 'serviceBusTopics':
-          return new ServiceBusSink(endpoint, context, deps.caPem);
+          return new ServiceBusSink(endpoint, context, deps.caPem, deps.webSocketPort);
         case 'storageContainers':
           return new StorageSink(endpoint, context, deps.blobStorage, deps.now);
         default:

@@ -14,6 +14,7 @@ export class ServiceBusSink implements EndpointSink {
     private readonly endpoint: EndpointSettings,
     private readonly context: SinkContext,
     private readonly caPem: string,
+    private readonly webSocketPort: () => number = () => 443,
   ) {
     const entity = endpoint.kind === 'serviceBusTopics' ? 'topic' : 'queue';
     this.what = `Sending to Service Bus ${entity} '${entityNameOf(endpoint, context)}' of endpoint '${endpoint.name}'`;
@@ -22,7 +23,7 @@ export class ServiceBusSink implements EndpointSink {
   private open(): ServiceBusSender {
     if (this.sender) return this.sender;
     const target = amqpTarget(this.endpoint, this.context);
-    const options = amqpClientOptions(target, this.caPem) as never;
+    const options = amqpClientOptions(target, this.caPem, this.webSocketPort()) as never;
     this.client = target.kind === 'key' ? new ServiceBusClient(target.connectionString, options) : new ServiceBusClient(target.host, target.credential, options);
     this.sender = this.client.createSender(target.entityPath);
     return this.sender;
