@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import iothub from 'azure-iothub';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { freeLoopbackAddress } from './support/hub.js';
+import { dataDirWithTestCa, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/storage/azurite.js';
 import { databasePath } from '../src/info.js';
@@ -27,20 +27,11 @@ describe('durability: a bulk import survives SIGKILL of the hub', () => {
   let dataDir: string;
   let hub: ChildProcess | undefined;
 
-  async function startHub(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [cli, '--data', dataDir, 'start', '--log-level', 'warn'], { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (b) => (out += b));
-    child.stderr!.on('data', (b) => (out += b));
-    await eventually(() => out.includes('is running') || child.exitCode !== null, 30_000).catch(() => assert.fail(`the hub did not start: ${out}`));
-    assert.equal(child.exitCode, null, out);
-    return child;
-  }
+  const startHub = () => spawnHub(dataDir, []);
 
   before(async () => {
     host = await freeLoopbackAddress();
-    dataDir = mkdtempSync(join(tmpdir(), 'fleethub-import-durability-'));
-    cpSync(join(process.env.FLEETHUB_TEST_CA_DIR!, 'ca'), join(dataDir, 'ca'), { recursive: true });
+    dataDir = dataDirWithTestCa('fleethub-import-durability-');
     writeFileSync(join(dataDir, 'fleethub.json'), JSON.stringify({ hostName: host, bind: host, ports: { https: 443, mqtt: 0, amqp: 0, amqpEmulator: 0, storage: 10000 } }));
   });
   after(() => {

@@ -1,12 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { freeLoopbackAddress } from './support/hub.js';
+import { dataDirWithTestCa, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 import { mqttDevice } from './support/rawMqtt.js';
 import { databasePath } from '../src/info.js';
@@ -14,7 +12,6 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { openEventLogReadOnly } from '../src/store/sqlite/eventLogReader.js';
 import { Registry } from '../src/hub/registry/registry.js';
 
-const cli = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
 const DEVICES = 20;
 const WINDOW = 20;
 
@@ -24,23 +21,11 @@ describe('durability: every PUBACKed message survives SIGKILL of the hub', () =>
   let hub: ChildProcess | undefined;
   const keys = new Map<string, string>();
 
-  async function startHub(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [cli, '--data', dataDir, 'start', '--host-name', host, '--bind', host, '--https-port', '443', '--log-level', 'warn'], {
-      cwd: dataDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (b) => (out += b));
-    child.stderr!.on('data', (b) => (out += b));
-    await eventually(() => out.includes('is running') || child.exitCode !== null, 20_000);
-    assert.equal(child.exitCode, null, out);
-    return child;
-  }
+  const startHub = () => spawnHub(dataDir, ['--host-name', host, '--bind', host, '--https-port', '443']);
 
   before(async () => {
     host = await freeLoopbackAddress();
-    dataDir = mkdtempSync(join(tmpdir(), 'fleethub-durability-'));
-    cpSync(join(process.env.FLEETHUB_TEST_CA_DIR!, 'ca'), join(dataDir, 'ca'), { recursive: true });
+    dataDir = dataDirWithTestCa('fleethub-durability-');
     const store = openSqliteStore(databasePath(dataDir));
     const registry = new Registry(store.devices, store.modules);
     for (let i = 0; i < DEVICES; i++) {

@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
 import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition } from '@azure/event-hubs';
 import { freeLoopbackAddress } from './support/hub.js';
+import { dataDirWithTestCa, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 
 const cli = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
@@ -25,23 +25,11 @@ describe('durability: Service Bus and Event Hubs namespaces survive SIGKILL of t
   let dataDir: string;
   let hub: ChildProcess | undefined;
 
-  async function startHub(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [cli, '--data', dataDir, 'start', '--host-name', host, '--bind', host, '--https-port', '443', '--log-level', 'warn'], {
-      cwd: dataDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (b) => (out += b));
-    child.stderr!.on('data', (b) => (out += b));
-    await eventually(() => out.includes('is running') || child.exitCode !== null, 30_000).catch(() => assert.fail(`the hub did not start: ${out}`));
-    assert.equal(child.exitCode, null, out);
-    return child;
-  }
+  const startHub = () => spawnHub(dataDir, ['--host-name', host, '--bind', host, '--https-port', '443']);
 
   before(async () => {
     host = await freeLoopbackAddress();
-    dataDir = mkdtempSync(join(tmpdir(), 'fleethub-ns-durability-'));
-    cpSync(join(process.env.FLEETHUB_TEST_CA_DIR!, 'ca'), join(dataDir, 'ca'), { recursive: true });
+    dataDir = dataDirWithTestCa('fleethub-ns-durability-');
     const receiverSettings = { lockDuration: 'PT2S', maxDeliveryCount: 100 };
     writeFileSync(
       join(dataDir, 'fleethub.json'),

@@ -1,14 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { ClientSecretCredential } from '@azure/identity';
 import { IotHubClient } from '@azure/arm-iothub';
 import { freeLoopbackAddress } from './support/hub.js';
+import { dataDirWithTestCa, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 import { mqttDevice } from './support/rawMqtt.js';
 import { databasePath } from '../src/info.js';
@@ -33,23 +32,11 @@ describe('routing durability: every PUBACKed message is in every routed endpoint
   let hub: ChildProcess | undefined;
   const keys = new Map<string, string>();
 
-  async function startHub(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [cli, '--data', dataDir, 'start', '--host-name', host, '--bind', host, '--https-port', '443', '--log-level', 'warn'], {
-      cwd: dataDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (b) => (out += b));
-    child.stderr!.on('data', (b) => (out += b));
-    await eventually(() => out.includes('is running') || child.exitCode !== null, 30_000);
-    assert.equal(child.exitCode, null, out);
-    return child;
-  }
+  const startHub = () => spawnHub(dataDir, ['--host-name', host, '--bind', host, '--https-port', '443']);
 
   before(async () => {
     host = await freeLoopbackAddress();
-    dataDir = mkdtempSync(join(tmpdir(), 'fleethub-routing-durability-'));
-    cpSync(join(process.env.FLEETHUB_TEST_CA_DIR!, 'ca'), join(dataDir, 'ca'), { recursive: true });
+    dataDir = dataDirWithTestCa('fleethub-routing-durability-');
     const store = openSqliteStore(databasePath(dataDir));
     const registry = new Registry(store.devices, store.modules);
     for (let i = 0; i < DEVICES; i++) {

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,4 +63,32 @@ export function startHubProcess(args: string[], options: { env?: NodeJS.ProcessE
       reject(new Error(`hub exited with ${code}:\n${out}`));
     });
   });
+}
+
+/** A fresh data directory that holds the test run's CA (so SDKs trusting it reach the hub). */
+export function dataDirWithTestCa(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(join(process.env.FLEETHUB_TEST_CA_DIR!, 'ca'), join(dir, 'ca'), { recursive: true });
+  return dir;
+}
+
+/**
+ * `fleethub --data DIR start ARGS` as a child process (for SIGKILL tests), resolved once it says
+ * it is running; fails with its output when it exits or does not start in `startMs`.
+ */
+export async function spawnHub(dataDir: string, args: string[] = [], startMs = 30_000): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [cliPath, '--data', dataDir, 'start', ...args, '--log-level', 'warn'], { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (out += b));
+  const deadline = Date.now() + startMs;
+  while (!out.includes('is running')) {
+    if (child.exitCode !== null) throw new Error(`the hub exited (${child.exitCode}): ${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the hub did not start within ${startMs} ms: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
 }
