@@ -229,7 +229,7 @@ describe('portal identity, IAM and resources in chromium', { timeout: 150_000 },
     }
     // A queue's own policy (Send), its keys on demand.
     await page.getByRole('link', { name: 'Queues', exact: true }).click();
-    await page.getByRole('link', { name: 'jobs', exact: true }).click();
+    await page.locator('#main').getByRole('link', { name: 'jobs', exact: true }).click();
     await page.getByRole('heading', { name: 'jobs | Queue' }).waitFor();
     await look('servicebus-queue');
     await page.locator('#main').getByRole('link', { name: 'Shared access policies' }).click();

@@ -2,7 +2,8 @@
  * The portal keyboard-only (Tab / Shift+Tab / Enter / Space / arrows, no mouse click): create a
  * device, save its twin, invoke a direct method that an SDK device answers, send it a cloud-to-device
  * message, delete it with the
- * confirmation answered Yes; add an individual enrollment and delete it. Checked through the SDKs.
+ * confirmation answered Yes; add an individual enrollment and delete it; save the File upload
+ * settings (as the administrator). Checked through the SDKs; axe-core on the File upload blade.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,9 @@ import iothub from 'azure-iothub';
 import provisioningService from 'azure-iot-provisioning-service';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { dpsConnectionString } from './support/dps.js';
-import { launchChromium, tabTo, type TestBrowser } from './support/browser.js';
+import { IotHubClient } from '@azure/arm-iothub';
+import { axeViolations, launchChromium, tabTo, type TestBrowser } from './support/browser.js';
+import { armEndpoint, managementCredential, subscriptionId } from './support/arm.js';
 
 const { Client } = deviceSdk as any;
 const { Mqtt } = deviceMqtt as any;
@@ -155,5 +158,43 @@ describe('portal keyboard-only', { timeout: 180_000 }, () => {
     await page.keyboard.press('Space');
     await page.getByRole('button', { name: 'Add individual enrollment' }).waitFor();
     await assert.rejects(service.getIndividualEnrollment('kb-sensor'));
+  });
+
+  test('File upload: container, notifications, SAS TTL, delivery count and lock saved; an out-of-range count refused', async () => {
+    const iot = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const hubRg = (await t.hub.info()).management!.resourceGroup;
+    const props = async () => (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!;
+    // The administrator's one-time sign-in link: the blade writes the hub through ARM.
+    await page.goto(t.hub.portal!.signInLink(`https://${t.host}`)!);
+    // (The DPS credential of the test before stays signed in beside it.)
+    await page.getByText(/^Signed in: .*administrator/).waitFor();
+    await tabTo(page, page.locator('#nav').getByRole('link', { name: 'File upload', exact: true }));
+    await page.getByRole('heading', { name: 'File upload' }).waitFor();
+    await page.getByLabel('Container name').waitFor();
+    assert.equal((await props()).enableFileUploadNotifications, false);
+    await typeInto(page.getByLabel('Container name'), 'kb-uploads');
+    // Notifications: Tab reaches the checked radio of the group (Off); Space there, then the arrow moves to On.
+    await tabTo(page, page.getByRole('radio', { name: 'Off', exact: true }), 'Space');
+    await page.keyboard.press('ArrowUp');
+    assert.equal(await page.getByRole('radio', { name: 'On', exact: true }).isChecked(), true);
+    await typeInto(page.getByLabel('SAS TTL (hours)'), '3');
+    await typeInto(page.getByLabel('Default TTL (hours)'), '5');
+    await typeInto(page.getByLabel('Maximum delivery count'), '9');
+    await typeInto(page.getByLabel('Lock duration (seconds)'), '15');
+    assert.deepEqual(await axeViolations(page), [], 'axe-core on the File upload blade');
+    await tabTo(page, page.getByRole('button', { name: 'Save' }), 'Space');
+    await page.getByText('Saved.').waitFor();
+    const p = await props();
+    assert.equal(p.enableFileUploadNotifications, true);
+    assert.equal(p.storageEndpoints!.$default!.containerName, 'kb-uploads');
+    assert.equal(p.storageEndpoints!.$default!.sasTtlAsIso8601, 'PT3H');
+    assert.deepEqual([p.messagingEndpoints!.fileNotifications!.ttlAsIso8601, p.messagingEndpoints!.fileNotifications!.maxDeliveryCount, p.messagingEndpoints!.fileNotifications!.lockDurationAsIso8601], ['PT5H', 9, 'PT15S']);
+
+    // Out of range: ARM's refusal shown, nothing changes.
+    await typeInto(page.getByLabel('Maximum delivery count'), '500');
+    await tabTo(page, page.getByRole('button', { name: 'Save' }));
+    await page.locator('#file-upload-error').filter({ hasText: /maxDeliveryCount/ }).waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'axe-core with the error shown');
+    assert.equal((await props()).messagingEndpoints!.fileNotifications!.maxDeliveryCount, 9);
   });
 });

@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Page } from 'playwright-core';
@@ -88,12 +87,59 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
   const endpointRow = (name: string) => page.locator('#endpoints tr').filter({ has: page.getByRole('link', { name, exact: true }) });
   const routedBodies = () => received.map((e) => (Buffer.isBuffer(e.body) ? e.body.toString() : typeof e.body === 'string' ? e.body : JSON.stringify(e.body)));
 
-  test('custom endpoints and a route deliver to a local Event Hub; Change authentication type to System-assigned shows the unhealthy endpoint until the role is assigned', async () => {
-    // A user-assigned identity attached to the hub (the Identity blade is another page): for the picker.
-    const uai = await new ManagedServiceIdentityClient(managementCredential(t), subscriptionId(t), armEndpoint(t)).userAssignedIdentities.createOrUpdate(rg, 'portal-router', { location: 'westeurope' });
-    const hub = await iot.iotHubResource.get(hubRg, t.hub.config.hubName);
-    hub.identity = { type: 'UserAssigned', userAssignedIdentities: { [uai.id!]: {} } };
-    await iot.iotHubResource.beginCreateOrUpdateAndWait(hubRg, t.hub.config.hubName, hub);
+  test('the managed-identity flow clicked end to end: identity, IAM role, User-assigned endpoint, route; Change authentication type to System-assigned is unhealthy until the role is assigned in IAM', async () => {
+    const msi = new ManagedServiceIdentityClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const auth = new AuthorizationManagementClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const ehId = `/subscriptions/${subscriptionId(t)}/resourceGroups/${rg}/providers/Microsoft.EventHub/namespaces/${NAMESPACE}/eventhubs/routed`;
+    const sendersAt = async () => (await all(auth.roleAssignments.listForScope(ehId, { filter: 'atScope()' })))
+      .filter((a) => a.scope === ehId && a.roleDefinitionId!.endsWith(findRole('Azure Event Hubs Data Sender')!.id)).map((a) => a.principalId).sort();
+    const nav = (name: string) => page.locator('#nav').getByRole('link', { name, exact: true }).click();
+
+    // Managed Identities → Create: the user-assigned identity.
+    await nav('Managed Identities');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByLabel('Name').fill('portal-router');
+    await page.getByRole('button', { name: 'Review + create' }).click();
+    await page.getByRole('heading', { name: 'portal-router | Overview' }).waitFor();
+    const uai = await msi.userAssignedIdentities.get(rg, 'portal-router');
+    // Identity blade → User assigned → Add.
+    await nav('Identity');
+    await page.getByRole('link', { name: 'User assigned' }).click();
+    await page.getByRole('button', { name: 'Add user assigned managed identity' }).click();
+    await page.getByLabel('User assigned managed identities').selectOption({ label: 'portal-router' });
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('button', { name: 'Remove portal-router' }).waitFor();
+    await look('routing-flow-identity-user');
+    const attached = (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).identity!;
+    assert.equal(attached.type, 'UserAssigned');
+    assert.deepEqual(Object.values(attached.userAssignedIdentities!).map((x) => x.principalId), [uai.principalId]);
+
+    // IAM of the target event hub → Add role assignment: Azure Event Hubs Data Sender to the identity.
+    const assignSender = async (member: 'uai' | 'system') => {
+      await nav('Event Hubs namespaces');
+      await page.getByRole('link', { name: NAMESPACE }).click();
+      await page.getByRole('heading', { name: `${NAMESPACE} | Overview` }).waitFor();
+      await page.getByRole('link', { name: 'Event Hubs', exact: true }).click();
+      await page.getByRole('link', { name: 'routed' }).click();
+      await page.locator('#main').getByRole('link', { name: 'Access control (IAM)' }).click();
+      await page.getByRole('heading', { name: 'routed | Access control (IAM)' }).waitFor();
+      await page.getByRole('button', { name: 'Add role assignment' }).click();
+      await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Azure Event Hubs Data Sender' });
+      if (member === 'uai') {
+        await page.getByLabel('User-assigned managed identity').check();
+        await page.getByLabel('Members').selectOption({ label: 'portal-router' });
+      } else {
+        await page.getByLabel('System-assigned managed identity (IoT hub)').check();
+      }
+      await page.getByRole('button', { name: 'Review + assign' }).click();
+      await page.getByRole('heading', { name: 'Review + assign' }).waitFor();
+      await page.getByRole('button', { name: 'Review + assign' }).click();
+      await page.getByRole('heading', { name: 'routed | Access control (IAM)' }).waitFor();
+      await page.getByRole('cell', { name: member === 'uai' ? 'portal-router' : t.hub.config.hubName, exact: true }).waitFor();
+      await look(`routing-flow-iam-${member}`);
+    };
+    await assignSender('uai');
+    assert.deepEqual(await sendersAt(), [uai.principalId]);
 
     // Keyboard only: Custom endpoints, Add Event Hubs endpoint, its name and connection string, Create.
     await page.goto(`${base}#/hub/routing/endpoints`);
@@ -133,11 +179,11 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await page.locator('#endpoint-error').filter({ hasText: /eh-key/ }).waitFor();
     assert.equal((await routingOf()).endpoints!.eventHubs!.length, 2);
 
-    // A route with a condition on an application property; a condition that does not compile is refused first.
+    // A route to the User-assigned endpoint with a condition on an application property; a condition that does not compile is refused first.
     await page.getByRole('link', { name: 'Routes' }).click();
     await page.getByRole('button', { name: 'Add' }).click();
     await page.getByLabel('Name', { exact: true }).fill('critical');
-    await page.getByLabel('Endpoint', { exact: true }).selectOption('eh-key');
+    await page.getByLabel('Endpoint', { exact: true }).selectOption('eh-uai');
     await page.getByLabel('Data source').selectOption('DeviceMessages');
     await page.getByLabel('Routing query').fill("level = 'critical' AND");
     await page.getByRole('button', { name: 'Save' }).click();
@@ -148,7 +194,7 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('link', { name: 'critical' }).waitFor();
     await look('routing-routes');
-    assert.deepEqual((await routingOf()).routes!.map((r) => [r.name, r.source, r.condition, r.endpointNames, r.isEnabled]), [['critical', 'DeviceMessages', "level = 'critical'", ['eh-key'], true]]);
+    assert.deepEqual((await routingOf()).routes!.map((r) => [r.name, r.source, r.condition, r.endpointNames, r.isEnabled]), [['critical', 'DeviceMessages', "level = 'critical'", ['eh-uai'], true]]);
 
     const d = await createDevice(t, 'routed-device');
     const device = Client.fromConnectionString(d.connectionString, Mqtt);
@@ -161,54 +207,67 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
       };
       await send('ignored', 'info');
       await send('first <b>critical</b>', 'critical');
+      // Delivered with the user-assigned identity's token (the role given in IAM above).
       await eventually(() => routedBodies().includes('first <b>critical</b>'), 10_000);
       assert.ok(!routedBodies().includes('ignored'), 'the route took only the matching message');
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      await eventually(async () => (await endpointRow('eh-uai').locator('td').nth(2).textContent()) === 'healthy', 10_000);
 
       // System-assigned while the hub has no system-assigned identity: ARM's IdentityInUse, shown; nothing changes.
-      await page.getByRole('link', { name: 'Custom endpoints' }).click();
-      await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+      await page.getByRole('link', { name: 'eh-uai', exact: true }).click();
       await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
       await page.getByLabel('System-assigned', { exact: true }).check();
       await page.getByRole('button', { name: 'Save' }).click();
       await page.locator('#endpoint-error').filter({ hasText: 'IdentityInUse' }).waitFor();
-      assert.equal((await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-key')!.connectionString, ehConnectionString);
+      assert.equal((await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-uai')!.identity?.userAssignedIdentity?.toLowerCase(), uai.id!.toLowerCase());
 
-      // The system-assigned identity on (via ARM here), then Change authentication type, without a role.
-      const h2 = await iot.iotHubResource.get(hubRg, t.hub.config.hubName);
-      h2.identity = { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [uai.id!]: {} } };
-      const principalId = (await iot.iotHubResource.beginCreateOrUpdateAndWait(hubRg, t.hub.config.hubName, h2)).identity!.principalId!;
-      await page.getByRole('link', { name: 'Custom endpoints' }).click();
-      await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+      // Identity blade → System assigned → On.
+      await nav('Identity');
+      await page.getByRole('heading', { name: /\| Identity$/ }).waitFor();
+      await page.getByLabel('On', { exact: true }).check();
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Saved.').waitFor();
+      const principalId = (await page.locator('#system-principal-id').textContent())!;
+      await look('routing-flow-identity-system');
+      const both = (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).identity!;
+      assert.equal(both.type, 'SystemAssigned, UserAssigned');
+      assert.equal(both.principalId, principalId);
+
+      // A key-based endpoint switched to System-assigned gets its URI and entity path from the connection string (not saved here).
+      await page.goto(`${base}#/hub/routing/endpoints/eventHubs/eh-key`);
       await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
       await page.getByLabel('System-assigned', { exact: true }).check();
       assert.equal(await page.getByLabel('Endpoint URI').inputValue(), `sb://${EH_HOST}`, 'prefilled from the connection string');
       assert.equal(await page.getByLabel('Entity path').inputValue(), 'routed');
+
+      // Message routing → eh-uai → Change authentication type → System-assigned, which has no role yet.
+      await page.getByRole('link', { name: 'Custom endpoints' }).click();
+      await page.getByRole('link', { name: 'eh-uai', exact: true }).click();
+      await page.getByRole('heading', { name: 'Change authentication type' }).waitFor();
+      await page.getByLabel('System-assigned', { exact: true }).check();
       await look('routing-endpoint-detail');
       await page.getByRole('button', { name: 'Save' }).click();
       await page.getByText('Authentication type saved.').waitFor();
-      const changed = (await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-key')!;
-      assert.deepEqual([changed.authenticationType, changed.endpointUri, changed.entityPath, changed.connectionString ?? ''], ['identityBased', `sb://${EH_HOST}`, 'routed', '']);
+      const changed = (await routingOf()).endpoints!.eventHubs!.find((e) => e.name === 'eh-uai')!;
+      assert.deepEqual([changed.authenticationType, changed.endpointUri, changed.entityPath, changed.identity?.userAssignedIdentity ?? null], ['identityBased', `sb://${EH_HOST}`, 'routed', null]);
 
       await send('second critical', 'critical');
       await page.getByRole('link', { name: 'Custom endpoints' }).click();
       // The health refreshes itself while the page is shown.
-      await endpointRow('eh-key').filter({ hasText: 'unhealthy' }).filter({ hasText: principalId }).waitFor({ timeout: 15_000 });
+      await endpointRow('eh-uai').filter({ hasText: 'unhealthy' }).filter({ hasText: principalId }).waitFor({ timeout: 15_000 });
       await look('routing-endpoints-unhealthy');
       assert.ok(!routedBodies().includes('second critical'));
 
-      // The role (the lead moves this step to the IAM blade): the backlog arrives and the endpoint is healthy.
-      const auth = new AuthorizationManagementClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
-      const scope = `/subscriptions/${subscriptionId(t)}/resourceGroups/${rg}/providers/Microsoft.EventHub/namespaces/${NAMESPACE}`;
-      await auth.roleAssignments.create(scope, randomUUID(), {
-        roleDefinitionId: `/subscriptions/${subscriptionId(t)}/providers/Microsoft.Authorization/roleDefinitions/${findRole('Azure Event Hubs Data Sender')!.id}`,
-        principalId,
-        principalType: 'ServicePrincipal',
-      });
+      // IAM of the event hub → the role to the hub's system-assigned identity: the held message arrives, the endpoint is healthy.
+      await assignSender('system');
+      assert.deepEqual(await sendersAt(), [uai.principalId, principalId].sort());
       await eventually(() => routedBodies().includes('second critical'), 15_000);
+      await page.goto(`${base}#/hub/routing/endpoints`);
       // Health is the row's third cell (the last known error stays, as in Azure).
-      await eventually(async () => (await endpointRow('eh-key').locator('td').nth(2).textContent()) === 'healthy', 10_000).catch(async (e) => {
-        throw new Error(`${e.message}: ${await endpointRow('eh-key').textContent()}`);
+      await eventually(async () => (await endpointRow('eh-uai').locator('td').nth(2).textContent()) === 'healthy', 10_000).catch(async (e) => {
+        throw new Error(`${e.message}: ${await endpointRow('eh-uai').textContent()}`);
       });
+      await look('routing-endpoints-healthy');
     } finally {
       await device.close();
     }
@@ -262,11 +321,11 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
 
     // An endpoint a route uses cannot go: ARM's refusal is shown and it stays.
     await page.getByRole('link', { name: 'Custom endpoints' }).click();
-    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('link', { name: 'eh-uai', exact: true }).click();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('button', { name: 'Yes' }).click();
-    await page.locator('#endpoint-error').filter({ hasText: "no endpoint named 'eh-key'" }).waitFor();
-    assert.ok((await routingOf()).endpoints!.eventHubs!.some((e) => e.name === 'eh-key'));
+    await page.locator('#endpoint-error').filter({ hasText: "no endpoint named 'eh-uai'" }).waitFor();
+    assert.ok((await routingOf()).endpoints!.eventHubs!.some((e) => e.name === 'eh-uai'));
     // Edit the route (disable it), then delete it, then the endpoint.
     await page.getByRole('link', { name: 'Routes' }).click();
     await page.getByRole('link', { name: 'critical' }).click();
@@ -279,11 +338,11 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await page.getByText('No routes').waitFor();
     assert.deepEqual((await routingOf()).routes, []);
     await page.getByRole('link', { name: 'Custom endpoints' }).click();
-    await page.getByRole('link', { name: 'eh-key', exact: true }).click();
+    await page.getByRole('link', { name: 'eh-uai', exact: true }).click();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('button', { name: 'Yes' }).click();
-    await endpointRow('eh-uai').waitFor();
-    assert.deepEqual((await routingOf()).endpoints!.eventHubs!.map((e) => e.name), ['eh-uai']);
+    await endpointRow('eh-key').waitFor();
+    assert.deepEqual((await routingOf()).endpoints!.eventHubs!.map((e) => e.name), ['eh-key']);
   });
 
   test('File upload settings saved in the portal: uploadToBlob lands in the embedded storage with a notification', async () => {
@@ -371,3 +430,9 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await look('jobs');
   });
 });
+
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
