@@ -27,7 +27,9 @@ const child = spawn(
   ['--test', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, '--test-reporter=spec', ...files],
   {
     stdio: 'inherit',
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: caPaths(caDir).cert, FLEETHUB_TEST_CA_DIR: caDir },
+    // CI=true makes the `pem` package (test certificates) print every key it generates: keep
+    // private keys, even throwaway ones, out of CI logs.
+    env: { ...process.env, CI: undefined, NODE_EXTRA_CA_CERTS: caPaths(caDir).cert, FLEETHUB_TEST_CA_DIR: caDir },
   },
 );
 child.on('exit', (code, signal) => {
