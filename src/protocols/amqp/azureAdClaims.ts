@@ -1,4 +1,5 @@
-import type { DataPlaneTokens, DataRight } from '../../namespaces/azureAd.js';
+import { HubError } from '../../core/errors.js';
+import { TokenRefused, type DataPlaneTokens, type DataRight } from '../../namespaces/azureAd.js';
 import type { ExpiryHolder } from './eventhub/access.js';
 
 /** The role check of one namespace family: why `principalId` may not have `right` on `entity` of `namespace`, or undefined. */
@@ -35,9 +36,18 @@ export class AzureAdClaims {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Verifies and records a JWT for `audience` (throws TokenRefused), then re-checks what it decided before. */
+  /**
+   * Verifies and records a JWT for `audience` (a refused token is `$cbs`'s 401 `InvalidToken`),
+   * then re-checks what it decided before.
+   */
   async put(audience: string, token: string): Promise<void> {
-    const grant = await this.tokens.verify(token);
+    let grant: AadGrant;
+    try {
+      grant = await this.tokens.verify(token);
+    } catch (e) {
+      if (e instanceof TokenRefused) throw new HubError('IotHubUnauthorizedAccess', `InvalidToken: ${e.message}`);
+      throw e;
+    }
     this.grants.set(audience.toLowerCase(), grant);
     for (const key of [...this.decisions.keys()]) {
       const [principalId, right, entity] = splitKey(key);

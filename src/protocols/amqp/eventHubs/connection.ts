@@ -6,7 +6,7 @@ import type { ExpiryHolder } from '../eventhub/access.js';
 import type { CbsTokenFamily } from '../cbs.js';
 import type { ClientConnection } from '../link.js';
 import { looksLikeJwt } from '../../../hub/auth/bearer.js';
-import { claimRequired, EVENT_HUBS_DATA_ACTIONS, TokenRefused, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
+import { claimRequired, EVENT_HUBS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
 
 /**
@@ -51,12 +51,7 @@ export class EventHubsConnections implements CbsTokenFamily {
   async put(connection: ClientConnection, audience: string, token: string): Promise<boolean> {
     const state = this.states.get(connection) ?? this.bindByHost(connection, audience);
     if (state && this.azureAd && looksLikeJwt(token)) {
-      try {
-        await this.azureAdOf(state).put(audience, token);
-      } catch (e) {
-        if (e instanceof TokenRefused) throw new HubError('IotHubUnauthorizedAccess', `InvalidToken: ${e.message}`);
-        throw e;
-      }
+      await this.azureAdOf(state).put(audience, token);
       return true;
     }
     const sas = parseSasToken(token);

@@ -5,7 +5,7 @@ import type { ServiceBusGrant, ServiceBusNamespaces } from '../../../namespaces/
 import type { CbsTokenFamily } from '../cbs.js';
 import type { ClientConnection } from '../link.js';
 import { looksLikeJwt } from '../../../hub/auth/bearer.js';
-import { claimRequired, SERVICE_BUS_DATA_ACTIONS, TokenRefused, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
+import { claimRequired, SERVICE_BUS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import type { ExpiryHolder } from '../eventhub/access.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
 
@@ -45,12 +45,7 @@ export class ServiceBusConnections implements CbsTokenFamily {
   async put(connection: ClientConnection, audience: string, token: string): Promise<boolean> {
     const state = this.states.get(connection) ?? this.bindByHost(connection);
     if (state && this.azureAd && looksLikeJwt(token)) {
-      try {
-        await this.azureAdOf(connection, state).put(audience, token);
-      } catch (e) {
-        if (e instanceof TokenRefused) throw new HubError('IotHubUnauthorizedAccess', `InvalidToken: ${e.message}`);
-        throw e;
-      }
+      await this.azureAdOf(connection, state).put(audience, token);
       return true;
     }
     const sas = parseSasToken(token);
