@@ -4,13 +4,11 @@ import { type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { freeLoopbackAddress } from './support/hub.js';
-import { dataDirWithTestCa, spawnHub } from './support/process.js';
+import { dataDirWithTestCa, seedDevices, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 import { mqttDevice } from './support/rawMqtt.js';
 import { databasePath } from '../src/info.js';
-import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { openEventLogReadOnly } from '../src/store/sqlite/eventLogReader.js';
-import { Registry } from '../src/hub/registry/registry.js';
 
 const DEVICES = 20;
 const WINDOW = 20;
@@ -26,13 +24,7 @@ describe('durability: every PUBACKed message survives SIGKILL of the hub', () =>
   before(async () => {
     host = await freeLoopbackAddress();
     dataDir = dataDirWithTestCa('fleethub-durability-');
-    const store = openSqliteStore(databasePath(dataDir));
-    const registry = new Registry(store.devices, store.modules);
-    for (let i = 0; i < DEVICES; i++) {
-      const d = await registry.putDevice(`durable-${i}`, { deviceId: `durable-${i}` }, undefined);
-      keys.set(d.deviceId, d.authentication.symmetricKey.primaryKey!);
-    }
-    store.close();
+    for (const [id, key] of await seedDevices(dataDir, 'durable-', DEVICES)) keys.set(id, key);
   });
   after(() => {
     hub?.kill('SIGKILL');

@@ -9,14 +9,12 @@ import { ClientSecretCredential } from '@azure/identity';
 import { IotHubClient } from '@azure/arm-iothub';
 import { EventHubConsumerClient, earliestEventPosition } from '@azure/event-hubs';
 import { freeLoopbackAddress } from './support/hub.js';
-import { dataDirWithTestCa, spawnHub } from './support/process.js';
+import { dataDirWithTestCa, seedDevices, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
 import { mqttDevice } from './support/rawMqtt.js';
 import { databasePath } from '../src/info.js';
-import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { openDatabase } from '../src/store/sqlite/database.js';
 import { SqliteEventLogs } from '../src/store/sqlite/eventLog.js';
-import { Registry } from '../src/hub/registry/registry.js';
 
 const cli = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
 const DEVICES = 10;
@@ -80,13 +78,7 @@ describe('routing durability: every PUBACKed message is in every routed endpoint
         eventHubsNamespaces: [{ name: 'routing-kill', eventHubs: [{ name: 'routed', partitionCount: 2 }] }],
       }),
     );
-    const store = openSqliteStore(databasePath(dataDir));
-    const registry = new Registry(store.devices, store.modules);
-    for (let i = 0; i < DEVICES; i++) {
-      const d = await registry.putDevice(`routed-${i}`, { deviceId: `routed-${i}` }, undefined);
-      keys.set(d.deviceId, d.authentication.symmetricKey.primaryKey!);
-    }
-    store.close();
+    for (const [id, key] of await seedDevices(dataDir, 'routed-', DEVICES)) keys.set(id, key);
   });
   after(() => {
     hub?.kill('SIGKILL');

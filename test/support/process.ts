@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { databasePath } from '../../src/info.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { Registry } from '../../src/hub/registry/registry.js';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -91,4 +94,20 @@ export async function spawnHub(dataDir: string, args: string[] = [], startMs = 3
     await new Promise((r) => setTimeout(r, 50));
   }
   return child;
+}
+
+/** Registers `count` devices `{prefix}{i}` in a data directory before a hub runs on it; their primary keys by id. */
+export async function seedDevices(dataDir: string, prefix: string, count: number): Promise<Map<string, string>> {
+  const store = openSqliteStore(databasePath(dataDir));
+  const registry = new Registry(store.devices, store.modules);
+  const keys = new Map<string, string>();
+  try {
+    for (let i = 0; i < count; i++) {
+      const d = await registry.putDevice(`${prefix}${i}`, { deviceId: `${prefix}${i}` }, undefined);
+      keys.set(d.deviceId, d.authentication.symmetricKey.primaryKey!);
+    }
+  } finally {
+    store.close();
+  }
+  return keys;
 }
