@@ -1,10 +1,10 @@
 import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
 import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
-import { eventHubsConnectionStrings } from './namespaces/eventHubs/area.js';
+import { eventHubsConnectionStrings } from './namespaces/eventHubs/connectionStrings.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
-import { caPaths } from './protocols/tls/ca.js';
+import { caPaths } from './protocols/tls/paths.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
 import type { DpsInfo } from './dps/info.js';
 import { DEFAULT_UPLOAD_CONTAINER, embeddedStorageConnectionString } from './storage/azurite.js';

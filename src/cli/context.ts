@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig, type Config, type ConfigInput } from '../config/index.js';
 import { createSasToken } from '../core/sas.js';
 import { databasePath, readRuntime, type RuntimeFile } from '../info.js';
-import { caPaths } from '../protocols/tls/ca.js';
+import { caPaths } from '../protocols/tls/paths.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/index.js';
 import { ensureDefaultPolicies } from '../hub/auth/policies.js';
 import { openSqliteDpsStore } from '../store/sqlite/dps.js';

@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import type { Command } from 'commander';
 import type { Config } from '../config/index.js';
 import { readRuntime, type RuntimeFile } from '../info.js';
-import { caPaths } from '../protocols/tls/ca.js';
+import { caPaths } from '../protocols/tls/paths.js';
 import { openControlDatabase } from '../store/sqlite/control.js';
 import { openSqliteIdentityStore } from '../store/sqlite/identity.js';
 import { ensureTenancy } from '../identity/tenancy.js';

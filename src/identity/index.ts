@@ -5,7 +5,6 @@ import { openControlDatabase } from '../store/sqlite/control.js';
 import { openSqliteIdentityStore } from '../store/sqlite/identity.js';
 import { aadApi } from '../protocols/http/aad.js';
 import type { BearerVerifier } from '../hub/auth/bearer.js';
-import { AzureManagedIdentityTokens } from '../egress/azureIdentity.js';
 import { ensureTenancy } from './tenancy.js';
 import { StoredPrincipals } from './principals.js';
 import { LocalTokenService } from './tokens.js';
@@ -51,7 +50,9 @@ export async function identityArea(deps: IdentityAreaDeps) {
     const accessControl = new RbacAccessControl(roleAssignments);
     const hubIdentities = new StoredHubIdentities(store, principals);
     const provider = deps.provider ?? 'local';
-    const egress = new HubEgressCredentials(hubIdentities, provider === 'azure' ? new AzureManagedIdentityTokens() : new LocalIdentityTokens(tokens, principals));
+    // @azure/identity (and MSAL under it) is loaded only on Azure: it costs every CLI call and every hub start otherwise.
+    const azureTokens = provider === 'azure' ? new (await import('../egress/azureIdentity.js')).AzureManagedIdentityTokens() : undefined;
+    const egress = new HubEgressCredentials(hubIdentities, azureTokens ?? new LocalIdentityTokens(tokens, principals));
     const hubResourceId = deps.hubResourceId ?? ((hubName: string) => resourceIds.hub(tenancy.subscriptionId, tenancy.defaultResourceGroup, hubName));
     await ensureAdministratorIsOwner(roleAssignments, tenancy);
 

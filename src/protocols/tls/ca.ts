@@ -5,6 +5,9 @@ import { join } from 'node:path';
 // @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs this polyfill loaded first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { caPaths, serverPaths } from './paths.js';
+
+export { caPaths, serverPaths };
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -25,15 +28,6 @@ export interface CertificateAuthority {
   privateKey: CryptoKey;
 }
 
-export const caPaths = (dataDir: string) => ({
-  cert: join(dataDir, 'ca', 'ca-cert.pem'),
-  key: join(dataDir, 'ca', 'ca-key.pem'),
-});
-
-export const serverPaths = (dataDir: string) => ({
-  cert: join(dataDir, 'tls', 'server-cert.pem'),
-  key: join(dataDir, 'tls', 'server-key.pem'),
-});
 
 /**
  * The data directory's local CA and the hub's server certificate. The CA is created once and
