@@ -53,7 +53,11 @@ export function startHubProcess(args: string[], options: { env?: NodeJS.ProcessE
       poll();
     });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start:\n${out}`)), 20000);
+    // A hub that does not come up is killed: left running, it would keep the test process alive for ever.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hub did not start within 60 s:\n${out}`));
+    }, 60_000);
     const check = () => {
       if (/is running at/.test(out)) {
         clearTimeout(timer);
