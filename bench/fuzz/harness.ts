@@ -115,6 +115,29 @@ export async function runTarget(
   await new Promise((r) => setTimeout(r, 500));
   const ports = target.ports;
   const baseline = hubSocketCount(hub.host, ports);
+  const baselineSessions = hub.liveSessions();
+  const settleMs = options.settleMs ?? 5000;
+  /** Waits (up to settleMs) for the hub to be back to the baseline's sockets and sessions; what is still held. */
+  const settle = async () => {
+    for (const s of openClientSockets) s.destroy();
+    let held = hubSocketCount(hub.host, ports);
+    let sessions = hub.liveSessions();
+    for (let waited = 0; waited < settleMs && (held > baseline || sessions > baselineSessions || openClientSockets.size > 0); waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      held = hubSocketCount(hub.host, ports);
+      sessions = hub.liveSessions();
+    }
+    return { held, sessions };
+  };
+  const checkLeaks = async (property: string, after: string) => {
+    const { held, sessions } = await settle();
+    if (held > baseline)
+      add({ target: target.name, property, kind: 'leak', message: `the hub still holds ${held - baseline} connection(s) the fuzzer closed (${after}; baseline ${baseline}, now ${held})` });
+    if (sessions > baselineSessions)
+      add({ target: target.name, property, kind: 'leak', message: `the hub still counts ${sessions - baselineSessions} device session(s) whose connections are gone (${after}; baseline ${baselineSessions}, now ${sessions})` });
+    if (openClientSockets.size > 0) add({ target: target.name, property, kind: 'leak', message: `${openClientSockets.size} fuzzer socket(s) never closed (${after})` });
+    return held;
+  };
   const at = { uncaught: uncaught.length, errors: hub.errors.length, console: consoleLines.length };
   const properties = await target.properties(hub);
   log(`  fuzzing: ${properties.map((p) => p.name).join(', ')}`);
@@ -170,6 +193,8 @@ export async function runTarget(
           counterexample: details.counterexample ? clip(fc.stringify(details.counterexample[0])) : undefined,
         });
       }
+      // After each slice (not each input: settling costs time), connections and sessions are back to the baseline.
+      await checkLeaks(property.name, `after a slice from seed ${seed}`);
     }
     round++;
   }
@@ -177,17 +202,7 @@ export async function runTarget(
   log(`  ${report.executions} executions; checking connections`);
 
   // Every connection the fuzzer made is gone on its side; the hub must let go of its side too.
-  for (const s of openClientSockets) s.destroy();
-  let held = hubSocketCount(hub.host, ports);
-  for (let waited = 0; waited < (options.settleMs ?? 5000) && (held > baseline || openClientSockets.size > 0); waited += 100) {
-    await new Promise((r) => setTimeout(r, 100));
-    held = hubSocketCount(hub.host, ports);
-  }
-  if (held > baseline)
-    add({ target: target.name, property: '*', kind: 'leak', message: `the hub still holds ${held - baseline} connection(s) the fuzzer closed (baseline ${baseline}, now ${held})` });
-  if (openClientSockets.size > 0)
-    add({ target: target.name, property: '*', kind: 'leak', message: `${openClientSockets.size} fuzzer socket(s) never closed` });
-
+  const held = await checkLeaks('*', 'at the end');
   log(`  checking control devices (hub holds ${held}, baseline ${baseline})`);
   await control.stop();
   // What happened outside any one input (between slices, while connections closed) is a finding too.
