@@ -125,6 +125,25 @@ describe('fuzz findings', () => {
     assert.deepEqual(printed, []);
   });
 
+  // Found by the 10-minute run of the amqp target (a device-authenticated session that attached
+  // its events address as a receiver, then sent transfers on that link): rhea took a transfer on a
+  // link the hub sends on as a message, spending the credit the peer had given the hub, and
+  // printed "Received transfer when credit was 0" when there was none. The link is detached.
+  for (const credit of [0, 10]) {
+    test(`AMQP: a transfer on a link the hub sends on (peer credit ${credit}) detaches it with amqp:not-allowed, and nothing is printed`, async () => {
+      const frames = cbsLinks(t.host);
+      frames[frames.length - 1] = { ...frames[frames.length - 1]!, fields: { ...(frames[frames.length - 1] as { fields: Record<string, unknown> }).fields, link_credit: credit } } as FrameSpec;
+      const wrongWay: FrameSpec = { ...putToken(t.host, 0), fields: { handle: 1, delivery_id: 0, delivery_tag: Buffer.from([0]), message_format: 0, settled: false } } as FrameSpec;
+      let response: Buffer = Buffer.alloc(0);
+      const printed = await printedDuring(async () => {
+        ({ response } = await send([...frames, wrongWay, putToken(t.host, 1)], [2, frames.length]));
+      });
+      assert.ok(response.includes('amqp:not-allowed'), 'the link is detached');
+      assert.ok(!response.includes('amqp:connection:framing-error'), 'the connection carries on');
+      assert.deepEqual(printed, []);
+    });
+  }
+
   // Found by the amqp target (a disposition whose state has descriptor 0x30): rhea printed
   // "unrecognised outcome" for each. Taken silently; the connection carries on.
   test('AMQP: a disposition with an outcome AMQP does not define is taken silently', async () => {

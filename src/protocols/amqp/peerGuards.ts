@@ -44,6 +44,15 @@ function refuseTransfersBeyondCredit(connection: Connection): void {
       if (link.state.local_open) link.close({ condition: 'amqp:link:transfer-limit-exceeded', description: 'Transfer without link credit' });
       return;
     }
+    // A transfer on a link the hub sends on (AMQP 1.0 §2.7.5: only the sending end transfers):
+    // rhea took it as a message on the hub's sender, spending the credit the peer had given the
+    // hub (printing when there was none). Found by `npm run fuzz`. Dropped, and the link detached.
+    if (session && link && !link.is_receiver()) {
+      session.incoming.next_transfer_id++;
+      if (frame.performative.delivery_id !== undefined && session.incoming.next_delivery_id === frame.performative.delivery_id) session.incoming.next_delivery_id++;
+      if (link.state.local_open) link.close({ condition: 'amqp:not-allowed', description: 'Transfer on a link the peer receives on' });
+      return;
+    }
     deliver.call(this, frame);
   };
 }
