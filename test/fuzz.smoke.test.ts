@@ -1,5 +1,5 @@
 /**
- * CI's taste of `npm run fuzz`: each target for a few seconds against a live hub, with the same
+ * CI's taste of `npm run fuzz`: each target for 2 s (every property of it) against a live hub, with the same
  * invariants (no crash, no error log, no held connection, the control devices keep sending).
  * The real runs are `npm run fuzz -- --seconds 600` (see README).
  */
