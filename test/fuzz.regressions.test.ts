@@ -9,7 +9,8 @@ import { exchange } from '../bench/fuzz/net.js';
 import { AMQP_HEADER, SASL_HEADER, encodeFrame, type FrameSpec } from '../bench/fuzz/amqp.js';
 
 const rhea = createRequire(import.meta.url);
-const frames = rhea('rhea/lib/frames.js');
+const frames_ = rhea('rhea/lib/frames.js');
+const frames = frames_;
 const types = rhea('rhea/lib/types.js');
 
 /** SASL ANONYMOUS, then an open frame with `open` fields. */
@@ -88,6 +89,94 @@ describe('fuzz findings', () => {
       assert.deepEqual(printed, []);
     });
   }
+
+  /** SASL ANONYMOUS, open, begin, and a sender and a receiver link on $cbs (the hub grants the sender credit). */
+  function cbsLinks(host: string): FrameSpec[] {
+    return [
+      ...opening(host),
+      { kind: 'amqp', channel: 0, performative: 'begin', fields: { next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 } },
+      { kind: 'amqp', channel: 0, performative: 'attach', fields: { name: 'cbs-sender', handle: 0, role: false, source: { address: 'me' }, target: { address: '$cbs' }, initial_delivery_count: 0 } },
+      { kind: 'amqp', channel: 0, performative: 'attach', fields: { name: 'cbs-receiver', handle: 1, role: true, source: { address: '$cbs' }, target: { address: 'me' } } },
+      { kind: 'amqp', channel: 0, performative: 'flow', fields: { next_incoming_id: 0, incoming_window: 100, next_outgoing_id: 0, outgoing_window: 100, handle: 1, delivery_count: 0, link_credit: 10 } },
+    ];
+  }
+  const putToken = (host: string, n: number, payload?: Uint8Array): FrameSpec => ({
+    kind: 'amqp',
+    channel: 0,
+    performative: 'transfer',
+    fields: { handle: 0, delivery_id: n, delivery_tag: Buffer.from([n]), message_format: 0, settled: false },
+    payload: payload ?? { message_id: n, reply_to: 'me', application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: host }, body: 'x' },
+  });
+  const send = (frames: FrameSpec[], stops: number[]) =>
+    exchange(frames.map((f) => encodeFrame(f)!), { host: t.host, port: 5671, tls: true, idleMs: 300, maxMs: 3000, pauseAfter: stops });
+
+  // Found by the amqp target's link sessions (a flow with drain set and link-credit 0x7FFFFFFF on a
+  // link the device sends on): rhea took the device's link-credit as the hub's own, so a device could
+  // raise its credit past the hub's flow control, and printed "received flow with drain set, but non
+  // zero credit". A drain leaves the hub's credit at 0: the next transfer is over the limit.
+  test('AMQP: a sender\'s drain with link-credit does not give it credit, and nothing is printed', async () => {
+    const frames = cbsLinks(t.host);
+    const drain: FrameSpec = { kind: 'amqp', channel: 0, performative: 'flow', fields: { next_incoming_id: 0, incoming_window: 100, next_outgoing_id: 0, outgoing_window: 100, handle: 0, delivery_count: 0, link_credit: 0x7fffffff, drain: true } };
+    let response: Buffer = Buffer.alloc(0);
+    const printed = await printedDuring(async () => {
+      ({ response } = await send([...frames, drain, putToken(t.host, 0)], [2, frames.length, frames.length + 1]));
+    });
+    assert.ok(response.includes('amqp:link:transfer-limit-exceeded'), 'the transfer after the drain is over the credit');
+    assert.deepEqual(printed, []);
+  });
+
+  // Found by the 10-minute run of the amqp target (a device-authenticated session that attached
+  // its events address as a receiver, then sent transfers on that link): rhea took a transfer on a
+  // link the hub sends on as a message, spending the credit the peer had given the hub, and
+  // printed "Received transfer when credit was 0" when there was none. The link is detached.
+  for (const credit of [0, 10]) {
+    test(`AMQP: a transfer on a link the hub sends on (peer credit ${credit}) detaches it with amqp:not-allowed, and nothing is printed`, async () => {
+      const frames = cbsLinks(t.host);
+      frames[frames.length - 1] = { ...frames[frames.length - 1]!, fields: { ...(frames[frames.length - 1] as { fields: Record<string, unknown> }).fields, link_credit: credit } } as FrameSpec;
+      const wrongWay: FrameSpec = { ...putToken(t.host, 0), fields: { handle: 1, delivery_id: 0, delivery_tag: Buffer.from([0]), message_format: 0, settled: false } } as FrameSpec;
+      let response: Buffer = Buffer.alloc(0);
+      const printed = await printedDuring(async () => {
+        ({ response } = await send([...frames, wrongWay, putToken(t.host, 1)], [2, frames.length]));
+      });
+      assert.ok(response.includes('amqp:not-allowed'), 'the link is detached');
+      assert.ok(!response.includes('amqp:connection:framing-error'), 'the connection carries on');
+      assert.deepEqual(printed, []);
+    });
+  }
+
+  // Found by the amqp target (a disposition whose state has descriptor 0x30): rhea printed
+  // "unrecognised outcome" for each. Taken silently; the connection carries on.
+  test('AMQP: a disposition with an outcome AMQP does not define is taken silently', async () => {
+    const frames = cbsLinks(t.host);
+    const odd = frames_.write_frame(frames_.amqp_frame(0, frames_.disposition({ role: true, first: 0, last: 3, settled: false, state: types.described(types.wrap_ulong(0x30), types.wrap_list([])) })));
+    let response: Buffer = Buffer.alloc(0);
+    const printed = await printedDuring(async () => {
+      const bytes = [...frames, putToken(t.host, 0)].map((f) => encodeFrame(f)!);
+      ({ response } = await exchange([...bytes, odd, encodeFrame(putToken(t.host, 1))!], { host: t.host, port: 5671, tls: true, idleMs: 300, maxMs: 3000, pauseAfter: [2, frames.length, frames.length + 1] }));
+    });
+    assert.ok(!response.includes('amqp:internal-error'));
+    assert.deepEqual(printed, []);
+  });
+
+  // Found by the amqp target (a captured SDK session with bytes flipped): rhea printed "expected
+  // described message section" (or "did not recognise message section") for each section of a
+  // message that is not one of AMQP's. Such sections are dropped silently; the rest is the message.
+  test('AMQP: message sections that are not AMQP sections are dropped silently', async () => {
+    const message = rhea('rhea/lib/message.js');
+    const good = message.encode({ message_id: 7, reply_to: 'me', application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: t.host }, body: 'x' });
+    const unknownSection = types.described(types.wrap_ulong(0x7f), types.wrap_string('?'));
+    const writer = new types.Writer();
+    writer.write(types.wrap_string('not a section'));
+    writer.write(unknownSection);
+    const payload = Buffer.concat([writer.toBuffer(), good]);
+    const frames = cbsLinks(t.host);
+    let response: Buffer = Buffer.alloc(0);
+    const printed = await printedDuring(async () => {
+      ({ response } = await send([...frames, putToken(t.host, 0, payload)], [2, frames.length]));
+    });
+    assert.deepEqual(printed, []);
+    assert.ok(response.includes('status-code', 0, 'latin1'), 'the put-token was answered');
+  });
 
   // Found by the amqp target: rhea printed "Unknown terminus" for each attach whose source had a
   // descriptor it did not know. Such an attach is refused (no address) and nothing is printed.

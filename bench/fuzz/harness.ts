@@ -88,6 +88,8 @@ export async function runTarget(
     log?: (line: string) => void;
     /** How long the hub gets to let go of the connections once the fuzzer has closed them. */
     settleMs?: number;
+    /** false: no control devices (the harness's own test only). */
+    controlDevices?: boolean;
   },
 ): Promise<TargetReport> {
   watchProcess();
@@ -111,22 +113,52 @@ export async function runTarget(
   };
 
   log(`  starting control devices`);
-  const control = await startControlDevices({ mqtt: hub.devices.controlMqtt.connectionString, amqp: hub.devices.controlAmqp.connectionString });
-  await new Promise((r) => setTimeout(r, 500));
+  const control =
+    options.controlDevices === false
+      ? { sent: 0, failures: [], stop: async () => undefined }
+      : await startControlDevices({ mqtt: hub.devices.controlMqtt.connectionString, amqp: hub.devices.controlAmqp.connectionString });
+  if (options.controlDevices !== false) await new Promise((r) => setTimeout(r, 500));
   const ports = target.ports;
   const baseline = hubSocketCount(hub.host, ports);
+  const baselineSessions = hub.liveSessions();
+  const settleMs = options.settleMs ?? 5000;
+  /** Waits (up to settleMs) for the hub to be back to the baseline's sockets and sessions; what is still held. */
+  const settle = async () => {
+    for (const s of openClientSockets) s.destroy();
+    let held = hubSocketCount(hub.host, ports);
+    let sessions = hub.liveSessions();
+    for (let waited = 0; waited < settleMs && (held > baseline || sessions > baselineSessions || openClientSockets.size > 0); waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      held = hubSocketCount(hub.host, ports);
+      sessions = hub.liveSessions();
+    }
+    return { held, sessions };
+  };
+  const checkLeaks = async (property: string, after: string) => {
+    const { held, sessions } = await settle();
+    if (held > baseline)
+      add({ target: target.name, property, kind: 'leak', message: `the hub still holds ${held - baseline} connection(s) the fuzzer closed (${after}; baseline ${baseline}, now ${held})` });
+    if (sessions > baselineSessions)
+      add({ target: target.name, property, kind: 'leak', message: `the hub still counts ${sessions - baselineSessions} device session(s) whose connections are gone (${after}; baseline ${baselineSessions}, now ${sessions})` });
+    if (openClientSockets.size > 0) add({ target: target.name, property, kind: 'leak', message: `${openClientSockets.size} fuzzer socket(s) never closed (${after})` });
+    return held;
+  };
   const at = { uncaught: uncaught.length, errors: hub.errors.length, console: consoleLines.length };
   const properties = await target.properties(hub);
   log(`  fuzzing: ${properties.map((p) => p.name).join(', ')}`);
+  for (const p of properties) report.properties[p.name] = 0;
   const started = Date.now();
   const deadline = started + options.seconds * 1000;
   let round = 0;
   while (Date.now() < deadline) {
     for (const property of properties) {
-      const remaining = deadline - Date.now();
+      // The first round runs every property, even past the deadline (a short run's leak checks take time too).
+      const remaining = Math.max(deadline - Date.now(), round === 0 ? 200 : 0);
       if (remaining <= 0) break;
       // Short slices, rotating through the properties; each slice has its own seed, derived from the run's.
-      const slice = Math.min(remaining, Math.max(2000, (options.seconds * 1000) / properties.length / 4));
+      // (At least 2 s, but a short run, like CI's smoke, still gives every property a slice.)
+      const perProperty = (options.seconds * 1000) / properties.length;
+      const slice = Math.min(remaining, Math.max(Math.min(2000, perProperty), perProperty / 4));
       const seed = (options.seed + round * 7919 + properties.indexOf(property) * 104729) | 0;
       let executions = 0;
       // Shrinking a finding replays it over sockets, slowly: past this, every input passes, which ends the shrink.
@@ -170,6 +202,8 @@ export async function runTarget(
           counterexample: details.counterexample ? clip(fc.stringify(details.counterexample[0])) : undefined,
         });
       }
+      // After each slice (not each input: settling costs time), connections and sessions are back to the baseline.
+      await checkLeaks(property.name, `after a slice from seed ${seed}`);
     }
     round++;
   }
@@ -177,17 +211,7 @@ export async function runTarget(
   log(`  ${report.executions} executions; checking connections`);
 
   // Every connection the fuzzer made is gone on its side; the hub must let go of its side too.
-  for (const s of openClientSockets) s.destroy();
-  let held = hubSocketCount(hub.host, ports);
-  for (let waited = 0; waited < (options.settleMs ?? 5000) && (held > baseline || openClientSockets.size > 0); waited += 100) {
-    await new Promise((r) => setTimeout(r, 100));
-    held = hubSocketCount(hub.host, ports);
-  }
-  if (held > baseline)
-    add({ target: target.name, property: '*', kind: 'leak', message: `the hub still holds ${held - baseline} connection(s) the fuzzer closed (baseline ${baseline}, now ${held})` });
-  if (openClientSockets.size > 0)
-    add({ target: target.name, property: '*', kind: 'leak', message: `${openClientSockets.size} fuzzer socket(s) never closed` });
-
+  const held = await checkLeaks('*', 'at the end');
   log(`  checking control devices (hub holds ${held}, baseline ${baseline})`);
   await control.stop();
   // What happened outside any one input (between slices, while connections closed) is a finding too.
@@ -201,7 +225,7 @@ export async function runTarget(
   report.controlSends = control.sent;
   for (const f of control.failures)
     add({ target: target.name, property: '*', kind: 'control-device', message: `control device (${f.transport}) send failed at +${f.at - started} ms: ${f.error}` });
-  if (control.sent === 0) add({ target: target.name, property: '*', kind: 'control-device', message: 'the control devices sent nothing' });
+  if (control.sent === 0 && options.controlDevices !== false) add({ target: target.name, property: '*', kind: 'control-device', message: 'the control devices sent nothing' });
   return report;
 }
 

@@ -26,7 +26,10 @@ function arbitraries(hub: FuzzHub) {
     { arbitrary: fc.constant(hub.devices.controlMqtt.id), weight: 1 },
     { arbitrary: oddString.map(percentEncode), weight: 2 },
     { arbitrary: oddString.map((s) => s.replace(/[\s/?#]/g, '_')), weight: 1 },
+    // Encodings of encodings, encoded separators, dots.
+    { arbitrary: fc.constantFrom(`${id}%2Fx`, `${id}%252F`, '%2e%2e', '..', '.', `${encodeURIComponent(id)}%00`, '%F0%9F%98%80', '%C0%AF', `${id}%3F$x=1`, 'a%23b', `${id}%20`), weight: 1 },
   );
+  const jobId = fc.oneof(fc.constantFrom('job-1', 'fuzz-job'), oddString.map(percentEncode));
   const apiVersion = fc.oneof({ arbitrary: fc.constant(API), weight: 6 }, { arbitrary: fc.constant(''), weight: 1 }, { arbitrary: oddString.map((s) => `api-version=${percentEncode(s)}`), weight: 1 });
   const query = fc.tuple(apiVersion, fc.option(oddString.map(percentEncode))).map(([a, x]) => [a, x].filter(Boolean).join('&'));
   const path = fc.oneof(
@@ -43,6 +46,19 @@ function arbitraries(hub: FuzzHub) {
     query.map((q) => `/devices/query?${q}`),
     query.map((q) => `/devices?${q}`),
     query.map((q) => `/statistics/devices?${q}`),
+    query.map((q) => `/statistics/service?${q}`),
+    fc.tuple(idArb, query).map(([d, q]) => `/devices/${d}/modules?${q}`),
+    fc.tuple(idArb, oddString, query).map(([d, m, q]) => `/twins/${d}/modules/${percentEncode(m)}?${q}`),
+    fc.tuple(idArb, query).map(([d, q]) => `/devices/${d}/twin?${q}`),
+    fc.tuple(idArb, query).map(([d, q]) => `/devices/${d}/applyConfigurationContent?${q}`),
+    fc.tuple(idArb, oddString, query).map(([d, c, q]) => `/devices/${d}/files/notifications/${percentEncode(c)}?${q}`),
+    fc.tuple(jobId, fc.constantFrom('', '/cancel'), query).map(([j, x, q]) => `/jobs/v2/${j}${x}?${q}`),
+    fc.tuple(fc.constantFrom('', 'type=scheduleUpdateTwin&', 'jobStatus=running&', 'type=%00&'), query).map(([t, q]) => `/jobs/v2/query?${t}${q}`),
+    fc.tuple(jobId, query).map(([j, q]) => `/jobs/${j}?${q}`),
+    query.map((q) => `/jobs/create?${q}`),
+    query.map((q) => `/jobs?${q}`),
+    fc.tuple(fc.oneof(fc.constant('fuzz-config'), oddString.map(percentEncode)), query).map(([c, q]) => `/configurations/${c}?${q}`),
+    fc.tuple(fc.constantFrom('', 'top=1&', 'top=-1&', 'top=abc&'), query).map(([t, q]) => `/configurations?${t}${q}`),
     oddString.map((s) => '/' + percentEncode(s)),
   );
   const method = fc.oneof({ arbitrary: fc.constantFrom('GET', 'PUT', 'POST', 'PATCH', 'DELETE'), weight: 8 }, { arbitrary: fc.constantFrom('HEAD', 'OPTIONS', 'TRACE', 'FOO'), weight: 1 });
@@ -56,15 +72,82 @@ function arbitraries(hub: FuzzHub) {
     { arbitrary: oddBody, weight: 3 },
     { arbitrary: fc.record({ deviceId: fc.oneof(fc.constant(id), oddString), etag: fc.option(oddString), status: fc.option(fc.oneof(fc.constantFrom('enabled', 'disabled'), oddString)), authentication: fc.option(fc.jsonValue()), capabilities: fc.option(fc.jsonValue()) }).map((o) => JSON.stringify(o)), weight: 2 },
     { arbitrary: fc.record({ properties: fc.record({ desired: fc.jsonValue({ maxDepth: 6 }) }), tags: fc.option(fc.jsonValue({ maxDepth: 3 })) }).map((o) => JSON.stringify(o)), weight: 2 },
-    { arbitrary: fc.record({ methodName: oddString, payload: fc.jsonValue({ maxDepth: 3 }), responseTimeoutInSeconds: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.jsonValue()), connectTimeoutInSeconds: fc.oneof(fc.integer({ min: -5, max: 2 }), fc.jsonValue()) }).map((o) => JSON.stringify(o)), weight: 2 },
+    { arbitrary: fc.record({ methodName: fc.oneof(fc.constant('reboot'), oddString), payload: fc.jsonValue({ maxDepth: 3 }), responseTimeoutInSeconds: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.jsonValue()), connectTimeoutInSeconds: fc.oneof(fc.integer({ min: -5, max: 2 }), fc.jsonValue()) }).map((o) => JSON.stringify(o)), weight: 2 },
     { arbitrary: fc.record({ query: fc.oneof(fc.constantFrom('SELECT * FROM devices', 'SELECT * FROM devices WHERE properties.reported.x > 1', 'SELECT COUNT() FROM devices GROUP BY status'), oddString) }).map((o) => JSON.stringify(o)), weight: 1 },
     { arbitrary: fc.record({ blobName: oddString, correlationId: oddString, isSuccess: fc.jsonValue(), statusCode: fc.jsonValue() }).map((o) => JSON.stringify(o)), weight: 1 },
+    // Jobs (device method and twin update jobs, import/export).
+    {
+      arbitrary: fc
+        .record(
+          {
+            jobId: fc.oneof(fc.constant('fuzz-job'), oddString),
+            type: fc.oneof(fc.constantFrom('scheduleDeviceMethod', 'scheduleUpdateTwin', 'export', 'import'), oddString),
+            queryCondition: fc.oneof(fc.constantFrom("deviceId = 'fuzz'", '*', "deviceId IN ['a','b']", 'properties.reported.x > '), oddString),
+            startTime: fc.oneof(fc.constantFrom('2026-01-01T00:00:00Z', 'yesterday', ''), fc.jsonValue()),
+            maxExecutionTimeInSeconds: fc.oneof(fc.integer({ min: -5, max: 1e6 }), fc.jsonValue()),
+            cloudToDeviceMethod: fc.record({ methodName: oddString, payload: fc.jsonValue({ maxDepth: 2 }), responseTimeoutInSeconds: fc.jsonValue() }, { requiredKeys: [] }),
+            updateTwin: fc.oneof(fc.record({ etag: fc.constantFrom('*', '"x"'), tags: fc.jsonValue({ maxDepth: 3 }), properties: fc.record({ desired: fc.jsonValue({ maxDepth: 4 }) }) }, { requiredKeys: [] }), fc.jsonValue()),
+            outputBlobContainerUri: oddString,
+            inputBlobContainerUri: oddString,
+            excludeKeysInExport: fc.jsonValue(),
+            storageAuthenticationType: fc.oneof(fc.constantFrom('keyBased', 'identityBased'), oddString),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
+      weight: 2,
+    },
+    // Configurations and applyConfigurationContent.
+    {
+      arbitrary: fc
+        .record(
+          {
+            id: fc.oneof(fc.constant('fuzz-config'), oddString),
+            etag: fc.option(oddString),
+            priority: fc.oneof(fc.integer({ min: -10, max: 10 }), fc.jsonValue()),
+            targetCondition: fc.oneof(fc.constantFrom('*', "tags.env='prod'", "deviceId='fuzz'", ''), oddString),
+            labels: fc.oneof(fc.dictionary(oddString, oddString, { maxKeys: 3 }), fc.jsonValue()),
+            content: fc.oneof(
+              fc.record({ deviceContent: fc.dictionary(fc.constantFrom('properties.desired.a', 'properties.desired', 'tags.x', 'properties.reported.a'), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 2 }) }, { requiredKeys: [] }),
+              fc.record({ modulesContent: fc.dictionary(fc.constantFrom('$edgeAgent', '$edgeHub', 'm'), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 2 }) }, { requiredKeys: [] }),
+              fc.jsonValue(),
+            ),
+            metrics: fc.oneof(fc.record({ queries: fc.dictionary(oddString, fc.oneof(fc.constant('SELECT deviceId FROM devices'), oddString), { maxKeys: 2 }) }), fc.jsonValue()),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
+      weight: 2,
+    },
+    // Bulk registry operations.
+    {
+      arbitrary: fc
+        .array(fc.record({ id: fc.oneof(fc.constant(id), oddString), importMode: fc.oneof(fc.constantFrom('create', 'update', 'updateIfMatchETag', 'delete', 'deleteIfMatchETag', 'updateTwin'), oddString), eTag: fc.option(oddString), status: fc.option(oddString), authentication: fc.option(fc.jsonValue()) }, { requiredKeys: ['id'] }), { maxLength: 5 })
+        .map((o) => JSON.stringify(o)),
+      weight: 1,
+    },
   );
   const headers = fc.record(
     {
       authorization,
-      'content-type': fc.oneof(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/octet-stream', 'text/plain', 'application/merge-patch+json'), oddString),
-      'if-match': fc.oneof(fc.constantFrom('*', '"x"', 'W/"1"'), oddString),
+      'content-type': fc.oneof(
+        fc.constantFrom(
+          'application/json', 'application/json; charset=utf-8', 'application/octet-stream', 'text/plain', 'application/merge-patch+json', 'application/json; charset=latin1',
+          'application/json; charset=utf-16', 'application/json;', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/vnd.microsoft.iothub.json',
+          'application/json, text/plain', 'APPLICATION/JSON', '*/*', 'application/', ';', 'application/json; charset="utf-8"',
+        ),
+        oddString,
+      ),
+      'if-match': fc.oneof(
+        fc.constantFrom('*', '"*"', '"x"', 'W/"1"', 'W/', '"', '""', '"AAAAAAAAAAE="', 'AAAAAAAAAAE=', '"1", "2"', '*, "x"', 'W/"', '"\\""', '"%00"', `"${'A'.repeat(5000)}"`),
+        oddString,
+      ),
+      'if-none-match': fc.constantFrom('*', '"x"'),
+      accept: fc.oneof(fc.constantFrom('application/json', '*/*', 'text/html', 'application/xml'), oddString),
+      'content-encoding': fc.constantFrom('gzip', 'deflate', 'identity', 'br', 'x'),
+      // Huge header values (Node refuses a header section over 16 KiB with 431 before any of our code).
+      'x-ms-huge': fc.oneof({ arbitrary: fc.constant('h'), weight: 6 }, { arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((n) => 'h'.repeat(n)), weight: 1 }),
+      'iothub-app-huge': fc.oneof({ arbitrary: fc.constant('p'), weight: 4 }, { arbitrary: fc.integer({ min: 100, max: 16_000 }).map((n) => 'p'.repeat(n)), weight: 1 }),
       'iothub-messageid': oddString,
       'iothub-correlationid': oddString,
       'iothub-contenttype': oddString,

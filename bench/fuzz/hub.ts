@@ -34,6 +34,8 @@ export interface FuzzHub {
   devices: Record<DeviceName, { id: string; key: string; connectionString: string }>;
   serviceToken: string;
   deviceToken(id: string): string;
+  /** Device and module identities the hub counts as connected (a session it forgot to end stays here). */
+  liveSessions(): number;
   close(): Promise<void>;
 }
 
@@ -85,6 +87,9 @@ export async function startFuzzHub(): Promise<FuzzHub> {
     deviceToken(id) {
       const key = Object.values(devices).find((d) => d.id === id)?.key ?? devices.fuzz.key;
       return createSasToken(`${host}/devices/${id}`, key, expiry);
+    },
+    liveSessions() {
+      return (hub.connections as unknown as { live: Map<string, unknown> }).live.size;
     },
     async close() {
       await hub.close();

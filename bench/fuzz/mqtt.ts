@@ -26,10 +26,16 @@ function arbitraries(hub: FuzzHub) {
   const rid = fc.oneof(fc.nat().map(String), oddString);
   const bagKey = fc.oneof(
     fc.constantFrom('$.mid', '$.cid', '$.ct', '$.ce', '$.to', '$.uid', '$.exp', 'iothub-ack', 'iothub-creation-time-utc', 'iothub-connection-device-id', 'dt-subject', 'alert'),
+    // As the SDKs write them: `$` percent-encoded, the rest not.
+    fc.constantFrom('%24.mid', '%24.cid', '%24.ct', '%24.ce', '%24.to', '%24.uid', '%24.ifid', '%24.sub', '%24', '%24.', '%2', '%'),
+    oddString,
+  );
+  const bagValue = fc.oneof(
+    fc.constantFrom('application%2Fjson', 'utf-8', 'utf-16', 'gzip', '%', '%zz', '%C3', '%00', '', '=', '&', '2026-01-01T00:00:00Z', 'full', 'positive', 'negative', 'none'),
     oddString,
   );
   const bag = fc.oneof(
-    fc.array(fc.tuple(bagKey, fc.option(oddString), fc.boolean()), { maxLength: 6 }).map((pairs) =>
+    fc.array(fc.tuple(bagKey, fc.option(bagValue), fc.boolean()), { maxLength: 6 }).map((pairs) =>
       pairs.map(([k, v, enc]) => (enc ? percentEncode(k) : k) + (v === null ? '' : '=' + (enc ? percentEncode(v) : v))).join('&'),
     ),
     oddString,
@@ -40,16 +46,27 @@ function arbitraries(hub: FuzzHub) {
     { arbitrary: fc.tuple(rid, fc.option(oddString)).map(([r, x]) => `$iothub/twin/PATCH/properties/reported/?$rid=${r}${x ? '&' + x : ''}`), weight: 3 },
     { arbitrary: rid.map((r) => `$iothub/twin/GET/?$rid=${r}`), weight: 2 },
     { arbitrary: fc.tuple(oddNumberString, rid).map(([s, r]) => `$iothub/methods/res/${s}/?$rid=${r}`), weight: 2 },
+    {
+      arbitrary: fc.tuple(fc.constantFrom('twin/PATCH/properties/reported/', 'twin/GET/', 'methods/res/200/', 'twin/PATCH/properties/desired/', 'twin/res/200/', 'methods/POST/x/'), fc.constantFrom('?$rid=', '?', '', '?$rid', '?$rid=1&$rid=2', '?$version=1&$rid=', '?%24rid='), rid).map(([p, q, r]) => `$iothub/${p}${q}${q.endsWith('=') ? r : ''}`),
+      weight: 2,
+    },
     { arbitrary: oddString.map((s) => `$iothub/${s}`), weight: 1 },
     { arbitrary: oddString, weight: 1 },
   );
-  const payload = fc.oneof(oddBody.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 256 }).map((u) => Buffer.from(u)));
+  // Twin patches and method responses are JSON objects: mostly those, nested and odd.
+  const twinPatch = fc.oneof(
+    fc.dictionary(oddString, fc.jsonValue({ maxDepth: 6 }), { maxKeys: 5 }).map((o) => JSON.stringify(o)),
+    fc.constantFrom('{"$version":3}', '{"$metadata":{}}', '{"a":{"$metadata":1}}', '{"a":null}', '{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}', '{"":1}', '{"a.b":1}', '{"a b":1}', '{"a$":1}'),
+  );
+  const payload = fc.oneof(oddBody.map((s) => Buffer.from(s)), twinPatch.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 256 }).map((u) => Buffer.from(u)));
   const messageId = fc.integer({ min: 0, max: 65535 });
   const qos = fc.constantFrom(0, 1, 1, 2) as fc.Arbitrary<0 | 1 | 2>;
   const filter = fc.oneof(
     fc.constantFrom(
       `devices/${id}/messages/devicebound/#`, '$iothub/twin/res/#', '$iothub/methods/POST/#', '$iothub/twin/PATCH/properties/desired/#',
       '#', '+', '$iothub/#', 'devices/+/messages/devicebound/#', 'devices/other/messages/devicebound/#', `devices/${id}/#`, '$iothub/twin/res/+/#',
+      `devices/${id}/messages/devicebound`, `devices/${id}/modules/m/messages/devicebound/#`, '$iothub/methods/POST/+/?$rid=+', '$iothub/twin/#', '$iothub/methods/#',
+      '$iothub/twin/PATCH/properties/desired/?$version=1', `devices/${id}/messages/devicebound/#/x`, `devices/${id}/messages/devicebound/+`, '$iothub/twin/res/', '',
     ),
     oddString,
   );

@@ -26,8 +26,9 @@ export interface ExchangeOptions {
   /**
    * Write only this many chunks, then the rest once the hub has answered (or 200 ms later): AMQP's
    * SASL exchange must finish before the AMQP header is read, so pipelined frames would be lost.
+   * A list: several such stages (e.g. the SASL outcome, then the link credit an attach gets).
    */
-  pauseAfter?: number;
+  pauseAfter?: number | number[];
 }
 
 /** Opens a connection, writes `chunks` one by one, reads until the hub closes or goes quiet, then destroys the socket. */
@@ -52,27 +53,40 @@ export function exchange(chunks: Buffer[], options: ExchangeOptions): Promise<Ex
     };
     const idle = () => {
       clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => finish(false), idleMs);
+      // Not while stages are still to be written: the next one goes out on its own timer.
+      idleTimer = setTimeout(() => allWritten && finish(false), idleMs);
     };
     let connected = false;
+    let allWritten = false;
     const start = () => {
       connected = true;
-      const first = options.pauseAfter ?? chunks.length;
-      for (const c of chunks.slice(0, first)) if (!socket.destroyed) socket.write(c);
-      if (first < chunks.length) {
-        let sent = false;
-        const rest = () => {
-          if (sent) return;
-          sent = true;
-          clearTimeout(restTimer);
-          for (const c of chunks.slice(first)) if (!socket.destroyed) socket.write(c);
+      // Stage boundaries: write up to each, then wait for the hub's answer (or 200 ms) before the next.
+      const stops = [...(typeof options.pauseAfter === 'number' ? [options.pauseAfter] : (options.pauseAfter ?? [])), chunks.length]
+        .filter((n) => n > 0 && n <= chunks.length)
+        .sort((a, b) => a - b);
+      let written = 0;
+      const writeStage = (stage: number) => {
+        const stop = stops[stage] ?? chunks.length;
+        for (const c of chunks.slice(written, stop)) if (!socket.destroyed) socket.write(c);
+        written = Math.max(written, stop);
+        if (written >= chunks.length || done) {
+          allWritten = true;
           idle();
+          return;
+        }
+        let sent = false;
+        const next = () => {
+          if (sent || done) return;
+          sent = true;
+          clearTimeout(nextTimer);
+          socket.off('data', onData);
+          writeStage(stage + 1);
         };
-        const restTimer = setTimeout(rest, 200);
-        socket.once('data', () => setTimeout(rest, 10));
-        return;
-      }
-      idle();
+        const nextTimer = setTimeout(next, 200);
+        const onData = () => setTimeout(next, 10);
+        socket.once('data', onData);
+      };
+      writeStage(0);
     };
     socket.on('data', (b: Buffer) => {
       if (received.reduce((n, r) => n + r.length, 0) < 1 << 20) received.push(b);

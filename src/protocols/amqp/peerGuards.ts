@@ -44,6 +44,15 @@ function refuseTransfersBeyondCredit(connection: Connection): void {
       if (link.state.local_open) link.close({ condition: 'amqp:link:transfer-limit-exceeded', description: 'Transfer without link credit' });
       return;
     }
+    // A transfer on a link the hub sends on (AMQP 1.0 §2.7.5: only the sending end transfers):
+    // rhea took it as a message on the hub's sender, spending the credit the peer had given the
+    // hub (printing when there was none). Found by `npm run fuzz`. Dropped, and the link detached.
+    if (session && link && !link.is_receiver()) {
+      session.incoming.next_transfer_id++;
+      if (frame.performative.delivery_id !== undefined && session.incoming.next_delivery_id === frame.performative.delivery_id) session.incoming.next_delivery_id++;
+      if (link.state.local_open) link.close({ condition: 'amqp:not-allowed', description: 'Transfer on a link the peer receives on' });
+      return;
+    }
     deliver.call(this, frame);
   };
 }
@@ -91,11 +100,87 @@ let rheaGuarded = false;
 export function guardRhea(): void {
   if (rheaGuarded) return;
   rheaGuarded = true;
-  const terminus = createRequire(import.meta.url)('rhea/lib/terminus.js') as { unwrap(field: unknown): unknown };
+  const require = createRequire(import.meta.url);
+  silenceMalformedMessageSections(require);
+  silenceUnknownOutcomes(require);
+  boundPeerDrain(require);
+  const terminus = require('rhea/lib/terminus.js') as { unwrap(field: unknown): unknown };
   const unwrap = terminus.unwrap;
   terminus.unwrap = (field: unknown) => {
     const descriptor = (field as { descriptor?: { value?: unknown } } | null | undefined)?.descriptor;
     if (descriptor && !KNOWN_TERMINI.has(String(descriptor.value))) return null;
     return unwrap(field);
+  };
+}
+
+/** The message sections of AMQP 1.0 §3.2, by code (0x70–0x78) and by name: rhea's unwrappers' keys. */
+const KNOWN_SECTIONS = new Set([
+  ...Array.from({ length: 9 }, (_, i) => String(0x70 + i)),
+  'amqp:header:list', 'amqp:delivery-annotations:map', 'amqp:message-annotations:map', 'amqp:properties:list', 'amqp:application-properties:map',
+  'amqp:data:binary', 'amqp:amqp-sequence:list', 'amqp:value:*', 'amqp:footer:map',
+]);
+
+/**
+ * rhea prints a warning for each section of a message that is not a described type, or whose
+ * descriptor it does not know (found by `npm run fuzz`: a mutated SDK session): a device could
+ * fill the hub's console. Such sections are dropped silently before rhea decodes the message, as
+ * rhea itself would drop them after printing.
+ */
+function silenceMalformedMessageSections(require: NodeJS.Require): void {
+  const message = require('rhea/lib/message.js') as { decode(buffer: Buffer): unknown };
+  const types = require('rhea/lib/types.js') as { Reader: new (b: Buffer) => { position: number; remaining(): number; read(): { descriptor?: { value?: unknown } } } };
+  const decode = message.decode;
+  message.decode = (buffer: Buffer) => {
+    const reader = new types.Reader(buffer);
+    const kept: Buffer[] = [];
+    let dropped = false;
+    while (reader.remaining()) {
+      const start = reader.position;
+      const section = reader.read();
+      if (section?.descriptor && KNOWN_SECTIONS.has(String(section.descriptor.value))) kept.push(buffer.subarray(start, reader.position));
+      else dropped = true;
+    }
+    return decode(dropped ? Buffer.concat(kept) : buffer);
+  };
+}
+
+/**
+ * rhea prints `unrecognised outcome` for each disposition whose state is not one of AMQP's
+ * outcomes (found by `npm run fuzz`). Such a state is taken as given, silently, as rhea does after
+ * printing (none of the hub's links acts on an outcome it does not know).
+ */
+function silenceUnknownOutcomes(require: NodeJS.Require): void {
+  type Outcome = { descriptor?: unknown } | undefined;
+  const message = require('rhea/lib/message.js') as Record<string, (o: Outcome) => unknown> & { unwrap_outcome(o: Outcome): unknown };
+  const unwrap = message.unwrap_outcome;
+  const known = ['received', 'accepted', 'rejected', 'released', 'modified'].map((name) => message[`is_${name}`]!);
+  message.unwrap_outcome = (outcome: Outcome) => (known.some((is) => is(outcome)) ? unwrap(outcome) : outcome);
+}
+
+/**
+ * A sender's flow with drain set says it has used up or given up its credit (AMQP 1.0 §2.6.7),
+ * so its link-credit is 0. rhea took the peer's link-credit as the hub's receiver's credit, and
+ * printed an error when it was not 0 (found by `npm run fuzz`): a device could raise its own credit
+ * past the hub's flow control, and fill the console. The hub's credit now only goes down on a
+ * drain: to 0, or to 1 while a multi-frame delivery the hub admitted is still arriving (so its
+ * last frame is not a transfer without credit).
+ */
+function boundPeerDrain(require: NodeJS.Require): void {
+  type Frame = { performative: { drain?: boolean; link_credit?: number; delivery_count?: number } };
+  const link = require('rhea/lib/link.js') as { Receiver: { prototype: { on_flow(this: RawReceiver, frame: Frame): void } } };
+  interface RawReceiver {
+    credit: number;
+    delivery_count: number;
+    _incomplete?: unknown;
+    dispatch(event: string, context: unknown): void;
+    _context(): unknown;
+  }
+  const onFlow = link.Receiver.prototype.on_flow;
+  link.Receiver.prototype.on_flow = function (this: RawReceiver, frame: Frame) {
+    if (!frame.performative.drain) return onFlow.call(this, frame);
+    this.dispatch('receiver_flow', this._context());
+    this.credit = this._incomplete ? Math.min(this.credit, 1) : 0;
+    if (frame.performative.delivery_count !== undefined) this.delivery_count = frame.performative.delivery_count;
+    this.dispatch('receiver_drained', this._context());
   };
 }
