@@ -6,6 +6,7 @@ import { CLIENT_CERTIFICATE_TLS_OPTIONS, peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
 import { PersistentSessions } from './persistentSessions.js';
+import { refuseNonConnect } from './firstBytes.js';
 import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
 
 export const WEBSOCKET_PATH = '/$iothub/websocket';
@@ -30,6 +31,7 @@ export function mqttSessions(options: SessionContext & { writeBuffer?: WriteBuff
   const context: SessionContext = { ...options, persistentSessions: options.persistentSessions ?? new PersistentSessions() };
   const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string) => {
     if (options.writeBuffer) limitWriteBuffer(stream, options.writeBuffer);
+    refuseNonConnect(stream);
     const session = new MqttSession(stream, context, certificate, remote);
     sessions.add(session);
     session.onClose(() => sessions.delete(session));

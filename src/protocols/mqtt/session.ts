@@ -8,6 +8,10 @@ import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
 import { identityKey } from './requestTopics.js';
+import { RefusalLog } from '../refusalLog.js';
+
+/** Refused CONNECTs of the whole process: a flood of bad credentials logs a line a minute. */
+const refusals = new RefusalLog();
 
 /**
  * Largest packet read at all. IoT Hub's message limit is 256 KB (checked precisely by the
@@ -232,7 +236,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private refuse(code: ConnackCode, reason: string): void {
-    this.log.info({ code, reason }, 'CONNECT refused');
+    refusals.note(this.log, { code, reason }, 'CONNECT refused');
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
     this.state = 'refused';
     // Let the CONNACK reach the device before the connection closes (but not wait on it forever).
