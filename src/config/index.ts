@@ -88,7 +88,7 @@ export interface ConnectionsConfig {
   connectTimeoutMs: number;
   /** A connection whose unsent output (PUBACKs, messages to the device) is above this many bytes is not read from until it drains. */
   writeBufferHighBytes: number;
-  /** A connection whose unsent output grows beyond this many bytes (a peer that does not read at all) is closed. */
+  /** An MQTT connection whose unsent output grows beyond this many bytes (a peer that does not read at all) is closed (AMQP: link credit bounds it). */
   writeBufferMaxBytes: number;
 }
 

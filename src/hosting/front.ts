@@ -80,7 +80,9 @@ export class Front {
       hostName: options.defaultHub.hostName,
       hubFor: (name) => this.hubFor(name)?.amqp,
       connectTimeoutMs: limits.connectTimeoutMs,
-      writeBuffer: { highBytes: limits.writeBufferHighBytes, maxBytes: limits.writeBufferMaxBytes },
+      // AMQP's link credit already bounds what the hub sends a peer; a consumer with a large
+      // credit window on a slow link must not be cut, so AMQP only pauses reading.
+      writeBuffer: { highBytes: limits.writeBufferHighBytes, maxBytes: Infinity },
     });
 
     this.https = createHttpsServer({
