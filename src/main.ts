@@ -448,6 +448,8 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       ...(deviceRegistrations ? { dps: dpsMqtt(deviceRegistrations) } : {}),
       hostNames: new Set([...hostNames, 'localhost', '127.0.0.1', '::1'].map((h) => h.toLowerCase())),
       logger,
+      connectTimeoutMs: config.connections.connectTimeoutMs,
+      writeBuffer: { highBytes: config.connections.writeBufferHighBytes, maxBytes: config.connections.writeBufferMaxBytes },
     });
     mqtt.acceptWebSockets(http.server);
 

@@ -77,6 +77,19 @@ export interface Config {
   eventHubsNamespaces: EventHubsNamespaceConfig[];
   /** Message routing's delivery to custom endpoints (the routes themselves are the hub resource's `properties.routing`). */
   routing: RoutingConfig;
+  /** Limits that keep slow and hostile clients from holding the device listeners' sockets and memory. */
+  connections: ConnectionsConfig;
+}
+
+export interface ConnectionsConfig {
+  /** A TLS handshake not finished by then is cut (HTTPS, MQTT and AMQP listeners; Node's own default is two minutes). */
+  handshakeTimeoutMs: number;
+  /** After TLS, a connection that has not sent MQTT CONNECT, or the AMQP open, or its first HTTP request's headers by then is closed. */
+  connectTimeoutMs: number;
+  /** A connection whose unsent output (PUBACKs, messages to the device) is above this many bytes is not read from until it drains. */
+  writeBufferHighBytes: number;
+  /** An MQTT connection whose unsent output grows beyond this many bytes (a peer that does not read at all) is closed (AMQP: link credit bounds it). */
+  writeBufferMaxBytes: number;
 }
 
 export interface RoutingConfig {
@@ -150,7 +163,7 @@ export interface DpsConfig {
 }
 
 export type ConfigInput = {
-  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' | 'routing' ? Partial<Config[K]> : K extends 'fileUpload' ? FileUploadInput : Config[K];
+  [K in keyof Config]?: K extends 'ports' | 'eventLog' | 'dps' | 'configurations' | 'identity' | 'routing' | 'connections' ? Partial<Config[K]> : K extends 'fileUpload' ? FileUploadInput : Config[K];
 };
 
 /** `fileUpload` as written: any part may be left out. */
@@ -192,6 +205,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024 },
 };
 
 export class ConfigError extends Error {
@@ -226,6 +240,10 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_IDENTITY_PROVIDER: (v) => ({ identity: { provider: v as IdentityConfig['provider'] } }),
   FLEETHUB_CONFIGURATIONS_EVALUATION_INTERVAL_SECONDS: (v) => ({ configurations: { evaluationIntervalSeconds: Number(v) } }),
   FLEETHUB_ROUTING_DEAD_AFTER_MS: (v) => ({ routing: { deadAfterMs: Number(v) } }),
+  FLEETHUB_TLS_HANDSHAKE_TIMEOUT_MS: (v) => ({ connections: { handshakeTimeoutMs: Number(v) } }),
+  FLEETHUB_CONNECT_TIMEOUT_MS: (v) => ({ connections: { connectTimeoutMs: Number(v) } }),
+  FLEETHUB_WRITE_BUFFER_HIGH_BYTES: (v) => ({ connections: { writeBufferHighBytes: Number(v) } }),
+  FLEETHUB_WRITE_BUFFER_MAX_BYTES: (v) => ({ connections: { writeBufferMaxBytes: Number(v) } }),
 };
 
 /**
@@ -255,9 +273,10 @@ export function loadConfig(options: { file?: string; flags?: ConfigInput; env?: 
         identity: { ...acc.identity, ...stripUndefined(layer.identity ?? {}) },
         configurations: { ...acc.configurations, ...stripUndefined(layer.configurations ?? {}) },
         routing: { ...acc.routing, ...stripUndefined(layer.routing ?? {}) },
+        connections: { ...acc.connections, ...stripUndefined(layer.connections ?? {}) },
         fileUpload: mergeFileUpload(acc.fileUpload, layer.fileUpload),
       }) as Config,
-    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity }, routing: { ...defaults.routing }, fileUpload: defaultFileUploadSettings() },
+    { ...defaults, ports: { ...defaults.ports }, eventLog: { ...defaults.eventLog }, dps: { ...defaults.dps }, configurations: { ...defaults.configurations }, identity: { ...defaults.identity }, routing: { ...defaults.routing }, connections: { ...defaults.connections }, fileUpload: defaultFileUploadSettings() },
   );
   const resolved = { ...config, dataDir: resolve(cwd, config.dataDir) };
   checkHubs(resolved);
@@ -396,6 +415,13 @@ export function check(input: unknown, source: string): ConfigInput {
     }
     if (typeof r.retryMinMs === 'number' && r.retryMinMs < 1) fail(`'routing.retryMinMs' must be at least 1`);
     if (typeof r.deadProbeMs === 'number' && r.deadProbeMs < 1) fail(`'routing.deadProbeMs' must be at least 1`);
+  }
+  if (o.connections !== undefined) {
+    if (typeof o.connections !== 'object' || o.connections === null || Array.isArray(o.connections)) fail(`'connections' must be an object`);
+    for (const [k, v] of Object.entries(o.connections as Record<string, unknown>)) {
+      if (!(k in defaults.connections)) fail(`unknown setting 'connections.${k}' (known: ${Object.keys(defaults.connections).join(', ')})`);
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 1)) fail(`'connections.${k}' must be a number of at least 1`);
+    }
   }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);
   if (o.identity !== undefined) {

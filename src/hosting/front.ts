@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AmqpEndpoint, type AmqpHub } from '../protocols/amqp/server.js';
 import type { MqttSessions } from '../protocols/mqtt/server.js';
 import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../protocols/tls/peerChain.js';
+import { defaults, type ConnectionsConfig } from '../config/index.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -35,6 +36,8 @@ export interface FrontOptions {
   /** The address's default hub, for clients that name none (or an IP address), and its host name (the AMQP container id). */
   defaultHub: { hubName: string; hostName: string };
   logger: Logger;
+  /** Handshake and first-request timeouts, write-buffer limits (config `connections`). */
+  connections?: ConnectionsConfig;
 }
 
 interface Attached extends HubEndpoints {
@@ -63,21 +66,54 @@ export class Front {
 
   private constructor(private readonly options: FrontOptions) {
     const logger = options.logger;
+    const limits = options.connections ?? defaults.connections;
     const tlsOptions = {
+      // Node's default is two minutes: long enough for a few thousand stalled sockets to pile up.
+      handshakeTimeout: limits.handshakeTimeoutMs,
       // Devices may authenticate with a client certificate; it is verified against the registry
       // or DPS, not against a trust store, so the handshake asks for one and accepts any.
       ...CLIENT_CERTIFICATE_TLS_OPTIONS,
       SNICallback: (name: string, done: (e: Error | null, context?: SecureContext) => void) => done(null, (this.hubFor(name) ?? this.defaultHub)?.secureContext),
     };
-    this.amqp = new AmqpEndpoint({ logger, hostName: options.defaultHub.hostName, hubFor: (name) => this.hubFor(name)?.amqp });
+    this.amqp = new AmqpEndpoint({
+      logger,
+      hostName: options.defaultHub.hostName,
+      hubFor: (name) => this.hubFor(name)?.amqp,
+      connectTimeoutMs: limits.connectTimeoutMs,
+      // AMQP's link credit already bounds what the hub sends a peer; a consumer with a large
+      // credit window on a slow link must not be cut, so AMQP only pauses reading.
+      writeBuffer: { highBytes: limits.writeBufferHighBytes, maxBytes: Infinity },
+    });
 
-    this.https = createHttpsServer({ ...tlsOptions, keepAliveTimeout: 72_000 });
+    this.https = createHttpsServer({
+      ...tlsOptions,
+      keepAliveTimeout: 72_000,
+      // A request's headers must all arrive within the connect timeout; Node checks every connectionsCheckingInterval.
+      headersTimeout: limits.connectTimeoutMs,
+      requestTimeout: Math.max(300_000, limits.connectTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.connectTimeoutMs / 4))),
+    });
+    // Node's headersTimeout starts with the first byte of a request: a connection that completes
+    // TLS and sends nothing would be held until the client leaves. It gets the connect timeout too.
+    const firstRequest = new WeakMap<object, NodeJS.Timeout>();
+    this.https.on('secureConnection', (socket: TLSSocket) => {
+      const timer = setTimeout(() => socket.destroy(), limits.connectTimeoutMs);
+      timer.unref();
+      firstRequest.set(socket, timer);
+      socket.once('close', () => clearTimeout(timer));
+    });
+    const requested = (req: IncomingMessage) => {
+      clearTimeout(firstRequest.get(req.socket));
+      firstRequest.delete(req.socket);
+    };
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      requested(req);
       const hub = this.hubForRequest(req);
       if (hub) hub.http.emit('request', req, res);
       else notFound(res, this.nameOf(req));
     });
     this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      requested(req);
       const hub = this.hubForRequest(req);
       if (hub) hub.http.emit('upgrade', req, socket, head);
       else socket.destroy();
@@ -90,7 +126,12 @@ export class Front {
     });
     this.amqps = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => this.amqp.acceptSocket(socket, serverName(socket)));
     for (const server of [this.https, this.mqtts, this.amqps]) {
-      server.on('tlsClientError', (e) => logger.debug({ err: e }, 'TLS handshake failed'));
+      // A plain TLS server only reports a failed or timed-out handshake (the HTTPS one also destroys
+      // the socket): without the destroy, a socket stalled in its handshake would be held for good.
+      server.on('tlsClientError', (e, socket) => {
+        logger.debug({ err: e }, 'TLS handshake failed');
+        socket.destroy();
+      });
     }
   }
 

@@ -39,7 +39,7 @@ export class ProcessHubHost implements HubHost {
 
   /** Binds the primary address's listeners. */
   async listen(): Promise<void> {
-    this.fronts.push(await Front.listen({ bind: this.config.bind, ports: this.config.ports, defaultHub: this.config, logger: this.logger }));
+    this.fronts.push(await Front.listen({ bind: this.config.bind, ports: this.config.ports, defaultHub: this.config, logger: this.logger, connections: this.config.connections }));
   }
 
   /** Starts a configured hub: on listeners of its own when it has an address, else on the primary's. */
@@ -48,7 +48,7 @@ export class ProcessHubHost implements HubHost {
     const logger = this.logger.child({ hub: hub.hubName });
     let front = this.primaryFront;
     if (hub.bind !== undefined) {
-      front = await Front.listen({ bind: hubConfig.bind, ports: hubConfig.ports, defaultHub: hubConfig, logger });
+      front = await Front.listen({ bind: hubConfig.bind, ports: hubConfig.ports, defaultHub: hubConfig, logger, connections: hubConfig.connections });
       this.fronts.push(front);
     }
     const running = await this.start(hubConfig, front, logger);

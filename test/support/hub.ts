@@ -53,7 +53,8 @@ function canBind(host: string, port: number): Promise<boolean> {
  */
 export async function startTestHub(
   settings: ConfigInput | ((hosts: { host: string; extraHosts: string[] }) => ConfigInput) = {},
-  options: { extraHubs?: number } = {},
+  /** `logger`: the hub's logger instead of a silent one (a test that counts log lines). */
+  options: { extraHubs?: number; logger?: pino.Logger } = {},
 ): Promise<TestHub> {
   const caDir = process.env.FLEETHUB_TEST_CA_DIR;
   if (!caDir) throw new Error('FLEETHUB_TEST_CA_DIR is not set: run the tests with `npm test`');
@@ -77,7 +78,7 @@ export async function startTestHub(
     ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, storage: 0, ...overrides.ports },
     dataDir,
   } as Config;
-  const logger = pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });
   let hub = await startFleethub(config, logger);
   // Hubs created at run time (`{name}.{hubDomain}`, through the control plane) share the test hub's
   // listeners: their names resolve to its address, as an /etc/hosts line would.

@@ -9,6 +9,7 @@ import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
 import { saslPlain, tokenMechanisms } from './sasl.js';
+import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
 
 /** The connection option under which a WebSocket connection keeps the hub its HTTP request was for. */
 const HUB_OPTION = 'fleethub_hub';
@@ -33,6 +34,10 @@ export interface AmqpEndpointOptions {
    * hostname; undefined when it gave none); undefined when no hub here has that name.
    */
   hubFor(name: string | undefined): AmqpHub | undefined;
+  /** A TCP/TLS connection that has not opened (protocol header, SASL, open frame) by then is cut. */
+  connectTimeoutMs?: number;
+  /** What a peer that does not read may leave unsent (config `connections.writeBuffer*`). */
+  writeBuffer?: WriteBufferLimits;
 }
 
 /**
@@ -108,7 +113,16 @@ export class AmqpEndpoint {
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
     connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
     this.accepted.add(connection);
-    socket.once('close', () => this.accepted.delete(connection));
+    if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
+    const opening = this.options.connectTimeoutMs
+      ? setTimeout(() => {
+          if (!connection.is_remote_open()) socket.destroy();
+        }, this.options.connectTimeoutMs).unref()
+      : undefined;
+    socket.once('close', () => {
+      clearTimeout(opening);
+      this.accepted.delete(connection);
+    });
     (connection as unknown as { accept(socket: Socket): void }).accept(socket);
   }
 

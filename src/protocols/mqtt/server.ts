@@ -6,6 +6,8 @@ import { CLIENT_CERTIFICATE_TLS_OPTIONS, peerChain } from '../tls/peerChain.js';
 import { MqttSession, MAX_PACKET_BYTES, type SessionContext } from './session.js';
 import type { ClientCertificate } from './connect.js';
 import { PersistentSessions } from './persistentSessions.js';
+import { refuseNonConnect } from './firstBytes.js';
+import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
 
 export const WEBSOCKET_PATH = '/$iothub/websocket';
 
@@ -22,11 +24,14 @@ export interface MqttSessions {
   close(): Promise<void>;
 }
 
-export function mqttSessions(options: SessionContext): MqttSessions {
+/** `writeBuffer`: what a device that does not read may leave unsent (config `connections.writeBuffer*`). */
+export function mqttSessions(options: SessionContext & { writeBuffer?: WriteBufferLimits }): MqttSessions {
   const sessions = new Set<MqttSession>();
   // One set of kept subscriptions for both listeners: a device may come back over either.
   const context: SessionContext = { ...options, persistentSessions: options.persistentSessions ?? new PersistentSessions() };
   const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string) => {
+    if (options.writeBuffer) limitWriteBuffer(stream, options.writeBuffer);
+    refuseNonConnect(stream);
     const session = new MqttSession(stream, context, certificate, remote);
     sessions.add(session);
     session.onClose(() => sessions.delete(session));

@@ -8,6 +8,10 @@ import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
 import { identityKey } from './requestTopics.js';
+import { RefusalLog } from '../refusalLog.js';
+
+/** Refused CONNECTs of the whole process: a flood of bad credentials logs a line a minute. */
+const refusals = new RefusalLog();
 
 /**
  * Largest packet read at all. IoT Hub's message limit is 256 KB (checked precisely by the
@@ -16,7 +20,7 @@ import { identityKey } from './requestTopics.js';
 export const MAX_PACKET_BYTES = 256 * 1024 + 64 * 1024;
 /** IoT Hub's longest keep-alive; a client asking for more (or for none) gets this. */
 export const MAX_KEEPALIVE_SECONDS = 1177;
-/** A connection that has not sent CONNECT by then is closed. */
+/** A connection that has not sent CONNECT by then is closed (SessionContext.connectTimeoutMs overrides it). */
 const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
@@ -30,6 +34,8 @@ export interface SessionContext extends ConnectContext {
   dps?: DpsMqtt;
   /** Subscriptions of CleanSession 0 sessions, kept across connections. */
   persistentSessions?: PersistentSessions;
+  /** Config `connections.connectTimeoutMs`. */
+  connectTimeoutMs?: number;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -87,7 +93,7 @@ export class MqttSession implements DeviceSession {
     });
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
-    this.armTimer(CONNECT_TIMEOUT_MS, 'no CONNECT in time');
+    this.armTimer(context.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 'no CONNECT in time');
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1 = 0): Promise<void> {
@@ -230,7 +236,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private refuse(code: ConnackCode, reason: string): void {
-    this.log.info({ code, reason }, 'CONNECT refused');
+    refusals.note(this.log, { code, reason }, 'CONNECT refused');
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
     this.state = 'refused';
     // Let the CONNACK reach the device before the connection closes (but not wait on it forever).

@@ -1,0 +1,270 @@
+/**
+ * bench/hostile: what hostile clients cost the devices that behave, Fleethub against Mosquitto.
+ *
+ * 100 devices (LeanDevice, SAS) publish QoS 1 at a fixed rate; their publish-to-PUBACK p50/p99 is
+ * measured without an attack, then during each attack, run from a worker thread (its own event
+ * loop, so that the attack does not delay the devices' own timing):
+ *
+ *   stall      1,000 sockets open TCP, send a partial ClientHello (or nothing) and stall; each
+ *              one the broker closes is opened again
+ *   garbage    connections that complete TLS and send 64 random bytes, 64 at a time, as fast as
+ *              they go
+ *   badauth    connections that complete TLS and CONNECT with a wrong SAS token (Fleethub only:
+ *              the Mosquitto here accepts anonymous clients)
+ *   nonreader  one device publishing QoS 1 as fast as its socket takes it and never reading its
+ *              PUBACKs (the broker's RSS shows whether it buffers them)
+ *
+ * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS.
+ *
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { randomBytes } from 'node:crypto';
+import mqttPacket from 'mqtt-packet';
+import { cpuMicros } from './support/process.js';
+import { benchTls, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
+import { createSasToken } from '../src/core/sas.js';
+
+type Attack = 'none' | 'stall' | 'garbage' | 'badauth' | 'nonreader';
+interface AttackJob {
+  attack: Attack;
+  host: string;
+  port: number;
+  ca: string;
+  seconds: number;
+  username: string;
+}
+
+if (!isMainThread) {
+  const job = workerData as AttackJob;
+  const count = await runAttack(job);
+  parentPort!.postMessage(count);
+} else {
+  await main();
+}
+
+/** The attacker (in a worker thread): runs `job.attack` for `job.seconds`; returns how many attempts (or bytes, for nonreader) it made. */
+async function runAttack(job: AttackJob): Promise<number> {
+  const until = Date.now() + job.seconds * 1000;
+  let attempts = 0;
+  const tlsOpen = () =>
+    new Promise<ReturnType<typeof tlsConnect> | undefined>((resolve) => {
+      const s = tlsConnect({ host: job.host, port: job.port, rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', () => resolve(undefined));
+    });
+  const closed = (s: { once(e: 'close', f: () => void): unknown; destroyed: boolean }, ms: number) =>
+    new Promise<void>((resolve) => {
+      if (s.destroyed) return resolve();
+      const t = setTimeout(resolve, ms);
+      s.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  if (job.attack === 'stall') {
+    const partial = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    const open = new Set<Socket>();
+    const openOne = (i: number) => {
+      if (Date.now() >= until) return;
+      const s = netConnect({ host: job.host, port: job.port }, () => {
+        attempts++;
+        if (i % 2 === 0) s.write(partial);
+      });
+      open.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        open.delete(s);
+        setTimeout(() => openOne(i), 10);
+      });
+    };
+    for (let i = 0; i < 1000; i++) {
+      openOne(i);
+      if (i % 50 === 49) await sleep(5);
+    }
+    await sleep(Math.max(0, until - Date.now()));
+    for (const s of open) s.destroy();
+    return attempts;
+  }
+  if (job.attack === 'garbage' || job.attack === 'badauth') {
+    const wrong = Buffer.alloc(32, 7).toString('base64');
+    const one = async (n: number) => {
+      const s = await tlsOpen();
+      if (!s) return;
+      s.on('error', () => undefined);
+      s.resume();
+      if (job.attack === 'garbage') {
+        const b = randomBytes(64);
+        if (b[0] === 0x10) b[0] = 0x30;
+        s.write(b);
+      } else {
+        const id = `bench-${n % 100}`;
+        s.write(
+          mqttPacket.generate({
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: true,
+            clientId: id,
+            keepalive: 60,
+            username: job.username.replace('{id}', id),
+            password: Buffer.from(createSasToken(`${job.host}/devices/${id}`, wrong, Math.floor(Date.now() / 1000) + 3600)),
+          }),
+        );
+      }
+      await closed(s, 2000);
+      s.destroy();
+      attempts++;
+    };
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, lane) => {
+        for (let n = lane; Date.now() < until; n += 64) await one(n);
+      }),
+    );
+    return attempts;
+  }
+  if (job.attack === 'nonreader') {
+    // bench-100: a device of its own, publishing without ever reading.
+    const id = 'bench-100';
+    const s = await tlsOpen();
+    if (!s) return 0;
+    s.on('error', () => undefined);
+    s.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        clientId: id,
+        keepalive: 600,
+        username: job.username.replace('{id}', id),
+        ...(job.username.includes('api-version') ? { password: Buffer.from(createSasToken(`${job.host}/devices/${id}`, Buffer.alloc(32, 42).toString('base64'), Math.floor(Date.now() / 1000) + 3600)) } : {}),
+      }),
+    );
+    await sleep(500);
+    s.pause();
+    let bytes = 0;
+    let i = 0;
+    while (Date.now() < until && !s.destroyed) {
+      if (s.writableLength < 1024 * 1024) {
+        const batch = Buffer.concat(
+          Array.from({ length: 200 }, () => mqttPacket.generate({ cmd: 'publish', topic: `devices/${id}/messages/events/`, payload: Buffer.alloc(32, 1), qos: 1, messageId: (i++ % 65535) + 1, dup: false, retain: false })),
+        );
+        s.write(batch);
+        bytes += batch.length;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    s.destroy();
+    return bytes;
+  }
+  await sleep(job.seconds * 1000);
+  return 0;
+}
+
+interface Row {
+  broker: string;
+  attack: Attack;
+  attackRate: string;
+  messages: number;
+  p50: number;
+  p99: number;
+  cpuPercent: number;
+  rssMiB: number;
+}
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      devices: { type: 'string', default: '100' },
+      rate: { type: 'string', default: '10' },
+      seconds: { type: 'string', default: '10' },
+      only: { type: 'string' },
+      attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader' },
+      host: { type: 'string', default: '127.0.78.1' },
+    },
+  });
+  const DEVICES = Number(args.devices);
+  const RATE = Number(args.rate);
+  const SECONDS = Number(args.seconds);
+  const HOST = args.host!;
+  const attacks = args.attacks!.split(',').filter(Boolean) as Attack[];
+  const work = mkdtempSync(join(tmpdir(), 'fleethub-hostile-'));
+  await benchTls(work, HOST);
+  const rows: Row[] = [];
+  try {
+    if (args.only !== 'mosquitto') {
+      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1 });
+      try {
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12` })));
+      } finally {
+        await hub.stop();
+      }
+    }
+    if (args.only !== 'fleethub') {
+      const mosquitto = await startMosquitto(work, HOST);
+      try {
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => a !== 'badauth'), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}' })));
+      } finally {
+        await mosquitto.stop();
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  // The baseline: the better (lower) p99 of the two attack-free phases around the attacks.
+  const baseline = new Map<string, number>();
+  for (const r of rows.filter((r) => r.attack === 'none')) baseline.set(r.broker, Math.min(baseline.get(r.broker) ?? Infinity, r.p99));
+  console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  console.log(
+    table([
+      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB'],
+      ...rows.map((r) => [r.broker, r.attack, r.attackRate, String(r.messages), r.p50.toFixed(1), r.p99.toFixed(1), (r.p99 / baseline.get(r.broker)!).toFixed(2), `${r.cpuPercent.toFixed(0)}%`, r.rssMiB.toFixed(0)]),
+    ]),
+  );
+}
+
+async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number; rate: number; seconds: number; username: string }): Promise<Row[]> {
+  const devices = await LeanDevice.connectMany(broker, o.devices, 25);
+  const rows: Row[] = [];
+  // A warm-up phase (not reported), the baseline, each attack, and the baseline again (the machine is shared: it brackets the attacks).
+  const phases = ['warmup', 'none', ...attacks, 'none'] as (Attack | 'warmup')[];
+  for (const phase of phases) {
+    const attack: Attack = phase === 'warmup' ? 'none' : phase;
+    await sleep(attack === 'stall' ? 500 : 200);
+    const latencies: number[] = [];
+    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username };
+    const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
+    const attempts = worker ? new Promise<number>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve(0);
+    // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).
+    if (worker) await sleep(1000);
+    const cpu0 = cpuMicros(broker.pid);
+    const t0 = Date.now();
+    const period = 1000 / o.rate;
+    const timers = devices.map((d, i) =>
+      setTimeout(() => {
+        timers[i] = setInterval(() => d.publishOne(Buffer.alloc(256, 'x'), latencies), period) as unknown as NodeJS.Timeout;
+      }, (i * period) / devices.length),
+    );
+    await sleep(Math.max(0, o.seconds * 1000 - 1500));
+    for (const t of timers) clearInterval(t);
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
+    const rss = rssKiB(broker.pid) / 1024;
+    await Promise.race([Promise.all(devices.map((d) => (d.outstanding === 0 ? undefined : new Promise((r) => setTimeout(r, 3000))))), sleep(3000)]);
+    const n = await attempts;
+    await worker?.terminate();
+    latencies.sort((a, b) => a - b);
+    const attackRate = attack === 'none' ? '-' : attack === 'nonreader' ? `${(n / 2 ** 20).toFixed(1)} MiB sent` : attack === 'stall' ? `${n} opened` : `${Math.round(n / o.seconds)}/s`;
+    if (phase === 'warmup') continue;
+    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss });
+    console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB`);
+  }
+  for (const d of devices) d.close();
+  return rows;
+}
