@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
-import { EventHubConsumerClient, type SubscribeOptions } from '@azure/event-hubs';
+import { earliestEventPosition, EventHubConsumerClient, type EventPosition, type SubscribeOptions } from '@azure/event-hubs';
 
 export interface ConsumerSettings {
   connectionString: string;
@@ -16,6 +16,8 @@ export interface ConsumerSettings {
   maxWaitTimeInSeconds?: number;
   prefetchCount?: number;
   total: number;
+  /** Read the partitions from their first event (the replay phase) instead of from what is there now. */
+  fromStart?: boolean;
 }
 
 export interface ConsumerResult {
@@ -70,8 +72,10 @@ proto.add_credit = proto.flow;
 const received = new Map<string, [number, number]>();
 let batches = 0;
 const consumer = new EventHubConsumerClient('$Default', settings.connectionString);
-const starts: Record<string, { sequenceNumber: number }> = {};
-for (const id of await consumer.getPartitionIds()) starts[id] = { sequenceNumber: (await consumer.getPartitionProperties(id)).lastEnqueuedSequenceNumber };
+const starts: Record<string, EventPosition> = {};
+for (const id of await consumer.getPartitionIds()) {
+  starts[id] = settings.fromStart ? earliestEventPosition : { sequenceNumber: (await consumer.getPartitionProperties(id)).lastEnqueuedSequenceNumber };
+}
 const options: SubscribeOptions = { startPosition: starts };
 if (settings.maxBatchSize !== undefined) options.maxBatchSize = settings.maxBatchSize;
 if (settings.maxWaitTimeInSeconds !== undefined) options.maxWaitTimeInSeconds = settings.maxWaitTimeInSeconds;
@@ -96,6 +100,7 @@ const subscription = consumer.subscribe(
 );
 parentPort!.on('message', async (m: { stop?: number }) => {
   if (m.stop === undefined) return;
+  // (the replay phase asks at once: its events are all in the log already)
   await Promise.race([all, new Promise((r) => setTimeout(r, m.stop))]);
   const events: ConsumerResult['events'] = [];
   for (const [id, [at, enqueued]] of received) events.push([id, arrivals.get(id) ?? NaN, at, enqueued]);

@@ -104,12 +104,40 @@ try {
   const connectionString = info.eventHubCompatibleEmulatorConnectionString.replace(/sb:\/\/[^:/]+/, `sb://${HOST}`);
   for (const phase of phases) rows.push(await run(phase, connectionString, rows.length));
   console.log('\n' + table([header, ...rows]));
+  console.log('\n' + (await replay(connectionString, TOTAL * phases.length)));
 } finally {
   for (const d of devices) d.close();
   await hub.stop();
   rmSync(work, { recursive: true, force: true });
 }
 
+
+/**
+ * The delivery path alone: a batched consumer reads everything the phases wrote, from the start of
+ * each partition, while no device publishes. The hub's CPU time per event read is what the Event
+ * Hub-compatible endpoint costs (log read, AMQP encoding, writes), without ingest in the figure.
+ */
+async function replay(connectionString: string, events: number): Promise<string> {
+  const cpu0 = cpuMicros(hub.pid);
+  const started = Date.now();
+  const worker = new Worker(new URL('./consumer.js', import.meta.url), {
+    workerData: { ...batched.settings, connectionString, total: events, fromStart: true } satisfies ConsumerSettings,
+  });
+  const result = await new Promise<ConsumerResult>((resolve, reject) => {
+    worker.on('message', (m: { ready?: boolean; result?: ConsumerResult }) => {
+      if (m.ready) worker.postMessage({ stop: 60_000 });
+      if (m.result) resolve(m.result);
+    });
+    worker.on('error', reject);
+  });
+  const seconds = (Math.max(...result.events.map((e) => e[2])) - started) / 1000;
+  const cpu = cpuMicros(hub.pid) - cpu0;
+  await worker.terminate();
+  return (
+    `replay (${batched.name}, from the start, no ingest): ${result.events.length} of ${events} events in ${seconds.toFixed(1)} s ` +
+    `(${Math.round(result.events.length / seconds)}/s, connect included), hub CPU ${(cpu / result.events.length).toFixed(1)} µs per event delivered`
+  );
+}
 
 async function run(phase: Phase, connectionString: string, round: number): Promise<string[]> {
   const worker = new Worker(new URL('./consumer.js', import.meta.url), { workerData: { ...phase.settings, connectionString, total: TOTAL } satisfies ConsumerSettings });
