@@ -100,7 +100,8 @@ describe('device plane over AMQP with the unmodified azure-iot-device-amqp', () 
         throw new Error(`${e.message}: saw ${seen.join(', ')}`);
       });
       assert.deepEqual(seen, ['a:complete-me', 'b:reject-me', 'c:abandon-me', 'c:abandon-me']);
-      assert.equal(await t.hub.cloudToDevice.queueDepth(deviceId), 0);
+      // The device saw the redelivery before its complete of it reached the hub: wait for that.
+      await eventually(async () => (await t.hub.cloudToDevice.queueDepth(deviceId)) === 0, 5000);
       const feedbackClient = iothub.Client.fromConnectionString(await t.connectionString('service'));
       const receiver = (await feedbackClient.getFeedbackReceiver()).result as any;
       const records: any[] = [];

@@ -1,130 +1,211 @@
 /**
- * End-to-end throughput of the device-to-cloud path: devices publish telemetry over MQTT (QoS 1)
- * to an in-process hub; an @azure/event-hubs consumer reads the built-in endpoint (plain AMQP,
- * UseDevelopmentEmulator=true, loopback). Reports messages/s from first publish to last receipt
- * and the PUBACK→receipt delay (p50/p99): how long after the device was told "committed" the
- * consumer had the event.
+ * bench/eventhub: devices → Fleethub → the built-in Event Hub-compatible endpoint → an
+ * `@azure/event-hubs` consumer, end to end.
  *
- *   npm run bench:eventhub -- [devices=10] [messagesPerDevice=500] [inflight=20]
- *   (bench/d2c's load: npm run bench:eventhub -- 1000 20 1)
+ * The hub runs as users start it (`fleethub start`, a child process, as in bench/d2c); the devices
+ * are bench/support's lean MQTT/TLS load generator in this process (QoS 1, 256-byte bodies, the
+ * message id in the topic's property bag); the consumer is `EventHubConsumerClient.subscribe` on
+ * every partition, in a worker thread of its own, reading the plain-AMQP emulator endpoint on
+ * loopback. Each phase publishes `messages` per device and waits for the consumer to have them all.
+ *
+ * Per phase it prints the publish rate, the end-to-end rate, how far the consumer lagged when the
+ * last PUBACK came (events not yet received, and how long until they were), and where the time
+ * between the device's PUBACK and the SDK's `processEvents` goes:
+ *   enqueued → PUBACK   the hub's commit and PUBACK (x-opt-enqueued-time is taken before the commit)
+ *   PUBACK → transfer   the hub waking the partition's receiver link, reading the log and writing
+ *                       the transfer, as far as the link's credit allows, until rhea decoded it in
+ *                       the consumer
+ *   transfer → callback the SDK's own batching: its receive queue, `maxWaitTimeInSeconds`, its
+ *                       20 ms settle delay after the first event of a batch, and credit top-ups
+ * and the consumer's flow control: flow frames (credit top-ups) and the time its links held no
+ * credit at all. The hub's CPU time per message (ingest and delivery) comes from /proc.
+ *
+ *   npm run bench:eventhub -- [devices=1000] [messagesPerDevice=20] [inflight=1]
+ *     [--consumer defaults|batched|both] [--batch 500] [--wait 1] [--prefetch N] [--profile DIR]
+ *
+ * `defaults` is `subscribe(handlers, { startPosition })` with nothing else: the SDK's maxBatchSize 1,
+ * maxWaitTimeInSeconds 60, prefetch 3 × maxBatchSize. `batched` sets maxBatchSize (`--batch`),
+ * maxWaitTimeInSeconds (`--wait`) and, if given, prefetchCount. `both` (the default) runs the two
+ * phases one after the other against the same hub and devices.
+ *
+ * PUBACKs are matched to messages by order per device, exact with one in flight (the default).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
-import pino from 'pino';
-import { EventHubConsumerClient, type Subscription } from '@azure/event-hubs';
-import { defaults, type Config } from '../../src/config/index.js';
-import { startFleethub } from '../../src/main.js';
-import { createSasToken } from '../../src/core/sas.js';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { cpuMicros } from '../support/process.js';
+import { benchTls, cli, freePort, LeanDevice, startFleethub, table } from '../support/brokers.js';
+import type { ConsumerResult, ConsumerSettings } from './consumer.js';
 
-const [devices = 10, perDevice = 500, inflight = 20] = process.argv.slice(2).map(Number);
-const host = '127.0.0.1';
-const dataDir = mkdtempSync(join(tmpdir(), 'fleethub-bench-'));
-const emulatorPort = 20000 + Math.floor(Math.random() * 20000);
-const config: Config = {
-  ...defaults,
-  hostName: host,
-  bind: host,
-  dataDir,
-  logLevel: 'silent',
-  ports: { https: 0, mqtt: 0, amqp: 0, amqpEmulator: emulatorPort, storage: 0 },
-};
-const hub = await startFleethub(config, pino({ level: 'silent' }));
-const info = await hub.info();
-
-const ackAt = new Map<string, number>();
-const receivedAt = new Map<string, number>();
-const total = devices * perDevice;
-
-// Consumer: every partition, from what is there now.
-const consumer = new EventHubConsumerClient('$Default', info.eventHubCompatibleEmulatorConnectionString);
-const partitionIds = await consumer.getPartitionIds();
-const starts: Record<string, { sequenceNumber: number }> = {};
-for (const id of partitionIds) starts[id] = { sequenceNumber: (await consumer.getPartitionProperties(id)).lastEnqueuedSequenceNumber };
-let resolveAll!: () => void;
-const allReceived = new Promise<void>((r) => (resolveAll = r));
-const subscription: Subscription = consumer.subscribe(
-  {
-    processEvents: async (events) => {
-      const now = Date.now();
-      for (const e of events) receivedAt.set(String(e.messageId), now);
-      if (receivedAt.size >= total) resolveAll();
-    },
-    processError: async (err) => console.error('consumer error', err.message),
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    consumer: { type: 'string', default: 'both' },
+    batch: { type: 'string', default: '500' },
+    wait: { type: 'string', default: '1' },
+    prefetch: { type: 'string' },
+    host: { type: 'string', default: '127.0.91.7' },
+    profile: { type: 'string' },
   },
-  { startPosition: starts, maxBatchSize: 500, maxWaitTimeInSeconds: 1 },
-);
-await new Promise((r) => setTimeout(r, 1000));
+});
+const [DEVICES = 1000, PER_DEVICE = 20, INFLIGHT = 1] = positionals.map(Number);
+const HOST = args.host!;
+const PAYLOAD = Buffer.alloc(256, 'x');
+const TOTAL = DEVICES * PER_DEVICE;
 
-// Devices.
-const registry = hub.registry;
-const clients: mqtt.MqttClient[] = [];
-for (let d = 0; d < devices; d++) {
-  const deviceId = `bench-${d}`;
-  const device = await registry.putDevice(deviceId, { deviceId }, undefined);
-  const key = (device as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey.primaryKey;
-  const password = createSasToken(`${host}/devices/${deviceId}`, key, Math.floor(Date.now() / 1000) + 3600);
-  const client = mqtt.connect({
-    host,
-    port: hub.ports.mqtt,
-    protocol: 'mqtts',
-    ca: hub.tls.caCertificatePem,
-    clientId: deviceId,
-    username: `${host}/${deviceId}/?api-version=2021-04-12`,
-    password,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-  });
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-  });
-  clients.push(client);
+interface Phase {
+  name: string;
+  settings: Omit<ConsumerSettings, 'connectionString' | 'total'>;
+}
+const batched: Phase = {
+  name: `batched (maxBatchSize ${args.batch}, maxWait ${args.wait} s${args.prefetch ? `, prefetch ${args.prefetch}` : ''})`,
+  settings: { maxBatchSize: Number(args.batch), maxWaitTimeInSeconds: Number(args.wait), ...(args.prefetch ? { prefetchCount: Number(args.prefetch) } : {}) },
+};
+const defaults: Phase = { name: 'SDK defaults (maxBatchSize 1, maxWait 60 s, prefetch 3)', settings: {} };
+const phases = args.consumer === 'defaults' ? [defaults] : args.consumer === 'batched' ? [batched] : [defaults, batched];
+
+const header = [
+  'consumer',
+  'publish/s',
+  'end-to-end/s',
+  'behind at last PUBACK',
+  'caught up after',
+  'PUBACK→receipt p50/p99/max',
+  'enqueued→PUBACK p50/p99',
+  'PUBACK→transfer p50/p99',
+  'transfer→callback p50/p99',
+  'events/callback',
+  'credit/flow',
+  'no-credit ms/s/link',
+  'hub µs/msg',
+];
+
+const work = mkdtempSync(join(tmpdir(), 'fleethub-bench-eh-'));
+await benchTls(work, HOST);
+const hub = await startFleethub({
+  work,
+  host: HOST,
+  devices: DEVICES,
+  env: { FLEETHUB_AMQP_EMULATOR_PORT: String(await freePort(HOST)), FLEETHUB_STORAGE_PORT: String(await freePort(HOST)) },
+  ...(args.profile ? { profile: args.profile } : {}),
+});
+const devices: LeanDevice[] = [];
+const rows: string[][] = [];
+try {
+  const info = JSON.parse(execFileSync(process.execPath, [cli, '--data', hub.dataDir, 'info', '--json'], { cwd: hub.dataDir, encoding: 'utf8' })) as {
+    eventHubCompatibleEmulatorConnectionString: string;
+  };
+  devices.push(...(await LeanDevice.connectMany(hub, DEVICES)));
+  console.log(`${DEVICES} devices connected; ${PER_DEVICE} messages each, ${INFLIGHT} in flight per device`);
+  // `fleethub info` reads the bind address from the config, not from `start --bind`: the listener is on HOST.
+  const connectionString = info.eventHubCompatibleEmulatorConnectionString.replace(/sb:\/\/[^:/]+/, `sb://${HOST}`);
+  for (const phase of phases) rows.push(await run(phase, connectionString, rows.length));
+  console.log('\n' + table([header, ...rows]));
+  console.log('\n' + (await replay(connectionString, TOTAL * phases.length)));
+} finally {
+  for (const d of devices) d.close();
+  await hub.stop();
+  rmSync(work, { recursive: true, force: true });
 }
 
-const started = Date.now();
-await Promise.all(
-  clients.map(async (client, d) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < perDevice) {
-        const id = `${d}-${next++}`;
-        // 256-byte bodies, as bench/d2c sends.
-        const body = JSON.stringify({ d, id, t: Date.now() }).padEnd(256, ' ');
-        await client.publishAsync(`devices/bench-${d}/messages/events/$.mid=${id}`, body, { qos: 1 });
-        ackAt.set(id, Date.now());
-      }
-    };
-    await Promise.all(Array.from({ length: inflight }, worker));
-  }),
-);
-const published = Date.now();
-await Promise.race([allReceived, new Promise((r) => setTimeout(r, 60_000))]);
-const finished = Math.max(...receivedAt.values());
 
-const delays = [...ackAt].filter(([id]) => receivedAt.has(id)).map(([id, t]) => receivedAt.get(id)! - t).sort((a, b) => a - b);
-const pct = (p: number) => delays[Math.min(delays.length - 1, Math.floor((p / 100) * delays.length))];
-console.log(
-  JSON.stringify(
-    {
-      devices,
-      messagesPerDevice: perDevice,
-      inflightPerDevice: inflight,
-      published: ackAt.size,
-      received: receivedAt.size,
-      publishSeconds: (published - started) / 1000,
-      publishPerSecond: Math.round(ackAt.size / ((published - started) / 1000)),
-      endToEndPerSecond: Math.round(receivedAt.size / ((finished - started) / 1000)),
-      pubackToReceiptMs: { p50: pct(50), p99: pct(99), max: delays[delays.length - 1] },
-    },
-    null,
-    2,
-  ),
-);
+/**
+ * The delivery path alone: a batched consumer reads everything the phases wrote, from the start of
+ * each partition, while no device publishes. The hub's CPU time per event read is what the Event
+ * Hub-compatible endpoint costs (log read, AMQP encoding, writes), without ingest in the figure.
+ */
+async function replay(connectionString: string, events: number): Promise<string> {
+  const cpu0 = cpuMicros(hub.pid);
+  const started = Date.now();
+  const worker = new Worker(new URL('./consumer.js', import.meta.url), {
+    workerData: { ...batched.settings, connectionString, total: events, fromStart: true } satisfies ConsumerSettings,
+  });
+  const result = await new Promise<ConsumerResult>((resolve, reject) => {
+    worker.on('message', (m: { ready?: boolean; result?: ConsumerResult }) => {
+      if (m.ready) worker.postMessage({ stop: 60_000 });
+      if (m.result) resolve(m.result);
+    });
+    worker.on('error', reject);
+  });
+  const seconds = (Math.max(...result.events.map((e) => e[2])) - started) / 1000;
+  const cpu = cpuMicros(hub.pid) - cpu0;
+  await worker.terminate();
+  return (
+    `replay (${batched.name}, from the start, no ingest): ${result.events.length} of ${events} events in ${seconds.toFixed(1)} s ` +
+    `(${Math.round(result.events.length / seconds)}/s, connect included), hub CPU ${(cpu / result.events.length).toFixed(1)} µs per event delivered`
+  );
+}
 
-await subscription.close();
-await consumer.close();
-for (const c of clients) await c.endAsync();
-await hub.close();
-rmSync(dataDir, { recursive: true, force: true });
+async function run(phase: Phase, connectionString: string, round: number): Promise<string[]> {
+  const worker = new Worker(new URL('./consumer.js', import.meta.url), { workerData: { ...phase.settings, connectionString, total: TOTAL } satisfies ConsumerSettings });
+  const messages = new Map<unknown, unknown>();
+  worker.on('message', (m: { ready?: boolean; result?: ConsumerResult }) => messages.set(m.ready ? 'ready' : 'result', m));
+  worker.on('error', (e) => console.error('consumer worker', e));
+  const until = async (key: string) => {
+    while (!messages.has(key)) await new Promise((r) => setTimeout(r, 20));
+    return messages.get(key) as { result?: ConsumerResult };
+  };
+  await until('ready');
+  await new Promise((r) => setTimeout(r, 500));
+
+  const ackAt = new Map<string, number>();
+  const cpu0 = cpuMicros(hub.pid);
+  const started = Date.now();
+  await Promise.all(
+    devices.map((device, d) => {
+      const ids: string[] = [];
+      let sent = 0;
+      device.topics((n) => {
+        sent++;
+        const id = `${round}-${d}-${n}`;
+        ids.push(id);
+        return `devices/bench-${d}/messages/events/$.mid=${id}`;
+      });
+      // LeanDevice reports each PUBACK's latency to `push`: the k-th PUBACK is the k-th message's (one in flight).
+      const acks = { push: () => ackAt.set(ids[acked++]!, Date.now()) } as unknown as number[];
+      let acked = 0;
+      device.pump(INFLIGHT, () => sent < PER_DEVICE, acks, PAYLOAD);
+      return device.drained();
+    }),
+  );
+  const published = Date.now();
+  worker.postMessage({ stop: 60_000 });
+  const { result } = (await until('result')) as { result: ConsumerResult };
+  const cpu = cpuMicros(hub.pid) - cpu0;
+  await worker.terminate();
+
+  const events = result.events.filter(([id]) => ackAt.has(id));
+  const finished = Math.max(...events.map((e) => e[2]));
+  const stage = (f: (e: [string, number, number, number], ack: number) => number) => {
+    const v = events.map((e) => f(e, ackAt.get(e[0])!)).sort((a, b) => a - b);
+    return (p: number) => v[Math.min(v.length - 1, Math.floor(p * v.length))]!;
+  };
+  const total = stage((e, ack) => e[2] - ack);
+  const ingest = stage((e, ack) => ack - e[3]);
+  const delivery = stage((e, ack) => e[1] - ack);
+  const sdk = stage((e) => e[2] - e[1]);
+  const behind = events.filter((e) => e[2] > published).length + (TOTAL - events.length);
+  const seconds = (finished - started) / 1000;
+  const partitions = 4; // the event log's default
+  const row = [
+    phase.name,
+    String(Math.round(ackAt.size / ((published - started) / 1000))),
+    String(Math.round(events.length / seconds)),
+    String(behind),
+    `${finished - published} ms`,
+    `${total(0.5)} / ${total(0.99)} / ${total(1)} ms`,
+    `${ingest(0.5)} / ${ingest(0.99)} ms`,
+    `${delivery(0.5)} / ${delivery(0.99)} ms`,
+    `${sdk(0.5)} / ${sdk(0.99)} ms`,
+    (events.length / result.batches).toFixed(1),
+    (result.creditAdded / result.flows).toFixed(1),
+    (result.zeroCreditMs / seconds / partitions).toFixed(0),
+    (cpu / ackAt.size).toFixed(0),
+  ];
+  console.log(`${phase.name}: received ${events.length} of ${TOTAL}`);
+  console.log(table([header, row].map((r) => r.slice(1))));
+  return row;
+}

@@ -7,9 +7,18 @@
  * devices over REST, connects each over MQTT/TLS with mqtt.js (answering every method at once),
  * then invokes `POST /twins/{id}/methods` open-loop at the given rate, round-robin over the
  * devices, and prints p50/p99/max of the REST round trip (service → hub → device → hub → service).
+ *
+ * To tell where a slow tail comes from on a shared machine it also prints, for the measured window:
+ * the hub's CPU use (from /proc), its garbage-collection pauses (the hub runs with --trace-gc;
+ * their total and the longest), the hub's event-loop delay (p50/p99/max, sampled by a preload in
+ * the hub process), the bench process's own event-loop delay (its 1,000 mqtt.js devices and HTTPS
+ * client share one loop: a stall there lengthens round trips the hub did not cause) and the
+ * machine's load average.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +27,7 @@ import mqtt from 'mqtt';
 import { createSasToken } from '../../src/core/sas.js';
 import { generateKey } from '../../src/core/ids.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { cpuMicros } from '../support/process.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
@@ -30,14 +40,40 @@ const HOST = '127.0.0.1';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fleethub-bench-methods-'));
 const cli = fileURLToPath(new URL('../../src/cli/index.js', import.meta.url));
-const hub = spawn(process.execPath, [cli, 'start', '--data', dataDir, '--bind', HOST, '--host-name', HOST, '--https-port', '0', '--log-level', 'warn'], {
+// A preload that samples the hub's event-loop delay and prints it when asked (SIGUSR2), so the bench
+// can tell the hub's stalls from its own.
+const preload = join(dataDir, 'loop-delay.cjs');
+writeFileSync(
+  preload,
+  `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 }); h.enable();
+process.on('SIGUSR2', () => { const ms = (n) => (n / 1e6).toFixed(1); process.stdout.write('LOOPDELAY ' + ms(h.percentile(50)) + ' ' + ms(h.percentile(99)) + ' ' + ms(h.max) + '\\n'); h.reset(); });`,
+);
+let gcMs = 0;
+let gcMax = 0;
+let loopDelay = '';
+const hub = spawn(process.execPath, ['--trace-gc', '--require', preload, cli, 'start', '--data', dataDir, '--bind', HOST, '--host-name', HOST, '--https-port', '0', '--log-level', 'warn'], {
   env: { ...process.env, FLEETHUB_MQTT_PORT: '0' },
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+// --trace-gc lines end "…, 1.23 / 0.00 ms" (pause / of which external); the preload's "LOOPDELAY p50 p99 max".
+let hubOut = '';
+hub.stdout!.on('data', (b: Buffer) => {
+  hubOut += b;
+  const lines = hubOut.split('\n');
+  hubOut = lines.pop()!;
+  for (const line of lines) {
+    const gc = /MB, ([\d.]+) \/ [\d.]+ ms/.exec(line);
+    if (gc) {
+      gcMs += Number(gc[1]);
+      gcMax = Math.max(gcMax, Number(gc[1]));
+    }
+    if (line.startsWith('LOOPDELAY ')) loopDelay = line.slice(10);
+  }
 });
 const clients: mqtt.MqttClient[] = [];
 try {
   const runtimePath = join(dataDir, 'runtime.json');
-  await until(() => existsSync(runtimePath), 30_000, 'hub start');
+  await until(() => existsSync(runtimePath), 120_000, 'hub start'); // a loaded machine makes the first start (CA, keys) slow
   const runtime = JSON.parse(readFileSync(runtimePath, 'utf8')) as { ports: { https: number; mqtt: number } };
   const ca = readFileSync(join(dataDir, 'ca', 'ca-cert.pem'), 'utf8');
   const store = openSqliteStore(join(dataDir, 'fleethub.db'));
@@ -106,9 +142,17 @@ try {
   const pending: Promise<void>[] = [];
   const t0 = performance.now();
   let measuredFrom = t0;
+  const ownDelay = monitorEventLoopDelay({ resolution: 5 });
+  let cpu0 = 0;
   for (let n = 0; n < total; n++) {
     const due = t0 + (n * 1000) / RATE;
-    if (n === warmupCalls) measuredFrom = performance.now();
+    if (n === warmupCalls) {
+      measuredFrom = performance.now();
+      ownDelay.enable();
+      cpu0 = cpuMicros(hub.pid!);
+      [gcMs, gcMax] = [0, 0];
+      hub.kill('SIGUSR2'); // resets the hub's loop-delay histogram
+    }
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const id = `bench-${n % DEVICES}`;
@@ -125,11 +169,25 @@ try {
   }
   await Promise.all(pending);
   const elapsed = (performance.now() - measuredFrom) / 1000;
+  const hubCpu = (cpuMicros(hub.pid!) - cpu0) / 1e6 / elapsed;
+  ownDelay.disable();
+  const [gcTotal, gcLongest] = [gcMs, gcMax];
+  loopDelay = '';
+  hub.kill('SIGUSR2');
+  await until(() => loopDelay !== '', 5000, 'the hub\'s event-loop delay');
+  const [hubP50, hubP99, hubMax] = loopDelay.split(' ');
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
   console.log(
     `direct methods: ${latencies.length} ok, ${failures} failed, target ${RATE}/s after ${WARMUP} s warm-up, achieved ${(latencies.length / elapsed).toFixed(0)}/s over ${elapsed.toFixed(1)} s; ` +
       `round trip p50 ${pct(50)} ms, p99 ${pct(99)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`,
+  );
+  const ms = (ns: number) => (ns / 1e6).toFixed(1);
+  console.log(
+    `hub: CPU ${(hubCpu * 100).toFixed(0)}% of a core, GC pauses ${gcTotal.toFixed(0)} ms in all (longest ${gcLongest.toFixed(1)} ms), ` +
+      `event-loop delay p50 ${hubP50} / p99 ${hubP99} / max ${hubMax} ms; ` +
+      `bench process event-loop delay p50 ${ms(ownDelay.percentile(50))} / p99 ${ms(ownDelay.percentile(99))} / max ${ms(ownDelay.max)} ms; ` +
+      `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
   agent.destroy();
 } finally {

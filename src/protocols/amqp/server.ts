@@ -113,6 +113,7 @@ export class AmqpEndpoint {
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
     connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
     this.accepted.add(connection);
+    coalesceWrites(socket);
     if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
     const opening = this.options.connectTimeoutMs
       ? setTimeout(() => {
@@ -273,3 +274,28 @@ class ClientConnectionState implements ClientConnection {
     }
   }
 }
+
+/**
+ * rhea writes every frame with a socket.write of its own: a receiver link sending a batch of 500
+ * events made 500 write syscalls (and, over TLS, 500 records). The frames one turn of the event
+ * loop writes to a connection go out together instead: the first write corks the socket and the
+ * uncork, queued behind rhea's own nextTick processing, flushes them as one writev. Nothing waits
+ * longer than the current turn; end() flushes a corked socket.
+ */
+export function coalesceWrites(socket: Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (this: Socket, ...args: unknown[]) {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as Socket['write'];
+}
+

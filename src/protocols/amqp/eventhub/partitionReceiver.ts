@@ -14,6 +14,18 @@ const RUNTIME_METRIC = 'com.microsoft:enable-receiver-runtime-metric';
 const READ_BATCH = 500;
 
 /**
+ * How many transfers the link may send now: its credit, and no more than its session can hold
+ * unsettled. rhea keeps a session's unsettled deliveries in a ring of 2,048 and does not check it
+ * on send: the 2,049th threw after taking a delivery id, and the session never sent again. The
+ * SDK tops credit up by its prefetch on every receive call without counting what is outstanding,
+ * so a link's credit does pass 2,048. rhea says 'sendable' again once settlements free the ring.
+ */
+function sendRoom(link: Sender): number {
+  const l = link as unknown as { credit: number; session: { outgoing: { available(): number } } };
+  return Math.min(l.credit, l.session.outgoing.available());
+}
+
+/**
  * Receivers on `{hub}/ConsumerGroups/{group}/Partitions/{n}`: events from the position in the
  * link's selector filter, as far as the client's credit goes, and new ones as soon as they are
  * appended (no polling: the append notifier wakes the link).
@@ -86,9 +98,9 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
         try {
           do {
             again = false;
-            const credit = (link as unknown as { credit: number }).credit;
-            if (ended || !link.is_open() || credit <= 0) break;
-            const events = await endpoint.log.read(partition, position, Math.min(credit, READ_BATCH));
+            const room = sendRoom(link);
+            if (ended || !link.is_open() || room <= 0) break;
+            const events = await endpoint.log.read(partition, position, Math.min(room, READ_BATCH));
             if (events.length === 0 || ended) break;
             const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
             for (const event of events) {
