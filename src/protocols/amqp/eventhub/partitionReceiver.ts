@@ -13,6 +13,9 @@ const RUNTIME_METRIC = 'com.microsoft:enable-receiver-runtime-metric';
 /** Most events read from the log per turn, whatever the credit. */
 const READ_BATCH = 500;
 
+/** Deliveries the link's session can still hold unsettled (rhea's outgoing window). */
+const sessionRoom = (link: Sender): number => (link.session as unknown as { outgoing: { available(): number } }).outgoing.available();
+
 /**
  * Receivers on `{hub}/ConsumerGroups/{group}/Partitions/{n}`: events from the position in the
  * link's selector filter, as far as the client's credit goes, and new ones as soon as they are
@@ -86,12 +89,18 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
         try {
           do {
             again = false;
-            const credit = (link as unknown as { credit: number }).credit;
-            if (ended || !link.is_open() || credit <= 0) break;
-            const events = await endpoint.log.read(partition, position, Math.min(credit, READ_BATCH));
+            // Room is the link's credit and the session's window of unsettled deliveries (rhea
+            // holds 2,048 per session and throws past it, wedging the session): a client may
+            // grant more credit than that (the SDK prefetches 3 × maxBatchSize). rhea emits
+            // 'sendable' again when settlements free the window.
+            const room = Math.min((link as unknown as { credit: number }).credit, sessionRoom(link));
+            if (ended || !link.is_open() || room <= 0) break;
+            const events = await endpoint.log.read(partition, position, Math.min(room, READ_BATCH));
             if (events.length === 0 || ended) break;
             const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
             for (const event of events) {
+              // Other links of the session may have used the window while the log was read.
+              if (sessionRoom(link) <= 0) break;
               const message = eventMessage(event);
               if (info) {
                 message.delivery_annotations = {
