@@ -424,15 +424,16 @@ async function main(): Promise<void> {
           [
             label ?? fmtElapsed(r.elapsed),
             r.rssMiB.toFixed(0),
-            r.heapMiB.toFixed(0),
+            Number.isNaN(r.heapMiB) ? '?' : r.heapMiB.toFixed(0),
             r.hubCpu.toFixed(0),
-            r.loopP99.toFixed(1),
-            r.loopMax.toFixed(1),
+            // No answer to SIGUSR2 within 5 s: the hub's event loop was blocked at least that long.
+            Number.isNaN(r.loopP99) ? '>5000' : r.loopP99.toFixed(1),
+            Number.isNaN(r.loopMax) ? '>5000' : r.loopMax.toFixed(1),
             String(r.sent),
             String(r.acked),
             String(r.received),
-            r.pubackP99.toFixed(1),
-            r.e2eP99.toFixed(0),
+            Number.isNaN(r.pubackP99) ? '-' : r.pubackP99.toFixed(1),
+            Number.isNaN(r.e2eP99) ? '-' : r.e2eP99.toFixed(0),
             String(r.lag),
             r.genCpu.toFixed(0),
             r.consCpu.toFixed(0),
@@ -483,7 +484,7 @@ async function main(): Promise<void> {
     const p = (xs: number[], q: number) => percentile([...xs].sort((a, b) => a - b), q);
     const pubFirst = p(first.map((r) => r.pubackP99), 0.5);
     const pubLast = p(last.map((r) => r.pubackP99), 0.5);
-    const loopP99s = rows.map((r) => r.loopP99);
+    const loopP99s = rows.map((r) => (Number.isNaN(r.loopP99) ? 5000 : r.loopP99));
     const rate = mean(rows.map((r) => r.acked)) / SAMPLE;
     const lagMax = Math.max(...rows.map((r) => r.lag));
     console.log('');
