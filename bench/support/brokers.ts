@@ -62,10 +62,12 @@ export interface FleethubOptions {
   env?: Record<string, string>;
   name?: string;
   nodeArgs?: string[];
+  /** The hub's `--log-level` (default warn). */
+  logLevel?: string;
 }
 
 /** Fleethub as users start it (`fleethub start`), in a child process, with the bench devices registered. */
-export async function startFleethub(o: FleethubOptions): Promise<Broker & { dataDir: string; httpsPort: number }> {
+export async function startFleethub(o: FleethubOptions): Promise<Broker & { dataDir: string; httpsPort: number; stdout: NodeJS.ReadableStream }> {
   const dataDir = join(o.work, o.dir ?? 'fleethub');
   mkdirSync(dataDir, { recursive: true });
   if (o.config !== undefined) writeFileSync(join(dataDir, 'fleethub.json'), JSON.stringify(o.config));
@@ -81,7 +83,7 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
   const profile = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   const child = spawn(
     process.execPath,
-    [...(o.nodeArgs ?? []), ...profile, cli, '--data', dataDir, 'start', '--host-name', o.host, '--bind', o.host, '--https-port', String(httpsPort), '--log-level', 'warn'],
+    [...(o.nodeArgs ?? []), ...profile, cli, '--data', dataDir, 'start', '--host-name', o.host, '--bind', o.host, '--https-port', String(httpsPort), '--log-level', o.logLevel ?? 'warn'],
     {
       env: { ...process.env, FLEETHUB_MQTT_PORT: String(port), FLEETHUB_AMQP_PORT: String(await freePort(o.host)), FLEETHUB_AMQP_EMULATOR_PORT: '0', ...o.env },
       cwd: dataDir,
@@ -99,6 +101,7 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
     httpsPort,
     pid: child.pid!,
     dataDir,
+    stdout: child.stdout!,
     ca: readFileSync(join(o.work, 'ca', 'ca-cert.pem'), 'utf8'),
     username: (id) => `${host}/${id}/?api-version=2021-04-12`,
     password: (id) => createSasToken(`${host}/devices/${id}`, BENCH_KEY, expiry),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { cliConfig, type GlobalOptions } from './context.js';
+import { logProcessStatsOn } from '../hosting/processStats.js';
 
 export function startCommand(program: Command): void {
   program
@@ -60,6 +61,7 @@ export function startCommand(program: Command): void {
           },
         );
       };
+      logProcessStatsOn(hub.logger);
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
     });
