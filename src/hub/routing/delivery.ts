@@ -152,6 +152,7 @@ export class EndpointDrainer {
             continue;
           }
           this.sink = sink;
+          sink.open?.().catch(() => undefined);
         } catch (e) {
           // No credential (identity not enabled, key missing) or the sink refused its settings.
           await this.failed(e instanceof SinkError ? e : new SinkError('unauthorized', (e as Error).message));
