@@ -7,14 +7,16 @@
  * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
  * memory per connected device.
  *
- *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto] [--route]
+ *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto] [--route [--drain-seconds 120]]
  *
  * `--route` runs Fleethub twice in the same run: without routes, then with one route (set through
  * ARM, as a user would) to an event hub of a local Event Hubs namespace with the condition
  * `level = 'critical'` on an application property, and the fallback to `events`; half the messages
  * carry `level=critical`. The table then shows what routing costs per message at ingest (the
  * routing decision and the second append in the same commit) plus the delivery to the local event
- * hub (src/egress/routing's Event Hubs sink, in the same process).
+ * hub (src/egress/routing's Event Hubs sink, in the same process). After the window it waits for
+ * the endpoint's backlog to drain (`--drain-seconds`, 120 by default) and prints the delivered
+ * rate over window + drain (≥ the routed rate: delivery keeps up) and the CPU per delivered message.
  *
  * Fleethub commits every message to its event log before the PUBACK; Mosquitto (default
  * settings, no persistence) acks from memory. Both run as child processes on a loopback
@@ -36,6 +38,8 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '1' },
     only: { type: 'string' },
     route: { type: 'boolean', default: false },
+    /** With --route: how long to wait after publishing for the endpoint's backlog to reach 0. */
+    'drain-seconds': { type: 'string', default: '120' },
     host: { type: 'string', default: '127.0.77.1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
@@ -48,8 +52,8 @@ const HOST = args.host!;
 const PAYLOAD = Buffer.alloc(256, 'x');
 
 interface Target extends Broker {
-  /** What to print after the measured window (the routed run: what its endpoint got by then). */
-  report?(): string;
+  /** What to print after the measured window (the routed run: what its endpoint got by then, and how fast it drains). */
+  report?(window: { seconds: number; messages: number }): Promise<string>;
 }
 
 interface Result {
@@ -104,20 +108,53 @@ async function fleethub(routed: boolean): Promise<Target> {
     ...(routed ? { config: { eventHubsNamespaces: [{ name: 'bench-routing', eventHubs: [{ name: 'routed', partitionCount: 4 }] }] } } : {}),
     ...(args.profile ? { profile: args.profile } : {}),
   });
-  if (routed) await routeToEventHub(hub.dataDir);
-  return routed ? { ...hub, report: () => routedReport(hub.dataDir) } : hub;
+  if (!routed) return hub;
+  const arm = await routeToEventHub(hub.dataDir);
+  return { ...hub, report: (window) => routedReport(arm, hub.pid, window) };
 }
 
-/** The route's matches and its endpoint's delivered count and backlog when the window closed (`fleethub routing stats`). */
-function routedReport(dataDir: string): string {
+interface RoutingStats {
+  routes?: { route?: string; name?: string; matched?: number }[];
+  endpoints?: { endpoint: string; delivered?: number; backlog?: number; dropped?: number }[];
+}
+
+/** The hub's routing counters (`fleethub routing stats`: ARM's `{hub}/routing/stats`), read over HTTPS without a CLI process per poll. */
+async function routingStats(arm: ArmHub): Promise<{ matched?: number; delivered?: number; backlog?: number; dropped?: number }> {
+  const url = new URL(arm.hubUrl);
+  url.pathname += '/routing/stats';
+  const stats = JSON.parse(await call('GET', url, undefined, arm.auth)) as RoutingStats;
+  const e = stats.endpoints?.find((x) => x.endpoint === 'bench-eh');
+  const matched = stats.routes?.find((r) => (r.route ?? r.name) === 'critical')?.matched;
+  return { matched, delivered: e?.delivered, backlog: e?.backlog, dropped: e?.dropped };
+}
+
+/**
+ * The route's matches and its endpoint's delivered count and backlog when the window closed; then
+ * the drain: the time until the backlog is 0 (publishing has stopped), the delivered rate over
+ * window + drain (what the endpoint keeps up with), and the hub's CPU per message delivered
+ * during the drain alone (the delivery's own cost, no ingest running).
+ */
+async function routedReport(arm: ArmHub, pid: number, window: { seconds: number; messages: number }): Promise<string> {
   try {
-    const stats = JSON.parse(execFileSync(process.execPath, [cli, '--data', dataDir, 'routing', 'stats'], { cwd: dataDir, encoding: 'utf8' })) as {
-      routes?: { route?: string; name?: string; matched?: number }[];
-      endpoints?: { endpoint: string; delivered?: number; backlog?: number; dropped?: number }[];
-    };
-    const e = stats.endpoints?.find((x) => x.endpoint === 'bench-eh');
-    const matched = stats.routes?.find((r) => (r.route ?? r.name) === 'critical')?.matched;
-    return `routed ${matched ?? '?'}, delivered to the event hub ${e?.delivered ?? '?'} (backlog ${e?.backlog ?? '?'}, dropped ${e?.dropped ?? '?'}). `;
+    const atEnd = await routingStats(arm);
+    let out = `routed ${atEnd.matched ?? '?'}, delivered to the event hub ${atEnd.delivered ?? '?'} (backlog ${atEnd.backlog ?? '?'}, dropped ${atEnd.dropped ?? '?'}). `;
+    const drainStart = performance.now();
+    const cpuStart = cpuMicros(pid);
+    const limit = Number(args['drain-seconds']) * 1000;
+    let now = atEnd;
+    while ((now.backlog ?? 0) > 0 && performance.now() - drainStart < limit) {
+      await sleep(200);
+      now = await routingStats(arm);
+    }
+    const drain = (performance.now() - drainStart) / 1000;
+    const cpu = cpuMicros(pid) - cpuStart;
+    const deliveredInDrain = (now.delivered ?? 0) - (atEnd.delivered ?? 0);
+    const total = now.delivered ?? 0;
+    out +=
+      `\n  drain: backlog ${now.backlog ?? '?'} after ${drain.toFixed(1)} s; delivered ${total} in ${(window.seconds + drain).toFixed(1)} s = ` +
+      `${(total / (window.seconds + drain)).toFixed(0)} msgs/s (routed at ${((atEnd.matched ?? 0) / window.seconds).toFixed(0)} msgs/s during the window); ` +
+      `drain alone ${(deliveredInDrain / Math.max(drain, 0.001)).toFixed(0)} msgs/s at ${(cpu / Math.max(1, deliveredInDrain)).toFixed(1)} µs CPU per delivered message\n  `;
+    return out;
   } catch (err) {
     return `(routing stats unavailable: ${(err as Error).message.split('\n')[0]}) `;
   }
@@ -142,7 +179,7 @@ async function run(target: Target): Promise<Result> {
   await Promise.all(devices.map((d) => d.drained()));
   const seconds = (performance.now() - start) / 1000;
   const cpu = cpuMicros(target.pid) - cpuBefore;
-  if (target.report) process.stdout.write(target.report());
+  if (target.report) process.stdout.write(await target.report({ seconds, messages: latencies.length }));
   for (const d of devices) d.close();
   await target.stop();
   latencies.sort((a, b) => a - b);
@@ -160,8 +197,13 @@ async function run(target: Target): Promise<Result> {
   return result;
 }
 
+interface ArmHub {
+  hubUrl: URL;
+  auth: Record<string, string>;
+}
+
 /** Sets the hub resource's routing through ARM REST, with the administrator's client secret (`fleethub info --json`). */
-async function routeToEventHub(dataDir: string): Promise<void> {
+async function routeToEventHub(dataDir: string): Promise<ArmHub> {
   const info = JSON.parse(execFileSync(process.execPath, [cli, '--data', dataDir, 'info', '--json'], { cwd: dataDir, encoding: 'utf8' })) as {
     hubName: string;
     management: { endpoint: string; authorityHost: string; tenantId: string; subscriptionId: string; resourceGroup: string; clientId: string; clientSecret: string };
@@ -182,6 +224,7 @@ async function routeToEventHub(dataDir: string): Promise<void> {
     enrichments: [],
   };
   await call('PUT', hubUrl, JSON.stringify(hub), auth);
+  return { hubUrl, auth };
 }
 
 function call(method: string, url: URL, body: string | undefined, headers: Record<string, string>): Promise<string> {

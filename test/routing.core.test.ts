@@ -443,6 +443,25 @@ describe('message routing (routes, fallback, enrichments, backlogs, health) with
     }
   });
 
+  test('a batching sink gets its batch before the window closes once maxBytes of bodies wait', async () => {
+    sinks.batching.set('archive-full', { frequencyMs: 60_000, maxBytes: 40 });
+    await setRouting({
+      endpoints: { ...noEndpoints, storageContainers: [{ name: 'archive-full', connectionString: 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net', containerName: 'c' }] },
+      routes: [{ name: 'to-full', source: 'DeviceMessages', condition: 'true', endpointNames: ['archive-full'], isEnabled: true }],
+      fallbackRoute: fallback(true),
+      enrichments: [],
+    });
+    // 12 bytes each: three wait (36 bytes) until the window closes, the fourth fills the batch.
+    for (let i = 0; i < 3; i++) await send(mqttDevice, `full-body-${i}_`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(sinks.batches.get('archive-full'), undefined, 'under maxBytes: held for the window');
+    const fourth = Date.now();
+    await send(mqttDevice, 'full-body-3_');
+    await eventually(() => sinks.bodies('archive-full').length === 4, 5000);
+    assert.deepEqual(sinks.batches.get('archive-full')!.map((b) => b.size), [4], 'one batch, handed over once full');
+    assert.ok(sinks.batches.get('archive-full')![0]!.at - fourth < 5000);
+  });
+
   test('a restart resumes each endpoint from its checkpoint: nothing delivered twice, nothing lost', async () => {
     await setRouting({
       endpoints: { ...noEndpoints, storageContainers: [], eventHubs: [{ name: 'durable', connectionString: ehConnection('durable') }] },

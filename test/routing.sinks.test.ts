@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import avro from 'avsc';
-import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
+import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
 import { ServiceBusClient } from '@azure/service-bus';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startTestHub, type TestHub } from './support/hub.js';
@@ -143,7 +143,7 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
     t = await startTestHub({
       ports: { storage: 10000 } as any,
       serviceBusTimerMs: 50,
-      eventHubsNamespaces: [{ name: EH_NS, eventHubs: [{ name: 'telemetry', partitionCount: 4 }, { name: 'bulk', partitionCount: 2 }, { name: 'by-identity', partitionCount: 1 }] }],
+      eventHubsNamespaces: [{ name: EH_NS, eventHubs: [{ name: 'telemetry', partitionCount: 4 }, { name: 'bulk', partitionCount: 2 }, { name: 'fleet', partitionCount: 4 }, { name: 'fleet-ref', partitionCount: 4 }, { name: 'by-identity', partitionCount: 1 }] }],
       serviceBusNamespaces: [{ name: SB_NS, queues: [{ name: 'alerts' }], topics: [{ name: 'events', subscriptions: [{ name: 'all' }] }] }],
     } as any);
     caPem = readFileSync(caPaths(process.env.FLEETHUB_TEST_CA_DIR!).cert, 'utf8');
@@ -207,6 +207,31 @@ describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus 
       const expected = messages.filter((m) => m.systemProperties['iothub-connection-device-id'] === device).map((m) => m.systemProperties['message-id']);
       const inPartitionOrder = mine.sort((x, y) => x.sequenceNumber - y.sequenceNumber).map((e) => e.messageId);
       assert.deepEqual(inPartitionOrder, expected, `${device}: in order`);
+    }
+  });
+
+  test('Event Hubs: many devices in one delivery: each message where a send keyed by its device id lands, with that partitionKey, each device in order', async () => {
+    const endpoint: EndpointSettings = { kind: 'eventHubs', name: 'fleet', connectionString: `${ehRoot};EntityPath=fleet` };
+    const sink = factory.create(endpoint, context(key(endpoint.connectionString!)));
+    const devices = Array.from({ length: 40 }, (_, i) => `fleet-dev-${i}`);
+    const messages = [0, 1, 2].flatMap((round) => devices.map((d) => routed(d, `${d}:${round}`)));
+    messages.push({ ...routed('x', 'no device'), systemProperties: { 'message-id': 'no-device' } });
+    await sink.deliver(messages);
+    await sink.close();
+    // Where the unmodified producer's keyed sends put each device: the reference.
+    const producer = new EventHubProducerClient(ehRoot, 'fleet-ref');
+    for (const d of devices) await producer.sendBatch([{ body: d }], { partitionKey: d });
+    await producer.close();
+    const reference = new Map((await readEventHub(ehRoot, 'fleet-ref', devices.length)).map((e) => [e.body as string, e.partitionId]));
+    const got = await readEventHub(ehRoot, 'fleet', messages.length);
+    assert.equal(got.length, messages.length);
+    assert.ok(got.some((e) => e.messageId === 'no-device' && e.partitionKey === undefined), 'a message without a device goes without a partition key');
+    for (const d of devices) {
+      const mine = got.filter((e) => e.systemProperties!['iothub-connection-device-id'] === d);
+      assert.equal(mine.length, 3);
+      assert.deepEqual(new Set(mine.map((e) => e.partitionId)), new Set([reference.get(d)]), `${d}: the partition its id hashes to`);
+      assert.ok(mine.every((e) => e.partitionKey === d), `${d}: partition key is the device id`);
+      assert.deepEqual(mine.sort((x, y) => x.sequenceNumber - y.sequenceNumber).map((e) => bytesOf(e.getRawAmqpMessage().body).toString()), [0, 1, 2].map((r) => `${d}:${r}`), `${d}: in order`);
     }
   });
 

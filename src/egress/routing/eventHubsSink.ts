@@ -3,13 +3,15 @@ import { EventHubProducerClient, type EventDataBatch } from '@azure/event-hubs';
 import type { EndpointSettings, EndpointSink, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
 import { amqpClientOptions, amqpMessage, amqpTarget, entityNameOf, deviceIdOf } from './amqpTarget.js';
+import { partitionForKey } from '../../core/partitionKey.js';
 import { sinkError } from './errors.js';
 
-/** Batches sent at once (each device's messages in their own batches, in order). */
-const CONCURRENT_SENDS = 8;
+/** How long the event hub's partition count is trusted before it is asked again (as the SDK's buffered producer does). */
+const PARTITIONS_REFRESH_MS = 60_000;
 
 export class EventHubsSink implements EndpointSink {
   private producer?: EventHubProducerClient;
+  private partitions?: { count: number; at: number };
   private readonly what: string;
 
   constructor(
@@ -32,30 +34,65 @@ export class EventHubsSink implements EndpointSink {
     return this.producer;
   }
 
+  /** Connects, and opens the links a delivery uses (management: the partition count; the sender). */
+  async open(): Promise<void> {
+    const producer = this.client();
+    await this.partitionCount(producer);
+    await producer.createBatch();
+  }
+
+  /** The event hub's partition count (asked once a minute: a partition count may grow). */
+  private async partitionCount(producer: EventHubProducerClient): Promise<number> {
+    const now = Date.now();
+    if (!this.partitions || now - this.partitions.at > PARTITIONS_REFRESH_MS) {
+      this.partitions = { count: (await producer.getPartitionIds()).length, at: now };
+    }
+    return this.partitions.count;
+  }
+
   /**
    * IoT Hub sends with the device id as partition key, so each device's messages stay in order in
-   * one partition: messages are grouped by device (order kept within each), each group packed into
-   * as few batches as fit. Every batch is built before any is sent, so that a message too large
-   * for the event hub fails the delivery before anything went out.
+   * one partition, and consumers see the device id as `partitionKey`. Sending one batch per device
+   * would cost one AMQP transfer (and one round trip) per device per delivery, about one per
+   * message with many devices; instead messages are grouped by the partition their key hashes to
+   * (the service's hash, as the SDK's buffered producer computes it: `partitionForKey`), order kept
+   * within each group, and each group goes in as few batches as fit. Every message carries its own
+   * `x-opt-partition-key`; the batch envelope carries its first message's (the SDK copies the first
+   * message's annotations), which the event hub hashes to the same partition as every other key of
+   * the batch, so each message lands where a send with its own key would have put it. Messages
+   * without a device go round robin in batches of their own. The groups are sent concurrently,
+   * each group's batches in order; every batch is built before any is sent, so that a message too
+   * large for the event hub fails the delivery before anything went out.
    */
   async deliver(messages: RoutedMessage[]): Promise<void> {
     if (messages.length === 0) return;
     try {
       const producer = this.client();
-      const groups = new Map<string | undefined, RoutedMessage[]>();
+      const partitions = await this.partitionCount(producer);
+      /** By partition (-1: no partition key). */
+      const groups = new Map<number, RoutedMessage[]>();
+      const keys = new Map<RoutedMessage, string>();
+      const partitionOf = new Map<string, number>();
       for (const m of messages) {
         const key = deviceIdOf(m);
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = []));
+        let partition = -1;
+        if (key !== undefined) {
+          keys.set(m, key);
+          partition = partitionOf.get(key) ?? partitionForKey(key, partitions);
+          partitionOf.set(key, partition);
+        }
+        let g = groups.get(partition);
+        if (!g) groups.set(partition, (g = []));
         g.push(m);
       }
-      const batches: EventDataBatch[] = [];
-      for (const [partitionKey, group] of groups) {
-        const options = partitionKey !== undefined ? { partitionKey } : {};
-        let batch = await producer.createBatch(options);
+      const queues: EventDataBatch[][] = [];
+      for (const group of groups.values()) {
+        const queue: EventDataBatch[] = [];
+        let batch = await producer.createBatch();
         for (const m of group) {
           const message = amqpMessage(m, 'annotations');
-          // The SDK stamps the batch's partition key only on EventData, not on AMQP messages: as it would.
+          const partitionKey = keys.get(m);
+          // What the SDK stamps on each message of a batch created with a partition key, per message here.
           if (partitionKey !== undefined) {
             (message.messageAnnotations as Record<string, unknown>)['x-opt-partition-key'] = partitionKey;
             message.header = { ...message.header, durable: true };
@@ -64,28 +101,24 @@ export class EventHubsSink implements EndpointSink {
           if (batch.count === 0) {
             throw new SinkError('invalid', `${this.what} failed: message ${m.sequenceNumber} (${m.body.length} bytes of body) is larger than the event hub accepts (${batch.maxSizeInBytes} bytes per batch)`);
           }
-          batches.push(batch);
-          batch = await producer.createBatch(options);
+          queue.push(batch);
+          batch = await producer.createBatch();
           if (!batch.tryAdd(message)) {
             throw new SinkError('invalid', `${this.what} failed: message ${m.sequenceNumber} (${m.body.length} bytes of body) is larger than the event hub accepts (${batch.maxSizeInBytes} bytes per batch)`);
           }
         }
-        if (batch.count > 0) batches.push(batch);
+        if (batch.count > 0) queue.push(batch);
+        queues.push(queue);
       }
-      // Batches of one device go in order; different devices' batches may overlap.
-      const byKey = new Map<string | undefined, EventDataBatch[]>();
-      for (const b of batches) {
-        const list = byKey.get(b.partitionKey) ?? [];
-        list.push(b);
-        byKey.set(b.partitionKey, list);
-      }
-      const queues = [...byKey.values()];
-      const worker = async () => {
-        for (let q = queues.shift(); q; q = queues.shift()) for (const b of q) await producer.sendBatch(b);
-      };
-      await Promise.all(Array.from({ length: Math.min(CONCURRENT_SENDS, queues.length) }, worker));
+      // One partition's batches go in order; different partitions' batches overlap.
+      await Promise.all(
+        queues.map(async (queue) => {
+          for (const b of queue) await producer.sendBatch(b);
+        }),
+      );
     } catch (e) {
-          throw sinkError(e, this.what);
+      if (!(e instanceof SinkError)) this.partitions = undefined;
+      throw sinkError(e, this.what);
     }
   }
 

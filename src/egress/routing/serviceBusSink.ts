@@ -20,7 +20,7 @@ export class ServiceBusSink implements EndpointSink {
     this.what = `Sending to Service Bus ${entity} '${entityNameOf(endpoint, context)}' of endpoint '${endpoint.name}'`;
   }
 
-  private open(): ServiceBusSender {
+  private openSender(): ServiceBusSender {
     if (this.sender) return this.sender;
     const target = amqpTarget(this.endpoint, this.context);
     const options = amqpClientOptions(target, this.caPem, this.webSocketPort()) as never;
@@ -29,11 +29,16 @@ export class ServiceBusSink implements EndpointSink {
     return this.sender;
   }
 
+  /** Connects and opens the sender link (creating a batch asks the link for its size limit). */
+  async open(): Promise<void> {
+    await this.openSender().createMessageBatch();
+  }
+
   /** In order, in as few batches as fit; every batch is built before any is sent (see EventHubsSink). */
   async deliver(messages: RoutedMessage[]): Promise<void> {
     if (messages.length === 0) return;
     try {
-      const sender = this.open();
+      const sender = this.openSender();
       const batches: ServiceBusMessageBatch[] = [];
       let batch = await sender.createMessageBatch();
       for (const m of messages) {

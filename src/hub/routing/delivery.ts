@@ -30,7 +30,12 @@ export interface DeliveryOptions {
   deliveryTimeoutMs?: number;
 }
 
-type Wait = { resolve: () => void; kind: 'idle' | 'retry' };
+/**
+ * What the loop waits for: `idle` (an empty backlog) ends with the next append; `window` (a
+ * batching sink's window is open) only when it closes or the bytes appended since fill a batch;
+ * `retry` only when its time is up.
+ */
+type Wait = { resolve: () => void; kind: 'idle' | 'window' | 'retry' };
 
 export class EndpointDrainer {
   private sink: EndpointSink | undefined;
@@ -43,6 +48,8 @@ export class EndpointDrainer {
   private failures = 0;
   private failingSince: number | undefined;
   private healthState: EndpointHealth;
+  /** While a batching sink's window is open: body bytes waiting (as last read, plus appended since), and up to where. */
+  private window: { bytes: number; through: number } | undefined;
   private deliveredCount = 0;
   private droppedCount = 0;
   /** Bumped by a settings change: a sink being made for older settings is thrown away. */
@@ -82,10 +89,16 @@ export class EndpointDrainer {
     this.running = this.loop().catch((e) => this.deps.logger.error({ err: e, endpoint: this.name }, 'routing endpoint delivery stopped'));
   }
 
-  /** New messages were committed to the backlog (up to `sequenceNumber`). */
-  appended(sequenceNumber: number): void {
+  /** New messages were committed to the backlog (up to `sequenceNumber`, with `bytes` of body). */
+  appended(sequenceNumber: number, bytes = 0): void {
     if (sequenceNumber > this.last) this.last = sequenceNumber;
     if (this.wait?.kind === 'idle') this.release();
+    else if (this.wait?.kind === 'window' && this.window && sequenceNumber > this.window.through) {
+      // Not read again per append (a window can hold a lot): counted, and read once the batch is full.
+      this.window.bytes += bytes;
+      this.window.through = sequenceNumber;
+      if (this.window.bytes >= (this.sink?.batching?.maxBytes ?? Infinity)) this.release();
+    }
   }
 
   /** The endpoint's settings changed: its sink is closed and made again; the backlog stays. */
@@ -152,6 +165,7 @@ export class EndpointDrainer {
             continue;
           }
           this.sink = sink;
+          sink.open?.().catch(() => undefined);
         } catch (e) {
           // No credential (identity not enabled, key missing) or the sink refused its settings.
           await this.failed(e instanceof SinkError ? e : new SinkError('unauthorized', (e as Error).message));
@@ -184,7 +198,9 @@ export class EndpointDrainer {
         const due = events[0]!.enqueuedTime + batching.frequencyMs;
         if (bytes < batching.maxBytes && this.now() < due) {
           // The backlog, not the sink, holds messages until the window closes or enough gathered.
-          await this.sleep(Math.max(10, due - this.now()), 'idle');
+          this.window = { bytes, through: events[events.length - 1]!.sequenceNumber };
+          await this.sleep(Math.max(10, due - this.now()), 'window');
+          this.window = undefined;
           continue;
         }
         batch = events.slice(0, cut);

@@ -232,7 +232,7 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
   committed(stored: { entity: string; event: StoredEvent }[]): void {
     for (const s of stored) {
       if (s.entity === BUILT_IN_ENTITY) continue;
-      this.drainers.get(s.entity.slice('$endpoint/'.length))?.appended(s.event.sequenceNumber);
+      this.drainers.get(s.entity.slice('$endpoint/'.length))?.appended(s.event.sequenceNumber, s.event.body.length);
     }
     this.builtInLastTime = new Date().toISOString();
   }

@@ -185,6 +185,12 @@ export class SinkError extends Error {
  */
 export interface EndpointSink {
   readonly batching?: { frequencyMs: number; maxBytes: number };
+  /**
+   * Connects ahead of the first delivery (connection, authorization, links), so that it is not paid
+   * while messages wait, nor under load. Optional; its failure is not the endpoint's health (the
+   * next delivery reports it).
+   */
+  open?(): Promise<void>;
   deliver(messages: RoutedMessage[]): Promise<void>;
   close(): Promise<void>;
 }
