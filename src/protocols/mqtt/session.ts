@@ -82,6 +82,10 @@ export class MqttSession implements DeviceSession {
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
       if (this.state === 'closed' || this.state === 'refused') return;
+      if (this.state === 'connected' && this.parserIdle()) {
+        chunk = this.fastPublishes(chunk);
+        if (chunk.length === 0 || this.state !== 'connected') return;
+      }
       this.parser.parse(chunk);
       // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
       const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
@@ -299,6 +303,60 @@ export class MqttSession implements DeviceSession {
   }
 
   /** The PUBACKs whose turn has come (in order), in one write: each is 4 fixed bytes, written without mqtt-packet. */
+  /** The parser holds no partial packet (its buffer list is empty and it waits for a header). */
+  private parserIdle(): boolean {
+    const p = this.parser as unknown as { _list: { length: number }; _stateCounter: number };
+    return p._list.length === 0 && p._stateCounter === 0;
+  }
+
+  /**
+   * The hot path: complete PUBLISH packets (QoS 0 or 1, no DUP or RETAIN flag) at the start of a
+   * chunk are decoded here, as mqtt-packet would decode them, without its buffer list, debug
+   * calls and state machine. Returns what is left (from the first packet it does not take, or a
+   * partial one) for mqtt-packet to parse, so anything unusual gets the parser's own checks.
+   */
+  private fastPublishes(chunk: Buffer): Buffer {
+    let at = 0;
+    while (at < chunk.length && this.state === 'connected') {
+      const flags = chunk[at]!;
+      if (flags !== 0x32 && flags !== 0x30) break;
+      // Remaining length: 1 to 4 bytes of 7 bits.
+      let length = 0;
+      let i = at + 1;
+      let shift = 1;
+      let done = false;
+      for (; i < chunk.length && i < at + 5; i++) {
+        const b = chunk[i]!;
+        length += (b & 0x7f) * shift;
+        shift *= 128;
+        if ((b & 0x80) === 0) {
+          done = true;
+          i++;
+          break;
+        }
+      }
+      if (!done || length > MAX_PACKET_BYTES || chunk.length - i < length) break;
+      const qos = flags === 0x32 ? 1 : 0;
+      if (length < 2) break;
+      const topicLength = chunk.readUInt16BE(i);
+      const payloadStart = i + 2 + topicLength + (qos === 1 ? 2 : 0);
+      if (payloadStart > i + length) break;
+      const packet: IPublishPacket = {
+        cmd: 'publish',
+        retain: false,
+        qos,
+        dup: false,
+        length,
+        topic: chunk.toString('utf8', i + 2, i + 2 + topicLength),
+        payload: chunk.subarray(payloadStart, i + length),
+      };
+      if (qos === 1) packet.messageId = chunk.readUInt16BE(i + 2 + topicLength);
+      at = i + length;
+      this.onPacket(packet);
+    }
+    return at === 0 ? chunk : chunk.subarray(at);
+  }
+
   private flushAcks(): void {
     let n = 0;
     while (n < this.acks.length && this.acks[n]!.done) n++;
