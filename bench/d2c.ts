@@ -7,7 +7,10 @@
  * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
  * memory per connected device.
  *
- *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto] [--route [--drain-seconds 120]]
+ *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto|floor] [--route [--drain-seconds 120]] [--floor]
+ *
+ * `--floor` adds a bare Node TLS server that only frames MQTT (CONNACK, PUBACK; same certificate):
+ * its CPU per message and RSS per device are what any Node broker pays before doing any work.
  *
  * `--route` runs Fleethub twice in the same run: without routes, then with one route (set through
  * ARM, as a user would) to an event hub of a local Event Hubs namespace with the condition
@@ -29,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMicros } from './support/process.js';
+import { startFloor } from './support/tlsFloor.js';
 import { benchTls, cli, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
 
 const { values: args } = parseArgs({
@@ -40,6 +44,8 @@ const { values: args } = parseArgs({
     route: { type: 'boolean', default: false },
     /** With --route: how long to wait after publishing for the endpoint's backlog to reach 0. */
     'drain-seconds': { type: 'string', default: '120' },
+    /** Also measures a bare Node TLS server that only frames MQTT (bench/support/tlsFloor.ts): the floor of any Node broker. */
+    floor: { type: 'boolean', default: false },
     host: { type: 'string', default: '127.0.77.1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
@@ -74,9 +80,11 @@ const tls = await benchTls(work, HOST);
 async function main(): Promise<void> {
   try {
     const results: Result[] = [];
-    if (args.only !== 'mosquitto') results.push(await run(await fleethub(false)));
-    if (args.only !== 'mosquitto' && args.route) results.push(await run(await fleethub(true)));
-    if (args.only !== 'fleethub') results.push(await run(await startMosquitto(work, HOST)));
+    const only = (name: string) => args.only === undefined || args.only === name;
+    if (only('fleethub')) results.push(await run(await fleethub(false)));
+    if (only('fleethub') && args.route) results.push(await run(await fleethub(true)));
+    if (only('mosquitto')) results.push(await run(await startMosquitto(work, HOST)));
+    if (args.floor || args.only === 'floor') results.push(await run(await startFloor(work, HOST)));
     console.log('\n' + resultTable(results));
     if (args.route && results.length >= 2) {
       const [plain, routed] = results as [Result, Result];
@@ -91,6 +99,11 @@ async function main(): Promise<void> {
       console.log(`\nFleethub / Mosquitto throughput ratio: ${(f.messages / f.seconds / (m.messages / m.seconds)).toFixed(2)}`);
       console.log(`Fleethub / Mosquitto CPU per message ratio: ${(f.cpuMicrosPerMessage / m.cpuMicrosPerMessage).toFixed(2)}`);
       console.log(`Fleethub / Mosquitto RSS per device ratio: ${(f.rssPerDeviceKiB / m.rssPerDeviceKiB).toFixed(2)}`);
+    }
+    const floor = results.find((r) => r.name === 'Node TLS floor');
+    if (results[0]?.name === 'Fleethub' && floor) {
+      const [f, n] = [results[0], floor];
+      console.log(`Fleethub / floor CPU per message ratio: ${(f.cpuMicrosPerMessage / n.cpuMicrosPerMessage).toFixed(2)}; RSS per device ratio: ${(f.rssPerDeviceKiB / n.rssPerDeviceKiB).toFixed(2)}`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

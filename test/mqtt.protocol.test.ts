@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import mqttPacket from 'mqtt-packet';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
 import { closed, closesWithin, deviceToken, mqttDevice, RawConnection } from './support/rawMqtt.js';
@@ -118,6 +119,49 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
     await closesWithin(e, 5000);
     assert.equal((await eventsOf(t, 'garbage')).length, 0);
     await bystanderStillWorks();
+  });
+
+  test('PUBLISHes pipelined in one write and split mid-packet at any byte are all stored and acknowledged in order', async () => {
+    const { key } = await createDevice(t, 'pipeline');
+    const c = await RawConnection.open(t.host);
+    assert.equal(await c.connect(t.host, 'pipeline', deviceToken(t.host, 'pipeline', key)), 0);
+    // QoS 1 and QoS 0, short and long (two-byte remaining length), a property bag, a RETAIN flag.
+    const packets = [
+      { qos: 1, topic: 'devices/pipeline/messages/events/', body: 'a', retain: false },
+      { qos: 1, topic: 'devices/pipeline/messages/events/k=v', body: 'b'.repeat(300), retain: false },
+      { qos: 0, topic: 'devices/pipeline/messages/events/', body: 'c', retain: false },
+      { qos: 1, topic: 'devices/pipeline/messages/events/', body: 'd', retain: true },
+      { qos: 1, topic: 'devices/pipeline/messages/events/', body: 'e'.repeat(20_000), retain: false },
+    ] as const;
+    let messageId = 1;
+    const round = () =>
+      Buffer.concat(
+        packets.map((p) =>
+          mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: p.body, qos: p.qos, dup: false, retain: p.retain, ...(p.qos ? { messageId: messageId++ } : {}) }),
+        ),
+      );
+    const whole = round();
+    c.socket.write(whole);
+    // Then the same again, cut at a few points (inside the fixed header, the topic, the payload).
+    const cut = round();
+    for (const [from, to] of [[0, 1], [1, 30], [30, 45], [45, 400], [400, 20_100], [20_100, cut.length]] as const) {
+      c.socket.write(cut.subarray(from, to));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const acks: number[] = [];
+    for (let i = 0; i < 8; i++) acks.push((await c.next('puback').catch(() => ({ messageId: -1 }))).messageId!);
+    c.socket.destroy();
+    assert.deepEqual(acks, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const events = await eventually(async () => {
+      const e = await eventsOf(t, 'pipeline');
+      return e.length === 10 && e;
+    });
+    assert.deepEqual(
+      events.map((e) => e.body.toString()),
+      [...packets, ...packets].map((p) => p.body),
+    );
+    assert.deepEqual(events[1]!.properties, { k: 'v' });
+    assert.deepEqual(events[3]!.properties, { 'x-opt-retain': 'true' });
   });
 
   test('CONNACK return codes: protocol version, client id, user name, password', async () => {

@@ -74,6 +74,8 @@ export class MqttSession implements DeviceSession {
   private dpsConnection?: DpsConnection;
   /** CleanSession 0: subscriptions outlive the connection. */
   private persistent = false;
+  /** The last topic routed and its handler (deviceId and moduleId do not change once connected). */
+  private lastRoute?: { topic: string; handler: TopicHandler | undefined };
 
   constructor(
     private readonly stream: Duplex,
@@ -86,6 +88,10 @@ export class MqttSession implements DeviceSession {
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
       if (this.state === 'closed' || this.state === 'refused') return;
+      if (this.state === 'connected' && this.parserIdle()) {
+        chunk = this.fastPublishes(chunk);
+        if (chunk.length === 0 || this.state !== 'connected') return;
+      }
       this.parser.parse(chunk);
       // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
       const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
@@ -286,21 +292,92 @@ export class MqttSession implements DeviceSession {
       }
     }
     // A handler that throws (even synchronously) costs this connection, never the process.
-    Promise.resolve()
-      .then(() => handler.publish!(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1, retain: packet.retain }))
-      .then(
-        () => {
-          if (!slot) return;
-          slot.done = true;
-          this.flushAcks();
-        },
-        (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
-      );
+    let committed: Promise<void>;
+    try {
+      committed = handler.publish(this, { topic: packet.topic, payload, qos: packet.qos as 0 | 1, retain: packet.retain });
+    } catch (e) {
+      committed = Promise.reject(e);
+    }
+    committed.then(
+      () => {
+        if (!slot) return;
+        slot.done = true;
+        this.flushAcks();
+      },
+      (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
+    );
+  }
+
+  /** The PUBACKs whose turn has come (in order), in one write: each is 4 fixed bytes, written without mqtt-packet. */
+  /** The parser holds no partial packet (its buffer list is empty and it waits for a header). */
+  private parserIdle(): boolean {
+    const p = this.parser as unknown as { _list: { length: number }; _stateCounter: number };
+    return p._list.length === 0 && p._stateCounter === 0;
+  }
+
+  /**
+   * The hot path: complete PUBLISH packets (QoS 0 or 1, no DUP or RETAIN flag) at the start of a
+   * chunk are decoded here, as mqtt-packet would decode them, without its buffer list, debug
+   * calls and state machine. Returns what is left (from the first packet it does not take, or a
+   * partial one) for mqtt-packet to parse, so anything unusual gets the parser's own checks.
+   */
+  private fastPublishes(chunk: Buffer): Buffer {
+    let at = 0;
+    while (at < chunk.length && this.state === 'connected') {
+      const flags = chunk[at]!;
+      if (flags !== 0x32 && flags !== 0x30) break;
+      // Remaining length: 1 to 4 bytes of 7 bits.
+      let length = 0;
+      let i = at + 1;
+      let shift = 1;
+      let done = false;
+      for (; i < chunk.length && i < at + 5; i++) {
+        const b = chunk[i]!;
+        length += (b & 0x7f) * shift;
+        shift *= 128;
+        if ((b & 0x80) === 0) {
+          done = true;
+          i++;
+          break;
+        }
+      }
+      if (!done || length > MAX_PACKET_BYTES || chunk.length - i < length) break;
+      const qos = flags === 0x32 ? 1 : 0;
+      if (length < 2) break;
+      const topicLength = chunk.readUInt16BE(i);
+      const payloadStart = i + 2 + topicLength + (qos === 1 ? 2 : 0);
+      if (payloadStart > i + length) break;
+      const packet: IPublishPacket = {
+        cmd: 'publish',
+        retain: false,
+        qos,
+        dup: false,
+        length,
+        topic: chunk.toString('utf8', i + 2, i + 2 + topicLength),
+        payload: chunk.subarray(payloadStart, i + length),
+      };
+      if (qos === 1) packet.messageId = chunk.readUInt16BE(i + 2 + topicLength);
+      at = i + length;
+      this.onPacket(packet);
+    }
+    return at === 0 ? chunk : chunk.subarray(at);
   }
 
   private flushAcks(): void {
-    while (this.acks.length > 0 && this.acks[0]!.done) {
-      this.send({ cmd: 'puback', messageId: this.acks.shift()!.messageId });
+    let n = 0;
+    while (n < this.acks.length && this.acks[n]!.done) n++;
+    if (n > 0) {
+      const out = Buffer.allocUnsafe(4 * n);
+      for (let i = 0; i < n; i++) {
+        const id = this.acks[i]!.messageId;
+        out[4 * i] = 0x40; // PUBACK
+        out[4 * i + 1] = 0x02; // remaining length
+        out[4 * i + 2] = id >> 8;
+        out[4 * i + 3] = id & 0xff;
+      }
+      if (n === this.acks.length) this.acks.length = 0;
+      else this.acks.splice(0, n);
+      if (!this.stream.destroyed && !this.stream.writableEnded && this.state !== 'closed') this.stream.write(out);
     }
     if (this.paused && this.acks.length < MAX_PENDING_ACKS / 2) {
       this.paused = false;
@@ -355,8 +432,12 @@ export class MqttSession implements DeviceSession {
 
   /** The handler of a topic this device may touch; undefined for another device's topics or unknown ones. */
   private route(topic: string): TopicHandler | undefined {
+    // A device mostly publishes to one topic over and over: the last answer is kept.
+    if (topic === this.lastRoute?.topic) return this.lastRoute.handler;
     if (!topicBelongsTo(topic, this.deviceId, this.moduleId)) return undefined;
-    return this.context.handlers.find((h) => h.owns(topic));
+    const handler = this.context.handlers.find((h) => h.owns(topic));
+    this.lastRoute = { topic, handler };
+    return handler;
   }
 
   private send(packet: Packet): void {

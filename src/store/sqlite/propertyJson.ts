@@ -7,6 +7,17 @@ import type { PropertyValue, TypedScalar } from '../eventLog.js';
  * `["long", "9007199254740993"]`, `["uuid", "…"]`, … .
  */
 export function encodeProperties(props: Record<string, PropertyValue>): string {
+  // The common case (every value a string, as from MQTT and HTTP) is plain JSON as it stands:
+  // the same text as below, without building a copy.
+  let plain = true;
+  for (const k in props) {
+    const v = props[k];
+    if (typeof v !== 'string' && v !== undefined) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return JSON.stringify(props);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(props)) {
     if (v === undefined) continue;
