@@ -49,7 +49,6 @@ export class MqttSession implements DeviceSession {
 
   private state: State = 'awaitingConnect';
   private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
-  private readonly log: Logger;
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
@@ -73,9 +72,8 @@ export class MqttSession implements DeviceSession {
     private readonly stream: Duplex,
     private readonly context: SessionContext,
     private readonly clientCertificate: () => ClientCertificate | undefined,
-    remote: string,
+    private readonly remote: string,
   ) {
-    this.log = context.logger.child({ remote });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
@@ -88,6 +86,18 @@ export class MqttSession implements DeviceSession {
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
     this.armTimer(CONNECT_TIMEOUT_MS, 'no CONNECT in time');
+  }
+
+  /**
+   * The connection's logger, made when something logs: a child logger kept per connection costs
+   * memory on every idle device, and most log calls (info, debug) write nothing in production.
+   */
+  private get log(): Logger {
+    return this.context.logger.child({ remote: this.remote });
+  }
+
+  private logs(level: 'info' | 'debug'): boolean {
+    return this.context.logger.isLevelEnabled(level);
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1 = 0): Promise<void> {
@@ -110,8 +120,8 @@ export class MqttSession implements DeviceSession {
     clearTimeout(this.keepAliveTimer);
     clearTimeout(this.expiryTimer);
     this.stream.destroy();
-    if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
-    else this.log.debug({ reason }, 'connection closed before it was established');
+    if (wasConnected && this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
+    else if (this.logs('debug')) this.log.debug({ reason }, 'connection closed before it was established');
     for (const p of this.inflight.values()) p.reject(new Error(`the connection closed: ${reason}`));
     this.inflight.clear();
     this.handle?.disconnected();
@@ -156,9 +166,11 @@ export class MqttSession implements DeviceSession {
   }
 
   private async connect(packet: IConnectPacket): Promise<void> {
-    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password, this.clientCertificate());
+    // A client certificate counts only without a password: don't fetch the peer's chain otherwise.
+    const certificate = packet.password === undefined ? this.clientCertificate() : undefined;
+    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password, certificate);
     if (dps) return this.connectDps(packet, dps);
-    const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
+    const result = await authenticateConnect(packet, certificate, this.context);
     if (this.state !== 'authenticating') return;
     if ('refused' in result) return this.refuse(result.refused, result.reason);
     const { identity } = result;
@@ -184,7 +196,7 @@ export class MqttSession implements DeviceSession {
     if (!this.persistent) sessions?.discard(this.sessionKey());
     const kept = this.persistent ? sessions!.get(this.sessionKey()) : [];
     this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: kept.length > 0 });
-    this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type, sessionPresent: kept.length > 0 }, 'device connected');
+    if (this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type, sessionPresent: kept.length > 0 }, 'device connected');
     for (const [filter, qos] of kept) {
       const handler = this.route(filter);
       if (!handler?.subscribe) continue;
@@ -230,7 +242,7 @@ export class MqttSession implements DeviceSession {
   }
 
   private refuse(code: ConnackCode, reason: string): void {
-    this.log.info({ code, reason }, 'CONNECT refused');
+    if (this.logs('info')) this.log.info({ code, reason }, 'CONNECT refused');
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
     this.state = 'refused';
     // Let the CONNACK reach the device before the connection closes (but not wait on it forever).
