@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '500' },
     settle: { type: 'string', default: '5' },
     only: { type: 'string', default: 'fleethub,mosquitto,floor' },
-    host: { type: 'string', default: '127.0.78.1' },
+    host: { type: 'string', default: '127.0.113.7' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
     /** Extra node flags for the Fleethub child (comma-separated), e.g. --expose-gc. */
