@@ -51,7 +51,8 @@ export class MqttSession implements DeviceSession {
   private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
-  private expiryTimer?: NodeJS.Timeout;
+  /** When the SAS token expires (ms since the epoch); the keep-alive timer watches it too. */
+  private expiresAt = Infinity;
   private lastPacketAt = 0;
   private readonly early: Packet[] = [];
   private handle?: ConnectionHandle;
@@ -118,7 +119,6 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
-    clearTimeout(this.expiryTimer);
     this.stream.destroy();
     if (wasConnected && this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
     else if (this.logs('debug')) this.log.debug({ reason }, 'connection closed before it was established');
@@ -401,23 +401,28 @@ export class MqttSession implements DeviceSession {
       .catch((e: Error) => this.log.warn({ deviceId: this.deviceId, err: e.message }, 'Will message not delivered'));
   }
 
-  /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
+  /**
+   * IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with
+   * a fresh one. Set before the keep-alive timer is armed, which watches it (one timer a connection).
+   */
   private closeAtExpiry(expiresAt: number | undefined): void {
-    if (expiresAt === undefined) return;
-    const ms = expiresAt - Date.now();
-    if (ms > 2 ** 31 - 1) return; // beyond a timer's range (~24 days): the connection will not live that long unnoticed
-    this.expiryTimer = setTimeout(() => this.close('the SAS token expired'), Math.max(0, ms));
-    this.expiryTimer.unref();
+    if (expiresAt !== undefined) this.expiresAt = expiresAt;
   }
 
-  /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */
+  /**
+   * IoT Hub closes a connection after 1.5 keep-alive periods without a packet, and when its token
+   * expires. One timer for both, re-armed lazily.
+   */
   private armKeepAlive(ms: number): void {
     clearTimeout(this.keepAliveTimer);
+    const untilExpiry = this.expiresAt - Date.now();
     this.keepAliveTimer = setTimeout(() => {
-      const idle = Date.now() - this.lastPacketAt;
+      const now = Date.now();
+      if (now >= this.expiresAt) return this.close('the SAS token expired');
+      const idle = now - this.lastPacketAt;
       if (idle >= this.keepAliveMs) this.close('keep-alive expired');
       else this.armKeepAlive(this.keepAliveMs - idle);
-    }, ms);
+    }, Math.max(0, Math.min(ms, untilExpiry)));
     this.keepAliveTimer.unref();
   }
 
