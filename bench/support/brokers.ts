@@ -74,9 +74,13 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
   cpSync(join(o.work, 'ca'), join(dataDir, 'ca'), { recursive: true });
   const store = openSqliteStore(databasePath(dataDir));
   const registry = new Registry(store.devices, store.modules);
+  // One transaction for all of them (10,000 devices: seconds instead of a commit each). Nothing
+  // else uses this connection meanwhile, so the awaits inside it interleave with nothing.
+  store.db.exec('BEGIN');
   for (let i = 0; i < o.devices; i++) {
     await registry.putDevice(`bench-${i}`, { deviceId: `bench-${i}`, authentication: { symmetricKey: { primaryKey: BENCH_KEY, secondaryKey: BENCH_KEY } } }, undefined);
   }
+  store.db.exec('COMMIT');
   store.close();
   const port = await freePort(o.host);
   const httpsPort = await freePort(o.host);

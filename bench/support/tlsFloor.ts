@@ -1,10 +1,11 @@
 /**
  * The floor any Node MQTT broker pays: a bare `node:tls` server, in a child process, with the same
- * server certificate as Fleethub and Mosquitto, that frames MQTT 3.1.1 minimally. It answers
+ * server certificate and TLS options as Fleethub's MQTT listener, that frames MQTT 3.1.1 minimally. It answers
  * CONNECT with CONNACK (accepted, no credentials checked) and each QoS 1 PUBLISH with a PUBACK,
  * written once per socket read (all the PUBACKs of one chunk in one TLS write), and does nothing
  * else: no parsing library, no authentication, no storage. Its CPU per message and RSS per
- * connection are what TLS, the socket and the event loop cost on their own.
+ * connection are what TLS, the socket and the event loop cost on their own. Used by bench:d2c
+ * (`--floor`) and bench:connect.
  *
  *   startFloor(work, host)   from a bench (the child is this file run with `--serve`)
  */
@@ -13,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../../src/protocols/tls/peerChain.js';
 import type { Broker } from './brokers.js';
 
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
@@ -32,7 +34,7 @@ export async function startFloor(work: string, host: string): Promise<Broker> {
 }
 
 function serve(host: string, port: number, certPath: string, keyPath: string): void {
-  const server = createServer({ cert: readFileSync(certPath), key: readFileSync(keyPath) }, (socket: TLSSocket) => {
+  const server = createServer({ cert: readFileSync(certPath), key: readFileSync(keyPath), ...CLIENT_CERTIFICATE_TLS_OPTIONS }, (socket: TLSSocket) => {
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     let pending: Buffer | undefined;

@@ -31,11 +31,24 @@ export interface DeviceStore {
   setConnectionState(deviceId: string, state: ConnectionState, at: string): Promise<void>;
   /** Records lastActivityTime without changing the etag. */
   setLastActivity(deviceId: string, at: string): Promise<void>;
+  /**
+   * Records many devices' connection changes in one commit, in order: connectionState (when
+   * `state` is set) and lastActivityTime (when `activity`), both at `at`, without changing etags.
+   * What a connect storm writes, one transaction per batch instead of two per device.
+   */
+  recordConnections(changes: readonly DeviceConnectionRecord[]): Promise<void>;
   /** Marks every device and module Disconnected (a restarted hub holds no connections). */
   disconnectAll(at: string): Promise<void>;
 }
 
 export type ConnectionState = 'Connected' | 'Disconnected';
+
+export interface DeviceConnectionRecord {
+  deviceId: string;
+  state?: ConnectionState;
+  activity: boolean;
+  at: string;
+}
 
 export interface ModuleStore {
   get(deviceId: string, moduleId: string): Promise<Module | undefined>;

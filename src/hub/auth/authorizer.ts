@@ -1,7 +1,7 @@
 import { errors } from '../../core/errors.js';
 import { parseSasToken, resourceCovers, serviceBusSignatureMatches, signatureMatches, type SasToken } from '../../core/sas.js';
 import type { DeviceStore, ModuleStore, PolicyStore } from '../../store/index.js';
-import type { Authentication } from '../registry/types.js';
+import type { Authentication, Device, Module } from '../registry/types.js';
 import type { Permission } from './types.js';
 import { bearerToken, type BearerVerifier } from './bearer.js';
 import { dataActionsForPermission } from './dataActions.js';
@@ -62,7 +62,7 @@ export class Authorizer {
     if (!resourceCovers(token.resource, host + resourcePath)) {
       throw errors.unauthorized(`SharedAccessSignature audience '${token.resource}' does not cover '${host}${resourcePath}'`);
     }
-    const principal = token.keyName !== undefined ? await this.policyPrincipal(token) : await this.devicePrincipal(token, host);
+    const principal = token.keyName !== undefined ? await this.policyPrincipal(token) : (await this.devicePrincipal(token, host)).principal;
     const wanted = typeof permission === 'string' ? [permission] : permission;
     if (!wanted.some((p) => grants(principal, p))) throw errors.unauthorized(`Unauthorized: the token does not grant ${wanted.join(' or ')}`);
     return principal;
@@ -83,7 +83,23 @@ export class Authorizer {
     return { kind: 'policy', keyName: policy.keyName, rights: policy.rights, resource: token.resource };
   }
 
-  private async devicePrincipal(token: SasToken, host: string): Promise<Principal> {
+  /**
+   * DeviceConnect for `resourcePath`, as `authorize` checks it; for a device or module token also
+   * the identity record it was verified against, so that a connect reads the registry once.
+   */
+  async authorizeDeviceConnect(token: string, resourcePath: string): Promise<{ principal: Principal; record?: Device | Module }> {
+    const sas = parseSasToken(token);
+    if (!sas || sas.keyName !== undefined) return { principal: await this.authorize(token, 'DeviceConnect', resourcePath) };
+    if (sas.expiry * 1000 <= this.now()) throw errors.unauthorized('SharedAccessSignature is expired');
+    const host = this.hostOf(sas);
+    if (!host) throw errors.unauthorized(`SharedAccessSignature audience '${sas.resource}' is not this hub`);
+    if (!resourceCovers(sas.resource, host + resourcePath)) {
+      throw errors.unauthorized(`SharedAccessSignature audience '${sas.resource}' does not cover '${host}${resourcePath}'`);
+    }
+    return this.devicePrincipal(sas, host);
+  }
+
+  private async devicePrincipal(token: SasToken, host: string): Promise<{ principal: Principal; record: Device | Module }> {
     const path = token.resource.replace(/^[a-z]+:\/\//i, '').replace(/^[^/]*/, '');
     const m = /^\/devices\/([^/]+)(?:\/modules\/([^/]+))?\/?$/i.exec(path);
     if (!m) throw errors.unauthorized('Unauthorized: a device token must be scoped to a device');
@@ -93,7 +109,7 @@ export class Authorizer {
     if (!identity || !keyMatches(token, identity.authentication)) {
       throw errors.unauthorized('Unauthorized: the signature is not valid for this device');
     }
-    return { kind: 'device', deviceId, moduleId, resource: token.resource };
+    return { principal: { kind: 'device', deviceId, moduleId, resource: token.resource }, record: identity };
   }
 }
 

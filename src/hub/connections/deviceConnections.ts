@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
 import { parseSasToken } from '../../core/sas.js';
 import type { Authorizer } from '../auth/authorizer.js';
-import type { DeviceStore, ModuleStore } from '../../store/index.js';
-import type { Authentication as IdentityAuthentication } from '../registry/types.js';
+import type { DeviceConnectionRecord, DeviceStore, ModuleStore } from '../../store/index.js';
+import type { Authentication as IdentityAuthentication, Device, Module } from '../registry/types.js';
 
 /** Checks an X.509 client certificate chain against an identity's registered authentication. */
 export interface X509Verifier {
@@ -68,6 +68,8 @@ export class DeviceConnections {
   private readonly live = new Map<string, Live>();
   private readonly stateListeners = new Set<ConnectionStateListener>();
   private closed = false;
+  private readonly pendingRecords: DeviceConnectionRecord[] = [];
+  private readonly pendingDone: (() => void)[] = [];
 
   constructor(
     private readonly authorizer: Authorizer,
@@ -96,20 +98,27 @@ export class DeviceConnections {
   async authenticateSas(deviceId: string, moduleId: string | undefined, token: string): Promise<Authentication> {
     const resource = `/devices/${deviceId}` + (moduleId ? `/modules/${moduleId}` : '');
     let scope: AuthMethod['scope'];
+    let record: Device | Module | undefined;
     try {
-      const principal = await this.authorizer.authorize(token, 'DeviceConnect', resource);
+      const authorized = await this.authorizer.authorizeDeviceConnect(token, resource);
+      const principal = authorized.principal;
       if (principal.kind === 'device') {
         // A token proves the identity named in its audience, and only that one.
         if (principal.deviceId !== deviceId || principal.moduleId !== moduleId) {
           return { refused: 'notAuthorized', reason: 'the token was signed for another identity' };
         }
         scope = moduleId ? 'module' : 'device';
+        record = authorized.record;
       } else scope = 'hub';
     } catch (e) {
       if (e instanceof HubError) return { refused: 'notAuthorized', reason: e.message };
       throw e;
     }
-    const result = await this.identity(deviceId, moduleId, { scope, type: 'sas', issuer: 'iothub' });
+    // A device's own token was verified against its record just now: no second read.
+    const result =
+      record && !moduleId
+        ? this.deviceIdentity(deviceId, record as Device, { scope, type: 'sas', issuer: 'iothub' })
+        : await this.identity(deviceId, moduleId, { scope, type: 'sas', issuer: 'iothub' });
     if ('identity' in result) result.identity.expiresAt = parseSasToken(token)!.expiry * 1000;
     return result;
   }
@@ -120,6 +129,7 @@ export class DeviceConnections {
     if (!identity || !this.x509 || !(await this.x509.provesIdentity(chainDer, identity.authentication, moduleId ?? deviceId))) {
       return { refused: 'notAuthorized', reason: 'the client certificate does not authenticate this identity' };
     }
+    if (!moduleId) return this.deviceIdentity(deviceId, identity as Device, { scope: 'device', type: 'x509Certificate', issuer: 'iothub' });
     return this.identity(deviceId, moduleId, { scope: moduleId ? 'module' : 'device', type: 'x509Certificate', issuer: 'iothub' });
   }
 
@@ -130,12 +140,16 @@ export class DeviceConnections {
   async identity(deviceId: string, moduleId: string | undefined, authMethod: AuthMethod): Promise<Authentication> {
     const device = await this.devices.get(deviceId);
     if (!device) return { refused: 'notAuthorized', reason: `device ${deviceId} is not registered` };
+    if (!moduleId) return this.deviceIdentity(deviceId, device, authMethod);
     if (device.status !== 'enabled') return { refused: 'deviceDisabled', reason: `device ${deviceId} is disabled` };
-    if (moduleId) {
-      const module = await this.modules.get(deviceId, moduleId);
-      if (!module) return { refused: 'notAuthorized', reason: `module ${moduleId} on device ${deviceId} is not registered` };
-      return { identity: { deviceId, moduleId, generationId: module.generationId, authMethod } };
-    }
+    const module = await this.modules.get(deviceId, moduleId);
+    if (!module) return { refused: 'notAuthorized', reason: `module ${moduleId} on device ${deviceId} is not registered` };
+    return { identity: { deviceId, moduleId, generationId: module.generationId, authMethod } };
+  }
+
+  /** A device identity (not a module) from its registry record: enabled or refused. */
+  private deviceIdentity(deviceId: string, device: Device, authMethod: AuthMethod): Authentication {
+    if (device.status !== 'enabled') return { refused: 'deviceDisabled', reason: `device ${deviceId} is disabled` };
     return { identity: { deviceId, generationId: device.generationId, authMethod } };
   }
 
@@ -147,25 +161,15 @@ export class DeviceConnections {
     previous?.close('another connection with the same identity replaced this one');
     this.emitState(identity, 'Connected');
     await this.record(identity, 'Connected', true);
+    return new LiveHandle(this, identity, key, connection);
+  }
 
-    let lastActivityWrite = Date.now();
-    let ended = false;
-    return {
-      activity: () => {
-        const t = Date.now();
-        if (ended || t - lastActivityWrite < ACTIVITY_WRITE_INTERVAL_MS) return;
-        lastActivityWrite = t;
-        void this.recordActivity(identity);
-      },
-      disconnected: () => {
-        if (ended) return;
-        ended = true;
-        if (this.live.get(key) !== connection) return;
-        this.live.delete(key);
-        this.emitState(identity, 'Disconnected');
-        void this.record(identity, 'Disconnected', false);
-      },
-    };
+  /** LiveHandle: the connection under `key` ended. */
+  ended(identity: ConnectedIdentity, key: string, connection: Live): void {
+    if (this.live.get(key) !== connection) return;
+    this.live.delete(key);
+    this.emitState(identity, 'Disconnected');
+    void this.record(identity, 'Disconnected', false);
   }
 
   /** Closes the live connections of a device and its modules (or of one module): the identity was disabled or deleted. */
@@ -186,6 +190,8 @@ export class DeviceConnections {
       const [deviceId, moduleId] = key.split('/');
       this.emitState({ deviceId: deviceId!, moduleId }, 'Disconnected');
     }
+    // Writes still queued land before the final Disconnected, not after it.
+    await this.flushDeviceRecords();
     await this.devices.disconnectAll(this.now().toISOString());
     this.closed = true;
   }
@@ -205,27 +211,76 @@ export class DeviceConnections {
   private async record(identity: ConnectedIdentity, state: 'Connected' | 'Disconnected', activity: boolean): Promise<void> {
     if (this.closed) return;
     const at = this.now().toISOString();
+    if (!identity.moduleId) return this.recordDevice({ deviceId: identity.deviceId, state, activity, at });
     try {
-      if (identity.moduleId) {
-        await this.modules.setConnectionState(identity.deviceId, identity.moduleId, state, at);
-        if (activity) await this.modules.setLastActivity(identity.deviceId, identity.moduleId, at);
-      } else {
-        await this.devices.setConnectionState(identity.deviceId, state, at);
-        if (activity) await this.devices.setLastActivity(identity.deviceId, at);
-      }
+      await this.modules.setConnectionState(identity.deviceId, identity.moduleId, state, at);
+      if (activity) await this.modules.setLastActivity(identity.deviceId, identity.moduleId, at);
     } catch (e) {
       this.logger.error({ err: e, deviceId: identity.deviceId, moduleId: identity.moduleId }, 'recording connection state failed');
     }
   }
 
-  private async recordActivity(identity: ConnectedIdentity): Promise<void> {
+  /** LiveHandle: activity on a live connection (throttled by the handle). */
+  async recordActivity(identity: ConnectedIdentity): Promise<void> {
     if (this.closed) return;
     const at = this.now().toISOString();
+    if (!identity.moduleId) return this.recordDevice({ deviceId: identity.deviceId, activity: true, at });
     try {
-      if (identity.moduleId) await this.modules.setLastActivity(identity.deviceId, identity.moduleId, at);
-      else await this.devices.setLastActivity(identity.deviceId, at);
+      await this.modules.setLastActivity(identity.deviceId, identity.moduleId, at);
     } catch (e) {
       this.logger.error({ err: e, deviceId: identity.deviceId }, 'recording activity failed');
     }
+  }
+
+  /**
+   * Devices' connection records wait for the end of the event-loop turn and commit together: a
+   * connect storm costs one transaction per turn, not two per device. Resolves once committed
+   * (the CONNACK waits for it, so a device reads as Connected as soon as it is told it is).
+   */
+  private recordDevice(change: DeviceConnectionRecord): Promise<void> {
+    return new Promise((resolve) => {
+      this.pendingRecords.push(change);
+      this.pendingDone.push(resolve);
+      if (this.pendingRecords.length === 1) setImmediate(() => void this.flushDeviceRecords());
+    });
+  }
+
+  private async flushDeviceRecords(): Promise<void> {
+    if (this.pendingRecords.length === 0) return;
+    const changes = this.pendingRecords.splice(0);
+    const done = this.pendingDone.splice(0);
+    try {
+      await this.devices.recordConnections(changes);
+    } catch (e) {
+      this.logger.error({ err: e, devices: changes.length }, 'recording connection state failed');
+    }
+    for (const resolve of done) resolve();
+  }
+}
+
+/** What a live connection holds of its registration: one small object, no closures. */
+class LiveHandle implements ConnectionHandle {
+  private lastActivityWrite = Date.now();
+  private ended = false;
+
+  constructor(
+    private readonly owner: DeviceConnections,
+    private readonly identity: ConnectedIdentity,
+    private readonly key: string,
+    private readonly connection: Live,
+  ) {}
+
+  activity(): void {
+    if (this.ended) return;
+    const t = Date.now();
+    if (t - this.lastActivityWrite < ACTIVITY_WRITE_INTERVAL_MS) return;
+    this.lastActivityWrite = t;
+    void this.owner.recordActivity(this.identity);
+  }
+
+  disconnected(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.owner.ended(this.identity, this.key, this.connection);
   }
 }

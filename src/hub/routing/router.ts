@@ -93,6 +93,12 @@ export class RoutingTable {
     return this.settings.routes.length === 0 ? undefined : this.fallback?.name;
   }
 
+  /** Whether a message of `source` would go anywhere: sources no enabled route takes need not be built at all. */
+  takes(source: RouteSource): boolean {
+    if (source === 'DeviceMessages') return this.settings.routes.length === 0 || this.fallback !== undefined || this.routes.some((r) => r.source === source);
+    return this.routes.some((r) => r.source === source);
+  }
+
   decide(message: RoutableMessage, twin?: TwinView): RoutingDecision {
     const matchedRoutes: string[] = [];
     const endpoints = new Map<string, string>();

@@ -20,6 +20,7 @@ import {
   type EndpointSettings,
   type EndpointSinkFactory,
   type RoutableMessage,
+  type RouteSource,
   type RoutingIngest,
   type RoutingSettings,
   type RoutingStatus,
@@ -178,6 +179,11 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
   async routeTelemetry(message: RoutableMessage, partition: number, enqueuedTime: number): Promise<StoredEvent | undefined> {
     const stored = await this.route(message, partition, enqueuedTime);
     return stored;
+  }
+
+  /** RoutingIngest: whether any route takes `source` now. */
+  takes(source: RouteSource): boolean {
+    return this.table.takes(source);
   }
 
   /** RoutingIngest: a non-telemetry event (or telemetry from another path). */

@@ -147,6 +147,8 @@ export type CompileRouteCondition = (text: string) => RouteCondition;
  */
 export interface RoutingIngest {
   submit(message: RoutableMessage): Promise<void>;
+  /** False when no route takes messages of `source` now (their events need not be built). */
+  takes?(source: RouteSource): boolean;
 }
 
 /** A message as an endpoint's backlog holds it: enrichments already applied. */

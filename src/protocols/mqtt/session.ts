@@ -55,10 +55,10 @@ export class MqttSession implements DeviceSession {
 
   private state: State = 'awaitingConnect';
   private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
-  private readonly log: Logger;
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
-  private expiryTimer?: NodeJS.Timeout;
+  /** When the SAS token expires (ms since the epoch); the keep-alive timer watches it too. */
+  private expiresAt = Infinity;
   private lastPacketAt = 0;
   private readonly early: Packet[] = [];
   private handle?: ConnectionHandle;
@@ -81,9 +81,8 @@ export class MqttSession implements DeviceSession {
     private readonly stream: Duplex,
     private readonly context: SessionContext,
     private readonly clientCertificate: () => ClientCertificate | undefined,
-    remote: string,
+    private readonly remote: string,
   ) {
-    this.log = context.logger.child({ remote });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => {
@@ -100,6 +99,18 @@ export class MqttSession implements DeviceSession {
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
     this.armTimer(context.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 'no CONNECT in time');
+  }
+
+  /**
+   * The connection's logger, made when something logs: a child logger kept per connection costs
+   * memory on every idle device, and most log calls (info, debug) write nothing in production.
+   */
+  private get log(): Logger {
+    return this.context.logger.child({ remote: this.remote });
+  }
+
+  private logs(level: 'info' | 'debug'): boolean {
+    return this.context.logger.isLevelEnabled(level);
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1 = 0): Promise<void> {
@@ -120,10 +131,9 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
-    clearTimeout(this.expiryTimer);
     this.stream.destroy();
-    if (wasConnected) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
-    else this.log.debug({ reason }, 'connection closed before it was established');
+    if (wasConnected && this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
+    else if (this.logs('debug')) this.log.debug({ reason }, 'connection closed before it was established');
     for (const p of this.inflight.values()) p.reject(new Error(`the connection closed: ${reason}`));
     this.inflight.clear();
     this.handle?.disconnected();
@@ -168,9 +178,11 @@ export class MqttSession implements DeviceSession {
   }
 
   private async connect(packet: IConnectPacket): Promise<void> {
-    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password, this.clientCertificate());
+    // A client certificate counts only without a password: don't fetch the peer's chain otherwise.
+    const certificate = packet.password === undefined ? this.clientCertificate() : undefined;
+    const dps = this.context.dps?.parse(packet.clientId, packet.username, packet.password, certificate);
     if (dps) return this.connectDps(packet, dps);
-    const result = await authenticateConnect(packet, this.clientCertificate(), this.context);
+    const result = await authenticateConnect(packet, certificate, this.context);
     if (this.state !== 'authenticating') return;
     if ('refused' in result) return this.refuse(result.refused, result.reason);
     const { identity } = result;
@@ -196,7 +208,7 @@ export class MqttSession implements DeviceSession {
     if (!this.persistent) sessions?.discard(this.sessionKey());
     const kept = this.persistent ? sessions!.get(this.sessionKey()) : [];
     this.send({ cmd: 'connack', returnCode: ConnackCode.Accepted, sessionPresent: kept.length > 0 });
-    this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type, sessionPresent: kept.length > 0 }, 'device connected');
+    if (this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, auth: identity.authMethod.type, sessionPresent: kept.length > 0 }, 'device connected');
     for (const [filter, qos] of kept) {
       const handler = this.route(filter);
       if (!handler?.subscribe) continue;
@@ -476,23 +488,28 @@ export class MqttSession implements DeviceSession {
       .catch((e: Error) => this.log.warn({ deviceId: this.deviceId, err: e.message }, 'Will message not delivered'));
   }
 
-  /** IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with a fresh one. */
+  /**
+   * IoT Hub closes a SAS-authenticated connection when its token expires; the SDKs reconnect with
+   * a fresh one. Set before the keep-alive timer is armed, which watches it (one timer a connection).
+   */
   private closeAtExpiry(expiresAt: number | undefined): void {
-    if (expiresAt === undefined) return;
-    const ms = expiresAt - Date.now();
-    if (ms > 2 ** 31 - 1) return; // beyond a timer's range (~24 days): the connection will not live that long unnoticed
-    this.expiryTimer = setTimeout(() => this.close('the SAS token expired'), Math.max(0, ms));
-    this.expiryTimer.unref();
+    if (expiresAt !== undefined) this.expiresAt = expiresAt;
   }
 
-  /** IoT Hub closes a connection after 1.5 keep-alive periods without a packet. One timer, re-armed lazily. */
+  /**
+   * IoT Hub closes a connection after 1.5 keep-alive periods without a packet, and when its token
+   * expires. One timer for both, re-armed lazily.
+   */
   private armKeepAlive(ms: number): void {
     clearTimeout(this.keepAliveTimer);
+    const untilExpiry = this.expiresAt - Date.now();
     this.keepAliveTimer = setTimeout(() => {
-      const idle = Date.now() - this.lastPacketAt;
+      const now = Date.now();
+      if (now >= this.expiresAt) return this.close('the SAS token expired');
+      const idle = now - this.lastPacketAt;
       if (idle >= this.keepAliveMs) this.close('keep-alive expired');
       else this.armKeepAlive(this.keepAliveMs - idle);
-    }, ms);
+    }, Math.max(0, Math.min(ms, untilExpiry)));
     this.keepAliveTimer.unref();
   }
 

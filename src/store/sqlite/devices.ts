@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import type { ConnectionState, DeviceStore, WriteResult } from '../index.js';
+import type { ConnectionState, DeviceConnectionRecord, DeviceStore, WriteResult } from '../index.js';
 import type { Device } from '../../hub/registry/types.js';
 
 export class SqliteDeviceStore implements DeviceStore {
@@ -16,6 +16,7 @@ export class SqliteDeviceStore implements DeviceStore {
   private readonly connectionStateStmt;
   private readonly activityStmt;
   private readonly disconnectAllStmt;
+  private readonly recordConnectionsTx;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM devices WHERE device_id = ?');
@@ -45,6 +46,16 @@ export class SqliteDeviceStore implements DeviceStore {
          doc = json_set(doc, '$.connectionState', @state, '$.connectionStateUpdatedTime', @at) WHERE device_id = @id`,
     );
     this.activityStmt = db.prepare(`UPDATE devices SET doc = json_set(doc, '$.lastActivityTime', @at) WHERE device_id = @id`);
+    const connectedActiveStmt = db.prepare(
+      `UPDATE devices SET connection_state = @state,
+         doc = json_set(doc, '$.connectionState', @state, '$.connectionStateUpdatedTime', @at, '$.lastActivityTime', @at) WHERE device_id = @id`,
+    );
+    this.recordConnectionsTx = db.transaction((changes: readonly DeviceConnectionRecord[]) => {
+      for (const c of changes) {
+        if (c.state === undefined) this.activityStmt.run({ id: c.deviceId, at: c.at });
+        else (c.activity ? connectedActiveStmt : this.connectionStateStmt).run({ id: c.deviceId, state: c.state, at: c.at });
+      }
+    });
     this.disconnectAllStmt = db.transaction((at: string) => {
       db.prepare(
         `UPDATE devices SET connection_state = 'Disconnected',
@@ -98,6 +109,10 @@ export class SqliteDeviceStore implements DeviceStore {
 
   async setLastActivity(deviceId: string, at: string): Promise<void> {
     this.activityStmt.run({ id: deviceId, at });
+  }
+
+  async recordConnections(changes: readonly DeviceConnectionRecord[]): Promise<void> {
+    this.recordConnectionsTx(changes);
   }
 
   async disconnectAll(at: string): Promise<void> {

@@ -17,6 +17,11 @@ export class ConnectionSequence {
     this.prefix = '0'.repeat(16) + fileTime.toString(16).toUpperCase().padStart(16, '0');
   }
 
+  /** Counts a change whose number no one reads. */
+  skip(): void {
+    this.counter += 1n;
+  }
+
   next(): string {
     this.counter += 1n;
     return this.prefix + this.counter.toString(16).toUpperCase().padStart(32, '0');
@@ -29,9 +34,9 @@ export class ConnectionSequence {
  */
 export function connectionStateEvents(connections: DeviceConnections, events: RoutingEvents, sequence = new ConnectionSequence(events.now())): () => void {
   return connections.onConnectionStateChange((change) => {
-    // The number is taken even when no one listens, so it keeps counting every change.
+    // The number is taken even when no route takes these events, so it keeps counting every change.
+    if (!events.wants('DeviceConnectionStateEvents')) return sequence.skip();
     const sequenceNumber = sequence.next();
-    if (!events.active) return;
     const who = change.moduleId ? 'module' : 'device';
     events.emit(
       nonTelemetryMessage({

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RoutableMessage, RoutingIngest } from '../types.js';
+import type { RoutableMessage, RouteSource, RoutingIngest } from '../types.js';
 
 /**
  * Where the non-telemetry event sources hand their events: to routing's ingest once one is
@@ -25,6 +25,12 @@ export class RoutingEvents {
   /** Whether anything receives events (sources skip building them otherwise). */
   get active(): boolean {
     return this.ingest !== undefined;
+  }
+
+  /** Whether an event of `source` would be routed anywhere now (sources skip building it otherwise). */
+  wants(source: RouteSource): boolean {
+    const ingest = this.ingest;
+    return ingest !== undefined && (ingest.takes?.(source) ?? true);
   }
 
   /** Queues the event behind the device's earlier ones; failures are logged, not thrown. */
