@@ -1,6 +1,6 @@
 import type { ServiceBusNamespaces } from './namespaces/serviceBus/namespaces.js';
 import type { EventHubsNamespaces } from './namespaces/eventHubs/namespaces.js';
-import { eventHubsConnectionStrings } from './namespaces/eventHubs/connectionStrings.js';
+import { eventHubsConnectionStrings, rootConnectionStrings } from './namespaces/eventHubs/connectionStrings.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.js';
@@ -177,16 +177,10 @@ function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | unde
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
   const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
-  return namespaces.listNamespaces().map((n) => {
-    const rules = namespaces.listAuthorizationRules(n.name);
-    const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
-    const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
-    return {
-      name: n.name,
-      connectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
-      emulatorConnectionString: emulatorPort ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true` : '',
-    };
-  });
+  return namespaces.listNamespaces().map((n) => ({
+    name: n.name,
+    ...rootConnectionStrings(namespaces.listAuthorizationRules(n.name), { hostName, amqpPort: amqp, emulatorHost: loopback, emulatorPort }),
+  }));
 }
 
 /** `byName`: the hub shares its address's listeners with others, so the plain AMQP endpoint names it by host name (the open frame's hostname tells it). */
