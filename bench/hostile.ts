@@ -28,7 +28,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import { cpuMicros } from './support/process.js';
-import { benchTls, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
+import { benchTls, connectPacket, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
 import { createSasToken } from '../src/core/sas.js';
 
 type Attack = 'none' | 'stall' | 'garbage' | 'badauth' | 'nonreader';
@@ -104,18 +104,7 @@ async function runAttack(job: AttackJob): Promise<number> {
         s.write(b);
       } else {
         const id = `bench-${n % 100}`;
-        s.write(
-          mqttPacket.generate({
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: true,
-            clientId: id,
-            keepalive: 60,
-            username: job.username.replace('{id}', id),
-            password: Buffer.from(createSasToken(`${job.host}/devices/${id}`, wrong, Math.floor(Date.now() / 1000) + 3600)),
-          }),
-        );
+        s.write(connectPacket(id, job.username.replace('{id}', id), createSasToken(`${job.host}/devices/${id}`, wrong, Math.floor(Date.now() / 1000) + 3600), 60));
       }
       await closed(s, 2000);
       s.destroy();
@@ -134,18 +123,8 @@ async function runAttack(job: AttackJob): Promise<number> {
     const s = await tlsOpen();
     if (!s) return 0;
     s.on('error', () => undefined);
-    s.write(
-      mqttPacket.generate({
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: 4,
-        clean: true,
-        clientId: id,
-        keepalive: 600,
-        username: job.username.replace('{id}', id),
-        ...(job.username.includes('api-version') ? { password: Buffer.from(createSasToken(`${job.host}/devices/${id}`, Buffer.alloc(32, 42).toString('base64'), Math.floor(Date.now() / 1000) + 3600)) } : {}),
-      }),
-    );
+    const password = job.username.includes('api-version') ? createSasToken(`${job.host}/devices/${id}`, Buffer.alloc(32, 42).toString('base64'), Math.floor(Date.now() / 1000) + 3600) : undefined;
+    s.write(connectPacket(id, job.username.replace('{id}', id), password, 600));
     await sleep(500);
     s.pause();
     let bytes = 0;

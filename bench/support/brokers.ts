@@ -180,18 +180,7 @@ export class LeanDevice {
       const socket = tlsConnect({ host: broker.host, port: broker.port, ca: broker.ca }, () => {
         const device = new LeanDevice(socket, id);
         const password = broker.password(id);
-        socket.write(
-          mqttPacket.generate({
-            cmd: 'connect',
-            protocolId: 'MQTT',
-            protocolVersion: 4,
-            clean: true,
-            clientId: id,
-            keepalive: 300,
-            username: broker.username(id),
-            ...(password ? { password: Buffer.from(password) } : {}),
-          }),
-        );
+        socket.write(connectPacket(id, broker.username(id), password, 300));
         device.parser.once('packet', (p: Packet) => {
           if (p.cmd === 'connack' && p.returnCode === 0) resolve(device);
           else reject(new Error(`${id}: CONNACK ${(p as { returnCode?: number }).returnCode}`));
@@ -266,6 +255,20 @@ export class LeanDevice {
   close(): void {
     this.socket.end();
   }
+}
+
+/** An MQTT 3.1.1 CONNECT (clean session) for `id`. */
+export function connectPacket(id: string, username: string, password: string | undefined, keepalive: number): Buffer {
+  return mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    clientId: id,
+    keepalive,
+    username,
+    ...(password ? { password: Buffer.from(password) } : {}),
+  });
 }
 
 /** Resident set size of a process, KiB. */
