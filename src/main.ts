@@ -1,3 +1,4 @@
+import { IngestBudget } from './protocols/mqtt/ingestBudget.js';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -450,6 +451,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       logger,
       connectTimeoutMs: config.connections.connectTimeoutMs,
       writeBuffer: { highBytes: config.connections.writeBufferHighBytes, maxBytes: config.connections.writeBufferMaxBytes },
+      ingestBudget: new IngestBudget(config.connections.ingestBufferBytes),
     });
     mqtt.acceptWebSockets(http.server);
 

@@ -90,6 +90,8 @@ export interface ConnectionsConfig {
   writeBufferHighBytes: number;
   /** An MQTT connection whose unsent output grows beyond this many bytes (a peer that does not read at all) is closed (AMQP: link credit bounds it). */
   writeBufferMaxBytes: number;
+  /** What all MQTT connections together may have read and not yet committed (payload bytes + 1 KiB a message); above it they stop reading until half of it has committed. */
+  ingestBufferBytes: number;
 }
 
 export interface RoutingConfig {
@@ -205,7 +207,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
-  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024 },
 };
 
 export class ConfigError extends Error {
@@ -244,6 +246,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_CONNECT_TIMEOUT_MS: (v) => ({ connections: { connectTimeoutMs: Number(v) } }),
   FLEETHUB_WRITE_BUFFER_HIGH_BYTES: (v) => ({ connections: { writeBufferHighBytes: Number(v) } }),
   FLEETHUB_WRITE_BUFFER_MAX_BYTES: (v) => ({ connections: { writeBufferMaxBytes: Number(v) } }),
+  FLEETHUB_INGEST_BUFFER_BYTES: (v) => ({ connections: { ingestBufferBytes: Number(v) } }),
 };
 
 /**

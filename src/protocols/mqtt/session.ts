@@ -7,6 +7,7 @@ import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectC
 import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
+import type { IngestBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 
@@ -36,6 +37,8 @@ export interface SessionContext extends ConnectContext {
   persistentSessions?: PersistentSessions;
   /** Config `connections.connectTimeoutMs`. */
   connectTimeoutMs?: number;
+  /** Shared by every connection of the listener(s): bounds what all of them hold unsettled. */
+  ingestBudget?: IngestBudget;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -67,6 +70,12 @@ export class MqttSession implements DeviceSession {
   /** QoS 1 PUBACKs go out in the order the PUBLISHes came in (MQTT-4.6.0-2), whenever each commits. */
   private readonly acks: { messageId: number; done: boolean }[] = [];
   private paused = false;
+  /** Reading stopped because the process-wide ingest budget is spent (see IngestBudget). */
+  private heldByBudget = false;
+  private readonly resumeFromBudget = () => {
+    this.heldByBudget = false;
+    if (!this.paused && this.state !== 'closed') this.stream.resume();
+  };
   private readonly closeListeners: (() => void)[] = [];
   /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
   private will?: { topic: string; payload: Buffer };
@@ -131,6 +140,7 @@ export class MqttSession implements DeviceSession {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.keepAliveTimer);
+    this.context.ingestBudget?.withdraw(this.resumeFromBudget);
     this.stream.destroy();
     if (wasConnected && this.logs('info')) this.log.info({ deviceId: this.deviceId, moduleId: this.moduleId, reason }, 'device disconnected');
     else if (this.logs('debug')) this.log.debug({ reason }, 'connection closed before it was established');
@@ -303,6 +313,13 @@ export class MqttSession implements DeviceSession {
         this.stream.pause();
       }
     }
+    const budget = this.context.ingestBudget;
+    const cost = budget ? budget.take(payload.length) : 0;
+    if (budget?.spent && !this.heldByBudget) {
+      this.heldByBudget = true;
+      this.stream.pause();
+      budget.wait(this.resumeFromBudget);
+    }
     // A handler that throws (even synchronously) costs this connection, never the process.
     let committed: Promise<void>;
     try {
@@ -312,15 +329,18 @@ export class MqttSession implements DeviceSession {
     }
     committed.then(
       () => {
+        if (budget) budget.give(cost);
         if (!slot) return;
         slot.done = true;
         this.flushAcks();
       },
-      (e: Error) => this.close(`publish to '${packet.topic}' refused: ${e.message}`),
+      (e: Error) => {
+        if (budget) budget.give(cost);
+        this.close(`publish to '${packet.topic}' refused: ${e.message}`);
+      },
     );
   }
 
-  /** The PUBACKs whose turn has come (in order), in one write: each is 4 fixed bytes, written without mqtt-packet. */
   /** The parser holds no partial packet (its buffer list is empty and it waits for a header). */
   private parserIdle(): boolean {
     const p = this.parser as unknown as { _list: { length: number }; _stateCounter: number };
@@ -375,6 +395,7 @@ export class MqttSession implements DeviceSession {
     return at === 0 ? chunk : chunk.subarray(at);
   }
 
+  /** The PUBACKs whose turn has come (in order), in one write: each is 4 fixed bytes, written without mqtt-packet. */
   private flushAcks(): void {
     let n = 0;
     while (n < this.acks.length && this.acks[n]!.done) n++;
@@ -393,7 +414,7 @@ export class MqttSession implements DeviceSession {
     }
     if (this.paused && this.acks.length < MAX_PENDING_ACKS / 2) {
       this.paused = false;
-      this.stream.resume();
+      if (!this.heldByBudget) this.stream.resume();
     }
   }
 

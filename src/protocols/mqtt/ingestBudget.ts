@@ -1,0 +1,53 @@
+/**
+ * What every MQTT connection of the process has read and not yet settled (committed or refused),
+ * in bytes: payloads plus a fixed allowance per message for the objects that carry it.
+ *
+ * Each connection already stops reading at 1,000 unacknowledged QoS 1 publishes, but 10,000
+ * devices that each stay under that can still pile up gigabytes on a hub that cannot commit as
+ * fast as they send (bench:soak saw 280 MiB a minute). Above the budget, a connection that reads
+ * one more publish stops reading until the total is back under half; TCP then holds the devices
+ * back, as it does for a broker that is simply slow. Config `connections.ingestBufferBytes`.
+ */
+export class IngestBudget {
+  /** What one message costs beyond its payload (message object, properties, promise, ack slot). */
+  static readonly PER_MESSAGE_BYTES = 1024;
+  private inFlight = 0;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(readonly limitBytes: number) {}
+
+  /** Counts a message read; returns its cost, to give back when it settles. Check `spent` after. */
+  take(payloadBytes: number): number {
+    const cost = payloadBytes + IngestBudget.PER_MESSAGE_BYTES;
+    this.inFlight += cost;
+    return cost;
+  }
+
+  get spent(): boolean {
+    return this.inFlight > this.limitBytes;
+  }
+
+  /** Settles a message taken with `take`; wakes the waiting connections once under half the budget. */
+  give(cost: number): void {
+    this.inFlight -= cost;
+    if (this.waiting.size > 0 && this.inFlight <= this.limitBytes / 2) {
+      const resume = [...this.waiting];
+      this.waiting.clear();
+      for (const r of resume) r();
+    }
+  }
+
+  /** `resume` is called once the budget has room again (unless withdrawn first). */
+  wait(resume: () => void): void {
+    this.waiting.add(resume);
+  }
+
+  withdraw(resume: () => void): void {
+    this.waiting.delete(resume);
+  }
+
+  /** Bytes read and not yet settled (for tests and stats). */
+  get bytes(): number {
+    return this.inFlight;
+  }
+}
