@@ -14,6 +14,8 @@ export interface RuntimeFile {
   pid: number;
   hubName: string;
   hostName: string;
+  /** The address the hub bound (`start --bind` may differ from the configuration `info` reads). */
+  bind?: string;
   ports: { https: number; mqtt: number; amqp: number; amqpEmulator?: number; storage?: number };
   startedAt: string;
 }
@@ -162,13 +164,18 @@ function storageInfo(config: Config, runtime: RuntimeFile | undefined, hostName:
   return { storageConnectionString: embeddedStorageConnectionString(hostName, port), fileUploadContainer: endpoint.containerName || DEFAULT_UPLOAD_CONTAINER };
 }
 
-/** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
+/** The loopback address of the plain AMQP (emulator) listener: the running hub's bind address, else the configured one (see listenAmqp). */
+function emulatorHost(config: Config, runtime: RuntimeFile | undefined): string {
+  const bind = runtime?.bind ?? config.bind;
+  return /^(127\.|::1$)/.test(bind) ? bind : '127.0.0.1';
+}
+
 /** Namespaces are told apart by the key that signs the token, so the hub's own host name reaches each one. */
 function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: EventHubsNamespaces) {
   return eventHubsConnectionStrings(namespaces, {
     hostName,
     amqpPort: runtime?.ports.amqp ?? config.ports.amqp,
-    emulatorHost: /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1',
+    emulatorHost: emulatorHost(config, runtime),
     emulatorPort: runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator,
   });
 }
@@ -176,7 +183,7 @@ function eventHubsInfo(config: Config, runtime: RuntimeFile | undefined, hostNam
 function serviceBusConnectionStrings(config: Config, runtime: RuntimeFile | undefined, hostName: string, namespaces: ServiceBusNamespaces) {
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
-  const loopback = /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  const loopback = emulatorHost(config, runtime);
   return namespaces.listNamespaces().map((n) => ({
     name: n.name,
     ...rootConnectionStrings(namespaces.listAuthorizationRules(n.name), { hostName, amqpPort: amqp, emulatorHost: loopback, emulatorPort }),
@@ -191,7 +198,7 @@ function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefi
   const amqp = runtime?.ports.amqp ?? config.ports.amqp;
   const emulatorPort = runtime ? runtime.ports.amqpEmulator ?? 0 : config.ports.amqpEmulator;
   // The plain listener is bound to loopback only (see listenAmqp); default ports are left implicit.
-  const loopback = byName ? hostName : /^(127\.|::1$)/.test(config.bind) ? config.bind : '127.0.0.1';
+  const loopback = byName ? hostName : emulatorHost(config, runtime);
   return {
     eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
     eventHubCompatibleEmulatorConnectionString: emulatorPort

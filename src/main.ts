@@ -525,7 +525,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     await bulkJobs.resume();
 
     const ports = { ...front.ports, storage: storage?.port ?? 0 };
-    const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, ports, startedAt: new Date().toISOString() };
+    const runtime: RuntimeFile = { pid: process.pid, hubName: config.hubName, hostName: config.hostName, bind: config.bind, ports, startedAt: new Date().toISOString() };
     writeFileSync(runtimePath(config.dataDir), JSON.stringify(runtime, null, 2));
 
     // Started last, so that a failed start leaves no timer on a closed store.

@@ -43,6 +43,8 @@ describe('fleethub CLI and process lifecycle', () => {
     assert.equal(i.ports.https, 443);
     assert.match(i.deviceConnectionString, /SharedAccessKeyName=device;/);
     assert.ok(existsSync(i.caCertificatePath));
+    // The plain AMQP listener is on the address given to `start --bind`, which the configuration does not know.
+    assert.match(i.eventHubCompatibleEmulatorConnectionString, new RegExp(`^Endpoint=sb://${host.replace(/\./g, '\\.')}/;`));
   });
 
   test('device create, list, show, connection-string, delete', async () => {
