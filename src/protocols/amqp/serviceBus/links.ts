@@ -110,7 +110,9 @@ export function serviceBusReceiveRoute(namespaces: ServiceBusNamespaces, connect
       if (filter && Object.keys(filter).some((k) => k.toLowerCase() === 'com.microsoft:session-filter')) {
         // Refused as AMQP refuses a link: an attach without a source, then the detach with the error.
         attach.local.attach.source = null;
-        return refuse(link, new ServiceBusError('SessionsNotSupported', `Session receivers are not supported by Fleethub: '${entityAddress(address)}' has no sessions.`));
+        const refusal = new ServiceBusError('SessionsNotSupported', `Session receivers are not supported by Fleethub: '${entityAddress(address)}' has no sessions.`);
+        setImmediate(() => refuse(link, refusal));
+        return undefined;
       }
       link.set_source(link.source);
       link.set_target(link.target);
