@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { EventHubConsumerClient, earliestEventPosition } from '@azure/event-hubs';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice } from './support/devices.js';
+import { receive } from './support/eventHubs.js';
 import { createSasToken } from '../src/core/sas.js';
 import { partitionFor } from '../src/hub/messaging/eventLogWriter.js';
 
@@ -40,33 +41,13 @@ describe('Event Hub-compatible endpoint: credit beyond what one session can keep
   test(`a consumer with prefetch 3000 receives all ${COUNT} events of a partition, in order`, async () => {
     const client = new EventHubConsumerClient('$Default', (await t.hub.info()).eventHubCompatibleEmulatorConnectionString.replace('127.0.0.1', t.host));
     const partitionId = String(partitionFor(deviceId, t.hub.config.eventLog.partitions));
-    const ids: string[] = [];
-    let resolveDone!: () => void;
-    let rejectDone!: (e: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolveDone = res;
-      rejectDone = rej;
-    });
-    const subscription = client.subscribe(
-      partitionId,
-      {
-        processEvents: async (events) => {
-          ids.push(...events.map((e) => String(e.messageId)));
-          if (ids.length >= COUNT) resolveDone();
-        },
-        processError: async (err) => rejectDone(err),
-      },
-      // One receive call grants 3,000 credits at once.
-      { startPosition: earliestEventPosition, maxBatchSize: 100, maxWaitTimeInSeconds: 1, prefetchCount: 3000 },
-    );
-    const timer = setTimeout(() => rejectDone(new Error(`timed out with ${ids.length} of ${COUNT} events`)), 30_000);
     try {
-      await done;
+      // One receive call grants 3,000 credits at once.
+      const events = await receive(client, partitionId, earliestEventPosition, (got) => got.length >= COUNT, { subscribe: { maxBatchSize: 100, prefetchCount: 3000 }, timeoutMs: 30_000 });
+      const ids = events.map((e) => String(e.messageId));
+      assert.deepEqual(ids, Array.from({ length: COUNT }, (_, i) => `f-${i}`));
     } finally {
-      clearTimeout(timer);
-      await subscription.close();
       await client.close();
     }
-    assert.deepEqual(ids, Array.from({ length: COUNT }, (_, i) => `f-${i}`));
   });
 });

@@ -1,55 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData, type EventPosition } from '@azure/event-hubs';
+import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
 import WebSocket from 'ws';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import deviceAmqp from 'azure-iot-device-amqp';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, eventually } from './support/devices.js';
+import { receive } from './support/eventHubs.js';
 import { partitionFor } from '../src/hub/messaging/eventLogWriter.js';
 
 const { Client, Message } = device;
-
-/** Receives from one partition with the SDK's subscribe until `until` holds; returns what came. */
-async function receive(
-  client: EventHubConsumerClient,
-  partitionId: string,
-  startPosition: EventPosition,
-  until: (events: ReceivedEventData[]) => boolean,
-  options: { ownerLevel?: number; onError?: (e: Error) => void; onStarted?: () => void } = {},
-): Promise<ReceivedEventData[]> {
-  const events: ReceivedEventData[] = [];
-  let resolveDone!: () => void;
-  let rejectDone!: (e: Error) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  const subscription = client.subscribe(
-    partitionId,
-    {
-      processInitialize: async () => options.onStarted?.(),
-      processEvents: async (batch) => {
-        events.push(...batch);
-        if (until(events)) resolveDone();
-      },
-      processError: async (err) => {
-        if (options.onError) options.onError(err);
-        else rejectDone(err);
-      },
-    },
-    { startPosition, maxWaitTimeInSeconds: 1, ownerLevel: options.ownerLevel },
-  );
-  const timer = setTimeout(() => rejectDone(new Error(`timed out with ${events.length} events`)), 15_000);
-  try {
-    await done;
-  } finally {
-    clearTimeout(timer);
-    await subscription.close();
-  }
-  return events;
-}
 
 describe('built-in Event Hub-compatible endpoint through the unmodified @azure/event-hubs', () => {
   let t: TestHub;
