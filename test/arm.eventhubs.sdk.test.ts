@@ -5,8 +5,9 @@ import { ServiceBusManagementClient } from '@azure/arm-servicebus';
 import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
-import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
+import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition } from '@azure/event-hubs';
 import { startTestHub, rawRequest, type TestHub } from './support/hub.js';
+import { receive } from './support/eventHubs.js';
 import { armEndpoint, defaultGroup, managementCredential, managementToken, subscriptionId } from './support/arm.js';
 
 async function armError(p: Promise<unknown>): Promise<{ statusCode: number; code: string; message: string }> {
@@ -23,26 +24,6 @@ async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
   return out;
-}
-
-/** The events of one partition from the start, until `count` came (or 15 s passed). */
-async function receive(client: EventHubConsumerClient, partitionId: string, count: number): Promise<ReceivedEventData[]> {
-  const events: ReceivedEventData[] = [];
-  let settle!: (e?: Error) => void;
-  const done = new Promise<void>((res, rej) => (settle = (e?: Error) => (e ? rej(e) : res())));
-  const subscription = client.subscribe(
-    partitionId,
-    { processEvents: async (batch) => void (events.push(...batch), events.length >= count && settle()), processError: async (err) => settle(err) },
-    { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 },
-  );
-  const timer = setTimeout(() => settle(new Error(`timed out with ${events.length} of ${count} events`)), 15_000);
-  try {
-    await done;
-  } finally {
-    clearTimeout(timer);
-    await subscription.close();
-  }
-  return events;
 }
 
 const noRetry = { retryOptions: { maxRetries: 0, timeoutInMs: 5000 } };
@@ -117,7 +98,7 @@ describe('Microsoft.EventHub/namespaces through the unmodified @azure/arm-eventh
     try {
       assert.deepEqual(await producer.getPartitionIds(), ['0', '1', '2']);
       await producer.sendBatch([{ body: 'one' }, { body: 'two', properties: { n: 2 } }], { partitionId: '1' });
-      const events = await receive(consumer, '1', 2);
+      const events = await receive(consumer, '1', earliestEventPosition, (got) => got.length >= 2);
       assert.deepEqual(events.map((e) => e.body), ['one', 'two']);
       assert.equal(events[1]!.properties!.n, 2);
       // The reader's rule cannot send.

@@ -9,6 +9,7 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { receiveAll } from './support/serviceBus.js';
+import { decodeAvro } from './support/avro.js';
 import { caPaths } from '../src/protocols/tls/ca.js';
 import { AzureBlobStorage } from '../src/egress/blobStorage.js';
 import { amqpClientOptions, amqpTarget } from '../src/egress/routing/amqpTarget.js';
@@ -92,22 +93,6 @@ async function rejectsWith(p: Promise<unknown>, kind: SinkError['kind'], message
   assert.equal(caught.kind, kind, caught.message);
   if (message) assert.match(caught.message, message);
   return caught;
-}
-
-/** The records of an Avro object container file, and its header's metadata. */
-async function decodeAvro(data: Buffer): Promise<{ records: any[]; codec: string; schema: any }> {
-  const decoder = new avro.streams.BlockDecoder();
-  const records: any[] = [];
-  let meta: { codec: string; schema: any } = { codec: '', schema: undefined };
-  decoder.on('metadata', (type: avro.Type, codec: string) => (meta = { codec, schema: type.schema() }));
-  const done = new Promise<void>((resolve, reject) => {
-    decoder.on('data', (r: any) => records.push(r));
-    decoder.on('end', resolve);
-    decoder.on('error', reject);
-  });
-  decoder.end(data);
-  await done;
-  return { records, ...meta };
 }
 
 describe('routing endpoint sinks through the unmodified Event Hubs, Service Bus and Blob SDKs', () => {
