@@ -14,9 +14,13 @@
  *   nonreader  one device publishing QoS 1 as fast as its socket takes it and never reading its
  *              PUBACKs (the broker's RSS shows whether it buffers them)
  *
+ * The attacker dials from an address of its own (`--attacker-address`, 127.0.0.2), as an attacker
+ * on the network would; Fleethub refuses an address whose connections keep failing
+ * (connections.addressFailureLimit) at accept, before TLS. Attempts so refused are counted apart.
+ *
  * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader]
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader] [--attacker-address 127.0.0.2]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -39,24 +43,37 @@ interface AttackJob {
   ca: string;
   seconds: number;
   username: string;
+  /** The attacker's own source address. */
+  from: string;
+}
+
+interface AttackCount {
+  /** Attempts the broker took up (handshakes done, sockets opened) or, for nonreader, bytes sent. */
+  count: number;
+  /** Connections closed before a TLS handshake (the address refused for its failures). */
+  refused: number;
 }
 
 if (!isMainThread) {
   const job = workerData as AttackJob;
   const count = await runAttack(job);
-  parentPort!.postMessage(count);
+  parentPort!.postMessage(count satisfies AttackCount);
 } else {
   await main();
 }
 
 /** The attacker (in a worker thread): runs `job.attack` for `job.seconds`; returns how many attempts (or bytes, for nonreader) it made. */
-async function runAttack(job: AttackJob): Promise<number> {
+async function runAttack(job: AttackJob): Promise<AttackCount> {
   const until = Date.now() + job.seconds * 1000;
   let attempts = 0;
+  let refused = 0;
   const tlsOpen = () =>
     new Promise<ReturnType<typeof tlsConnect> | undefined>((resolve) => {
-      const s = tlsConnect({ host: job.host, port: job.port, rejectUnauthorized: false }, () => resolve(s));
-      s.once('error', () => resolve(undefined));
+      const s = tlsConnect({ host: job.host, port: job.port, localAddress: job.from, rejectUnauthorized: false } as never, () => resolve(s));
+      s.once('error', () => {
+        refused++;
+        resolve(undefined);
+      });
     });
   const closed = (s: { once(e: 'close', f: () => void): unknown; destroyed: boolean }, ms: number) =>
     new Promise<void>((resolve) => {
@@ -72,7 +89,7 @@ async function runAttack(job: AttackJob): Promise<number> {
     const open = new Set<Socket>();
     const openOne = (i: number) => {
       if (Date.now() >= until) return;
-      const s = netConnect({ host: job.host, port: job.port }, () => {
+      const s = netConnect({ host: job.host, port: job.port, localAddress: job.from }, () => {
         attempts++;
         if (i % 2 === 0) s.write(partial);
       });
@@ -89,7 +106,7 @@ async function runAttack(job: AttackJob): Promise<number> {
     }
     await sleep(Math.max(0, until - Date.now()));
     for (const s of open) s.destroy();
-    return attempts;
+    return { count: attempts, refused: 0 };
   }
   if (job.attack === 'garbage' || job.attack === 'badauth') {
     const wrong = Buffer.alloc(32, 7).toString('base64');
@@ -115,13 +132,13 @@ async function runAttack(job: AttackJob): Promise<number> {
         for (let n = lane; Date.now() < until; n += 64) await one(n);
       }),
     );
-    return attempts;
+    return { count: attempts, refused };
   }
   if (job.attack === 'nonreader') {
     // bench-100: a device of its own, publishing without ever reading.
     const id = 'bench-100';
     const s = await tlsOpen();
-    if (!s) return 0;
+    if (!s) return { count: 0, refused };
     s.on('error', () => undefined);
     const password = job.username.includes('api-version') ? createSasToken(`${job.host}/devices/${id}`, Buffer.alloc(32, 42).toString('base64'), Math.floor(Date.now() / 1000) + 3600) : undefined;
     s.write(connectPacket(id, job.username.replace('{id}', id), password, 600));
@@ -140,10 +157,10 @@ async function runAttack(job: AttackJob): Promise<number> {
       await new Promise((r) => setTimeout(r, 1));
     }
     s.destroy();
-    return bytes;
+    return { count: bytes, refused };
   }
   await sleep(job.seconds * 1000);
-  return 0;
+  return { count: 0, refused: 0 };
 }
 
 interface Row {
@@ -166,6 +183,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader' },
       host: { type: 'string', default: '127.0.78.1' },
+      'attacker-address': { type: 'string', default: '127.0.0.2' },
     },
   });
   const DEVICES = Number(args.devices);
@@ -180,7 +198,7 @@ async function main(): Promise<void> {
     if (args.only !== 'mosquitto') {
       const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1 });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12` })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']! })));
       } finally {
         await hub.stop();
       }
@@ -188,7 +206,7 @@ async function main(): Promise<void> {
     if (args.only !== 'fleethub') {
       const mosquitto = await startMosquitto(work, HOST);
       try {
-        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => a !== 'badauth'), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}' })));
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => a !== 'badauth'), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']! })));
       } finally {
         await mosquitto.stop();
       }
@@ -208,7 +226,7 @@ async function main(): Promise<void> {
   );
 }
 
-async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number; rate: number; seconds: number; username: string }): Promise<Row[]> {
+async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number; rate: number; seconds: number; username: string; from: string }): Promise<Row[]> {
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
   const rows: Row[] = [];
   // A warm-up phase (not reported), the baseline, each attack, and the baseline again (the machine is shared: it brackets the attacks).
@@ -217,9 +235,9 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const attack: Attack = phase === 'warmup' ? 'none' : phase;
     await sleep(attack === 'stall' ? 500 : 200);
     const latencies: number[] = [];
-    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username };
+    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from: o.from };
     const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
-    const attempts = worker ? new Promise<number>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve(0);
+    const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
     // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).
     if (worker) await sleep(1000);
     const cpu0 = cpuMicros(broker.pid);
@@ -236,10 +254,12 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
     const rss = rssKiB(broker.pid) / 1024;
     await Promise.race([Promise.all(devices.map((d) => (d.outstanding === 0 ? undefined : new Promise((r) => setTimeout(r, 3000))))), sleep(3000)]);
-    const n = await attempts;
+    const { count: n, refused } = await attempts;
     await worker?.terminate();
     latencies.sort((a, b) => a - b);
-    const attackRate = attack === 'none' ? '-' : attack === 'nonreader' ? `${(n / 2 ** 20).toFixed(1)} MiB sent` : attack === 'stall' ? `${n} opened` : `${Math.round(n / o.seconds)}/s`;
+    const refusedNote = refused > 0 ? `, ${Math.round(refused / o.seconds)}/s refused` : '';
+    const attackRate =
+      attack === 'none' ? '-' : attack === 'nonreader' ? `${(n / 2 ** 20).toFixed(1)} MiB sent` : attack === 'stall' ? `${n} opened` : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
     rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss });
     console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB`);

@@ -51,6 +51,9 @@ export async function startFuzzHub(): Promise<FuzzHub> {
     bind: host,
     logLevel: 'error',
     ports: { ...PORTS, storage: 0 },
+    // Every fuzz input comes from this machine's one address: the per-address failure limit would
+    // soon refuse them all at accept, and the parsers behind it would go unfuzzed.
+    connections: { ...defaults.connections, addressFailureLimit: 0 },
     dataDir,
   } as Config;
   const errors: LoggedError[] = [];

@@ -92,6 +92,10 @@ export interface ConnectionsConfig {
   writeBufferMaxBytes: number;
   /** What all MQTT connections together may have read and not yet committed (payload bytes + 1 KiB a message); above it they stop reading until half of it has committed. */
   ingestBufferBytes: number;
+  /** Failed connections (TLS, garbage, bad credentials) from one address within `addressFailureWindowMs` after which its connections are refused for `addressBlockMs`; 0: never. */
+  addressFailureLimit: number;
+  addressFailureWindowMs: number;
+  addressBlockMs: number;
 }
 
 export interface RoutingConfig {
@@ -207,7 +211,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
-  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
 };
 
 export class ConfigError extends Error {
@@ -247,6 +251,7 @@ export const environment: Record<string, (v: string) => ConfigInput> = {
   FLEETHUB_WRITE_BUFFER_HIGH_BYTES: (v) => ({ connections: { writeBufferHighBytes: Number(v) } }),
   FLEETHUB_WRITE_BUFFER_MAX_BYTES: (v) => ({ connections: { writeBufferMaxBytes: Number(v) } }),
   FLEETHUB_INGEST_BUFFER_BYTES: (v) => ({ connections: { ingestBufferBytes: Number(v) } }),
+  FLEETHUB_ADDRESS_FAILURE_LIMIT: (v) => ({ connections: { addressFailureLimit: Number(v) } }),
 };
 
 /**
@@ -423,7 +428,8 @@ export function check(input: unknown, source: string): ConfigInput {
     if (typeof o.connections !== 'object' || o.connections === null || Array.isArray(o.connections)) fail(`'connections' must be an object`);
     for (const [k, v] of Object.entries(o.connections as Record<string, unknown>)) {
       if (!(k in defaults.connections)) fail(`unknown setting 'connections.${k}' (known: ${Object.keys(defaults.connections).join(', ')})`);
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 1)) fail(`'connections.${k}' must be a number of at least 1`);
+      const least = k === 'addressFailureLimit' ? 0 : 1;
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < least)) fail(`'connections.${k}' must be a number of at least ${least}`);
     }
   }
   if (o.hubs !== undefined) checkHubList(o.hubs, fail);

@@ -9,6 +9,7 @@ import { AmqpEndpoint, type AmqpHub } from '../protocols/amqp/server.js';
 import type { MqttSessions } from '../protocols/mqtt/server.js';
 import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../protocols/tls/peerChain.js';
 import { defaults, type ConnectionsConfig } from '../config/index.js';
+import { AddressFailures } from '../protocols/addressFailures.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -62,11 +63,24 @@ export class Front {
   private readonly https: HttpsServer;
   private readonly mqtts: Server;
   private readonly amqps: Server;
+  /** Failed connections per remote address; an address with too many is refused for a while. */
+  readonly failures: AddressFailures;
   ports = { https: 0, mqtt: 0, amqp: 0, amqpEmulator: 0 };
 
   private constructor(private readonly options: FrontOptions) {
     const logger = options.logger;
-    const limits = options.connections ?? defaults.connections;
+    const limits = { ...defaults.connections, ...options.connections };
+    this.failures = new AddressFailures(
+      { failures: limits.addressFailureLimit, windowMs: limits.addressFailureWindowMs, blockMs: limits.addressBlockMs },
+      (address, failures) => logger.warn({ address, failures, blockMs: limits.addressBlockMs }, 'connections from this address are refused for a while: too many failed connections (TLS, garbage, bad credentials)'),
+    );
+    // A TLS socket whose peer reset it mid-handshake no longer knows its address; the TCP socket
+    // under it (read once at accept, which caches it) still does.
+    const failed = (socket: Socket) => this.failures.failed(socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress);
+    const failedLater = (socket: Socket) => {
+      const address = socket.remoteAddress;
+      return () => this.failures.failed(address);
+    };
     const tlsOptions = {
       // Node's default is two minutes: long enough for a few thousand stalled sockets to pile up.
       handshakeTimeout: limits.handshakeTimeoutMs,
@@ -121,15 +135,20 @@ export class Front {
 
     this.mqtts = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => {
       const hub = this.hubFor(serverName(socket));
-      if (hub) hub.mqtt.acceptTls(socket);
+      if (hub) hub.mqtt.acceptTls(socket, failedLater(socket));
       else socket.destroy();
     });
-    this.amqps = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => this.amqp.acceptSocket(socket, serverName(socket)));
+    this.amqps = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => this.amqp.acceptSocket(socket, serverName(socket), failedLater(socket)));
     for (const server of [this.https, this.mqtts, this.amqps]) {
+      // An address blocked for its failures is cut before the TLS server sees the socket.
+      server.prependListener('connection', (socket: Socket) => {
+        if (this.failures.isBlocked(socket.remoteAddress)) socket.destroy();
+      });
       // A plain TLS server only reports a failed or timed-out handshake (the HTTPS one also destroys
       // the socket): without the destroy, a socket stalled in its handshake would be held for good.
       server.on('tlsClientError', (e, socket) => {
         logger.debug({ err: e }, 'TLS handshake failed');
+        failed(socket);
         socket.destroy();
       });
     }

@@ -67,6 +67,8 @@ export class AmqpEndpoint {
   /** The hub (WebSocket) or the TLS server name a connection came with, before it opened. */
   private readonly given = new WeakMap<Connection, { hub?: AmqpHub; name?: string }>();
   private readonly refused = new WeakSet<Connection>();
+  /** Counts a connection against its address's failures (malformed frames, no open in time, a bad SASL token). */
+  private readonly failedOf = new WeakMap<Connection, () => void>();
   /** Connections on TCP/TLS sockets not yet closed, opened or not (close cuts them all). */
   private readonly accepted = new Set<Connection>();
 
@@ -100,14 +102,16 @@ export class AmqpEndpoint {
 
   /**
    * A connection on an AMQPS (TLS, handshake done) or plain AMQP listener. `serverName`: the TLS
-   * SNI it gave, which names its hub; without one, the open frame's hostname does.
+   * SNI it gave, which names its hub; without one, the open frame's hostname does. `failed` counts
+   * the connection against its address when it proves to be garbage or brings a bad SASL token.
    */
-  acceptSocket(socket: Socket, serverName?: string): void {
+  acceptSocket(socket: Socket, serverName?: string, failed?: () => void): void {
     const tls = 'encrypted' in socket;
     // tcp_no_delay: without it Nagle holds each small frame (a disposition, one transfer) until the
     // peer's delayed ACK, tens of milliseconds per round trip of a request-response pattern.
     const connection = this.container.create_connection({ container_id: this.options.hostName, idle_time_out: 240_000, tcp_no_delay: true, ...(tls ? { transport: 'tls' } : {}) } as never);
     this.given.set(connection, serverName ? { name: serverName } : {});
+    if (failed) this.failedOf.set(connection, failed);
     guardConnection(connection);
     connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
@@ -117,7 +121,9 @@ export class AmqpEndpoint {
     if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
     const opening = this.options.connectTimeoutMs
       ? setTimeout(() => {
-          if (!connection.is_remote_open()) socket.destroy();
+          if (connection.is_remote_open()) return;
+          failed?.();
+          socket.destroy();
         }, this.options.connectTimeoutMs).unref()
       : undefined;
     socket.once('close', () => {
@@ -130,6 +136,8 @@ export class AmqpEndpoint {
   /** AMQP's way to refuse bad bytes: open (if not yet sent) then close with the error, written now, before rhea ends the socket. */
   private refuseMalformed(connection: Connection, e: Error): void {
     this.options.logger.debug({ err: e }, 'AMQP framing error');
+    this.failedOf.get(connection)?.();
+    this.failedOf.delete(connection);
     const raw = connection as unknown as { open(): void; _process(): void; output(): void; is_closed(): boolean; is_open(): boolean };
     try {
       if (raw.is_closed()) return;
@@ -196,7 +204,10 @@ export class AmqpEndpoint {
       );
     } else if (plain) {
       // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
-      void state.claims.put(undefined, plain.token).catch(() => connection.close(amqpErrors.unauthorized('Invalid SASL token')));
+      void state.claims.put(undefined, plain.token).catch(() => {
+        this.failedOf.get(connection)?.();
+        connection.close(amqpErrors.unauthorized('Invalid SASL token'));
+      });
     }
     return state;
   }

@@ -18,9 +18,11 @@ export function mayBeConnect(chunk: Buffer): boolean {
   return true;
 }
 
-/** Closes `stream` unless what it sends first may be a CONNECT (see mayBeConnect). */
-export function refuseNonConnect(stream: NodeJS.ReadableStream & { destroy(): void }): void {
+/** Closes `stream` unless what it sends first may be a CONNECT (see mayBeConnect); `failed` is told when it does. */
+export function refuseNonConnect(stream: NodeJS.ReadableStream & { destroy(): void }, failed?: () => void): void {
   stream.once('data', (chunk: Buffer) => {
-    if (!mayBeConnect(chunk)) stream.destroy();
+    if (mayBeConnect(chunk)) return;
+    failed?.();
+    stream.destroy();
   });
 }

@@ -11,6 +11,8 @@ import type { IngestBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Refused CONNECTs of the whole process: a flood of bad credentials logs a line a minute. */
 const refusals = new RefusalLog();
 
@@ -25,6 +27,12 @@ export const MAX_KEEPALIVE_SECONDS = 1177;
 const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
+/**
+ * PUBLISHes one connection may hand the hub in one event-loop turn. A device that floods (or never
+ * reads its PUBACKs) delivers hundreds per read; past this many the rest of its read waits for the
+ * next turn, so that one connection cannot make every other device's commit and PUBACK wait behind it.
+ */
+export const MAX_PUBLISHES_PER_TURN = 64;
 /** Packets a device may pipeline behind CONNECT while it is being authenticated. */
 const MAX_EARLY_PACKETS = 100;
 
@@ -74,8 +82,10 @@ export class MqttSession implements DeviceSession {
   private heldByBudget = false;
   private readonly resumeFromBudget = () => {
     this.heldByBudget = false;
-    if (!this.paused && this.state !== 'closed') this.stream.resume();
+    this.resumeReading();
   };
+  /** The rest of a read past MAX_PUBLISHES_PER_TURN, handled in the next turn (reading is paused meanwhile). */
+  private deferred?: Buffer;
   private readonly closeListeners: (() => void)[] = [];
   /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
   private will?: { topic: string; payload: Buffer };
@@ -91,23 +101,50 @@ export class MqttSession implements DeviceSession {
     private readonly context: SessionContext,
     private readonly clientCertificate: () => ClientCertificate | undefined,
     private readonly remote: string,
+    /** Counts this connection against its address's failures (garbage, bad credentials, no CONNECT). */
+    private readonly failed?: () => void,
   ) {
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
-    this.parser.on('error', (e: Error) => this.close(`malformed packet: ${e.message}`));
-    stream.on('data', (chunk: Buffer) => {
-      if (this.state === 'closed' || this.state === 'refused') return;
-      if (this.state === 'connected' && this.parserIdle()) {
-        chunk = this.fastPublishes(chunk);
-        if (chunk.length === 0 || this.state !== 'connected') return;
-      }
-      this.parser.parse(chunk);
-      // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
-      const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
-      if (declared > MAX_PACKET_BYTES) this.close(`packet of ${declared} bytes exceeds the limit`);
-    });
+    this.parser.on('error', (e: Error) => this.fail(`malformed packet: ${e.message}`));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
-    this.armTimer(context.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 'no CONNECT in time');
+    this.armTimer(context.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 'no CONNECT in time', true);
+  }
+
+  /** Closes for a fault of the peer's; before CONNACK it counts against the peer's address. */
+  private fail(reason: string): void {
+    if (this.state === 'awaitingConnect' || this.state === 'authenticating') this.failed?.();
+    this.close(reason);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed' || this.state === 'refused') return;
+    if (this.state === 'connected' && this.parserIdle()) {
+      chunk = this.fastPublishes(chunk);
+      if (chunk.length === 0 || this.state !== 'connected' || this.deferred) return;
+    }
+    this.parser.parse(chunk);
+    // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
+    const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
+    if (declared > MAX_PACKET_BYTES) this.fail(`packet of ${declared} bytes exceeds the limit`);
+  }
+
+  /** Leaves the rest of a read for the next turn (after this turn's commit, queued before it). */
+  private defer(rest: Buffer): void {
+    this.deferred = rest;
+    this.stream.pause();
+    setImmediate(() => {
+      const chunk = this.deferred!;
+      this.deferred = undefined;
+      this.onData(chunk);
+      if (!this.deferred) this.resumeReading();
+    });
+  }
+
+  /** Reads again unless something else still holds reading: pending PUBACKs, the ingest budget, a deferred read. */
+  private resumeReading(): void {
+    if (!this.paused && !this.heldByBudget && !this.deferred && this.state !== 'closed') this.stream.resume();
   }
 
   /**
@@ -171,7 +208,7 @@ export class MqttSession implements DeviceSession {
   private onPacket(packet: Packet): void {
     if (this.state === 'closed' || this.state === 'refused') return;
     if (this.state === 'awaitingConnect') {
-      if (packet.cmd !== 'connect') return this.close(`expected CONNECT, got ${packet.cmd.toUpperCase()}`);
+      if (packet.cmd !== 'connect') return this.fail(`expected CONNECT, got ${packet.cmd.toUpperCase()}`);
       this.state = 'authenticating';
       this.connect(packet).catch((e) => {
         this.log.error({ err: e }, 'CONNECT failed');
@@ -181,7 +218,7 @@ export class MqttSession implements DeviceSession {
       return;
     }
     if (this.state === 'authenticating') {
-      if (this.early.push(packet) > MAX_EARLY_PACKETS) this.close('too many packets before CONNACK');
+      if (this.early.push(packet) > MAX_EARLY_PACKETS) this.fail('too many packets before CONNACK');
       return;
     }
     this.dispatch(packet);
@@ -265,6 +302,8 @@ export class MqttSession implements DeviceSession {
 
   private refuse(code: ConnackCode, reason: string): void {
     refusals.note(this.log, { code, reason }, 'CONNECT refused');
+    // The hub's own trouble (server unavailable) is not the peer's failure.
+    if (code !== ConnackCode.ServerUnavailable) this.failed?.();
     this.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
     this.state = 'refused';
     // Let the CONNACK reach the device before the connection closes (but not wait on it forever).
@@ -355,7 +394,12 @@ export class MqttSession implements DeviceSession {
    */
   private fastPublishes(chunk: Buffer): Buffer {
     let at = 0;
+    let taken = 0;
     while (at < chunk.length && this.state === 'connected') {
+      if (taken === MAX_PUBLISHES_PER_TURN) {
+        this.defer(chunk.subarray(at));
+        return EMPTY;
+      }
       const flags = chunk[at]!;
       if (flags !== 0x32 && flags !== 0x30) break;
       // Remaining length: 1 to 4 bytes of 7 bits.
@@ -390,6 +434,7 @@ export class MqttSession implements DeviceSession {
       };
       if (qos === 1) packet.messageId = chunk.readUInt16BE(i + 2 + topicLength);
       at = i + length;
+      taken++;
       this.onPacket(packet);
     }
     return at === 0 ? chunk : chunk.subarray(at);
@@ -414,7 +459,7 @@ export class MqttSession implements DeviceSession {
     }
     if (this.paused && this.acks.length < MAX_PENDING_ACKS / 2) {
       this.paused = false;
-      if (!this.heldByBudget) this.stream.resume();
+      this.resumeReading();
     }
   }
 
@@ -534,9 +579,9 @@ export class MqttSession implements DeviceSession {
     this.keepAliveTimer.unref();
   }
 
-  private armTimer(ms: number, reason: string): void {
+  private armTimer(ms: number, reason: string, peersFault = false): void {
     clearTimeout(this.keepAliveTimer);
-    this.keepAliveTimer = setTimeout(() => this.close(reason), ms);
+    this.keepAliveTimer = setTimeout(() => (peersFault ? this.fail(reason) : this.close(reason)), ms);
     this.keepAliveTimer.unref();
   }
 }

@@ -1,0 +1,110 @@
+/**
+ * An address whose connections keep failing (garbage after TLS, bad credentials, failed TLS
+ * handshakes, malformed AMQP) is refused for a while: its new connections are closed as they are
+ * accepted, before any TLS work, on every listener of the address. Devices on other addresses
+ * are not touched, and the address is served again once the block ends
+ * (connections.addressFailureLimit / addressFailureWindowMs / addressBlockMs).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { defaults, loadConfig } from '../src/config/index.js';
+import { startTestHub, type TestHub } from './support/hub.js';
+import { createDevice } from './support/devices.js';
+import { deviceToken } from './support/rawMqtt.js';
+import mqttPacket from 'mqtt-packet';
+import { tmpdir } from 'node:os';
+
+const LIMIT = 5;
+const BLOCK_MS = 1500;
+
+/** The hub answers the client's TLS handshake from `localAddress` (true), or cuts it unanswered (false). */
+function handshakes(host: string, port: number, localAddress: string): Promise<TLSSocket | undefined> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ host, port, localAddress } as never, () => resolve(s));
+    s.once('error', () => resolve(undefined));
+    s.once('close', () => resolve(undefined));
+  });
+}
+
+/** CONNECT over a TLS connection from `localAddress`; the CONNACK's return code. */
+async function connack(host: string, localAddress: string, deviceId: string, password: string): Promise<number> {
+  const s = await handshakes(host, 8883, localAddress);
+  assert.ok(s, `TLS from ${localAddress} was refused`);
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const code = new Promise<number>((resolve, reject) => {
+    parser.on('packet', (p) => p.cmd === 'connack' && resolve(p.returnCode!));
+    s.on('data', (b: Buffer) => parser.parse(b));
+    s.once('close', () => reject(new Error('closed without CONNACK')));
+  });
+  s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: deviceId, keepalive: 60, username: `${host}/${deviceId}/?api-version=2021-04-12`, password: Buffer.from(password) }));
+  try {
+    return await code;
+  } finally {
+    s.destroy();
+  }
+}
+
+/** Sends `bytes` after TLS and waits for the hub to close the connection. */
+async function sendsGarbage(host: string, port: number, localAddress: string, bytes: Buffer): Promise<void> {
+  const s = await handshakes(host, port, localAddress);
+  assert.ok(s, `TLS from ${localAddress} to ${port} was refused`);
+  s.on('error', () => undefined);
+  s.resume();
+  await new Promise<void>((resolve) => {
+    s.once('close', () => resolve());
+    s.write(bytes);
+  });
+}
+
+describe('an address whose connections keep failing is refused for a while', () => {
+  let t: TestHub;
+  let key: string;
+  before(async () => {
+    t = await startTestHub({ connections: { ...defaults.connections, addressFailureLimit: LIMIT, addressFailureWindowMs: 10_000, addressBlockMs: BLOCK_MS } });
+    key = (await createDevice(t, 'steady')).key;
+  });
+  after(() => t.close());
+
+  test('garbage after TLS: at the limit the address is cut before TLS on every listener, others are served, and the block ends', async () => {
+    for (let i = 0; i < LIMIT - 1; i++) await sendsGarbage(t.host, 8883, '127.0.0.11', Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    // Under the limit: still served.
+    assert.equal(await connack(t.host, '127.0.0.11', 'steady', deviceToken(t.host, 'steady', key)), 0);
+    await sendsGarbage(t.host, 8883, '127.0.0.11', Buffer.from([0xff, 0xff, 0xff]));
+    // Blocked: no TLS handshake on MQTT, AMQP or HTTPS; a plain TCP connection is accepted and cut.
+    for (const port of [8883, 5671, 443]) assert.equal(await handshakes(t.host, port, '127.0.0.11'), undefined, `port ${port} still answers TLS`);
+    // Another address is not touched.
+    assert.equal(await connack(t.host, '127.0.0.12', 'steady', deviceToken(t.host, 'steady', key)), 0);
+    await new Promise((r) => setTimeout(r, BLOCK_MS + 200));
+    assert.equal(await connack(t.host, '127.0.0.11', 'steady', deviceToken(t.host, 'steady', key)), 0);
+  });
+
+  test('bad credentials count (CONNACK 5 each), successful connections do not', async () => {
+    for (let i = 0; i < 2 * LIMIT; i++) assert.equal(await connack(t.host, '127.0.0.13', 'steady', deviceToken(t.host, 'steady', key)), 0);
+    const wrong = deviceToken(t.host, 'steady', Buffer.alloc(32, 1).toString('base64'));
+    for (let i = 0; i < LIMIT; i++) assert.equal(await connack(t.host, '127.0.0.13', 'steady', wrong), 5);
+    assert.equal(await handshakes(t.host, 8883, '127.0.0.13'), undefined);
+  });
+
+  test('failed TLS handshakes and malformed AMQP count against the same address', async () => {
+    const raw = (bytes: Buffer) =>
+      new Promise<void>((resolve) => {
+        const s = netConnect({ host: t.host, port: 5671, localAddress: '127.0.0.14' }, () => s.end(bytes));
+        s.on('error', () => undefined);
+        s.once('close', () => resolve());
+        s.resume();
+      });
+    for (let i = 0; i < 2; i++) await raw(Buffer.from('not a TLS ClientHello'));
+    for (let i = 0; i < LIMIT - 2; i++) await sendsGarbage(t.host, 5671, '127.0.0.14', Buffer.from('AMQP\x09\x09\x09\x09 and then garbage'));
+    assert.equal(await handshakes(t.host, 8883, '127.0.0.14'), undefined);
+    assert.ok(await handshakes(t.host, 8883, '127.0.0.15'));
+  });
+
+  test('the settings: 0 turns the limit off, a negative one is refused', () => {
+    assert.equal(loadConfig({ cwd: tmpdir(), env: {} }).connections.addressFailureLimit, 100);
+    assert.equal(loadConfig({ cwd: tmpdir(), env: { FLEETHUB_ADDRESS_FAILURE_LIMIT: '0' } }).connections.addressFailureLimit, 0);
+    assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { addressFailureLimit: -1 } } }), /'connections.addressFailureLimit' must be a number of at least 0/);
+    assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { addressBlockMs: 0 } } }), /'connections.addressBlockMs' must be a number of at least 1/);
+  });
+});
