@@ -14,7 +14,7 @@
  *   nonreader  one device publishing QoS 1 as fast as its socket takes it and never reading its
  *              PUBACKs (the broker's RSS shows whether it buffers them)
  *
- * The attacker dials from an address of its own (`--attacker-address`, 127.0.0.2), as an attacker
+ * The attacker dials from an address of its own (`--attacker-address`, 127.0.0.2, the next one for each following attack), as an attacker
  * on the network would; Fleethub refuses an address whose connections keep failing
  * (connections.addressFailureLimit) at accept, before TLS. Attempts so refused are counted apart.
  *
@@ -235,7 +235,10 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const attack: Attack = phase === 'warmup' ? 'none' : phase;
     await sleep(attack === 'stall' ? 500 : 200);
     const latencies: number[] = [];
-    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from: o.from };
+    // Each attack from an address of its own: one refused for an earlier attack's failures would
+    // make the next attack look cheap.
+    const from = o.from.replace(/\d+$/, (last) => String(Number(last) + Math.max(0, attacks.indexOf(attack))));
+    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from };
     const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
     const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
     // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).

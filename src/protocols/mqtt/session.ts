@@ -11,8 +11,6 @@ import type { IngestBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 
-const EMPTY = Buffer.alloc(0);
-
 /** Refused CONNECTs of the whole process: a flood of bad credentials logs a line a minute. */
 const refusals = new RefusalLog();
 
@@ -32,7 +30,7 @@ const MAX_PENDING_ACKS = 1000;
  * reads its PUBACKs) delivers hundreds per read; past this many the rest of its read waits for the
  * next turn, so that one connection cannot make every other device's commit and PUBACK wait behind it.
  */
-export const MAX_PUBLISHES_PER_TURN = 64;
+export const MAX_PUBLISHES_PER_TURN = 32;
 /** Packets a device may pipeline behind CONNECT while it is being authenticated. */
 const MAX_EARLY_PACKETS = 100;
 
@@ -86,6 +84,8 @@ export class MqttSession implements DeviceSession {
   };
   /** The rest of a read past MAX_PUBLISHES_PER_TURN, handled in the next turn (reading is paused meanwhile). */
   private deferred?: Buffer;
+  /** A packet split across reads: the reads so far, and how many bytes it needs in all (header included). */
+  private partial?: { parts: Buffer[]; bytes: number; need: number };
   private readonly closeListeners: (() => void)[] = [];
   /** The Will from CONNECT: sent as telemetry if the connection ends without DISCONNECT. */
   private will?: { topic: string; payload: Buffer };
@@ -118,16 +118,67 @@ export class MqttSession implements DeviceSession {
     this.close(reason);
   }
 
+  /**
+   * Frames what the device sent into packets: complete QoS 0/1 PUBLISHes are decoded here (the hot
+   * path), anything else is handed to mqtt-packet one whole packet at a time, so that its checks
+   * apply and it never holds a partial packet. A packet split across reads waits in `partial`.
+   * At most MAX_PUBLISHES_PER_TURN packets are taken per read; the rest waits for the next turn.
+   */
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'refused') return;
-    if (this.state === 'connected' && this.parserIdle()) {
-      chunk = this.fastPublishes(chunk);
-      if (chunk.length === 0 || this.state !== 'connected' || this.deferred) return;
+    // Reading is paused while a read waits for its turn; anything that still arrives goes behind it.
+    if (this.deferred) {
+      this.deferred = Buffer.concat([this.deferred, chunk]);
+      return;
     }
-    this.parser.parse(chunk);
-    // The parser buffers a packet until complete; refuse an oversize one as soon as its length is known.
-    const declared = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (declared > MAX_PACKET_BYTES) this.fail(`packet of ${declared} bytes exceeds the limit`);
+    if (this.partial) {
+      const partial = this.partial;
+      partial.parts.push(chunk);
+      partial.bytes += chunk.length;
+      if (partial.bytes < partial.need) return;
+      this.partial = undefined;
+      chunk = partial.parts.length === 1 ? partial.parts[0]! : Buffer.concat(partial.parts, partial.bytes);
+    }
+    let at = 0;
+    let taken = 0;
+    while (at < chunk.length && this.reading()) {
+      // Fixed header: the type and flags byte, then a remaining length of 1 to 4 bytes of 7 bits.
+      let length = 0;
+      let i = at + 1;
+      let shift = 1;
+      let done = false;
+      for (; i < chunk.length && i < at + 5; i++) {
+        const b = chunk[i]!;
+        length += (b & 0x7f) * shift;
+        shift *= 128;
+        if ((b & 0x80) === 0) {
+          done = true;
+          i++;
+          break;
+        }
+      }
+      if (!done && i === at + 5) return this.fail('malformed packet: remaining length longer than 4 bytes');
+      if (length > MAX_PACKET_BYTES) return this.fail(`packet of ${length} bytes exceeds the limit`);
+      // Incomplete (header or body): kept until the rest arrives; a short tail is copied so that it
+      // does not hold the whole read's buffer.
+      const end = i + length;
+      if (!done || end > chunk.length) {
+        const tail = chunk.length - at < 1024 ? Buffer.from(chunk.subarray(at)) : chunk.subarray(at);
+        this.partial = { parts: [tail], bytes: tail.length, need: done ? end - at : tail.length + 1 };
+        return;
+      }
+      if (taken === MAX_PUBLISHES_PER_TURN) return this.defer(chunk.subarray(at));
+      taken++;
+      const flags = chunk[at]!;
+      if ((flags === 0x32 || flags === 0x30) && this.state === 'connected' && length >= 2) this.fastPublish(chunk, at, i, end);
+      else this.parser.parse(chunk.subarray(at, end));
+      at = end;
+    }
+  }
+
+  /** Whether what the device sends is still read (not once closed or refused). */
+  private reading(): boolean {
+    return this.state !== 'closed' && this.state !== 'refused';
   }
 
   /** Leaves the rest of a read for the next turn (after this turn's commit, queued before it). */
@@ -380,64 +431,32 @@ export class MqttSession implements DeviceSession {
     );
   }
 
-  /** The parser holds no partial packet (its buffer list is empty and it waits for a header). */
-  private parserIdle(): boolean {
-    const p = this.parser as unknown as { _list: { length: number }; _stateCounter: number };
-    return p._list.length === 0 && p._stateCounter === 0;
-  }
-
   /**
-   * The hot path: complete PUBLISH packets (QoS 0 or 1, no DUP or RETAIN flag) at the start of a
-   * chunk are decoded here, as mqtt-packet would decode them, without its buffer list, debug
-   * calls and state machine. Returns what is left (from the first packet it does not take, or a
-   * partial one) for mqtt-packet to parse, so anything unusual gets the parser's own checks.
+   * The hot path: a complete PUBLISH (QoS 0 or 1, no DUP or RETAIN flag) in chunk[at, end), its
+   * variable header from `start`, decoded as mqtt-packet would decode it, without its buffer list,
+   * debug calls and state machine. One whose topic runs past its end goes to mqtt-packet, whose
+   * error closes the connection.
    */
-  private fastPublishes(chunk: Buffer): Buffer {
-    let at = 0;
-    let taken = 0;
-    while (at < chunk.length && this.state === 'connected') {
-      if (taken === MAX_PUBLISHES_PER_TURN) {
-        this.defer(chunk.subarray(at));
-        return EMPTY;
-      }
-      const flags = chunk[at]!;
-      if (flags !== 0x32 && flags !== 0x30) break;
-      // Remaining length: 1 to 4 bytes of 7 bits.
-      let length = 0;
-      let i = at + 1;
-      let shift = 1;
-      let done = false;
-      for (; i < chunk.length && i < at + 5; i++) {
-        const b = chunk[i]!;
-        length += (b & 0x7f) * shift;
-        shift *= 128;
-        if ((b & 0x80) === 0) {
-          done = true;
-          i++;
-          break;
-        }
-      }
-      if (!done || length > MAX_PACKET_BYTES || chunk.length - i < length) break;
-      const qos = flags === 0x32 ? 1 : 0;
-      if (length < 2) break;
-      const topicLength = chunk.readUInt16BE(i);
-      const payloadStart = i + 2 + topicLength + (qos === 1 ? 2 : 0);
-      if (payloadStart > i + length) break;
-      const packet: IPublishPacket = {
-        cmd: 'publish',
-        retain: false,
-        qos,
-        dup: false,
-        length,
-        topic: chunk.toString('utf8', i + 2, i + 2 + topicLength),
-        payload: chunk.subarray(payloadStart, i + length),
-      };
-      if (qos === 1) packet.messageId = chunk.readUInt16BE(i + 2 + topicLength);
-      at = i + length;
-      taken++;
-      this.onPacket(packet);
+  private fastPublish(chunk: Buffer, at: number, start: number, end: number): void {
+    const qos = chunk[at] === 0x32 ? 1 : 0;
+    const length = end - start;
+    const topicLength = chunk.readUInt16BE(start);
+    const payloadStart = start + 2 + topicLength + (qos === 1 ? 2 : 0);
+    if (payloadStart > end) {
+      this.parser.parse(chunk.subarray(at, end));
+      return;
     }
-    return at === 0 ? chunk : chunk.subarray(at);
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      retain: false,
+      qos,
+      dup: false,
+      length,
+      topic: chunk.toString('utf8', start + 2, start + 2 + topicLength),
+      payload: chunk.subarray(payloadStart, end),
+    };
+    if (qos === 1) packet.messageId = chunk.readUInt16BE(start + 2 + topicLength);
+    this.onPacket(packet);
   }
 
   /** The PUBACKs whose turn has come (in order), in one write: each is 4 fixed bytes, written without mqtt-packet. */
