@@ -1,3 +1,4 @@
+import { pooledRheaWriters } from './rheaWriter.js';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
@@ -76,6 +77,7 @@ export class AmqpEndpoint {
     // Nothing is accepted implicitly: a message is accepted only once what it asked for is committed.
     // No credit on a receiving link until its family has set it up (see route).
     guardRhea();
+    pooledRheaWriters();
     const container = rhea.create_container({ id: options.hostName, autoaccept: false, credit_window: 0 } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
