@@ -1,4 +1,4 @@
-import { IngestBudget } from './protocols/mqtt/ingestBudget.js';
+import { IngestBudget, TurnBudget } from './protocols/mqtt/ingestBudget.js';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -452,6 +452,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       connectTimeoutMs: config.connections.connectTimeoutMs,
       writeBuffer: { highBytes: config.connections.writeBufferHighBytes, maxBytes: config.connections.writeBufferMaxBytes },
       ingestBudget: new IngestBudget(config.connections.ingestBufferBytes),
+      turnBudget: new TurnBudget(config.connections.packetsPerTurn),
     });
     mqtt.acceptWebSockets(http.server);
 

@@ -51,3 +51,58 @@ export class IngestBudget {
     return this.inFlight;
   }
 }
+
+/**
+ * How many MQTT packets all connections together are handled in one event-loop turn
+ * (config `connections.packetsPerTurn`). An overloaded hub otherwise handles every read that is
+ * ready in one turn: with 10,000 devices sending faster than it commits, turns (and so the delay
+ * of every timer, keep-alive, method call and commit) grew to seconds (bench:soak). Past the
+ * budget, a connection's read waits in a queue, reading paused (TCP holds the device back), and
+ * the queue is served first come, first served at the start of the next turns.
+ */
+export class TurnBudget {
+  private left: number;
+  private readonly queue: (() => void)[] = [];
+  private armed = false;
+  private draining = false;
+
+  constructor(readonly perTurn: number) {
+    this.left = perTurn;
+  }
+
+  /** Whether one more packet may be handled in this turn (not while reads are queued ahead of it). */
+  take(): boolean {
+    if (this.left <= 0 || (this.queue.length > 0 && !this.draining)) return false;
+    this.left--;
+    this.arm();
+    return true;
+  }
+
+  /** Queues `resume` (a connection's held read) for a coming turn. */
+  wait(resume: () => void): void {
+    this.queue.push(resume);
+    this.arm();
+  }
+
+  /** Reads queued (for tests and stats). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  private arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    setImmediate(() => {
+      this.armed = false;
+      this.left = this.perTurn;
+      this.draining = true;
+      try {
+        // Each resumed read takes from the new turn's budget, and queues again behind the others if it runs out.
+        for (let n = this.queue.length; n > 0 && this.left > 0; n--) this.queue.shift()!();
+      } finally {
+        this.draining = false;
+      }
+      if (this.queue.length > 0) this.arm();
+    });
+  }
+}

@@ -7,7 +7,7 @@ import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectC
 import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
-import type { IngestBudget } from './ingestBudget.js';
+import type { IngestBudget, TurnBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 
@@ -45,6 +45,8 @@ export interface SessionContext extends ConnectContext {
   connectTimeoutMs?: number;
   /** Shared by every connection of the listener(s): bounds what all of them hold unsettled. */
   ingestBudget?: IngestBudget;
+  /** Shared by every connection of the hub: bounds the packets handled per event-loop turn. */
+  turnBudget?: TurnBudget;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -167,7 +169,7 @@ export class MqttSession implements DeviceSession {
         this.partial = { parts: [tail], bytes: tail.length, need: done ? end - at : tail.length + 1 };
         return;
       }
-      if (taken === MAX_PUBLISHES_PER_TURN) return this.defer(chunk.subarray(at));
+      if (taken === MAX_PUBLISHES_PER_TURN || this.context.turnBudget?.take() === false) return this.defer(chunk.subarray(at));
       taken++;
       const flags = chunk[at]!;
       if ((flags === 0x32 || flags === 0x30) && this.state === 'connected' && length >= 2) this.fastPublish(chunk, at, i, end);
@@ -181,16 +183,18 @@ export class MqttSession implements DeviceSession {
     return this.state !== 'closed' && this.state !== 'refused';
   }
 
-  /** Leaves the rest of a read for the next turn (after this turn's commit, queued before it). */
+  /** Leaves the rest of a read for a coming turn, in the hub's queue of held reads (see TurnBudget). */
   private defer(rest: Buffer): void {
     this.deferred = rest;
     this.stream.pause();
-    setImmediate(() => {
+    const resume = () => {
       const chunk = this.deferred!;
       this.deferred = undefined;
       this.onData(chunk);
       if (!this.deferred) this.resumeReading();
-    });
+    };
+    if (this.context.turnBudget) this.context.turnBudget.wait(resume);
+    else setImmediate(resume);
   }
 
   /** Reads again unless something else still holds reading: pending PUBACKs, the ingest budget, a deferred read. */
