@@ -498,7 +498,7 @@ async function main(): Promise<void> {
     console.log(`PUBACK p99 (median of the interval p99s): first third ${pubFirst.toFixed(1)} ms, last third ${pubLast.toFixed(1)} ms; event-loop delay p99 median ${p(loopP99s, 0.5).toFixed(1)} ms, worst ${Math.max(...loopP99s).toFixed(1)} ms; max consumer lag ${lagMax}`);
     console.log(`Hub CPU ${mean(rows.map((r) => r.hubCpu)).toFixed(0)} % on average (${((mean(rows.map((r) => r.hubCpu)) * 10_000) / Math.max(1, rate)).toFixed(0)} µs per message); load generators ${mean(rows.map((r) => r.genCpu)).toFixed(0)} %, consumer ${mean(rows.map((r) => r.consCpu)).toFixed(0)} %; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const verdicts = [
-      [v.missing === 0 && unackedCount === 0, `every acknowledged message received (${v.missing} missing)`],
+      [v.missing === 0 && unackedCount === 0, `every message sent was acknowledged (${unackedCount} not) and every acknowledged one received (${v.missing} missing)`],
       [v.duplicated === 0, `no duplicates (${v.duplicated})`],
       [rate >= 0.98 * DEVICES * RATE, `sustained ${DEVICES * RATE} msgs/s (${rate.toFixed(0)})`],
       [rssLast - rssFirst <= Math.max(20, 0.1 * rssFirst), `RSS flat: +${(rssLast - rssFirst).toFixed(1)} MiB first→last third (limit max(20 MiB, 10 %))`],
