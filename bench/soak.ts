@@ -3,7 +3,7 @@
  * endpoint; is everything flat, and does every acknowledged message arrive?
  *
  *   npm run bench:soak -- [--devices 10000] [--rate-per-device 1] [--minutes 30] [--sample-seconds 10]
- *                         [--generators N] [--payload 256] [--host 127.0.77.30] [--retention-hours H]
+ *                         [--generators N] [--payload 256] [--host 127.0.77.30] [--retention-hours H] [--profile DIR]
  *
  * Processes (each its own file-descriptor limit and event loop):
  * - the hub: `fleethub start` in a child process (bench/support/brokers startFleethub, which
@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.77.30' },
     'retention-hours': { type: 'string' },
     'connect-parallel': { type: 'string', default: '50' },
+    /** Writes a V8 CPU profile of the hub into this directory (at its exit). */
+    profile: { type: 'string' },
     // gen role
     from: { type: 'string', default: '0' },
     count: { type: 'string', default: '0' },
@@ -310,6 +312,7 @@ async function main(): Promise<void> {
       host: HOST,
       devices: DEVICES,
       logLevel: 'info',
+      ...(args.profile ? { profile: args.profile } : {}),
       ...(args['retention-hours'] ? { env: { FLEETHUB_EVENT_LOG_RETENTION_HOURS: args['retention-hours'] } } : {}),
     });
     log(`hub pid ${hub.pid} on ${HOST}:${hub.port}, RSS ${(rssKiB(hub.pid) / 1024).toFixed(0)} MiB`);
