@@ -26,9 +26,10 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
 /**
- * PUBLISHes one connection may hand the hub in one event-loop turn. A device that floods (or never
- * reads its PUBACKs) delivers hundreds per read; past this many the rest of its read waits for the
- * next turn, so that one connection cannot make every other device's commit and PUBACK wait behind it.
+ * Packets one connection may hand the hub in one event-loop turn. A device that floods (or never
+ * reads its PUBACKs) delivers hundreds of publishes per read; past this many the rest of its read
+ * waits for a coming turn, so that one connection cannot make every other device's commit and
+ * PUBACK wait behind it. (All connections together: SessionContext.turnBudget.)
  */
 export const MAX_PUBLISHES_PER_TURN = 32;
 /** Packets a device may pipeline behind CONNECT while it is being authenticated. */
@@ -84,7 +85,7 @@ export class MqttSession implements DeviceSession {
     this.heldByBudget = false;
     this.resumeReading();
   };
-  /** The rest of a read past MAX_PUBLISHES_PER_TURN, handled in the next turn (reading is paused meanwhile). */
+  /** The rest of a read past MAX_PUBLISHES_PER_TURN or the hub's turn budget, handled in a coming turn (reading is paused meanwhile). */
   private deferred?: Buffer;
   /** A packet split across reads: the reads so far, and how many bytes it needs in all (header included). */
   private partial?: { parts: Buffer[]; bytes: number; need: number };
@@ -124,7 +125,8 @@ export class MqttSession implements DeviceSession {
    * Frames what the device sent into packets: complete QoS 0/1 PUBLISHes are decoded here (the hot
    * path), anything else is handed to mqtt-packet one whole packet at a time, so that its checks
    * apply and it never holds a partial packet. A packet split across reads waits in `partial`.
-   * At most MAX_PUBLISHES_PER_TURN packets are taken per read; the rest waits for the next turn.
+   * At most MAX_PUBLISHES_PER_TURN packets are taken per read, and none once the hub's turn budget
+   * is spent; the rest waits for a coming turn.
    */
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'refused') return;
