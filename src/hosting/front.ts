@@ -74,12 +74,17 @@ export class Front {
       { failures: limits.addressFailureLimit, windowMs: limits.addressFailureWindowMs, blockMs: limits.addressBlockMs },
       (address, failures) => logger.warn({ address, failures, blockMs: limits.addressBlockMs }, 'connections from this address are refused for a while: too many failed connections (TLS, garbage, bad credentials)'),
     );
-    // A TLS socket whose peer reset it mid-handshake no longer knows its address; the TCP socket
-    // under it (read once at accept, which caches it) still does.
-    const failed = (socket: Socket) => this.failures.failed(socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress);
-    const failedLater = (socket: Socket) => {
-      const address = socket.remoteAddress;
-      return () => this.failures.failed(address);
+    // Counts `socket` against its address, once however many of its faults are noticed (MQTT
+    // garbage is seen by the first-bytes check and by the parser). A TLS socket whose peer reset it
+    // mid-handshake no longer knows its address; the TCP socket under it (read at accept, which
+    // caches it) still does.
+    const failureOf = (socket: Socket) => {
+      const address = socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress;
+      let counted = false;
+      return () => {
+        if (!counted) this.failures.failed(address);
+        counted = true;
+      };
     };
     const tlsOptions = {
       // Node's default is two minutes: long enough for a few thousand stalled sockets to pile up.
@@ -135,17 +140,17 @@ export class Front {
 
     this.mqtts = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => {
       const hub = this.hubFor(serverName(socket));
-      if (hub) hub.mqtt.acceptTls(socket, failedLater(socket));
+      if (hub) hub.mqtt.acceptTls(socket, failureOf(socket));
       else socket.destroy();
     });
-    this.amqps = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => this.amqp.acceptSocket(socket, serverName(socket), failedLater(socket)));
+    this.amqps = createTlsServer(tlsOptions).on('secureConnection', (socket: TLSSocket) => this.amqp.acceptSocket(socket, serverName(socket), failureOf(socket)));
     for (const server of [this.https, this.mqtts, this.amqps]) {
       refuseBlocked(server, this.failures);
       // A plain TLS server only reports a failed or timed-out handshake (the HTTPS one also destroys
       // the socket): without the destroy, a socket stalled in its handshake would be held for good.
       server.on('tlsClientError', (e, socket) => {
         logger.debug({ err: e }, 'TLS handshake failed');
-        failed(socket);
+        failureOf(socket)();
         socket.destroy();
       });
     }

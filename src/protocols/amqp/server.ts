@@ -1,4 +1,3 @@
-import { pooledRheaWriters } from './rheaWriter.js';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
@@ -6,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
 import { ConnectionClaims } from './claims.js';
 import { guardConnection, guardRhea } from './peerGuards.js';
+import { pooledRheaWriters } from './rheaWriter.js';
 import { amqpError, amqpErrors, type AmqpError } from './errors.js';
 import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
@@ -139,7 +139,6 @@ export class AmqpEndpoint {
   private refuseMalformed(connection: Connection, e: Error): void {
     this.options.logger.debug({ err: e }, 'AMQP framing error');
     this.failedOf.get(connection)?.();
-    this.failedOf.delete(connection);
     const raw = connection as unknown as { open(): void; _process(): void; output(): void; is_closed(): boolean; is_open(): boolean };
     try {
       if (raw.is_closed()) return;

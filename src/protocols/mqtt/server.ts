@@ -16,7 +16,7 @@ export const WEBSOCKET_PATH = '/$iothub/websocket';
  * it the TLS connections (8883) meant for it, and its HTTP server the WebSocket upgrades.
  */
 export interface MqttSessions {
-  /** A TLS connection on the MQTT port, handshake done; `failed` counts it against its address (garbage, bad credentials). */
+  /** A TLS connection on the MQTT port, handshake done; `failed` counts it (once) against its address (garbage, bad credentials). */
   acceptTls(socket: TLSSocket, failed?: () => void): void;
   /** Takes the upgrades to /$iothub/websocket that offer MQTT, on the hub's (non-listening) HTTP server. */
   acceptWebSockets(server: HttpServer): void;
@@ -29,14 +29,8 @@ export function mqttSessions(options: SessionContext & { writeBuffer?: WriteBuff
   const sessions = new Set<MqttSession>();
   // One set of kept subscriptions for both listeners: a device may come back over either.
   const context: SessionContext = { ...options, persistentSessions: options.persistentSessions ?? new PersistentSessions() };
-  const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string, onFailure?: () => void) => {
+  const track = (stream: Duplex, certificate: () => ClientCertificate | undefined, remote: string, failed?: () => void) => {
     if (options.writeBuffer) limitWriteBuffer(stream, options.writeBuffer);
-    // A connection counts once against its address, however many of its faults are noticed.
-    let counted = false;
-    const failed = onFailure && (() => {
-      if (!counted) onFailure();
-      counted = true;
-    });
     refuseNonConnect(stream, failed);
     const session = new MqttSession(stream, context, certificate, remote, failed);
     sessions.add(session);
