@@ -94,6 +94,46 @@ describe('event log: positions, partition info, group commit, retention', () => 
     assert.equal(next!.sequenceNumber, 3);
   });
 
+  test('positions by offset and by time are found over one index (binary search), exactly as a scan would; a clock stepping back does not reorder', async () => {
+    const log = store.eventLog;
+    // Times step back now and then (clamped at append).
+    const times = Array.from({ length: 700 }, (_, i) => 20_000 + i * 7 - (i % 50 === 0 ? 500 : 0));
+    const stored = await log.append(times.map((t, i) => event(1, 'e'.repeat(1 + (i % 13)), t)));
+    const all = [...(await log.read(1, { sequenceNumber: 0, inclusive: true }, 10_000))];
+    assert.equal(all.at(-1)!.sequenceNumber, stored.at(-1)!.sequenceNumber);
+    assert.ok(all.length >= 700);
+    for (let i = 1; i < all.length; i++) assert.ok(all[i]!.enqueuedTime >= all[i - 1]!.enqueuedTime, 'enqueued times never go back within a partition');
+    assert.deepEqual(stored.map((e) => e.enqueuedTime), all.slice(-700).map((e) => e.enqueuedTime), 'the append returns the time it stored');
+    const scan = (pick: (e: (typeof all)[number]) => boolean) => all.find(pick)?.sequenceNumber;
+    const first = async (from: Parameters<typeof log.read>[1]) => (await log.read(1, from, 1))[0]?.sequenceNumber;
+    for (const t of [0, 1000, 1001, 19_999, 20_000, 20_003, 21_234, 24_886, 24_893, 24_894, 99_999]) {
+      assert.equal(await first({ enqueuedTime: t }), scan((e) => e.enqueuedTime >= t), `time ${t}`);
+    }
+    for (const e of [all[0]!, all[1]!, all[350]!, all.at(-2)!, all.at(-1)!]) {
+      assert.equal(await first({ offset: e.offset, inclusive: true }), e.sequenceNumber, `offset ${e.offset} inclusive`);
+      assert.equal(await first({ offset: e.offset }), scan((x) => Number(x.offset) > Number(e.offset)), `offset ${e.offset}`);
+      assert.equal(await first({ offset: String(Number(e.offset) + 1), inclusive: true }), scan((x) => Number(x.offset) >= Number(e.offset) + 1), 'an offset between events');
+    }
+    // NaN is before nothing and after nothing (as it was in SQL); a retention of NaN hours is refused.
+    assert.deepEqual(await log.read(1, { enqueuedTime: NaN }, 10), []);
+    assert.equal(await log.deleteBefore(NaN), 0);
+    assert.equal((await log.read(1, { sequenceNumber: 0, inclusive: true }, 10_000)).length, all.length);
+    assert.throws(() => startRetention(log, NaN, pino({ level: 'silent' })), /retention/);
+    // Retention removes a prefix, exactly the events older than the cut.
+    const cut = all[400]!.enqueuedTime;
+    const expected = all.filter((e) => e.enqueuedTime < cut).length;
+    const before = await log.partitionInfo(1);
+    const removed = await log.deleteBefore(cut);
+    assert.ok(removed >= expected, 'other partitions may lose events too');
+    const after = await log.partitionInfo(1);
+    assert.equal(after.beginSequenceNumber, all.find((e) => e.enqueuedTime >= cut)!.sequenceNumber);
+    assert.equal(after.lastSequenceNumber, before.lastSequenceNumber);
+    assert.equal(await first({ enqueuedTime: 0 }), after.beginSequenceNumber);
+    // The log keeps one index on its events (the two by offset and time are gone).
+    const indexes = store.db.prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`).all();
+    assert.deepEqual(indexes.map((i) => i.name), ['events_by_sequence']);
+  });
+
   test('the partition of a device is stable and spread', () => {
     assert.equal(partitionFor('thermostat-1', 4), partitionFor('thermostat-1', 4));
     const used = new Set(Array.from({ length: 100 }, (_, i) => partitionFor(`d${i}`, 4)));

@@ -76,6 +76,8 @@ export async function startTestHub(
     ...overrides,
     // The embedded storage (Azurite) is off unless a test asks for it: it costs a second per hub.
     ports: { https: 443, mqtt: 8883, amqp: 5671, amqpEmulator: 5672, storage: 0, ...overrides.ports },
+    // Merged with the defaults as loadConfig merges a settings file: `{ partitions: 2 }` keeps the retention.
+    eventLog: { ...defaults.eventLog, ...overrides.eventLog },
     dataDir,
   } as Config;
   const logger = options.logger ?? pino({ level: process.env.FLEETHUB_TEST_LOG ?? 'silent' });

@@ -127,6 +127,8 @@ export class EventLogWriter {
 
 /** Drops events older than the retention period, periodically. */
 export function startRetention(log: EventLog, retentionHours: number, logger: Logger, now: () => number = Date.now): () => void {
+  // Not a NaN from a partial configuration: that swept every millisecond, with a cut-off before nothing.
+  if (!(retentionHours > 0)) throw new Error(`event log retention must be a number of hours above 0, not ${retentionHours}`);
   const retentionMs = retentionHours * 3_600_000;
   const sweep = async () => {
     try {

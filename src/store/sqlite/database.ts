@@ -259,6 +259,14 @@ export const migrations: { name: string; sql: string }[] = [
             doc TEXT NOT NULL
           );`,
   },
+  {
+    // Issue 20: the event log keeps one index, by sequence number. Offsets and enqueued times grow
+    // with it, so positions by offset or time are binary searches over it (src/store/sqlite/eventLog.ts);
+    // the two indexes that found them cost every append ~40% more.
+    name: '900-event-log-one-index',
+    sql: `DROP INDEX IF EXISTS events_by_offset;
+          DROP INDEX IF EXISTS events_by_time;`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
