@@ -11,6 +11,7 @@ import { ensureTlsMaterial, serverPaths, type TlsMaterial } from './protocols/tl
 import { createHttpApp } from './protocols/http/server.js';
 import { registryApi } from './protocols/http/registry.js';
 import { AppendNotifier, notifyingAppends } from './hub/eventhub/appends.js';
+import { RecentEvents } from './hub/eventhub/recentEvents.js';
 import { BuiltInEndpoint } from './hub/eventhub/builtInEndpoint.js';
 import { ConsumerGroups } from './hub/eventhub/consumerGroups.js';
 import { CloudToDeviceFeedback, notifyingOutcomes, startC2dExpiry } from './hub/messaging/feedback.js';
@@ -321,16 +322,21 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     }
     // Live Event Hub receivers are woken by each committed append instead of polling.
     const appends = new AppendNotifier();
+    // What was just committed, for live receivers to read without a query (src/hub/eventhub/recentEvents.ts).
+    const recentEvents = new RecentEvents((partition) => appends.listened(partition));
+    const builtInLog = recentEvents.over(store.eventLog);
     // Routed messages are appended to the built-in endpoint and custom endpoints' backlogs in one commit.
     let routing: MessageRouting | undefined;
-    const eventLogWriter = new EventLogWriter(notifyingAppends(store.eventLog, appends), logger, {
+    const eventLogWriter = new EventLogWriter(notifyingAppends(builtInLog, appends, recentEvents), logger, {
       logs: store.eventLogs,
       committed: (stored) => {
-        appends.appended(stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event.partition));
+        const builtIn = stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event);
+        recentEvents.add(builtIn);
+        appends.appended(builtIn.map((e) => e.partition));
         routing?.committed(stored);
       },
     });
-    const stopRetention = startRetention(store.eventLog, config.eventLog.retentionHours, logger);
+    const stopRetention = startRetention(builtInLog, config.eventLog.retentionHours, logger);
     // Blob clients (key or identity, trusting Fleethub's CA): file upload, import/export, storage endpoints.
     const blobStorage = new AzureBlobStorage(tls.caCertificatePem);
     routing = new MessageRouting({
@@ -515,7 +521,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       cloudToDevice,
       feedback: c2dFeedback,
       fileUploads,
-      eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), store.eventLog, appends),
+      eventHub: new BuiltInEndpoint(config.hubName, partitions, hubCreatedAt(config.dataDir), new ConsumerGroups(config.consumerGroups, store.consumerGroups), builtInLog, appends),
     };
     const amqp: AmqpHub = { hubName: config.hubName, authorizer, routes: amqpRoutes(amqpServices), ...(dpsAmqp ? { plainUsers: [dpsAmqp.plainUsers], saslMechanisms: dpsAmqp.saslMechanisms } : {}) };
     const front = options.front;

@@ -1,4 +1,4 @@
-import type { EventLog } from '../../store/index.js';
+import type { EventLog, StoredEvent } from '../../store/index.js';
 
 /**
  * Tells live readers that a partition has new events, so that they read at once instead of
@@ -9,6 +9,11 @@ export class AppendNotifier {
 
   appended(partitions: Iterable<number>): void {
     for (const p of new Set(partitions)) for (const l of [...(this.listeners.get(p) ?? [])]) l();
+  }
+
+  /** Whether a live reader listens on `partition` (what is committed there is read at once). */
+  listened(partition: number): boolean {
+    return (this.listeners.get(partition)?.size ?? 0) > 0;
   }
 
   /** Returns the function that unsubscribes. */
@@ -22,13 +27,14 @@ export class AppendNotifier {
   }
 }
 
-/** The event log, telling `notifier` about each committed append. */
-export function notifyingAppends(log: EventLog, notifier: AppendNotifier): EventLog {
+/** The event log, telling `notifier` about each committed append (after keeping it in `recent`, if given). */
+export function notifyingAppends(log: EventLog, notifier: AppendNotifier, recent?: { add(events: readonly StoredEvent[]): void }): EventLog {
   return {
     entity: log.entity,
     ensurePartitions: (count) => log.ensurePartitions(count),
     append: async (events) => {
       const stored = await log.append(events);
+      recent?.add(stored);
       notifier.appended(stored.map((e) => e.partition));
       return stored;
     },
