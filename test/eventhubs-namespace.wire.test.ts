@@ -137,6 +137,29 @@ describe('local Event Hubs namespace on the wire: host names, exact types, bad i
     }
   });
 
+  test('events go out settled, as Event Hubs sends them (no dispositions back); a receiver that asks for unsettled transfers gets them', async () => {
+    const c = await connect();
+    try {
+      await putToken(c, `sb://${HOST}/`, sas(`sb://${HOST}/`, 'RootManageSharedAccessKey', key('RootManageSharedAccessKey')));
+      const sender = await c.sender('orders/Partitions/1');
+      await sendable(sender);
+      assert.equal(await outcome(sender, () => sender.send({ body: rhea.message.data_section(Buffer.from('settle-me')) })), 'accepted');
+      const first = (options: Record<string, unknown>) => {
+        const receiver = c.connection.open_receiver({ source: { address: 'orders/ConsumerGroups/$Default/Partitions/1' }, autoaccept: false, ...options } as never);
+        return new Promise<{ remote_settled: boolean }>((resolve, reject) => {
+          receiver.once('message', (ctx) => resolve(ctx.delivery as never));
+          receiver.once('receiver_close', () => reject(receiver.error ?? new Error('receiver closed')));
+          setTimeout(() => reject(new Error('no event within 10 s')), 10_000).unref();
+        });
+      };
+      assert.equal((await first({})).remote_settled, true, 'mixed (the SDK): settled');
+      assert.equal((await first({ snd_settle_mode: 1 })).remote_settled, true, 'settled (the .NET SDK): settled');
+      assert.equal((await first({ snd_settle_mode: 0 })).remote_settled, false, 'unsettled: unsettled');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('bad input: oversize, malformed batches, unknown entities and missing claims get AMQP errors; nothing is written; the process stays up', async () => {
     const log = t.hub.store.eventLogs.entity(`${NAMESPACE}/orders`);
     const count = async () => (await log.partitionInfo(0)).lastSequenceNumber + (await log.partitionInfo(1)).lastSequenceNumber;

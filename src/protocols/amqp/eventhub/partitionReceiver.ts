@@ -85,6 +85,12 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
         return;
       }
       const runtimeMetric = ([] as unknown[]).concat(link.desired_capabilities ?? []).includes(RUNTIME_METRIC);
+      // Event Hubs sends events settled (its consumers attach with snd-settle-mode settled, the
+      // .NET client's SettleOnSend; @azure/event-hubs leaves it mixed): the consumer's position is
+      // its own checkpoint, not an acknowledgement. Settled transfers cost the consumer no
+      // disposition frames and the hub no bookkeeping of unsettled deliveries. Only a receiver
+      // that asked for unsettled transfers (snd-settle-mode 0) gets them.
+      const presettled = (link as unknown as { remote: { attach?: { snd_settle_mode?: number } } }).remote.attach?.snd_settle_mode !== 0;
 
       let reading = false;
       let again = false;
@@ -113,7 +119,9 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
                   runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(Date.now()),
                 };
               }
-              link.send(message);
+              const delivery = link.send(message);
+              // rhea writes the transfer later in this turn; settled now, it goes out settled.
+              if (presettled) (delivery as { settled: boolean }).settled = true;
               position = { sequenceNumber: event.sequenceNumber };
             }
             again = true;
