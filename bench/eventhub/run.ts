@@ -21,7 +21,12 @@
  * credit at all. The hub's CPU time per message (ingest and delivery) comes from /proc.
  *
  *   npm run bench:eventhub -- [devices=1000] [messagesPerDevice=20] [inflight=1]
- *     [--consumer defaults|batched|both] [--batch 500] [--wait 1] [--prefetch N] [--profile DIR]
+ *     [--consumer defaults|batched|both] [--batch 500] [--wait 1] [--prefetch N] [--rate N] [--profile DIR]
+ *
+ * Without `--rate` every device publishes as fast as its PUBACKs allow: the hub, the devices and
+ * the consumer saturate both cores, and the latencies are mostly queueing behind that. `--rate N`
+ * paces the same messages at N a second in all (the devices in turn), the latency at a load the
+ * machine carries.
  *
  * `defaults` is `subscribe(handlers, { startPosition })` with nothing else: the SDK's maxBatchSize 1,
  * maxWaitTimeInSeconds 60, prefetch 3 × maxBatchSize. `batched` sets maxBatchSize (`--batch`),
@@ -47,11 +52,14 @@ const { values: args, positionals } = parseArgs({
     batch: { type: 'string', default: '500' },
     wait: { type: 'string', default: '1' },
     prefetch: { type: 'string' },
+    rate: { type: 'string' },
     host: { type: 'string', default: '127.0.91.7' },
     profile: { type: 'string' },
   },
 });
 const [DEVICES = 1000, PER_DEVICE = 20, INFLIGHT = 1] = positionals.map(Number);
+/** Messages per second in all, paced; absent: every device publishes as fast as its PUBACKs allow (the machine saturates). */
+const RATE = args.rate === undefined ? undefined : Number(args.rate);
 const HOST = args.host!;
 const PAYLOAD = Buffer.alloc(256, 'x');
 const TOTAL = DEVICES * PER_DEVICE;
@@ -99,7 +107,7 @@ try {
     eventHubCompatibleEmulatorConnectionString: string;
   };
   devices.push(...(await LeanDevice.connectMany(hub, DEVICES)));
-  console.log(`${DEVICES} devices connected; ${PER_DEVICE} messages each, ${INFLIGHT} in flight per device`);
+  console.log(`${DEVICES} devices connected; ${PER_DEVICE} messages each, ${RATE === undefined ? `${INFLIGHT} in flight per device` : `${RATE} messages/s in all, paced`}`);
   // `fleethub info` reads the bind address from the config, not from `start --bind`: the listener is on HOST.
   const connectionString = info.eventHubCompatibleEmulatorConnectionString.replace(/sb:\/\/[^:/]+/, `sb://${HOST}`);
   for (const phase of phases) rows.push(await run(phase, connectionString, rows.length));
@@ -154,23 +162,44 @@ async function run(phase: Phase, connectionString: string, round: number): Promi
   const ackAt = new Map<string, number>();
   const cpu0 = cpuMicros(hub.pid);
   const started = Date.now();
-  await Promise.all(
-    devices.map((device, d) => {
-      const ids: string[] = [];
+  const senders = devices.map((device, d) => {
+    const ids: string[] = [];
+    let sent = 0;
+    device.topics((n) => {
+      sent++;
+      const id = `${round}-${d}-${n}`;
+      ids.push(id);
+      return `devices/bench-${d}/messages/events/$.mid=${id}`;
+    });
+    // LeanDevice reports each PUBACK's latency to `push`: the k-th PUBACK is the k-th message's (in order per device).
+    const acks = { push: () => ackAt.set(ids[acked++]!, Date.now()) } as unknown as number[];
+    let acked = 0;
+    return { device, acks, more: () => sent < PER_DEVICE };
+  });
+  if (RATE === undefined) {
+    await Promise.all(
+      senders.map(({ device, acks, more }) => {
+        device.pump(INFLIGHT, more, acks, PAYLOAD);
+        return device.drained();
+      }),
+    );
+  } else {
+    // Paced: RATE messages a second in all, the devices in turn (each sends every DEVICES / RATE s).
+    await new Promise<void>((resolve) => {
       let sent = 0;
-      device.topics((n) => {
-        sent++;
-        const id = `${round}-${d}-${n}`;
-        ids.push(id);
-        return `devices/bench-${d}/messages/events/$.mid=${id}`;
-      });
-      // LeanDevice reports each PUBACK's latency to `push`: the k-th PUBACK is the k-th message's (one in flight).
-      const acks = { push: () => ackAt.set(ids[acked++]!, Date.now()) } as unknown as number[];
-      let acked = 0;
-      device.pump(INFLIGHT, () => sent < PER_DEVICE, acks, PAYLOAD);
-      return device.drained();
-    }),
-  );
+      const timer = setInterval(() => {
+        const due = Math.min(TOTAL, Math.floor(((Date.now() - started) / 1000) * RATE));
+        for (; sent < due; sent++) {
+          const s = senders[sent % senders.length]!;
+          s.device.publishOne(PAYLOAD, s.acks);
+        }
+        if (sent === TOTAL && senders.every((x) => x.device.outstanding === 0)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+    });
+  }
   const published = Date.now();
   worker.postMessage({ stop: 60_000 });
   const { result } = (await until('result')) as { result: ConsumerResult };
