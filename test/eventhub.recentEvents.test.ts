@@ -67,7 +67,8 @@ describe('recent events: live reads from memory answer as the log does', () => {
     const bodies = (es: StoredEvent[] | undefined) => es?.map((e) => e.body.toString());
     assert.deepEqual(bodies(recent.read(0, { sequenceNumber: seq[0]! }, 10)), bodies(first.slice(1)), 'exclusive');
     assert.deepEqual(bodies(recent.read(0, { sequenceNumber: seq[0]!, inclusive: true }, 2)), bodies(first.slice(0, 2)), 'max');
-    assert.equal(recent.read(0, { sequenceNumber: seq[2]! }, 10), undefined, 'the head: the log may hold an append not added yet');
+    assert.deepEqual(recent.read(0, { sequenceNumber: seq[2]! }, 10), [], 'the head: nothing yet, without a query');
+    assert.equal(recent.read(0, { sequenceNumber: seq[2]! + 1 }, 10), undefined, 'past the head: the log says');
     assert.equal(recent.read(0, { sequenceNumber: seq[0]! - 1, inclusive: true }, 10), undefined, 'before what it holds');
     assert.equal(recent.read(0, { offset: first[1]!.offset }, 10), undefined);
     assert.equal(recent.read(0, { enqueuedTime: 0 }, 10), undefined);
@@ -108,6 +109,11 @@ describe('recent events: live reads from memory answer as the log does', () => {
     recent.add(stored);
     assert.equal(recent.read(0, { sequenceNumber: stored[0]!.sequenceNumber, inclusive: true }, 10), undefined);
     assert.equal(recent.read(1, { sequenceNumber: stored[1]!.sequenceNumber, inclusive: true }, 10)?.length, 1);
+    // A commit while nobody listens drops the partition: its head is no longer known.
+    listened.delete(1);
+    recent.add(await store.eventLog.append([event(1)]));
+    listened.add(1);
+    assert.equal(recent.read(1, { sequenceNumber: stored[1]!.sequenceNumber }, 10), undefined);
   });
 
   test('a body that is a slice of a bigger buffer is kept as its own bytes', () => {

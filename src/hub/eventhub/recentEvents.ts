@@ -7,12 +7,13 @@ const DEFAULT_CAPACITY = 2048;
  * The last events committed to each partition of one log, in memory, so that live receivers (the
  * consumer at the head of a partition, which is nearly every consumer) read what was just
  * committed from here instead of SQLite: no query, no JSON decoding, the same objects for every
- * consumer group. Whoever commits calls `add` after the commit, in commit order.
+ * consumer group. Whoever commits calls `add` after EVERY commit to the log, in commit order
+ * (src/main.ts: the built-in endpoint's appends and routing's, both through the event log writer).
  *
  * It only answers what it is sure of. A partition's events are kept contiguous by sequence number
- * (an append it did not see resets that partition); a read from before the first kept event, by
- * offset or by time, or at the head (where the log may hold an append that was not added) goes to
- * the log. Retention through `over(log).deleteBefore` empties it when it deleted anything.
+ * up to the head (a partition not wanted at a commit is dropped, a gap resets it), so a read at the
+ * head is answered 'nothing yet' without a query; a read from before the first kept event, by
+ * offset or by time, goes to the log. Retention through `over(log).deleteBefore` empties it when it deleted anything.
  */
 export class RecentEvents {
   private readonly partitions = new Map<number, StoredEvent[]>();
@@ -28,7 +29,11 @@ export class RecentEvents {
 
   add(events: readonly StoredEvent[]): void {
     for (const event of events) {
-      if (!this.wanted(event.partition)) continue;
+      if (!this.wanted(event.partition)) {
+        // What it keeps of a partition is every event since the first kept, up to the head.
+        this.partitions.delete(event.partition);
+        continue;
+      }
       let kept = this.partitions.get(event.partition);
       if (!kept) this.partitions.set(event.partition, (kept = []));
       const last = kept[kept.length - 1];
@@ -47,7 +52,8 @@ export class RecentEvents {
     if (!kept || kept.length === 0) return undefined;
     const start = from.sequenceNumber + (from.inclusive ? 0 : 1);
     const index = start - kept[0]!.sequenceNumber;
-    if (index < 0 || index >= kept.length) return undefined;
+    // Just past the last event kept is the head: it is told of every commit, so nothing is there yet.
+    if (index < 0 || index > kept.length) return undefined;
     return kept.slice(index, index + max);
   }
 
