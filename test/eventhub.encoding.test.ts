@@ -51,6 +51,24 @@ describe('event encoding: the direct encoder writes rhea\'s bytes, or declines',
     same(base({ systemProperties: {} }), 'no system properties at all (no partition key)');
   });
 
+  test('with the runtime metric (trackLastEnqueuedEventProperties): the delivery annotations too', () => {
+    for (const runtime of [
+      { lastSequenceNumber: 42, lastOffset: '12345', lastEnqueuedTime: 1_764_000_000_123, retrievedAt: 1_764_000_000_999 },
+      { lastSequenceNumber: 100_000, lastOffset: '99999999', lastEnqueuedTime: 1, retrievedAt: 2 },
+    ]) {
+      const e = base();
+      const direct = encodeEvent(e, runtime);
+      const message = eventMessage(e);
+      message.delivery_annotations = {
+        last_enqueued_sequence_number: rhea.types.wrap_long(runtime.lastSequenceNumber),
+        last_enqueued_offset: runtime.lastOffset,
+        last_enqueued_time_utc: rhea.types.wrap_timestamp(runtime.lastEnqueuedTime),
+        runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(runtime.retrievedAt),
+      };
+      assert.equal(direct!.toString('hex'), (rhea.message.encode(message) as Buffer).toString('hex'));
+    }
+  });
+
   test('every AMQP properties field, alone and together, with the nulls between', () => {
     const all = {
       'message-id': 'mid',

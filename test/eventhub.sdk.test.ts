@@ -115,6 +115,36 @@ describe('built-in Event Hub-compatible endpoint through the unmodified @azure/e
     }
   });
 
+  test('trackLastEnqueuedEventProperties: each batch tells the partition\'s last enqueued event', async () => {
+    const client = new EventHubConsumerClient('$Default', cs);
+    try {
+      const info = await t.hub.store.eventLog.partitionInfo(Number(partitionId));
+      let last: { sequenceNumber?: number; offset?: string; enqueuedOn?: Date; retrievedOn?: Date } | undefined;
+      const events: ReceivedEventData[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const sub = client.subscribe(
+          partitionId,
+          {
+            processEvents: async (batch, context) => {
+              events.push(...batch);
+              last = context.lastEnqueuedEventProperties;
+              if (events.length >= 5) void sub.close().then(resolve);
+            },
+            processError: async (e) => reject(e),
+          },
+          { startPosition: earliestEventPosition, trackLastEnqueuedEventProperties: true, maxWaitTimeInSeconds: 1 },
+        );
+      });
+      assert.deepEqual(events.map((e) => e.body), [0, 1, 2, 3, 4].map((n) => ({ n })), 'the events themselves, as without tracking');
+      assert.equal(last?.sequenceNumber, info.lastSequenceNumber);
+      assert.equal(last?.offset, info.lastOffset);
+      assert.equal(last?.enqueuedOn?.getTime(), info.lastEnqueuedTime);
+      assert.ok(last?.retrievedOn instanceof Date && Math.abs(last.retrievedOn.getTime() - Date.now()) < 60_000);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('a live receiver gets a new event promptly; two consumer groups each see it', async () => {
     const a = new EventHubConsumerClient('$Default', cs);
     const b = new EventHubConsumerClient('analytics', cs);

@@ -10,14 +10,30 @@ import { BODY_SECTIONS } from './eventMessage.js';
  * Only the common shape is written here: every system and application property a string (what
  * MQTT, HTTP and IoT Hub's own stamps give), the body one data section. Anything else (typed
  * values from AMQP senders, amqp-value bodies, group-sequence, x-opt-* keys of the sender's own)
- * returns undefined, and the caller encodes `eventMessage(event)` with rhea as before.
+ * returns undefined, and the caller encodes `eventMessage(event)` with rhea as before. `runtime`
+ * adds the delivery annotations of a receiver that tracks the last enqueued event.
  */
-export function encodeEvent(event: LoggedEvent): Buffer | undefined {
+export function encodeEvent(event: LoggedEvent, runtime?: RuntimeInfo): Buffer | undefined {
   if (!plain(event)) return undefined;
   const w = scratch;
   w.at = 0;
   // header: rhea always writes it, empty.
   w.bytes(0x00, 0x53, 0x70, 0x45);
+
+  // delivery-annotations: the partition's last enqueued event, for receivers that track it.
+  if (runtime) {
+    w.bytes(0x00, 0x53, 0x71);
+    const map = w.open(0xd1);
+    w.symbol('last_enqueued_sequence_number');
+    w.long(runtime.lastSequenceNumber);
+    w.symbol('last_enqueued_offset');
+    w.string(runtime.lastOffset);
+    w.symbol('last_enqueued_time_utc');
+    w.timestamp(runtime.lastEnqueuedTime);
+    w.symbol('runtime_info_retrieval_time_utc');
+    w.timestamp(runtime.retrievedAt);
+    w.close(map, 8);
+  }
 
   // message-annotations: IoT Hub's system properties that are not AMQP properties, then Event Hubs' positions.
   w.bytes(0x00, 0x53, 0x72);
@@ -95,6 +111,14 @@ export function encodeEvent(event: LoggedEvent): Buffer | undefined {
   w.bytes(0x00, 0x53, 0x75);
   w.binary(event.body);
   return w.take();
+}
+
+/** Event Hubs' runtime metric of a partition (com.microsoft:enable-receiver-runtime-metric), sent with each event. */
+export interface RuntimeInfo {
+  lastSequenceNumber: number;
+  lastOffset: string;
+  lastEnqueuedTime: number;
+  retrievedAt: number;
 }
 
 /** The AMQP properties-section fields by the log's names, as their index in the list. */

@@ -111,18 +111,19 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
             if (events.length === 0 || ended) break;
             const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
             for (const event of events) {
-              // The common shape is written directly (the same bytes); the rest, and runtime metrics, by rhea.
-              const encoded = info ? undefined : encodeEvent(event);
+              const runtime = info && { ...info, retrievedAt: Date.now() };
+              // The common shape is written directly (the same bytes); the rest by rhea.
+              const encoded = encodeEvent(event, runtime);
               let delivery;
               if (encoded) delivery = link.send(encoded, undefined, 0);
               else {
                 const message = eventMessage(event);
-                if (info) {
+                if (runtime) {
                   message.delivery_annotations = {
-                    last_enqueued_sequence_number: rhea.types.wrap_long(info.lastSequenceNumber),
-                    last_enqueued_offset: info.lastOffset,
-                    last_enqueued_time_utc: rhea.types.wrap_timestamp(info.lastEnqueuedTime),
-                    runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(Date.now()),
+                    last_enqueued_sequence_number: rhea.types.wrap_long(runtime.lastSequenceNumber),
+                    last_enqueued_offset: runtime.lastOffset,
+                    last_enqueued_time_utc: rhea.types.wrap_timestamp(runtime.lastEnqueuedTime),
+                    runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(runtime.retrievedAt),
                   };
                 }
                 delivery = link.send(message);
