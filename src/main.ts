@@ -90,7 +90,7 @@ import { createEndpointSinkFactory } from './egress/routing/index.js';
 import { compileRouteCondition } from './hub/routing/query/index.js';
 import type { EndpointSinkFactory, RoutingIngest, RoutingSettings, RoutingStatus } from './hub/routing/types.js';
 import { SqliteRoutingCheckpoints } from './store/sqlite/routing.js';
-import { BUILT_IN_ENTITY } from './store/eventLog.js';
+import { BUILT_IN_ENTITY, type StoredEvent } from './store/eventLog.js';
 import { lifecycleEventsOnChange, routingEventSources, RoutingEvents } from './hub/routing/events/index.js';
 
 import { StartupError } from './hosting/front.js';
@@ -325,14 +325,17 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     // What was just committed, for live receivers to read without a query (src/hub/eventhub/recentEvents.ts).
     const recentEvents = new RecentEvents((partition) => appends.listened(partition));
     const builtInLog = recentEvents.over(store.eventLog);
+    // Every commit to the built-in endpoint, routed or not: kept for live readers, then they are woken.
+    const builtInCommitted = (events: StoredEvent[]) => {
+      recentEvents.add(events);
+      appends.appended(events.map((e) => e.partition));
+    };
     // Routed messages are appended to the built-in endpoint and custom endpoints' backlogs in one commit.
     let routing: MessageRouting | undefined;
-    const eventLogWriter = new EventLogWriter(notifyingAppends(builtInLog, appends, recentEvents), logger, {
+    const eventLogWriter = new EventLogWriter(notifyingAppends(builtInLog, builtInCommitted), logger, {
       logs: store.eventLogs,
       committed: (stored) => {
-        const builtIn = stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event);
-        recentEvents.add(builtIn);
-        appends.appended(builtIn.map((e) => e.partition));
+        builtInCommitted(stored.filter((s) => s.entity === BUILT_IN_ENTITY).map((s) => s.event));
         routing?.committed(stored);
       },
     });

@@ -27,15 +27,14 @@ export class AppendNotifier {
   }
 }
 
-/** The event log, telling `notifier` about each committed append (after keeping it in `recent`, if given). */
-export function notifyingAppends(log: EventLog, notifier: AppendNotifier, recent?: { add(events: readonly StoredEvent[]): void }): EventLog {
+/** The event log, handing each committed append to `committed` (which keeps it and wakes live readers). */
+export function notifyingAppends(log: EventLog, committed: (stored: StoredEvent[]) => void): EventLog {
   return {
     entity: log.entity,
     ensurePartitions: (count) => log.ensurePartitions(count),
     append: async (events) => {
       const stored = await log.append(events);
-      recent?.add(stored);
-      notifier.appended(stored.map((e) => e.partition));
+      committed(stored);
       return stored;
     },
     read: (partition, from, max) => log.read(partition, from, max),
