@@ -224,7 +224,9 @@ describe('portal identity, IAM and resources in chromium', { timeout: 150_000 },
       await page.getByRole('link', { name: tab, exact: true }).click();
       await page.getByLabel(label).fill(name);
       await page.getByRole('button', { name: 'Create' }).click();
-      await page.getByRole('link', { name }).waitFor();
+      // In the page, exactly: the hub's 'Jobs' in the navigation also matches 'jobs' loosely, and
+      // a loose wait passed on it before the queue was even listed (or, seeing both, failed).
+      await page.locator('#main').getByRole('link', { name, exact: true }).waitFor();
       await look(`servicebus-${tab.toLowerCase()}`);
     }
     // A queue's own policy (Send), its keys on demand.
