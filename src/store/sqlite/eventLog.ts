@@ -114,7 +114,8 @@ export class SqliteEventLog implements EventLog {
     // Offsets and enqueued times grow with the sequence number within a partition (appends are
     // in order, times clamped to never go back; deletes remove a prefix, so the sequence numbers
     // present are contiguous): finding a position by offset or time is a binary search over the
-    // one index, by sequence number. Two more indexes cost every append ~40% more (bench/d2c).
+    // one index, by sequence number. Two more indexes cost every append ~60% more in SQLite alone
+    // (7.8 against 4.8 µs of CPU per telemetry-sized row, 150 rows per transaction).
     const positionStmt = db.prepare<[string, number, number], { o: number; t: number }>(
       'SELECT byte_offset AS o, enqueued_time AS t FROM events WHERE entity = ? AND partition = ? AND sequence_number = ?',
     );
