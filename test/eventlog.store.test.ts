@@ -7,6 +7,7 @@ import pino from 'pino';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 import { EventLogWriter, partitionFor, startRetention } from '../src/hub/messaging/eventLogWriter.js';
 import { loadConfig, ConfigError } from '../src/config/index.js';
+import { openEventLogReadOnly } from '../src/store/sqlite/eventLogReader.js';
 
 /** The event log as the Event Hub-compatible endpoint (issue 4) will read it, on real SQLite. */
 describe('event log: positions, partition info, group commit, retention', () => {
@@ -66,6 +67,39 @@ describe('event log: positions, partition info, group commit, retention', () => 
     const before = await store.eventLog.partitionInfo(3);
     await assert.rejects(store.eventLog.append([event(3, 'kept?', 1), event(99, 'bad', 1)]));
     assert.deepEqual(await store.eventLog.partitionInfo(3), before);
+  });
+
+  test('the writer keeps its partitions\' ends in memory: a failed transaction does not advance them, a reader elsewhere still sees the rows, dropped partitions start over', async () => {
+    const logs = store.eventLogs;
+    const log = logs.entity('$test/ends');
+    await log.ensurePartitions(2);
+    const [first] = await log.append([event(0, 'one', 1)]);
+    assert.equal(first!.sequenceNumber, 0);
+    // The second event fails inside the transaction (NOT NULL body): nothing of the batch counts.
+    await assert.rejects(log.append([event(0, 'two', 2), { ...event(0, 'bad', 3), body: null as unknown as Buffer }]));
+    const [next] = await log.append([event(0, 'three', 4)]);
+    assert.equal(next!.sequenceNumber, 1, 'numbering continues from the last commit');
+    // Across entities in one transaction: a failure leaves both entities' ends where they were.
+    await assert.rejects(logs.appendAcross([{ entity: '$test/ends', event: event(0, 'four', 5) }, { entity: '$builtin', event: event(99, 'bad', 5) }]));
+    const [after] = await logs.appendAcross([{ entity: '$test/ends', event: event(0, 'five', 6) }]);
+    assert.equal(after!.sequenceNumber, 2);
+    // A reader of the same file (as `fleethub monitor-events` opens it) reads the rows themselves.
+    const reader = openEventLogReadOnly(join(dir, 'fleethub.db'))!;
+    try {
+      assert.equal((await reader.log.partitionInfo(2)).lastSequenceNumber, (await store.eventLog.partitionInfo(2)).lastSequenceNumber);
+    } finally {
+      reader.close();
+    }
+    // Partitions removed behind the view's back (routing drops an endpoint's backlog in its own
+    // transaction): an append fails as for any missing partition, and partitions made anew start at 0.
+    store.db.prepare(`DELETE FROM event_partitions WHERE entity = '$test/ends'`).run();
+    store.db.prepare(`DELETE FROM events WHERE entity = '$test/ends'`).run();
+    await assert.rejects(log.append([event(0, 'gone', 7)]), /does not exist/);
+    await log.ensurePartitions(2);
+    assert.equal((await log.append([event(0, 'again', 8)]))[0]!.sequenceNumber, 0);
+    await logs.drop('$test/ends');
+    await log.ensurePartitions(2);
+    assert.equal((await log.append([event(0, 'anew', 9)]))[0]!.sequenceNumber, 0);
   });
 
   test('group commit: concurrent appends share transactions and each resolves with its own position', async () => {

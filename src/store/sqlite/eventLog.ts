@@ -34,7 +34,7 @@ export class SqliteEventLogs implements EventLogs {
       dropEvents.run(key);
       dropPartitions.run(key);
     });
-    this.appendAll = db.transaction((entries: { entity: string; event: EventToAppend }[]): StoredEvent[] => {
+    this.appendAll = db.transaction((entries: { entity: string; event: EventToAppend }[]) => {
       // One append per entity (each keeps its partitions' numbering), inside this one transaction.
       const byEntity = new Map<string, number[]>();
       entries.forEach((e, i) => {
@@ -43,16 +43,23 @@ export class SqliteEventLogs implements EventLogs {
         else byEntity.set(e.entity, [i]);
       });
       const out: StoredEvent[] = new Array(entries.length);
+      const ends: { view: SqliteEventLog; ends: PartitionRow[] }[] = [];
       for (const [key, indexes] of byEntity) {
-        const stored = this.entity(key).appendInTransaction(indexes.map((i) => entries[i]!.event));
-        indexes.forEach((i, j) => (out[i] = stored[j]!));
+        const view = this.entity(key);
+        const appended = view.appendInTransaction(indexes.map((i) => entries[i]!.event));
+        indexes.forEach((i, j) => (out[i] = appended.stored[j]!));
+        ends.push({ view, ends: appended.ends });
       }
-      return out;
+      return { out, ends };
     });
   }
 
   async appendAcross(entries: { entity: string; event: EventToAppend }[]): Promise<StoredEvent[]> {
-    return entries.length === 0 ? [] : this.appendAll(entries);
+    if (entries.length === 0) return [];
+    const { out, ends } = this.appendAll(entries);
+    // Committed: each view starts its next append where this one ended.
+    for (const e of ends) e.view.committed(e.ends);
+    return out;
   }
 
   entity(key: string): SqliteEventLog {
@@ -63,6 +70,7 @@ export class SqliteEventLogs implements EventLogs {
 
   async drop(key: string): Promise<void> {
     this.dropAll(key);
+    this.views.get(key)?.forget();
   }
 }
 
@@ -79,8 +87,14 @@ export class SqliteEventLog implements EventLog {
   private readonly deleteAllStmt;
   private readonly deleteBelowStmt;
   private readonly firstAtLeast: (partition: number, column: 'offset' | 'time', target: number) => number | null;
-  private readonly appendRows: (events: EventToAppend[]) => StoredEvent[];
-  private readonly appendAll;
+  private readonly appendRows: (events: EventToAppend[]) => { stored: StoredEvent[]; ends: PartitionRow[] };
+  private readonly appendAll: (events: EventToAppend[]) => StoredEvent[];
+  /**
+   * Each partition's end (last sequence number, offsets, time) as this view's last commit left it.
+   * This process is the log's one writer (readers elsewhere open it read-only and never append),
+   * so an append needs not read the partition's row back first. Empty in a reader.
+   */
+  private readonly ends = new Map<number, PartitionRow>();
 
   constructor(
     private readonly db: Db,
@@ -149,13 +163,15 @@ export class SqliteEventLog implements EventLog {
       return lo;
     });
 
-    this.appendRows = (events: EventToAppend[]): StoredEvent[] => {
+    this.appendRows = (events: EventToAppend[]): { stored: StoredEvent[]; ends: PartitionRow[] } => {
       const state = new Map<number, PartitionRow>();
       const stored: StoredEvent[] = [];
       for (const e of events) {
         let p = state.get(e.partition);
         if (!p) {
-          p = this.partitionStmt.get(e.partition);
+          // A copy: the cache changes only once this transaction committed.
+          const known = this.ends.get(e.partition);
+          p = known ? { ...known } : this.partitionStmt.get(e.partition);
           if (!p) throw new Error(`event log partition ${e.partition} does not exist`);
           state.set(e.partition, p);
         }
@@ -174,20 +190,44 @@ export class SqliteEventLog implements EventLog {
         p.last_enqueued_time = enqueuedTime;
         stored.push({ ...e, enqueuedTime, sequenceNumber, offset: String(offset) });
       }
-      for (const p of state.values()) this.updatePartitionStmt.run(p);
+      const ends = [...state.values()];
+      for (const p of ends) {
+        // No row to update: the partition was dropped since it was cached (the transaction rolls back).
+        if (this.updatePartitionStmt.run(p).changes === 0) throw new Error(`event log partition ${p.partition} does not exist`);
+      }
+      return { stored, ends };
+    };
+    const appendAll = db.transaction(this.appendRows);
+    this.appendAll = (events: EventToAppend[]): StoredEvent[] => {
+      const { stored, ends } = appendAll(events);
+      this.committed(ends);
       return stored;
     };
-    this.appendAll = db.transaction(this.appendRows);
   }
 
-  /** The append's writes, for a caller that already holds the transaction (SqliteEventLogs.appendAcross). */
-  appendInTransaction(events: EventToAppend[]): StoredEvent[] {
+  /**
+   * The append's writes, for a caller that already holds the transaction (SqliteEventLogs.appendAcross),
+   * which hands `ends` to `committed` once that transaction committed.
+   */
+  appendInTransaction(events: EventToAppend[]): { stored: StoredEvent[]; ends: PartitionRow[] } {
     return this.appendRows(events);
+  }
+
+  /** The entity's partitions were dropped: nothing cached of them holds. */
+  forget(): void {
+    this.ends.clear();
+  }
+
+  /** The partitions' ends after a commit: the next append starts there without reading them back. */
+  committed(ends: PartitionRow[]): void {
+    for (const p of ends) this.ends.set(p.partition, p);
   }
 
   async ensurePartitions(count: number): Promise<number> {
     const existing = this.countStmt.get()!.n;
     if (existing > 0) return existing;
+    // Partitions dropped and created anew start over.
+    this.ends.clear();
     this.db.transaction(() => {
       for (let i = 0; i < count; i++) this.createPartitionStmt.run(i);
     })();
@@ -210,7 +250,7 @@ export class SqliteEventLog implements EventLog {
   }
 
   async partitionInfo(partition: number): Promise<PartitionInfo> {
-    const p = this.partitionStmt.get(partition);
+    const p = this.ends.get(partition) ?? this.partitionStmt.get(partition);
     if (!p) throw new Error(`event log partition ${partition} does not exist`);
     const first = this.firstSequenceStmt.get(partition)!.s;
     return {
