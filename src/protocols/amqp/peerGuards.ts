@@ -104,6 +104,7 @@ export function guardRhea(): void {
   silenceMalformedMessageSections(require);
   silenceUnknownOutcomes(require);
   boundPeerDrain(require);
+  readFramesPipelinedAfterSasl(require);
   const terminus = require('rhea/lib/terminus.js') as { unwrap(field: unknown): unknown };
   const unwrap = terminus.unwrap;
   terminus.unwrap = (field: unknown) => {
@@ -182,5 +183,27 @@ function boundPeerDrain(require: NodeJS.Require): void {
     this.credit = this._incomplete ? Math.min(this.credit, 1) : 0;
     if (frame.performative.delivery_count !== undefined) this.delivery_count = frame.performative.delivery_count;
     this.dispatch('receiver_drained', this._context());
+  };
+}
+
+/**
+ * A client may send its AMQP header and open frame right behind its SASL init, without waiting for
+ * the outcome (AMQP 1.0 §5.3.2 lets it: Qpid Proton does so for ANONYMOUS and EXTERNAL). rhea's
+ * server decides the outcome asynchronously, after it has already put the bytes that followed the
+ * init aside as an incomplete SASL frame, and reads them only when more bytes arrive: a client
+ * waiting for the open it sent to be answered waited forever. Once the outcome is OK, what was put
+ * aside is read as AMQP at once.
+ */
+function readFramesPipelinedAfterSasl(require: NodeJS.Require): void {
+  interface RawSaslServer {
+    outcome?: number;
+    connection: { previous_input?: Buffer | null; input(buffer: Buffer): void };
+  }
+  const sasl = require('rhea/lib/sasl.js') as { Server: { prototype: { do_step(this: RawSaslServer, challenge: unknown): void } } };
+  const doStep = sasl.Server.prototype.do_step;
+  sasl.Server.prototype.do_step = function (this: RawSaslServer, challenge: unknown) {
+    doStep.call(this, challenge);
+    // 0 is SASL's ok; rhea.Connection.input reads what it put aside before the (here empty) new bytes.
+    if (this.outcome === 0 && this.connection.previous_input?.length) this.connection.input(Buffer.alloc(0));
   };
 }
