@@ -199,6 +199,8 @@ function arbitraries(hub: FuzzHub) {
     frames: fc.array(anyFrame, { maxLength: 10 }),
     tls: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
     mutations: fc.option(mutationsArb, { freq: 2 }),
+    /** Everything in one go, without waiting for the SASL answer (as Qpid Proton pipelines). */
+    pipelined: fc.boolean(),
   });
   return { session, putToken, telemetry, oddValue, uint };
 }
@@ -378,10 +380,11 @@ export const amqpTarget: FuzzTarget = {
           const answers = await Promise.all(
             sessions.map((s) => {
               const chunks = [...s.opening, ...s.frames].map((f: FrameSpec) => encodeFrame(f)).filter((b): b is Buffer => b !== undefined);
-              // Up to the SASL init as one stage, the rest (mutated, maybe) once the hub has answered it.
+              // Up to the SASL init as one stage, the rest (mutated, maybe) once the hub has answered
+              // it, or right behind it (pipelined).
               const sasl = chunks.slice(0, 2);
               const rest = s.mutations ? [applyMutations(Buffer.concat(chunks.slice(2)), s.mutations)] : chunks.slice(2);
-              return send([...sasl, ...rest], s.tls, 2);
+              return send([...sasl, ...rest], s.tls, s.pipelined ? undefined : 2);
             }),
           );
           return answers.find((a) => a !== undefined);
