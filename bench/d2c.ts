@@ -7,7 +7,11 @@
  * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
  * memory per connected device.
  *
- *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto|floor] [--route [--drain-seconds 120]] [--floor]
+ *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto|floor] [--route [--drain-seconds 120]] [--floor] [--rounds 1]
+ *
+ * `--rounds N` runs the whole lineup N times, the brokers taking turns, and ends with the median of
+ * each figure and of each ratio over the rounds: on a shared machine a single run's ratios vary by
+ * a third.
  *
  * `--floor` adds a bare Node TLS server that only frames MQTT (CONNACK, PUBACK; same certificate):
  * its CPU per message and RSS per device are what any Node broker pays before doing any work.
@@ -46,6 +50,8 @@ const { values: args } = parseArgs({
     'drain-seconds': { type: 'string', default: '120' },
     /** Also measures a bare Node TLS server that only frames MQTT (bench/support/tlsFloor.ts): the floor of any Node broker. */
     floor: { type: 'boolean', default: false },
+    /** Runs the lineup this many times, the brokers taking turns, and prints the medians (a shared machine's noise). */
+    rounds: { type: 'string', default: '1' },
     host: { type: 'string', default: '127.0.77.1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
@@ -54,6 +60,7 @@ const { values: args } = parseArgs({
 const DEVICES = Number(args.devices);
 const SECONDS = Number(args.seconds);
 const INFLIGHT = Number(args.inflight);
+const ROUNDS = Math.max(1, Number(args.rounds));
 const HOST = args.host!;
 const PAYLOAD = Buffer.alloc(256, 'x');
 
@@ -79,35 +86,85 @@ const tls = await benchTls(work, HOST);
 
 async function main(): Promise<void> {
   try {
-    const results: Result[] = [];
-    const only = (name: string) => args.only === undefined || args.only === name;
-    if (only('fleethub')) results.push(await run(await fleethub(false)));
-    if (only('fleethub') && args.route) results.push(await run(await fleethub(true)));
-    if (only('mosquitto')) results.push(await run(await startMosquitto(work, HOST)));
-    if (args.floor || args.only === 'floor') results.push(await run(await startFloor(work, HOST)));
-    console.log('\n' + resultTable(results));
-    if (args.route && results.length >= 2) {
-      const [plain, routed] = results as [Result, Result];
-      console.log(
-        `\nRouted / unrouted throughput ratio: ${(routed.messages / routed.seconds / (plain.messages / plain.seconds)).toFixed(2)}; ` +
-          `CPU per message ${plain.cpuMicrosPerMessage.toFixed(1)} -> ${routed.cpuMicrosPerMessage.toFixed(1)} µs`,
-      );
+    const rounds: Result[][] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`\nround ${round} of ${ROUNDS}`);
+      // Each round's hub starts from an empty event log, as the first did.
+      for (const dir of ['fleethub', 'fleethub-routed']) rmSync(join(work, dir), { recursive: true, force: true });
+      const results: Result[] = [];
+      const only = (name: string) => args.only === undefined || args.only === name;
+      if (only('fleethub')) results.push(await run(await fleethub(false)));
+      if (only('fleethub') && args.route) results.push(await run(await fleethub(true)));
+      if (only('mosquitto')) results.push(await run(await startMosquitto(work, HOST)));
+      if (args.floor || args.only === 'floor') results.push(await run(await startFloor(work, HOST)));
+      console.log('\n' + resultTable(results));
+      printRatios(results);
+      rounds.push(results);
     }
-    const mosquitto = results.find((r) => r.name === 'Mosquitto');
-    if (results[0]?.name === 'Fleethub' && mosquitto) {
-      const [f, m] = [results[0], mosquitto];
-      console.log(`\nFleethub / Mosquitto throughput ratio: ${(f.messages / f.seconds / (m.messages / m.seconds)).toFixed(2)}`);
-      console.log(`Fleethub / Mosquitto CPU per message ratio: ${(f.cpuMicrosPerMessage / m.cpuMicrosPerMessage).toFixed(2)}`);
-      console.log(`Fleethub / Mosquitto RSS per device ratio: ${(f.rssPerDeviceKiB / m.rssPerDeviceKiB).toFixed(2)}`);
-    }
-    const floor = results.find((r) => r.name === 'Node TLS floor');
-    if (results[0]?.name === 'Fleethub' && floor) {
-      const [f, n] = [results[0], floor];
-      console.log(`Fleethub / floor CPU per message ratio: ${(f.cpuMicrosPerMessage / n.cpuMicrosPerMessage).toFixed(2)}; RSS per device ratio: ${(f.rssPerDeviceKiB / n.rssPerDeviceKiB).toFixed(2)}`);
+    if (ROUNDS > 1) {
+      // On a shared machine one run's ratios move by a third from run to run; the brokers took
+      // turns, so the medians compare them under the same conditions.
+      const medians = rounds[0]!.map((first, i): Result => {
+        const of = (pick: (r: Result) => number) => median(rounds.map((results) => pick(results[i]!)));
+        return {
+          name: first.name,
+          messages: of((r) => r.messages),
+          seconds: of((r) => r.seconds),
+          p50: of((r) => r.p50),
+          p99: of((r) => r.p99),
+          rssPerDeviceKiB: of((r) => r.rssPerDeviceKiB),
+          rssMiB: of((r) => r.rssMiB),
+          cpuMicrosPerMessage: of((r) => r.cpuMicrosPerMessage),
+        };
+      });
+      console.log(`\nmedians over ${ROUNDS} rounds (the brokers in turn)\n` + resultTable(medians));
+      const per = rounds.map(ratios).filter((r) => r.length > 0);
+      if (per.length > 0) {
+        console.log('');
+        per[0]!.forEach(([label], i) => {
+          const values = per.map((r) => r[i]![1]);
+          console.log(`${label}: median ${median(values).toFixed(2)} (rounds: ${values.map((v) => v.toFixed(2)).join(', ')})`);
+        });
+      }
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Fleethub against Mosquitto and the floor, as [label, ratio] pairs (routed/unrouted too with --route). */
+function ratios(results: Result[]): [string, number][] {
+  const out: [string, number][] = [];
+  const rate = (r: Result) => r.messages / r.seconds;
+  if (args.route && results.length >= 2) out.push(['Routed / unrouted throughput ratio', rate(results[1]!) / rate(results[0]!)]);
+  const f = results[0]?.name === 'Fleethub' ? results[0] : undefined;
+  const m = results.find((r) => r.name === 'Mosquitto');
+  const n = results.find((r) => r.name === 'Node TLS floor');
+  if (f && m) {
+    out.push(['Fleethub / Mosquitto throughput ratio', rate(f) / rate(m)]);
+    out.push(['Fleethub / Mosquitto CPU per message ratio', f.cpuMicrosPerMessage / m.cpuMicrosPerMessage]);
+    out.push(['Fleethub / Mosquitto RSS per device ratio', f.rssPerDeviceKiB / m.rssPerDeviceKiB]);
+  }
+  if (f && n) {
+    out.push(['Fleethub / floor CPU per message ratio', f.cpuMicrosPerMessage / n.cpuMicrosPerMessage]);
+    out.push(['Fleethub / floor RSS per device ratio', f.rssPerDeviceKiB / n.rssPerDeviceKiB]);
+  }
+  return out;
+}
+
+function printRatios(results: Result[]): void {
+  if (args.route && results.length >= 2) {
+    const [plain, routed] = results as [Result, Result];
+    console.log(`\nCPU per message unrouted -> routed: ${plain.cpuMicrosPerMessage.toFixed(1)} -> ${routed.cpuMicrosPerMessage.toFixed(1)} µs`);
+  }
+  const list = ratios(results);
+  if (list.length > 0) console.log('\n' + list.map(([label, value]) => `${label}: ${value.toFixed(2)}`).join('\n'));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function fleethub(routed: boolean): Promise<Target> {
