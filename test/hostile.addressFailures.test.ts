@@ -15,6 +15,9 @@ import { createDevice } from './support/devices.js';
 import { deviceToken } from './support/rawMqtt.js';
 import mqttPacket from 'mqtt-packet';
 import { tmpdir } from 'node:os';
+import WebSocket from 'ws';
+import { createSasToken } from '../src/core/sas.js';
+import { AMQP_HEADER, SASL_HEADER, encodeFrame } from '../bench/fuzz/amqp.js';
 
 const LIMIT = 5;
 const BLOCK_MS = 1500;
@@ -99,6 +102,56 @@ describe('an address whose connections keep failing is refused for a while', () 
     for (let i = 0; i < LIMIT - 2; i++) await sendsGarbage(t.host, 5671, '127.0.0.14', Buffer.from('AMQP\x09\x09\x09\x09 and then garbage'));
     assert.equal(await handshakes(t.host, 8883, '127.0.0.14'), undefined);
     assert.ok(await handshakes(t.host, 8883, '127.0.0.15'));
+  });
+
+  /**
+   * A WebSocket upgrade of an HTTPS connection from `localAddress`: `send` once open, then what the
+   * hub sent until it closed, or until what it sent satisfies `until` (then the client closes: an
+   * AMQP close waits for the peer's).
+   */
+  async function overWebSocket(localAddress: string, protocol: string, send: Buffer[], until: (got: Buffer) => boolean = () => false): Promise<Buffer> {
+    const ws = new WebSocket(`wss://${t.host}/$iothub/websocket`, protocol, { localAddress } as never);
+    const got: Buffer[] = [];
+    ws.on('message', (b: Buffer) => {
+      got.push(b);
+      if (until(Buffer.concat(got))) ws.close();
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => {
+        for (const b of send) ws.send(b);
+      });
+      ws.once('close', () => resolve());
+      ws.once('error', reject);
+    });
+    return Buffer.concat(got);
+  }
+
+  test('MQTT and AMQP over WebSocket: bad credentials count against the address of the HTTPS connection they came over', async () => {
+    const wrongKey = Buffer.alloc(32, 1).toString('base64');
+    const connect = mqttPacket.generate({
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'steady', keepalive: 60,
+      username: `${t.host}/steady/?api-version=2021-04-12`, password: Buffer.from(deviceToken(t.host, 'steady', wrongKey)),
+    });
+    for (let i = 0; i < LIMIT; i++) {
+      const answer = await overWebSocket('127.0.0.16', 'mqtt', [connect]);
+      assert.deepEqual([...answer], [0x20, 0x02, 0x00, 0x05], 'CONNACK 5, then the hub closes');
+    }
+    assert.equal(await handshakes(t.host, 8883, '127.0.0.16'), undefined, 'the address is refused');
+
+    // SASL PLAIN with a service token signed with the wrong key, pipelined up to the open frame.
+    const token = createSasToken(t.host, wrongKey, Math.floor(Date.now() / 1000) + 600, 'iothubowner');
+    const opening = [
+      { kind: 'header' as const, bytes: SASL_HEADER },
+      { kind: 'sasl' as const, performative: 'sasl_init', fields: { mechanism: 'PLAIN', initial_response: Buffer.from(`\0iothubowner@sas.root.${t.host}\0${token}`) } },
+      { kind: 'header' as const, bytes: AMQP_HEADER },
+      { kind: 'amqp' as const, channel: 0, performative: 'open', fields: { container_id: 'bad', hostname: t.host } },
+    ].map((f) => encodeFrame(f)!);
+    for (let i = 0; i < LIMIT; i++) {
+      const answer = await overWebSocket('127.0.0.17', 'AMQPWSB10', [Buffer.concat(opening)], (got) => got.includes('amqp:unauthorized-access'));
+      assert.ok(answer.includes('amqp:unauthorized-access'), 'the connection is closed as unauthorized');
+    }
+    assert.equal(await handshakes(t.host, 5671, '127.0.0.17'), undefined, 'the address is refused');
+    assert.ok(await handshakes(t.host, 5671, '127.0.0.18'), 'another address is served');
   });
 
   test('the settings: 0 turns the limit off, a negative one is refused', () => {

@@ -9,7 +9,7 @@ import { AmqpEndpoint, type AmqpHub } from '../protocols/amqp/server.js';
 import type { MqttSessions } from '../protocols/mqtt/server.js';
 import { CLIENT_CERTIFICATE_TLS_OPTIONS } from '../protocols/tls/peerChain.js';
 import { defaults, type ConnectionsConfig } from '../config/index.js';
-import { AddressFailures } from '../protocols/addressFailures.js';
+import { AddressFailures, countUpgradeFailures } from '../protocols/addressFailures.js';
 
 export const FALLBACK_HTTPS_PORT = 8443;
 
@@ -133,6 +133,8 @@ export class Front {
     });
     this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       requested(req);
+      // MQTT and AMQP over WebSocket count their bad peers (garbage, bad credentials) as on their own ports.
+      countUpgradeFailures(req.socket, failureOf(req.socket));
       const hub = this.hubForRequest(req);
       if (hub) hub.http.emit('upgrade', req, socket, head);
       else socket.destroy();

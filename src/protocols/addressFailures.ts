@@ -76,3 +76,20 @@ export class AddressFailures {
     }
   }
 }
+
+/**
+ * The failure counter of each HTTPS connection a WebSocket may be upgraded over, keyed by that
+ * connection's socket: the listeners (hosting/front.ts) set it, and the MQTT and AMQP WebSocket
+ * endpoints, which get the socket with the upgrade, count a bad peer with it as they do on their own
+ * TLS ports.
+ */
+const upgradeCounters = new WeakMap<object, () => void>();
+
+export function countUpgradeFailures(socket: object, failed: () => void): void {
+  upgradeCounters.set(socket, failed);
+}
+
+/** The counter for the connection `socket` is (undefined where nothing counts it, as on a bare test listener). */
+export function upgradeFailureCounter(socket: object): (() => void) | undefined {
+  return upgradeCounters.get(socket);
+}

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
 import rhea, { type Connection, type Container, type EventContext, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../../hub/auth/authorizer.js';
@@ -11,6 +13,10 @@ import type { ClientConnection, LinkRoute } from './link.js';
 import { UPGRADE_SOCKET_OPTION } from './peer.js';
 import { saslPlain, tokenMechanisms } from './sasl.js';
 import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
+import { upgradeFailureCounter } from '../addressFailures.js';
+
+/** rhea's adapter from a `ws` WebSocket to the transport a connection reads and writes. */
+const wrapWebSocket = (createRequire(import.meta.url)('rhea/lib/ws.js') as { wrap(ws: WebSocket): unknown }).wrap;
 
 /** The connection option under which a WebSocket connection keeps the hub its HTTP request was for. */
 const HUB_OPTION = 'fleethub_hub';
@@ -81,10 +87,7 @@ export class AmqpEndpoint {
     const container = rhea.create_container({ id: options.hostName, autoaccept: false, credit_window: 0 } as never);
     this.container = container;
     Object.assign(container.sasl_server_mechanisms, tokenMechanisms());
-    container.on('connection_open', (context: EventContext) => {
-      guardConnection(context.connection); // WebSocket connections; TCP/TLS ones already are
-      void this.state(context.connection);
-    });
+    container.on('connection_open', (context: EventContext) => void this.state(context.connection));
     container.on('sender_open', (context: EventContext) => this.route('send', context.sender!, context.connection));
     container.on('receiver_open', (context: EventContext) => this.route('receive', context.receiver!, context.connection));
     container.on('disconnected', (context: EventContext) => this.forget(context.connection));
@@ -92,8 +95,8 @@ export class AmqpEndpoint {
     // rhea raises 'error' on the container for link and connection errors nobody else handled;
     // without a listener Node would treat them as fatal.
     container.on('error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP error'));
-    // Malformed frames on WebSocket connections (TCP/TLS ones are answered in acceptSocket); without a
-    // listener rhea would print to the console.
+    // Malformed frames on connections nobody watches (each accepted one is answered in watch);
+    // without a listener rhea would print to the console.
     container.on('protocol_error', (e: Error) => this.options.logger.debug({ err: e }, 'AMQP framing error'));
   }
 
@@ -113,26 +116,35 @@ export class AmqpEndpoint {
     // peer's delayed ACK, tens of milliseconds per round trip of a request-response pattern.
     const connection = this.container.create_connection({ container_id: this.options.hostName, idle_time_out: 240_000, tcp_no_delay: true, ...(tls ? { transport: 'tls' } : {}) } as never);
     this.given.set(connection, serverName ? { name: serverName } : {});
+    coalesceWrites(socket);
+    if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
+    this.watch(connection, failed, () => socket.destroy(), (closed) => socket.once('close', closed));
+    (connection as unknown as { accept(socket: Socket): void }).accept(socket);
+  }
+
+  /**
+   * What every accepted connection gets, over TCP/TLS or WebSocket: malformed frames are answered
+   * and counted against the peer's address (`failed`), as is a connection that has not opened
+   * within the connect timeout (then cut with `destroy`).
+   */
+  private watch(connection: Connection, failed: (() => void) | undefined, destroy: () => void, onClose: (closed: () => void) => void): void {
     if (failed) this.failedOf.set(connection, failed);
     guardConnection(connection);
     connection.on('protocol_error', (e: Error) => this.refuseMalformed(connection, e));
     // rhea reports bytes it cannot decode as 'error' when they are not a ProtocolError.
     connection.on('error', (e: Error) => this.refuseMalformed(connection, e));
     this.accepted.add(connection);
-    coalesceWrites(socket);
-    if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
     const opening = this.options.connectTimeoutMs
       ? setTimeout(() => {
           if (connection.is_remote_open()) return;
           failed?.();
-          socket.destroy();
+          destroy();
         }, this.options.connectTimeoutMs).unref()
       : undefined;
-    socket.once('close', () => {
+    onClose(() => {
       clearTimeout(opening);
       this.accepted.delete(connection);
     });
-    (connection as unknown as { accept(socket: Socket): void }).accept(socket);
   }
 
   /** AMQP's way to refuse bad bytes: open (if not yet sent) then close with the error, written now, before rhea ends the socket. */
@@ -155,9 +167,13 @@ export class AmqpEndpoint {
    * Accepts an AMQP-over-WebSocket connection (subprotocol AMQPWSB10) for `hub`; `upgradeSocket` is
    * the socket of the HTTP upgrade, whose TLS client certificate (if any) the connection then carries.
    */
-  acceptWebSocket(socket: unknown, upgradeSocket: unknown, hub: AmqpHub): void {
+  acceptWebSocket(socket: WebSocket, upgradeSocket: Socket, hub: AmqpHub): void {
     const options = { container_id: this.options.hostName, idle_time_out: 240_000, [UPGRADE_SOCKET_OPTION]: upgradeSocket, [HUB_OPTION]: hub };
-    this.container.websocket_accept(socket as never, options as never);
+    // As rhea's container.websocket_accept does, with the same watch as a TLS connection: a bad peer
+    // counts against the address of the HTTPS connection it upgraded.
+    const connection = this.container.create_connection(options as never);
+    this.watch(connection, upgradeFailureCounter(upgradeSocket), () => upgradeSocket.destroy(), (closed) => socket.once('close', closed));
+    (connection as unknown as { accept(transport: unknown): void }).accept(wrapWebSocket(socket));
   }
 
   /** Closes `hub`'s connections (all of them without one), cutting those that do not close within a grace period. */

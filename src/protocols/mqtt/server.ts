@@ -8,6 +8,7 @@ import type { ClientCertificate } from './connect.js';
 import { PersistentSessions } from './persistentSessions.js';
 import { refuseNonConnect } from './firstBytes.js';
 import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
+import { upgradeFailureCounter } from '../addressFailures.js';
 
 export const WEBSOCKET_PATH = '/$iothub/websocket';
 
@@ -60,7 +61,7 @@ export function mqttSessions(options: SessionContext & { writeBuffer?: WriteBuff
           const tlsSocket = req.socket as TLSSocket;
           const stream = createWebSocketStream(ws);
           stream.on('error', () => stream.destroy());
-          track(stream, () => peerChain(tlsSocket), `${tlsSocket.remoteAddress}:${tlsSocket.remotePort} (ws)`);
+          track(stream, () => peerChain(tlsSocket), `${tlsSocket.remoteAddress}:${tlsSocket.remotePort} (ws)`, upgradeFailureCounter(tlsSocket));
         });
       };
       server.on('upgrade', onUpgrade);
