@@ -1,10 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import rhea, { type Message, type Sender } from 'rhea';
 import { startTestHub, type TestHub } from './support/hub.js';
-import { connectAmqp, type RawAmqp } from './support/amqp.js';
-import { encodeUriComponentStrict } from '../src/core/sas.js';
+import { connectAmqp, linksAcrossSasExpiry, namespaceSas, putToken, type RawAmqp } from './support/amqp.js';
 import { rawMessageBytes } from '../src/protocols/amqp/rawMessage.js';
 import { decodeEvent } from '../src/protocols/amqp/eventhub/typedValues.js';
 
@@ -12,17 +10,7 @@ const { types } = rhea;
 const NAMESPACE = 'wire-test-ns';
 const HOST = `${NAMESPACE}.servicebus.localhost`;
 
-/** A SAS token as the Event Hubs SDKs sign it (HMAC keyed with the key's text). */
-function sas(resource: string, keyName: string, key: string, ttlSeconds = 3600): string {
-  const sr = encodeUriComponentStrict(resource);
-  const se = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const sig = encodeUriComponentStrict(createHmac('sha256', key).update(`${sr}\n${se}`).digest('base64'));
-  return `SharedAccessSignature sr=${sr}&sig=${sig}&se=${se}&skn=${keyName}`;
-}
-
-function putToken(c: RawAmqp, audience: string, token: string) {
-  return c.request('$cbs', { application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: audience }, body: token });
-}
+const sas = namespaceSas;
 
 /** The outcome of one delivery: 'accepted', or the rejection's error. */
 function outcome(sender: Sender, send: () => void): Promise<'accepted' | { condition?: string; description?: string }> {
@@ -200,5 +188,13 @@ describe('local Event Hubs namespace on the wire: host names, exact types, bad i
       await none.close();
     }
     assert.equal(await count(), before + 1);
+  });
+  // The Event Hubs SDKs put a new token on $cbs before the one a link was authorized with expires.
+  test('a link lives as long as a token allows it: a renewal (put-token again) keeps it past the first token; without one it is closed with amqp:unauthorized-access', async () => {
+    const audience = `sb://${HOST}/orders`;
+    const { lapsed, renewed } = await linksAcrossSasExpiry(connect, audience, (ttl) => sas(audience, 'RootManageSharedAccessKey', key('RootManageSharedAccessKey'), ttl), 'orders/ConsumerGroups/$default/Partitions/0');
+    assert.equal(lapsed !== 'still open' && lapsed.condition, 'amqp:unauthorized-access', 'the link whose token lapsed is closed');
+    assert.match(lapsed !== 'still open' ? lapsed.description ?? '' : '', /ExpiredToken/);
+    assert.equal(renewed, 'open', 'the renewed one is not');
   });
 });

@@ -2,7 +2,9 @@
  * A raw AMQP 1.0 client (rhea) for what the Azure SDKs cannot send: bad tokens, unknown
  * addresses, hand-made requests. Promise-based helpers, nothing of the server's.
  */
+import { createHmac } from 'node:crypto';
 import rhea, { type Connection, type ConnectionOptions, type Message, type Receiver, type Sender } from 'rhea';
+import { encodeUriComponentStrict } from '../../src/core/sas.js';
 
 export interface RawAmqp {
   connection: Connection;
@@ -95,4 +97,52 @@ export function linkClosed(link: Sender | Receiver): Promise<{ condition?: strin
     const kind = link.is_receiver() ? 'receiver' : 'sender';
     link.once(`${kind}_close`, () => resolve(link.error as never));
   });
+}
+
+/** A SAS token as the Event Hubs and Service Bus SDKs sign it (HMAC keyed with the key's text). */
+export function namespaceSas(resource: string, keyName: string, key: string, ttlSeconds = 3600): string {
+  const sr = encodeUriComponentStrict(resource);
+  const se = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const sig = encodeUriComponentStrict(createHmac('sha256', key).update(`${sr}\n${se}`).digest('base64'));
+  return `SharedAccessSignature sr=${sr}&sig=${sig}&se=${se}&skn=${keyName}`;
+}
+
+export function putToken(c: RawAmqp, audience: string, token: string): Promise<Message> {
+  return c.request('$cbs', { application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: audience }, body: token });
+}
+
+/**
+ * Two connections each put a SAS token for `audience` that expires within 2 to 3 seconds (SAS
+ * expiries are whole seconds) and attach a receiver at `address`; after a second the first puts a
+ * new token (a renewal, as the SDKs make one). What became of each link 4 s later: the lapsed one's
+ * detach error, and whether the renewed one is still open.
+ */
+export async function linksAcrossSasExpiry(
+  connect: () => Promise<RawAmqp>,
+  audience: string,
+  token: (ttlSeconds: number) => string,
+  address: string,
+): Promise<{ lapsed: { condition?: string; description?: string } | 'still open'; renewed: 'open' | 'closed' }> {
+  const [renewing, lapsing] = [await connect(), await connect()];
+  try {
+    const links: Receiver[] = [];
+    for (const c of [renewing, lapsing]) {
+      const put = await putToken(c, audience, token(3));
+      if (put.application_properties?.['status-code'] !== 200) throw new Error(`put-token: ${JSON.stringify(put.application_properties)}`);
+      links.push(await c.receiver(address));
+    }
+    const [kept, lapsed] = links as [Receiver, Receiver];
+    let keptClosed = false;
+    void linkClosed(kept).then(() => (keptClosed = true));
+    const lapsedClosed = linkClosed(lapsed);
+    await new Promise((r) => setTimeout(r, 1000));
+    const renewal = await putToken(renewing, audience, token(60));
+    if (renewal.application_properties?.['status-code'] !== 200) throw new Error(`renewal: ${JSON.stringify(renewal.application_properties)}`);
+    const error = await Promise.race([lapsedClosed.then((e) => e ?? {}), new Promise<'still open'>((r) => setTimeout(() => r('still open'), 3000))]);
+    await new Promise((r) => setTimeout(r, 300));
+    return { lapsed: error, renewed: keptClosed || !kept.is_open() ? 'closed' : 'open' };
+  } finally {
+    await renewing.close();
+    await lapsing.close();
+  }
 }

@@ -8,6 +8,7 @@ import type { ClientConnection } from '../link.js';
 import { looksLikeJwt } from '../../../hub/auth/bearer.js';
 import { claimRequired, EVENT_HUBS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
+import { SasLinks } from '../sasLinks.js';
 
 /**
  * The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g.
@@ -20,8 +21,8 @@ interface ConnectionState {
   namespace: string;
   /** Grants by the audience they were put for (lower case); a later put renews. */
   grants: Map<string, EventHubsGrant>;
-  /** Links to end when their grant expires. */
-  holders: Map<ExpiryHolder, NodeJS.Timeout>;
+  /** Links to end when no token allows them any more. */
+  links: SasLinks;
   /** Azure AD tokens (`jwt`) put on the connection, when the namespaces take them. */
   aad?: AzureAdClaims;
 }
@@ -109,21 +110,29 @@ export class EventHubsConnections implements CbsTokenFamily {
         refusal = e;
         continue;
       }
-      if (holder && state) {
-        const timer = setTimeout(() => holder.expire('ExpiredToken: The token that authorized this link expired.'), Math.min(grant.expiresAt - Date.now(), 2 ** 31 - 1));
-        timer.unref();
-        state.holders.set(holder, timer);
-      }
+      if (holder && state) state.links.hold(holder, grant.expiresAt, () => this.allowedUntil(state, right, eventHub));
       return undefined;
     }
     return refusal;
   }
 
+  /** The latest expiry among the tokens that allow `right` on `eventHub` now (undefined: none does). */
+  private allowedUntil(state: ConnectionState, right: AccessRight, eventHub: string): number | undefined {
+    let until: number | undefined;
+    for (const grant of state.grants.values()) {
+      try {
+        this.namespaces.checkGrant(grant, right, eventHub);
+      } catch {
+        continue;
+      }
+      until = Math.max(until ?? 0, grant.expiresAt);
+    }
+    return until;
+  }
+
   release(connection: ClientConnection, holder: ExpiryHolder): void {
     const state = this.states.get(connection);
-    const timer = state?.holders.get(holder);
-    if (timer) clearTimeout(timer);
-    state?.holders.delete(holder);
+    state?.links.release(holder);
     state?.aad?.release(holder);
   }
 
@@ -137,11 +146,10 @@ export class EventHubsConnections implements CbsTokenFamily {
   }
 
   private bind(connection: ClientConnection, namespace: string): ConnectionState {
-    const state: ConnectionState = { namespace, grants: new Map(), holders: new Map() };
+    const state: ConnectionState = { namespace, grants: new Map(), links: new SasLinks() };
     this.states.set(connection, state);
     connection.onClose(() => {
-      for (const timer of state.holders.values()) clearTimeout(timer);
-      state.holders.clear();
+      state.links.close();
       state.aad?.close();
     });
     return state;

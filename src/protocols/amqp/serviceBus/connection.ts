@@ -8,6 +8,7 @@ import { looksLikeJwt } from '../../../hub/auth/bearer.js';
 import { claimRequired, SERVICE_BUS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import type { ExpiryHolder } from '../eventhub/access.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
+import { SasLinks } from '../sasLinks.js';
 
 /** The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g. `orders.servicebus.localhost`. */
 const NAMESPACE_HOST = /^([A-Za-z][A-Za-z0-9-]*)\.servicebus\./i;
@@ -16,6 +17,8 @@ interface ServiceBusConnectionState {
   namespace: string;
   /** Grants by the audience they were put for (lower case); a later put renews. */
   grants: Map<string, ServiceBusGrant>;
+  /** Links to end when no SAS token allows them any more. */
+  links: SasLinks;
   /** Azure AD tokens (`jwt`) put on the connection, when the namespaces take them. */
   aad?: AzureAdClaims;
 }
@@ -64,8 +67,7 @@ export class ServiceBusConnections implements CbsTokenFamily {
     if (state && state.namespace.toLowerCase() !== grant.namespace.toLowerCase()) {
       throw new HubError('IotHubUnauthorizedAccess', `The token is for namespace '${grant.namespace}', not '${state.namespace}'.`);
     }
-    const bound = state ?? { namespace: grant.namespace, grants: new Map() };
-    this.states.set(connection, bound);
+    const bound = state ?? this.bind(connection, grant.namespace);
     bound.grants.set(audience.toLowerCase(), { ...grant, resource: audience });
     return true;
   }
@@ -100,7 +102,9 @@ export class ServiceBusConnections implements CbsTokenFamily {
   async authorizeNow(connection: ClientConnection, right: 'Send' | 'Listen', entityPath: string, holder?: ExpiryHolder): Promise<void> {
     let refusal: unknown;
     try {
-      this.authorize(connection, right, entityPath);
+      const grant = this.authorize(connection, right, entityPath);
+      const state = this.states.get(connection)!;
+      if (holder) state.links.hold(holder, grant.expiresAt, () => this.allowedUntil(state, right, entityPath));
       return;
     } catch (e) {
       refusal = e;
@@ -111,9 +115,26 @@ export class ServiceBusConnections implements CbsTokenFamily {
     throw refusal;
   }
 
+  /** The latest expiry among the SAS tokens that allow `right` on `entityPath` now (undefined: none does). */
+  private allowedUntil(state: ServiceBusConnectionState, right: 'Send' | 'Listen', entityPath: string): number | undefined {
+    let until: number | undefined;
+    for (const grant of state.grants.values()) {
+      if (grant.expiresAt <= Date.now()) continue;
+      try {
+        this.namespaces.checkGrant(grant, right, entityPath);
+      } catch {
+        continue;
+      }
+      until = Math.max(until ?? 0, grant.expiresAt);
+    }
+    return until;
+  }
+
   /** Forgets `holder` (its link ended). */
   release(connection: ClientConnection, holder: ExpiryHolder): void {
-    this.states.get(connection)?.aad?.release(holder);
+    const state = this.states.get(connection);
+    state?.links.release(holder);
+    state?.aad?.release(holder);
   }
 
   private azureAdOf(connection: ClientConnection, state: ServiceBusConnectionState): AzureAdClaims {
@@ -142,8 +163,13 @@ export class ServiceBusConnections implements CbsTokenFamily {
     const host = remote?.open?.hostname;
     const m = host ? NAMESPACE_HOST.exec(host) : null;
     if (!m || !this.namespaces.getNamespace(m[1]!)) return undefined;
-    const state = { namespace: this.namespaces.getNamespace(m[1]!)!.name, grants: new Map() };
+    return this.bind(connection, this.namespaces.getNamespace(m[1]!)!.name);
+  }
+
+  private bind(connection: ClientConnection, namespace: string): ServiceBusConnectionState {
+    const state: ServiceBusConnectionState = { namespace, grants: new Map(), links: new SasLinks() };
     this.states.set(connection, state);
+    connection.onClose(() => state.links.close());
     return state;
   }
 }
