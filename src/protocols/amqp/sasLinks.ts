@@ -41,3 +41,21 @@ export class SasLinks {
     this.timers.clear();
   }
 }
+
+/**
+ * The latest expiry among the unexpired `grants` that `check` lets through (it throws the
+ * refusal otherwise); undefined when none does. What `SasLinks.hold` asks when a token runs out.
+ */
+export function latestExpiry<G extends { expiresAt: number }>(grants: Iterable<G>, check: (grant: G) => void, now: number = Date.now()): number | undefined {
+  let until: number | undefined;
+  for (const grant of grants) {
+    if (grant.expiresAt <= now) continue;
+    try {
+      check(grant);
+    } catch {
+      continue;
+    }
+    until = Math.max(until ?? 0, grant.expiresAt);
+  }
+  return until;
+}

@@ -8,7 +8,7 @@ import type { ClientConnection } from '../link.js';
 import { looksLikeJwt } from '../../../hub/auth/bearer.js';
 import { claimRequired, EVENT_HUBS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
-import { SasLinks } from '../sasLinks.js';
+import { latestExpiry, SasLinks } from '../sasLinks.js';
 
 /**
  * The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g.
@@ -110,24 +110,10 @@ export class EventHubsConnections implements CbsTokenFamily {
         refusal = e;
         continue;
       }
-      if (holder && state) state.links.hold(holder, grant.expiresAt, () => this.allowedUntil(state, right, eventHub));
+      if (holder && state) state.links.hold(holder, grant.expiresAt, () => latestExpiry(state.grants.values(), (g) => this.namespaces.checkGrant(g, right, eventHub)));
       return undefined;
     }
     return refusal;
-  }
-
-  /** The latest expiry among the tokens that allow `right` on `eventHub` now (undefined: none does). */
-  private allowedUntil(state: ConnectionState, right: AccessRight, eventHub: string): number | undefined {
-    let until: number | undefined;
-    for (const grant of state.grants.values()) {
-      try {
-        this.namespaces.checkGrant(grant, right, eventHub);
-      } catch {
-        continue;
-      }
-      until = Math.max(until ?? 0, grant.expiresAt);
-    }
-    return until;
   }
 
   release(connection: ClientConnection, holder: ExpiryHolder): void {

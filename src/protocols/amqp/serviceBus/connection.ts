@@ -8,7 +8,7 @@ import { looksLikeJwt } from '../../../hub/auth/bearer.js';
 import { claimRequired, SERVICE_BUS_DATA_ACTIONS, type NamespaceAzureAd } from '../../../namespaces/azureAd.js';
 import type { ExpiryHolder } from '../eventhub/access.js';
 import { AzureAdClaims } from '../azureAdClaims.js';
-import { SasLinks } from '../sasLinks.js';
+import { latestExpiry, SasLinks } from '../sasLinks.js';
 
 /** The namespace host names Fleethub answers to: `{namespace}.servicebus.{anything}`, e.g. `orders.servicebus.localhost`. */
 const NAMESPACE_HOST = /^([A-Za-z][A-Za-z0-9-]*)\.servicebus\./i;
@@ -104,7 +104,7 @@ export class ServiceBusConnections implements CbsTokenFamily {
     try {
       const grant = this.authorize(connection, right, entityPath);
       const state = this.states.get(connection)!;
-      if (holder) state.links.hold(holder, grant.expiresAt, () => this.allowedUntil(state, right, entityPath));
+      if (holder) state.links.hold(holder, grant.expiresAt, () => latestExpiry(state.grants.values(), (g) => this.namespaces.checkGrant(g, right, entityPath)));
       return;
     } catch (e) {
       refusal = e;
@@ -113,21 +113,6 @@ export class ServiceBusConnections implements CbsTokenFamily {
     if (why === null) return;
     if (why !== undefined) throw new ServiceBusError('Unauthorized', claimRequired(right, why));
     throw refusal;
-  }
-
-  /** The latest expiry among the SAS tokens that allow `right` on `entityPath` now (undefined: none does). */
-  private allowedUntil(state: ServiceBusConnectionState, right: 'Send' | 'Listen', entityPath: string): number | undefined {
-    let until: number | undefined;
-    for (const grant of state.grants.values()) {
-      if (grant.expiresAt <= Date.now()) continue;
-      try {
-        this.namespaces.checkGrant(grant, right, entityPath);
-      } catch {
-        continue;
-      }
-      until = Math.max(until ?? 0, grant.expiresAt);
-    }
-    return until;
   }
 
   /** Forgets `holder` (its link ended). */
