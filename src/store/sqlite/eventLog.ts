@@ -227,7 +227,7 @@ export class SqliteEventLog implements EventLog {
     const existing = this.countStmt.get()!.n;
     if (existing > 0) return existing;
     // Partitions dropped and created anew start over.
-    this.ends.clear();
+    this.forget();
     this.db.transaction(() => {
       for (let i = 0; i < count; i++) this.createPartitionStmt.run(i);
     })();
