@@ -55,6 +55,8 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.77.1' },
     /** Writes a V8 CPU profile of the Fleethub process into this directory. */
     profile: { type: 'string' },
+    /** Extra arguments for Fleethub's node, comma-separated (V8 flags: `--node-args=--max-semi-space-size=32`). */
+    'node-args': { type: 'string' },
   },
 });
 const DEVICES = Number(args.devices);
@@ -177,6 +179,7 @@ async function fleethub(routed: boolean): Promise<Target> {
     name: routed ? 'Fleethub (route)' : 'Fleethub',
     ...(routed ? { config: { eventHubsNamespaces: [{ name: 'bench-routing', eventHubs: [{ name: 'routed', partitionCount: 4 }] }] } } : {}),
     ...(args.profile ? { profile: args.profile } : {}),
+    ...(args['node-args'] ? { nodeArgs: args['node-args'].split(',') } : {}),
   });
   if (!routed) return hub;
   const arm = await routeToEventHub(hub.dataDir);

@@ -461,7 +461,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       connectTimeoutMs: config.connections.connectTimeoutMs,
       writeBuffer: { highBytes: config.connections.writeBufferHighBytes, maxBytes: config.connections.writeBufferMaxBytes },
       ingestBudget: new IngestBudget(config.connections.ingestBufferBytes),
-      turnBudget: new TurnBudget(config.connections.packetsPerTurn),
+      turnBudget: new TurnBudget(config.connections.packetsPerTurn, config.connections.packetsPerConnectionTurn),
     });
     mqtt.acceptWebSockets(http.server);
 

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
-import { MAX_PUBLISHES_PER_TURN } from '../src/protocols/mqtt/session.js';
+import { defaults } from '../src/config/index.js';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, createModule, eventsOf, eventually } from './support/devices.js';
 import { closed, closesWithin, deviceToken, mqttDevice, RawConnection } from './support/rawMqtt.js';
@@ -165,39 +165,23 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
     assert.deepEqual(events[3]!.properties, { 'x-opt-retain': 'true' });
   });
 
-  test('a device that pipelines 1,000 publishes in one write does not hold up another device: its publishes are committed a share per turn, all stored and acknowledged in order', async () => {
-    const burstKey = (await createDevice(t, 'burst')).key;
-    const steadyKey = (await createDevice(t, 'steady')).key;
-    const burst = await RawConnection.open(t.host);
-    const steady = await RawConnection.open(t.host);
-    assert.equal(await burst.connect(t.host, 'burst', deviceToken(t.host, 'burst', burstKey)), 0);
-    assert.equal(await steady.connect(t.host, 'steady', deviceToken(t.host, 'steady', steadyKey)), 0);
-    const N = 1000;
-    const flood = Buffer.concat(
-      Array.from({ length: N }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: 'devices/burst/messages/events/', payload: String(i), qos: 1, dup: false, retain: false, messageId: i + 1 })),
-    );
-    burst.socket.write(flood);
-    // Once the hub has begun on the flood, the other device publishes one message.
-    await burst.next('puback').then((p) => burst.packets.unshift(p));
-    steady.send({ cmd: 'publish', topic: 'devices/steady/messages/events/', payload: 'one', qos: 1, dup: false, retain: false, messageId: 1 });
-    await steady.next('puback');
-    const floodAckedBefore = burst.packets.length;
-    const acks: number[] = [];
-    for (let i = 0; i < N; i++) acks.push((await burst.next('puback')).messageId!);
-    burst.socket.destroy();
-    steady.socket.destroy();
-    assert.deepEqual(acks, Array.from({ length: N }, (_, i) => i + 1));
+  test('a device that pipelines 1,000 publishes in one write does not hold up another device: its publishes are committed a share per turn (connections.packetsPerConnectionTurn), all stored and acknowledged in order', async () => {
     // Without a share per turn, the flood's reads (~450 publishes per 16 KiB TLS record) are all
-    // committed before the other device's one message.
-    assert.ok(floodAckedBefore < N / 2, `the other device's PUBACK came after ${floodAckedBefore} of the flood's (share per turn: ${MAX_PUBLISHES_PER_TURN})`);
-    const events = await eventually(async () => {
-      const e = await eventsOf(t, 'burst');
-      return e.length === N && e;
-    });
-    assert.deepEqual(
-      events.map((e) => Number(e.body.toString())),
-      acks.map((id) => id - 1),
-    );
+    // committed before the other device's one message. With it, the other device's publish is
+    // read in the turn after the flood's first share: two shares of the flood at most come first.
+    const share = defaults.connections.packetsPerConnectionTurn;
+    const before = await floodBeside(t);
+    assert.ok(before <= 3 * share, `the other device's PUBACK came after ${before} of the flood's (share per turn: ${share})`);
+  });
+
+  test('connections.packetsPerConnectionTurn sets the share: at 100, the other device waits for more of the flood', async () => {
+    const wide = await startTestHub({ connections: { ...defaults.connections, packetsPerConnectionTurn: 100 } });
+    try {
+      const before = await floodBeside(wide);
+      assert.ok(before >= 100 && before <= 300, `the other device's PUBACK came after ${before} of the flood's (share per turn: 100)`);
+    } finally {
+      await wide.close();
+    }
   });
 
   test('CONNACK return codes: protocol version, client id, user name, password', async () => {
@@ -282,3 +266,41 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
     await again.endAsync();
   });
 });
+
+/**
+ * Device `burst` pipelines 1,000 publishes in one write; once the hub has begun on them, device
+ * `steady` publishes one. Checks that every publish of the flood is stored and acknowledged in
+ * order, and returns how many of the flood's PUBACKs came before the other device's.
+ */
+async function floodBeside(t: TestHub): Promise<number> {
+    const burstKey = (await createDevice(t, 'burst')).key;
+    const steadyKey = (await createDevice(t, 'steady')).key;
+    const burst = await RawConnection.open(t.host);
+    const steady = await RawConnection.open(t.host);
+    assert.equal(await burst.connect(t.host, 'burst', deviceToken(t.host, 'burst', burstKey)), 0);
+    assert.equal(await steady.connect(t.host, 'steady', deviceToken(t.host, 'steady', steadyKey)), 0);
+    const N = 1000;
+    const flood = Buffer.concat(
+      Array.from({ length: N }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: 'devices/burst/messages/events/', payload: String(i), qos: 1, dup: false, retain: false, messageId: i + 1 })),
+    );
+    burst.socket.write(flood);
+    // Once the hub has begun on the flood, the other device publishes one message.
+    await burst.next('puback').then((p) => burst.packets.unshift(p));
+    steady.send({ cmd: 'publish', topic: 'devices/steady/messages/events/', payload: 'one', qos: 1, dup: false, retain: false, messageId: 1 });
+    await steady.next('puback');
+    const floodAckedBefore = burst.packets.length;
+    const acks: number[] = [];
+    for (let i = 0; i < N; i++) acks.push((await burst.next('puback')).messageId!);
+    burst.socket.destroy();
+    steady.socket.destroy();
+    assert.deepEqual(acks, Array.from({ length: N }, (_, i) => i + 1));
+    const events = await eventually(async () => {
+      const e = await eventsOf(t, 'burst');
+      return e.length === N && e;
+    });
+    assert.deepEqual(
+      events.map((e) => Number(e.body.toString())),
+      acks.map((id) => id - 1),
+    );
+  return floodAckedBefore;
+}

@@ -92,9 +92,11 @@ export interface ConnectionsConfig {
   writeBufferMaxBytes: number;
   /** What all MQTT connections together may have read and not yet committed (payload bytes + 1 KiB a message); above it they stop reading until half of it has committed. */
   ingestBufferBytes: number;
-  /** Failed connections (TLS, garbage, bad credentials) from one address within `addressFailureWindowMs` after which its connections are refused for `addressBlockMs`; 0: never. */
   /** MQTT packets all connections together are handled in one event-loop turn; past it, reads wait their turn (first come, first served). */
   packetsPerTurn: number;
+  /** MQTT packets one connection's read may hand over in one event-loop turn; the rest of the read waits for a coming turn. */
+  packetsPerConnectionTurn: number;
+  /** Failed connections (TLS, garbage, bad credentials) from one address within `addressFailureWindowMs` after which its connections are refused for `addressBlockMs`; 0: never. */
   addressFailureLimit: number;
   addressFailureWindowMs: number;
   addressBlockMs: number;
@@ -213,7 +215,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
-  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, packetsPerConnectionTurn: 8, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
 };
 
 export class ConfigError extends Error {

@@ -66,7 +66,14 @@ export class TurnBudget {
   private armed = false;
   private draining = false;
 
-  constructor(readonly perTurn: number) {
+  /**
+   * @param perTurn packets all connections together in one turn (`connections.packetsPerTurn`)
+   * @param perConnection packets one connection's read may hand over in one turn (`connections.packetsPerConnectionTurn`)
+   */
+  constructor(
+    readonly perTurn: number,
+    readonly perConnection: number = perTurn,
+  ) {
     this.left = perTurn;
   }
 

@@ -26,12 +26,13 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** Reading pauses while this many QoS 1 publishes await their commit (back-pressure on a flooding device). */
 const MAX_PENDING_ACKS = 1000;
 /**
- * Packets one connection may hand the hub in one event-loop turn. A device that floods (or never
- * reads its PUBACKs) delivers hundreds of publishes per read; past this many the rest of its read
- * waits for a coming turn, so that one connection cannot make every other device's commit and
- * PUBACK wait behind it. (All connections together: SessionContext.turnBudget.)
+ * Packets one connection may hand the hub in one event-loop turn, unless the hub's TurnBudget says
+ * otherwise (config `connections.packetsPerConnectionTurn`). A device that floods (or never reads
+ * its PUBACKs) delivers hundreds of publishes per read; past this many the rest of its read waits
+ * for a coming turn, so that one connection cannot make every other device's commit and PUBACK
+ * wait behind it. (All connections together: SessionContext.turnBudget.)
  */
-export const MAX_PUBLISHES_PER_TURN = 32;
+export const MAX_PUBLISHES_PER_TURN = 8;
 /** Packets a device may pipeline behind CONNECT while it is being authenticated. */
 const MAX_EARLY_PACKETS = 100;
 
@@ -85,7 +86,7 @@ export class MqttSession implements DeviceSession {
     this.heldByBudget = false;
     this.resumeReading();
   };
-  /** The rest of a read past MAX_PUBLISHES_PER_TURN or the hub's turn budget, handled in a coming turn (reading is paused meanwhile). */
+  /** The rest of a read past the connection's share of a turn or the hub's turn budget, handled in a coming turn (reading is paused meanwhile). */
   private deferred?: Buffer;
   /** A packet split across reads: the reads so far, and how many bytes it needs in all (header included). */
   private partial?: { parts: Buffer[]; bytes: number; need: number };
@@ -125,7 +126,7 @@ export class MqttSession implements DeviceSession {
    * Frames what the device sent into packets: complete QoS 0/1 PUBLISHes are decoded here (the hot
    * path), anything else is handed to mqtt-packet one whole packet at a time, so that its checks
    * apply and it never holds a partial packet. A packet split across reads waits in `partial`.
-   * At most MAX_PUBLISHES_PER_TURN packets are taken per read, and none once the hub's turn budget
+   * At most the turn budget's `perConnection` (MAX_PUBLISHES_PER_TURN without one) packets are taken per read, and none once the hub's turn budget
    * is spent; the rest waits for a coming turn.
    */
   private onData(chunk: Buffer): void {
@@ -145,6 +146,8 @@ export class MqttSession implements DeviceSession {
     }
     let at = 0;
     let taken = 0;
+    const budget = this.context.turnBudget;
+    const share = budget?.perConnection ?? MAX_PUBLISHES_PER_TURN;
     while (at < chunk.length && this.reading()) {
       // Fixed header: the type and flags byte, then a remaining length of 1 to 4 bytes of 7 bits.
       let length = 0;
@@ -171,7 +174,7 @@ export class MqttSession implements DeviceSession {
         this.partial = { parts: [tail], bytes: tail.length, need: done ? end - at : tail.length + 1 };
         return;
       }
-      if (taken === MAX_PUBLISHES_PER_TURN || this.context.turnBudget?.take() === false) return this.defer(chunk.subarray(at));
+      if (taken === share || budget?.take() === false) return this.defer(chunk.subarray(at));
       taken++;
       const flags = chunk[at]!;
       if ((flags === 0x32 || flags === 0x30) && this.state === 'connected' && length >= 2) this.fastPublish(chunk, at, i, end);
