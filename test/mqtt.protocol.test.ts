@@ -273,34 +273,34 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
  * order, and returns how many of the flood's PUBACKs came before the other device's.
  */
 async function floodBeside(t: TestHub): Promise<number> {
-    const burstKey = (await createDevice(t, 'burst')).key;
-    const steadyKey = (await createDevice(t, 'steady')).key;
-    const burst = await RawConnection.open(t.host);
-    const steady = await RawConnection.open(t.host);
-    assert.equal(await burst.connect(t.host, 'burst', deviceToken(t.host, 'burst', burstKey)), 0);
-    assert.equal(await steady.connect(t.host, 'steady', deviceToken(t.host, 'steady', steadyKey)), 0);
-    const N = 1000;
-    const flood = Buffer.concat(
-      Array.from({ length: N }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: 'devices/burst/messages/events/', payload: String(i), qos: 1, dup: false, retain: false, messageId: i + 1 })),
-    );
-    burst.socket.write(flood);
-    // Once the hub has begun on the flood, the other device publishes one message.
-    await burst.next('puback').then((p) => burst.packets.unshift(p));
-    steady.send({ cmd: 'publish', topic: 'devices/steady/messages/events/', payload: 'one', qos: 1, dup: false, retain: false, messageId: 1 });
-    await steady.next('puback');
-    const floodAckedBefore = burst.packets.length;
-    const acks: number[] = [];
-    for (let i = 0; i < N; i++) acks.push((await burst.next('puback')).messageId!);
-    burst.socket.destroy();
-    steady.socket.destroy();
-    assert.deepEqual(acks, Array.from({ length: N }, (_, i) => i + 1));
-    const events = await eventually(async () => {
-      const e = await eventsOf(t, 'burst');
-      return e.length === N && e;
-    });
-    assert.deepEqual(
-      events.map((e) => Number(e.body.toString())),
-      acks.map((id) => id - 1),
-    );
+  const burstKey = (await createDevice(t, 'burst')).key;
+  const steadyKey = (await createDevice(t, 'steady')).key;
+  const burst = await RawConnection.open(t.host);
+  const steady = await RawConnection.open(t.host);
+  assert.equal(await burst.connect(t.host, 'burst', deviceToken(t.host, 'burst', burstKey)), 0);
+  assert.equal(await steady.connect(t.host, 'steady', deviceToken(t.host, 'steady', steadyKey)), 0);
+  const N = 1000;
+  const flood = Buffer.concat(
+    Array.from({ length: N }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: 'devices/burst/messages/events/', payload: String(i), qos: 1, dup: false, retain: false, messageId: i + 1 })),
+  );
+  burst.socket.write(flood);
+  // Once the hub has begun on the flood, the other device publishes one message.
+  await burst.next('puback').then((p) => burst.packets.unshift(p));
+  steady.send({ cmd: 'publish', topic: 'devices/steady/messages/events/', payload: 'one', qos: 1, dup: false, retain: false, messageId: 1 });
+  await steady.next('puback');
+  const floodAckedBefore = burst.packets.length;
+  const acks: number[] = [];
+  for (let i = 0; i < N; i++) acks.push((await burst.next('puback')).messageId!);
+  burst.socket.destroy();
+  steady.socket.destroy();
+  assert.deepEqual(acks, Array.from({ length: N }, (_, i) => i + 1));
+  const events = await eventually(async () => {
+    const e = await eventsOf(t, 'burst');
+    return e.length === N && e;
+  });
+  assert.deepEqual(
+    events.map((e) => Number(e.body.toString())),
+    acks.map((id) => id - 1),
+  );
   return floodAckedBefore;
 }

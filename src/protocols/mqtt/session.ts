@@ -126,8 +126,8 @@ export class MqttSession implements DeviceSession {
    * Frames what the device sent into packets: complete QoS 0/1 PUBLISHes are decoded here (the hot
    * path), anything else is handed to mqtt-packet one whole packet at a time, so that its checks
    * apply and it never holds a partial packet. A packet split across reads waits in `partial`.
-   * At most the turn budget's `perConnection` (MAX_PUBLISHES_PER_TURN without one) packets are taken per read, and none once the hub's turn budget
-   * is spent; the rest waits for a coming turn.
+   * At most the turn budget's `perConnection` (MAX_PUBLISHES_PER_TURN without one) packets are
+   * taken per read, and none once the hub's turn budget is spent; the rest waits for a coming turn.
    */
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'refused') return;
