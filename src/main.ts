@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { checkHubs, type Config } from './config/index.js';
 import { openSqliteStore, type SqliteStore } from './store/sqlite/index.js';
+import { startBackgroundCheckpoints } from './store/sqlite/checkpoints.js';
 import { ensureDefaultPolicies } from './hub/auth/policies.js';
 import { Authorizer } from './hub/auth/authorizer.js';
 import { Registry } from './hub/registry/registry.js';
@@ -280,6 +281,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   // The primary hub's certificate also covers the local namespaces' host names ({name}.servicebus.{hubDomain}).
   const tls = await ensureTlsMaterial(config.dataDir, options.dps ? [...hostNames, `*.servicebus.${config.hubDomain}`] : hostNames, options.caDataDir);
   const store = openSqliteStore(databasePath(config.dataDir));
+  const checkpoints = startBackgroundCheckpoints(store.db, (message) => logger.warn({ message }, 'background checkpoint of the database failed'));
   let serviceBus: ServiceBusArea | undefined;
   let eventHubs: EventHubsArea | undefined;
   let storage: EmbeddedAzurite | undefined;
@@ -572,6 +574,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       rmSync(runtimePath(config.dataDir), { force: true });
       serviceBus?.close();
       eventHubs?.close();
+      await checkpoints.stop();
       store.close();
     };
     return {
@@ -632,6 +635,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     serviceBus?.close();
     eventHubs?.close();
     await storage?.close().catch(() => undefined);
+    await checkpoints.stop();
     store.close();
     throw e;
   }

@@ -1,0 +1,88 @@
+/**
+ * Checkpoints of the hub's database in a thread of their own (src/store/sqlite/checkpoints.ts):
+ * the database file receives the log's pages while the hub's connection, whose own checkpoints
+ * wait for a much longer log, checkpoints nothing; stop() hands checkpoints back to it.
+ */
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { startBackgroundCheckpoints } from '../src/store/sqlite/checkpoints.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A store with 4 partitions and ~2 MiB of events appended (~500 pages in the log). */
+async function filledStore() {
+  const dir = mkdtempSync(join(tmpdir(), 'fleethub-checkpoints-'));
+  dirs.push(dir);
+  const path = join(dir, 'fleethub.db');
+  const store = openSqliteStore(path);
+  await store.eventLog.ensurePartitions(4);
+  return { store, path };
+}
+
+async function append(store: ReturnType<typeof openSqliteStore>, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await store.eventLog.append(
+      Array.from({ length: 50 }, (_, k) => ({ partition: k % 4, body: Buffer.alloc(800, k), enqueuedTime: Date.now(), systemProperties: {}, properties: {} })),
+    );
+  }
+}
+
+const fileSize = (path: string) => statSync(path).size;
+
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
+
+describe('database checkpoints in a thread of their own', () => {
+  test('the thread copies the log into the database file; the hub connection waits for a 10,000-page log', async () => {
+    const { store, path } = await filledStore();
+    const checkpoints = startBackgroundCheckpoints(store.db, (m) => assert.fail(m));
+    try {
+      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+      const before = fileSize(path);
+      await append(store, 50);
+      assert.ok(await eventually(() => fileSize(path) > before + 1024 * 1024, 5000), `the database file stayed at ${fileSize(path)} bytes (was ${before})`);
+      // Everything the thread copied reads back through the hub's connection.
+      const read = await store.eventLog.read(0, { sequenceNumber: 0, inclusive: true }, 10_000);
+      // 13 of each batch of 50 go to partition 0 (k % 4 === 0).
+      assert.equal(read.length, 50 * 13);
+    } finally {
+      await checkpoints.stop();
+      store.close();
+    }
+  });
+
+  test('without the thread (and with the hub connection at 10,000 pages) the file does not grow: the growth above is the thread', async () => {
+    const { store, path } = await filledStore();
+    try {
+      store.db.pragma('wal_autocheckpoint = 10000');
+      const before = fileSize(path);
+      await append(store, 50);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(fileSize(path), before);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('stop() ends the thread and hands checkpoints back to the hub connection (SQLite default, 1,000 pages); twice is harmless', async () => {
+    const { store } = await filledStore();
+    const checkpoints = startBackgroundCheckpoints(store.db, (m) => assert.fail(m));
+    await checkpoints.stop();
+    await checkpoints.stop();
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    store.close();
+  });
+});
