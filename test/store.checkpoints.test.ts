@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { startBackgroundCheckpoints } from '../src/store/sqlite/checkpoints.js';
+import { eventually } from './support/devices.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -36,15 +37,6 @@ async function append(store: ReturnType<typeof openSqliteStore>, n: number): Pro
 
 const fileSize = (path: string) => statSync(path).size;
 
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
-
 describe('database checkpoints in a thread of their own', () => {
   test('the thread copies the log into the database file; the hub connection waits for a 10,000-page log', async () => {
     const { store, path } = await filledStore();
@@ -53,7 +45,7 @@ describe('database checkpoints in a thread of their own', () => {
       assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
       const before = fileSize(path);
       await append(store, 50);
-      assert.ok(await eventually(() => fileSize(path) > before + 1024 * 1024, 5000), `the database file stayed at ${fileSize(path)} bytes (was ${before})`);
+      await eventually(() => fileSize(path) > before + 1024 * 1024, 5000).catch(() => assert.fail(`the database file stayed at ${fileSize(path)} bytes (was ${before})`));
       // Everything the thread copied reads back through the hub's connection.
       const read = await store.eventLog.read(0, { sequenceNumber: 0, inclusive: true }, 10_000);
       // 13 of each batch of 50 go to partition 0 (k % 4 === 0).
