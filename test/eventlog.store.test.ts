@@ -8,6 +8,7 @@ import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js'
 import { EventLogWriter, partitionFor, startRetention } from '../src/hub/messaging/eventLogWriter.js';
 import { loadConfig, ConfigError } from '../src/config/index.js';
 import { openEventLogReadOnly } from '../src/store/sqlite/eventLogReader.js';
+import { hiddenClassChanges } from './support/hiddenClasses.js';
 
 /** The event log as the Event Hub-compatible endpoint (issue 4) will read it, on real SQLite. */
 describe('event log: positions, partition info, group commit, retention', () => {
@@ -113,6 +114,18 @@ describe('event log: positions, partition info, group commit, retention', () => 
     assert.deepEqual(results.map((r) => r.body.toString()), Array.from({ length: 500 }, (_, i) => `m${i}`));
     await writer.close();
     await assert.rejects(writer.append(event(2, 'late', 1)));
+  });
+
+  test('the events an append returns share one hidden class (none made per event)', async () => {
+    // A spread that gains keys (`{ ...event, sequenceNumber }`) made a class per event: ~2 µs each.
+    const own = openSqliteStore(join(dir, 'shapes.db'));
+    await own.eventLog.ensurePartitions(4);
+    const stored = [];
+    for (let i = 0; i < 20; i++) stored.push(...(await own.eventLog.append(Array.from({ length: 10 }, (_, j) => event(j % 4, `shape-${i}-${j}`, 3000 + i)))));
+    own.close();
+    assert.equal(stored.length, 200);
+    const changes = hiddenClassChanges(stored);
+    assert.ok(changes < 5, `the hidden class changed ${changes} times over 200 events`);
   });
 
   test('retention drops old events; sequence numbers continue', async () => {

@@ -134,7 +134,8 @@ export class RoutingTable {
     let out: Record<string, PropertyValue> | undefined;
     for (const e of this.enrichments) {
       if (!e.endpointNames.some((n) => n.toLowerCase() === endpointKey)) continue;
-      out ??= { ...message.properties };
+      // Not a spread: keys added to a spread's copy give it a hidden class of its own (src/core/objects.ts).
+      out ??= Object.assign({}, message.properties);
       out[e.key] = this.enrichmentValue(e.value, twin);
     }
     return out ?? message.properties;

@@ -10,6 +10,7 @@ import { backlogEntity, type RoutingCheckpoints } from '../../store/routing.js';
 import type { EgressCredential } from '../../identity/types.js';
 import type { EventLogWriter } from '../messaging/eventLogWriter.js';
 import { partitionFor } from '../messaging/eventLogWriter.js';
+import { copyWith } from '../../core/objects.js';
 import { EndpointDrainer, HUB_PARTITION_PROPERTY, type DeliveryOptions } from './delivery.js';
 import { RoutingTable } from './router.js';
 import {
@@ -189,7 +190,10 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
   /** RoutingIngest: a non-telemetry event (or telemetry from another path). */
   async submit(message: RoutableMessage): Promise<void> {
     const enqueuedTime = (this.deps.now ?? Date.now)();
-    const systemProperties = message.systemProperties['iothub-enqueuedtime'] === undefined ? { ...message.systemProperties, 'iothub-enqueuedtime': new Date(enqueuedTime).toISOString() } : message.systemProperties;
+    const systemProperties =
+      message.systemProperties['iothub-enqueuedtime'] === undefined
+        ? copyWith<PropertyValue>(message.systemProperties, 'iothub-enqueuedtime', new Date(enqueuedTime).toISOString())
+        : message.systemProperties;
     await this.route({ ...message, systemProperties }, partitionFor(message.deviceId, this.deps.partitions), enqueuedTime);
   }
 
@@ -211,7 +215,7 @@ export class MessageRouting implements RoutingIngest, RoutingStatus {
         continue;
       }
       if (!this.drainers.has(t.endpoint.toLowerCase())) continue;
-      const systemProperties: Record<string, PropertyValue> = { ...message.systemProperties, [HUB_PARTITION_PROPERTY]: partition };
+      const systemProperties = copyWith<PropertyValue>(message.systemProperties, HUB_PARTITION_PROPERTY, partition);
       entries.push({ entity: backlogEntity(t.endpoint), event: { partition: 0, enqueuedTime, body: message.body, systemProperties, properties: t.properties } });
     }
     if (entries.length === 0) {
