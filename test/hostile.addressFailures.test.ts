@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { Agent, request as httpsRequest } from 'node:https';
 import { defaults, loadConfig } from '../src/config/index.js';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice } from './support/devices.js';
@@ -152,6 +153,44 @@ describe('an address whose connections keep failing is refused for a while', () 
     }
     assert.equal(await handshakes(t.host, 5671, '127.0.0.17'), undefined, 'the address is refused');
     assert.ok(await handshakes(t.host, 5671, '127.0.0.18'), 'another address is served');
+  });
+
+  /** A device-to-cloud message over the device HTTPS API from `localAddress`; the status. */
+  function httpsSend(localAddress: string, authorization: string | undefined, agent: Agent | false): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: t.host,
+          port: 443,
+          method: 'POST',
+          path: '/devices/steady/messages/events?api-version=2020-03-13',
+          localAddress,
+          agent,
+          headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode!));
+        },
+      );
+      req.once('error', reject);
+      req.end('{"n":1}');
+    });
+  }
+
+  test('HTTPS: requests refused for the credentials they carried count, once per connection; a 401 without credentials does not', async () => {
+    const wrong = deviceToken(t.host, 'steady', Buffer.alloc(32, 1).toString('base64'));
+    // Without credentials: a 401 each time, never counted.
+    for (let i = 0; i < 2 * LIMIT; i++) assert.equal(await httpsSend('127.0.0.19', undefined, false), 401);
+    // Bad credentials on one kept-alive connection: one failure, however many requests.
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 2 * LIMIT; i++) assert.equal(await httpsSend('127.0.0.19', wrong, keepAlive), 401);
+    keepAlive.destroy();
+    assert.equal(await httpsSend('127.0.0.19', deviceToken(t.host, 'steady', key), false), 204, 'still served');
+    // A connection per bad request: the address is refused at the limit (the kept-alive one counted once).
+    for (let i = 0; i < LIMIT - 1; i++) assert.equal(await httpsSend('127.0.0.19', wrong, false), 401);
+    for (const port of [443, 8883]) assert.equal(await handshakes(t.host, port, '127.0.0.19'), undefined, `port ${port} still answers TLS`);
+    assert.equal(await httpsSend('127.0.0.20', deviceToken(t.host, 'steady', key), false), 204, 'another address is served');
   });
 
   test('the settings: 0 turns the limit off, a negative one is refused', () => {

@@ -125,8 +125,20 @@ export class Front {
       clearTimeout(firstRequest.get(req.socket));
       firstRequest.delete(req.socket);
     };
+    // An HTTPS request refused for the credentials it carried (401 to a request with an
+    // Authorization header) counts against its address, as a CONNECT refused for its credentials
+    // does: once per connection, since what a flood repeats is the TLS handshake. A 401 to a
+    // request without credentials is a challenge (DPS's TPM nonce, a sign-in) and does not count.
+    const refusedCredentials = new WeakMap<object, () => void>();
+    const countRefusedCredentials = (req: IncomingMessage, res: ServerResponse) => {
+      if (res.statusCode !== 401) return;
+      let counter = refusedCredentials.get(req.socket);
+      if (!counter) refusedCredentials.set(req.socket, (counter = failureOf(req.socket)));
+      counter();
+    };
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => {
       requested(req);
+      if (req.headers.authorization !== undefined) res.once('finish', () => countRefusedCredentials(req, res));
       const hub = this.hubForRequest(req);
       if (hub) hub.http.emit('request', req, res);
       else notFound(res, this.nameOf(req));
