@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import WebSocket from 'ws';
 import { createSasToken } from '../src/core/sas.js';
 import { AMQP_HEADER, SASL_HEADER, encodeFrame } from '../bench/fuzz/amqp.js';
+import { connectAmqp, type RawAmqp } from './support/amqp.js';
 
 const LIMIT = 5;
 const BLOCK_MS = 1500;
@@ -191,6 +192,26 @@ describe('an address whose connections keep failing is refused for a while', () 
     for (let i = 0; i < LIMIT - 1; i++) assert.equal(await httpsSend('127.0.0.19', wrong, false), 401);
     for (const port of [443, 8883]) assert.equal(await handshakes(t.host, port, '127.0.0.19'), undefined, `port ${port} still answers TLS`);
     assert.equal(await httpsSend('127.0.0.20', deviceToken(t.host, 'steady', key), false), 204, 'another address is served');
+  });
+
+  test('AMQP claims-based security: put-tokens refused (401) count, once per connection', async () => {
+    const wrong = createSasToken(t.host, Buffer.alloc(32, 1).toString('base64'), Math.floor(Date.now() / 1000) + 600, 'iothubowner');
+    const putWrong = async (c: RawAmqp) => {
+      const answer = await c.request('$cbs', { application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: t.host }, body: wrong });
+      assert.equal(answer.application_properties!['status-code'], 401);
+    };
+    // Refused tokens on one connection: one failure, however many.
+    const kept = await connectAmqp(t.host, { localAddress: '127.0.0.21' } as never);
+    for (let i = 0; i < 2 * LIMIT; i++) await putWrong(kept);
+    await kept.close();
+    // One per connection: each of these connections is still served, and the last reaches the limit.
+    for (let i = 0; i < LIMIT - 1; i++) {
+      const c = await connectAmqp(t.host, { localAddress: '127.0.0.21' } as never);
+      await putWrong(c);
+      await c.close();
+    }
+    for (const port of [5671, 443]) assert.equal(await handshakes(t.host, port, '127.0.0.21'), undefined, `port ${port} still answers TLS`);
+    assert.ok(await handshakes(t.host, 5671, '127.0.0.22'), 'another address is served');
   });
 
   test('the settings: 0 turns the limit off, a negative one is refused', () => {

@@ -41,7 +41,11 @@ export function cbsNode(families: CbsTokenFamily[]): LinkRoute[] {
       await connection.claims.put(audience, token);
       return { statusCode: 200, statusDescription: 'OK' };
     } catch (e) {
-      if (e instanceof HubError && e.status === 401) return { statusCode: 401, statusDescription: e.message };
+      if (e instanceof HubError && e.status === 401) {
+        // Counted against the peer's address (once per connection), as a CONNECT refused for its credentials is.
+        connection.refusedCredentials();
+        return { statusCode: 401, statusDescription: e.message };
+      }
       throw e;
     }
   });

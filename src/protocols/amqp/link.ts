@@ -10,6 +10,8 @@ export interface ClientConnection {
   readonly logger: Logger;
   /** Called once when the connection ends, however it ends. */
   onClose(listener: () => void): void;
+  /** Counts the connection against its peer's address as a failed one (once, however often called): credentials refused on it. */
+  refusedCredentials(): void;
 }
 
 /** A link the client attached, as handed to the family that owns its address. */

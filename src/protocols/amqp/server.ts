@@ -210,7 +210,7 @@ export class AmqpEndpoint {
       connection.close(amqpErrors.notFound(`No IoT hub named '${name}' is served here`));
       return undefined;
     }
-    state = new ClientConnectionState(connection, hub, new ConnectionClaims(hub.authorizer), this.options.logger);
+    state = new ClientConnectionState(connection, hub, new ConnectionClaims(hub.authorizer), this.options.logger, () => this.failedOf.get(connection)?.());
     this.connections.set(connection, state);
     const plain = saslPlain(connection);
     const owner = plain && hub.plainUsers?.find((f) => f.owns(plain.username));
@@ -285,6 +285,7 @@ class ClientConnectionState implements ClientConnection {
     readonly hub: AmqpHub,
     readonly claims: ConnectionClaims,
     readonly logger: Logger,
+    readonly refusedCredentials: () => void,
   ) {}
 
   onClose(listener: () => void): void {
