@@ -78,13 +78,19 @@ export class Front {
     // garbage is seen by the first-bytes check and by the parser). A TLS socket whose peer reset it
     // mid-handshake no longer knows its address; the TCP socket under it (read at accept, which
     // caches it) still does.
+    const counters = new WeakMap<Socket, () => void>();
     const failureOf = (socket: Socket) => {
-      const address = socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress;
-      let counted = false;
-      return () => {
-        if (!counted) this.failures.failed(address);
-        counted = true;
-      };
+      let counter = counters.get(socket);
+      if (!counter) {
+        const address = socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress;
+        let counted = false;
+        counter = () => {
+          if (!counted) this.failures.failed(address);
+          counted = true;
+        };
+        counters.set(socket, counter);
+      }
+      return counter;
     };
     const tlsOptions = {
       // Node's default is two minutes: long enough for a few thousand stalled sockets to pile up.
@@ -125,20 +131,13 @@ export class Front {
       clearTimeout(firstRequest.get(req.socket));
       firstRequest.delete(req.socket);
     };
-    // An HTTPS request refused for the credentials it carried (401 to a request with an
-    // Authorization header) counts against its address, as a CONNECT refused for its credentials
-    // does: once per connection, since what a flood repeats is the TLS handshake. A 401 to a
-    // request without credentials is a challenge (DPS's TPM nonce, a sign-in) and does not count.
-    const refusedCredentials = new WeakMap<object, () => void>();
-    const countRefusedCredentials = (req: IncomingMessage, res: ServerResponse) => {
-      if (res.statusCode !== 401) return;
-      let counter = refusedCredentials.get(req.socket);
-      if (!counter) refusedCredentials.set(req.socket, (counter = failureOf(req.socket)));
-      counter();
-    };
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => {
       requested(req);
-      if (req.headers.authorization !== undefined) res.once('finish', () => countRefusedCredentials(req, res));
+      // A request refused for the credentials it carried (401 with an Authorization header) counts
+      // against its address, as a CONNECT refused for its credentials does: once per connection,
+      // since what a flood repeats is the TLS handshake. A 401 to a request without credentials is
+      // a challenge (DPS's TPM nonce, a sign-in) and does not count.
+      if (req.headers.authorization !== undefined) res.once('finish', () => res.statusCode === 401 && failureOf(req.socket)());
       const hub = this.hubForRequest(req);
       if (hub) hub.http.emit('request', req, res);
       else notFound(res, this.nameOf(req));
