@@ -222,7 +222,7 @@ export class AmqpEndpoint {
     } else if (plain) {
       // SASL PLAIN already validated the token; record it as if it had been put on $cbs.
       void state.claims.put(undefined, plain.token).catch(() => {
-        this.failedOf.get(connection)?.();
+        state.refusedCredentials();
         connection.close(amqpErrors.unauthorized('Invalid SASL token'));
       });
     }
