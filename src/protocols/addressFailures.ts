@@ -15,11 +15,12 @@ interface Entry {
 
 /**
  * Failed connection attempts per remote address: TLS handshakes that fail or time out, MQTT
- * connections that send garbage or nothing, CONNECTs, HTTPS requests and CBS put-tokens refused
- * for their credentials (once per connection), malformed AMQP. An address with `failures` of them
- * within `windowMs` is blocked for `blockMs`: its new connections are closed as they are
- * accepted, which costs the hub microseconds where each failed attempt cost it a TLS handshake (about a millisecond of the one event loop). A flood of garbage
- * or bad credentials from one machine then stops taking the time of the devices that behave.
+ * connections that send garbage or nothing, CONNECTs, HTTPS requests and CBS put-tokens refused for
+ * their credentials (once per connection), malformed AMQP. An address with `failures` of them
+ * within `windowMs` is blocked for `blockMs`: its new connections are closed as they are accepted,
+ * which costs the hub microseconds where each failed attempt cost it a TLS handshake (about a
+ * millisecond of the one event loop). A flood of garbage or bad credentials from one machine then
+ * stops taking the time of the devices that behave.
  *
  * Counted in fixed windows, in memory only; entries of quiet addresses are swept once a window.
  */
