@@ -35,7 +35,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuMicros } from './support/process.js';
+import { cpuMicros, cpuSplitMicros } from './support/process.js';
 import { startFloor } from './support/tlsFloor.js';
 import { benchTls, cli, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
 
@@ -81,6 +81,8 @@ interface Result {
   rssMiB: number;
   /** Broker CPU time (user + system) per message while publishing: robust to a shared machine. */
   cpuMicrosPerMessage: number;
+  /** The kernel's part of it (system time: socket writes and reads, TCP, fsync). */
+  kernelMicrosPerMessage: number;
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fleethub-bench-'));
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
           rssPerDeviceKiB: of((r) => r.rssPerDeviceKiB),
           rssMiB: of((r) => r.rssMiB),
           cpuMicrosPerMessage: of((r) => r.cpuMicrosPerMessage),
+          kernelMicrosPerMessage: of((r) => r.kernelMicrosPerMessage),
         };
       });
       console.log(`\nmedians over ${ROUNDS} rounds (the brokers in turn)\n` + resultTable(medians));
@@ -245,13 +248,14 @@ async function run(target: Target): Promise<Result> {
 
   const latencies: number[] = [];
   let running = true;
-  const cpuBefore = cpuMicros(target.pid);
+  const cpuBefore = cpuSplitMicros(target.pid);
   const start = performance.now();
   for (const d of devices) d.pump(INFLIGHT, () => running, latencies, PAYLOAD);
   setTimeout(() => (running = false), SECONDS * 1000);
   await Promise.all(devices.map((d) => d.drained()));
   const seconds = (performance.now() - start) / 1000;
-  const cpu = cpuMicros(target.pid) - cpuBefore;
+  const cpuAfter = cpuSplitMicros(target.pid);
+  const cpu = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
   if (target.report) process.stdout.write(await target.report({ seconds, messages: latencies.length }));
   for (const d of devices) d.close();
   await target.stop();
@@ -265,6 +269,7 @@ async function run(target: Target): Promise<Result> {
     rssPerDeviceKiB: (rssConnected - rssBefore) / DEVICES,
     rssMiB: rssConnected / 1024,
     cpuMicrosPerMessage: cpu / Math.max(1, latencies.length),
+    kernelMicrosPerMessage: (cpuAfter.system - cpuBefore.system) / Math.max(1, latencies.length),
   };
   console.log(`${(result.messages / seconds).toFixed(0)} msgs/s`);
   return result;
@@ -318,7 +323,7 @@ function call(method: string, url: URL, body: string | undefined, headers: Recor
 
 function resultTable(results: Result[]): string {
   return table([
-    ['broker', 'msgs/s', 'messages', 'p50 ms', 'p99 ms', 'CPU µs/msg', 'RSS MiB', 'KiB/device'],
+    ['broker', 'msgs/s', 'messages', 'p50 ms', 'p99 ms', 'CPU µs/msg', 'of it kernel', 'RSS MiB', 'KiB/device'],
     ...results.map((r) => [
       r.name,
       (r.messages / r.seconds).toFixed(0),
@@ -326,6 +331,7 @@ function resultTable(results: Result[]): string {
       r.p50.toFixed(2),
       r.p99.toFixed(2),
       r.cpuMicrosPerMessage.toFixed(1),
+      r.kernelMicrosPerMessage.toFixed(1),
       r.rssMiB.toFixed(0),
       r.rssPerDeviceKiB.toFixed(1),
     ]),

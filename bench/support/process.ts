@@ -4,8 +4,14 @@ import { readFileSync } from 'node:fs';
 
 /** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
 export function cpuMicros(pid: number): number {
+  const { user, system } = cpuSplitMicros(pid);
+  return user + system;
+}
+
+/** utime and stime of a process apart, in microseconds: system is the kernel's share (syscalls, TCP). */
+export function cpuSplitMicros(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
 }
 
 /** Resolves once the child's stdout has printed `text`; rejects if it exits first. Keeps stdout drained. */
