@@ -93,12 +93,13 @@ describe('event encoding: the direct encoder writes rhea\'s bytes, or declines',
   test('text: long, unicode, empty, integer-like keys', () => {
     same(base({ properties: { long: 'x'.repeat(255), longer: 'y'.repeat(256), huge: 'z'.repeat(70_000) } }), 'str8, str32, a value past the scratch buffer');
     same(base({ properties: { 'ключ': 'значение 🌡️', '': '' } }), 'unicode and empty');
+    same(base({ properties: { tail: 'x'.repeat(254) + 'é', wide: 'é'.repeat(200), del: '\x7f\x00', high: '\x80' } }), 'ASCII up to a last char that is not (str32 by UTF-8 length), DEL and NUL, U+0080');
     same(base({ properties: { b: '1', '10': 'ten', a: '2', '2': 'two' } }), 'integer-like keys (objects put them first)');
     same(base({ systemProperties: { ...base().systemProperties, ['k'.repeat(300)]: 'v' } }), 'a sym32 annotation key');
     same(base({ properties: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`p${i}`, `v${i}`])) }), 'many properties');
   });
 
-  test('what it declines goes to rhea: typed values, body sections, group-sequence, a sender\'s x-opt-* keys', () => {
+  test('what it declines goes to rhea: typed values, body sections, group-sequence, a sender\'s x-opt-* keys, symbols not ASCII', () => {
     assert.equal(encodeEvent(base({ properties: { n: 5 } })), undefined);
     assert.equal(encodeEvent(base({ properties: { t: new Date(5) } })), undefined);
     assert.equal(encodeEvent(base({ properties: { x: null } })), undefined);
@@ -107,6 +108,12 @@ describe('event encoding: the direct encoder writes rhea\'s bytes, or declines',
     assert.equal(encodeEvent(base({ systemProperties: { '$body-sections': true } })), undefined);
     assert.equal(encodeEvent(base({ systemProperties: { 'group-sequence': '5' } })), undefined);
     assert.equal(encodeEvent(base({ systemProperties: { 'x-opt-partition-key': 'pk' } })), undefined);
+    // rhea writes a symbol's chars as their low bytes; AMQP symbols are ASCII.
+    assert.equal(encodeEvent(base({ systemProperties: { ...base().systemProperties, 'clé': 'v' } })), undefined);
+    assert.equal(encodeEvent(base({ systemProperties: { ...base().systemProperties, ['ключ'.repeat(80)]: 'v' } })), undefined);
+    assert.equal(encodeEvent(base({ systemProperties: { 'message-id': 'm', 'content-type': 'text/plain; charset=ütf' } })), undefined, 'content-type is a symbol');
+    // …and the next event, all ASCII, is encoded directly again.
+    same(base(), 'after a declined one');
   });
 
   test('the bytes decode, with rhea, to the message eventMessage describes', () => {
