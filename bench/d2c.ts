@@ -4,8 +4,8 @@
  * N devices connect over TLS and each publishes 256-byte QoS 1 messages as fast as its PUBACKs
  * allow (one in flight per device by default). Prints msgs/s, the ratio, p50/p99
  * publish-to-PUBACK latency, the broker's CPU time per message (the fairer figure on a shared
- * machine, where msgs/s also measures the load generator's share of the CPU) and its resident
- * memory per connected device.
+ * machine, where msgs/s also measures the load generator's share of the CPU), the kernel's part
+ * of that CPU (system time) and its resident memory per connected device.
  *
  *   npm run bench:d2c -- [--devices 1000] [--seconds 10] [--inflight 1] [--only fleethub|mosquitto|floor] [--route [--drain-seconds 120]] [--floor] [--rounds 1]
  *
