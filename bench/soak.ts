@@ -302,6 +302,10 @@ async function main(): Promise<void> {
   const GENERATORS = Number(args.generators ?? (DEVICES > 2000 ? 2 : 1));
   const HOST = args.host!;
   const self = fileURLToPath(import.meta.url);
+  const NICE = Number(args['nice-tools']);
+  if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) throw new Error(`--nice-tools must be an integer from 0 to 19, not '${args['nice-tools']}'`);
+  // Started through nice(1), so that every thread of the tool (V8's and libuv's too) runs at it.
+  const toolOptions = NICE > 0 ? { execPath: 'nice', execArgv: ['-n', String(NICE), process.execPath] } : {};
   const work = mkdtempSync(join(tmpdir(), 'fleethub-soak-'));
   const children: ChildProcess[] = [];
   let finishing = false;
@@ -314,10 +318,6 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
-  const NICE = Number(args['nice-tools']);
-  if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) throw new Error(`--nice-tools must be an integer from 0 to 19, not '${args['nice-tools']}'`);
-  // Started through nice(1), so that every thread of the tool (V8's and libuv's too) runs at it.
-  const toolOptions = NICE > 0 ? { execPath: 'nice', execArgv: ['-n', String(NICE), process.execPath] } : {};
   try {
     log(`soak: ${DEVICES} devices × ${RATE} msg/s for ${MINUTES} min, ${GENERATORS} load generator(s)${NICE > 0 ? ` and the consumer at nice ${NICE}` : ""}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const tls = await benchTls(work, HOST);
