@@ -319,7 +319,7 @@ async function main(): Promise<void> {
     });
   const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
   try {
-    log(`soak: ${DEVICES} devices × ${RATE} msg/s for ${MINUTES} min, ${GENERATORS} load generator(s)${NICE > 0 ? ` and the consumer at nice ${NICE}` : ""}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    log(`soak: ${DEVICES} devices × ${RATE} msg/s for ${MINUTES} min, ${GENERATORS} load generator(s)${NICE > 0 ? ` and the consumer at nice ${NICE}` : ''}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const tls = await benchTls(work, HOST);
     const hub = await startFleethub({
       work,
