@@ -17,7 +17,6 @@ export function encodeEvent(event: LoggedEvent, runtime?: RuntimeInfo): Buffer |
   if (!plain(event)) return undefined;
   const w = scratch;
   w.at = 0;
-  w.nonAsciiSymbol = false;
   // header: rhea always writes it, empty.
   w.bytes(0x00, 0x53, 0x70, 0x45);
 
@@ -111,9 +110,6 @@ export function encodeEvent(event: LoggedEvent, runtime?: RuntimeInfo): Buffer |
   // body: one data section.
   w.bytes(0x00, 0x53, 0x75);
   w.binary(event.body);
-  // AMQP symbols are ASCII, and rhea writes each char's low byte: a key that is not ASCII (none of
-  // IoT Hub's) is left to rhea, whose bytes it has always been.
-  if (w.nonAsciiSymbol) return undefined;
   return w.take();
 }
 
@@ -190,11 +186,13 @@ class Writer {
     this.buffer.writeUInt32BE(count, sizeAt + 4);
   }
 
-  /** A symbol that is not ASCII was written (as UTF-8, not as rhea writes it). */
-  nonAsciiSymbol = false;
-
-  /** str8 / str32, or sym8 / sym32, as rhea picks them (by UTF-8 length). Whether `s` was all ASCII. */
-  private text(s: string, small: number, big: number): boolean {
+  /**
+   * str8 / str32, or sym8 / sym32, as rhea writes them: strings in UTF-8; symbols (ASCII in AMQP)
+   * as each char's low byte ('latin1', what Node's 'ascii' writes). rhea picks the 8- or 32-bit
+   * form by the UTF-8 length, for symbols too: a symbol of 160 chars that are not ASCII is a sym32
+   * of 160 bytes.
+   */
+  private text(s: string, small: number, big: number, encoding: 'utf8' | 'latin1'): void {
     const n = s.length;
     if (n <= 255) {
       // Short ASCII (names, ids, times: nearly every string of an event) is copied char by char,
@@ -213,12 +211,13 @@ class Writer {
         buffer[this.at] = small;
         buffer[this.at + 1] = n;
         this.at = start + n;
-        return true;
+        return;
       }
     }
-    const length = Buffer.byteLength(s, 'utf8');
+    const utf8 = Buffer.byteLength(s, 'utf8');
+    const length = encoding === 'utf8' ? utf8 : n;
     this.room(length + 5);
-    if (length > 255) {
+    if (utf8 > 255) {
       this.buffer[this.at] = big;
       this.buffer.writeUInt32BE(length, this.at + 1);
       this.at += 5;
@@ -227,17 +226,15 @@ class Writer {
       this.buffer[this.at + 1] = length;
       this.at += 2;
     }
-    this.at += this.buffer.write(s, this.at, length, 'utf8');
-    // Any char past U+007F takes more than one byte of UTF-8.
-    return length === n;
+    this.at += this.buffer.write(s, this.at, length, encoding);
   }
 
   string(s: string): void {
-    this.text(s, 0xa1, 0xb1);
+    this.text(s, 0xa1, 0xb1, 'utf8');
   }
 
   symbol(s: string): void {
-    if (!this.text(s, 0xa3, 0xb3)) this.nonAsciiSymbol = true;
+    this.text(s, 0xa3, 0xb3, 'latin1');
   }
 
   binary(b: Buffer): void {
