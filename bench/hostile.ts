@@ -20,7 +20,7 @@
  *
  * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader] [--attacker-address 127.0.0.2]
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader] [--attacker-address 127.0.0.2] [--profile DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -184,6 +184,8 @@ async function main(): Promise<void> {
       attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader' },
       host: { type: 'string', default: '127.0.78.1' },
       'attacker-address': { type: 'string', default: '127.0.0.2' },
+      /** Writes a V8 CPU profile of the Fleethub process into this directory. */
+      profile: { type: 'string' },
     },
   });
   const DEVICES = Number(args.devices);
@@ -196,7 +198,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     if (args.only !== 'mosquitto') {
-      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1 });
+      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1, ...(args.profile ? { profile: args.profile } : {}) });
       try {
         rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']! })));
       } finally {

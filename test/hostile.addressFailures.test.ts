@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Agent, request as httpsRequest } from 'node:https';
 import { defaults, loadConfig } from '../src/config/index.js';
@@ -20,6 +20,8 @@ import WebSocket from 'ws';
 import { createSasToken } from '../src/core/sas.js';
 import { AMQP_HEADER, SASL_HEADER, encodeFrame } from '../bench/fuzz/amqp.js';
 import { connectAmqp, type RawAmqp } from './support/amqp.js';
+import { refuseBlocked } from '../src/hosting/front.js';
+import { AddressFailures } from '../src/protocols/addressFailures.js';
 
 const LIMIT = 5;
 const BLOCK_MS = 1500;
@@ -219,5 +221,32 @@ describe('an address whose connections keep failing is refused for a while', () 
     assert.equal(loadConfig({ cwd: tmpdir(), env: { FLEETHUB_ADDRESS_FAILURE_LIMIT: '0' } }).connections.addressFailureLimit, 0);
     assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { addressFailureLimit: -1 } } }), /'connections.addressFailureLimit' must be a number of at least 0/);
     assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { addressBlockMs: 0 } } }), /'connections.addressBlockMs' must be a number of at least 1/);
+  });
+
+  test('a blocked address is cut at the accept handle: no Socket is made for it (a flood costs the accept and the close)', async () => {
+    const failures = new AddressFailures({ failures: 1, windowMs: 10_000, blockMs: 60_000 });
+    const server = createNetServer();
+    const refusals = refuseBlocked(server, failures);
+    const accepted: Socket[] = [];
+    server.on('connection', (s: Socket) => accepted.push(s.end()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const dial = (localAddress: string) =>
+      new Promise<void>((resolve) => {
+        const c = netConnect({ host: '127.0.0.1', port, localAddress }).on('error', () => undefined);
+        c.resume().once('close', () => resolve());
+      });
+    try {
+      failures.failed('127.0.0.31');
+      assert.ok(failures.isBlocked('127.0.0.31'));
+      for (let i = 0; i < 20; i++) await dial('127.0.0.31');
+      assert.deepEqual(refusals, { atHandle: 20, atSocket: 0 }, 'refused at the handle, on this Node');
+      assert.equal(accepted.length, 0);
+      await dial('127.0.0.32');
+      assert.equal(accepted.length, 1, 'another address is accepted');
+      assert.deepEqual(refusals, { atHandle: 20, atSocket: 0 });
+    } finally {
+      server.close();
+    }
   });
 });
