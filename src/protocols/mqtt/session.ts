@@ -10,6 +10,7 @@ import type { PersistentSessions } from './persistentSessions.js';
 import type { IngestBudget, TurnBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
+import { decodeWholePacket } from './wholePacket.js';
 
 /** Refused CONNECTs of the whole process: a flood of bad credentials logs a line a minute. */
 const refusals = new RefusalLog();
@@ -67,7 +68,6 @@ export class MqttSession implements DeviceSession {
   identity?: ConnectedIdentity;
 
   private state: State = 'awaitingConnect';
-  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
   private keepAliveMs = 0;
   private keepAliveTimer?: NodeJS.Timeout;
   /** When the SAS token expires (ms since the epoch); the keep-alive timer watches it too. */
@@ -108,8 +108,6 @@ export class MqttSession implements DeviceSession {
     /** Counts this connection against its address's failures (garbage, bad credentials, no CONNECT). */
     private readonly failed?: () => void,
   ) {
-    this.parser.on('packet', (p: Packet) => this.onPacket(p));
-    this.parser.on('error', (e: Error) => this.fail(`malformed packet: ${e.message}`));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
@@ -178,9 +176,16 @@ export class MqttSession implements DeviceSession {
       taken++;
       const flags = chunk[at]!;
       if ((flags === 0x32 || flags === 0x30) && this.state === 'connected' && length >= 2) this.fastPublish(chunk, at, i, end);
-      else this.parser.parse(chunk.subarray(at, end));
+      else this.decode(chunk.subarray(at, end));
       at = end;
     }
+  }
+
+  /** A whole packet off the hot path, through mqtt-packet: handled, or the connection closed for it. */
+  private decode(bytes: Buffer): void {
+    const packet = decodeWholePacket(bytes);
+    if (packet instanceof Error) this.fail(`malformed packet: ${packet.message}`);
+    else this.onPacket(packet);
   }
 
   /** Whether what the device sends is still read (not once closed or refused). */
@@ -452,7 +457,7 @@ export class MqttSession implements DeviceSession {
     const topicLength = chunk.readUInt16BE(start);
     const payloadStart = start + 2 + topicLength + (qos === 1 ? 2 : 0);
     if (payloadStart > end) {
-      this.parser.parse(chunk.subarray(at, end));
+      this.decode(chunk.subarray(at, end));
       return;
     }
     const packet: IPublishPacket = {
