@@ -57,6 +57,13 @@ export interface EventToAppend {
    * annotations the sender set (`x-opt-partition-key`, …).
    */
   systemProperties: Record<string, PropertyValue>;
+  /**
+   * `JSON.stringify(systemProperties)`, where every value is a string and the sender built the text
+   * for less than the log would (telemetry: a connection's part encoded once): a map of strings is
+   * its own JSON in the log, which then stores this text as it is. The sender answers for it being
+   * exactly that text (test/telemetry.systemProperties.test.ts).
+   */
+  systemPropertiesJson?: string;
   /** Application properties as the sender typed them. */
   properties: Record<string, PropertyValue>;
 }

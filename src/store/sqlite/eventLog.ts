@@ -185,7 +185,7 @@ export class SqliteEventLog implements EventLog {
           if (!p) throw new Error(`event log partition ${e.partition} does not exist`);
           state.set(e.partition, p);
         }
-        const systemProperties = encodeProperties(e.systemProperties);
+        const systemProperties = e.systemPropertiesJson ?? encodeProperties(e.systemProperties);
         const properties = encodeProperties(e.properties);
         const sequenceNumber = p.last_sequence_number + 1;
         const offset = p.next_offset;
