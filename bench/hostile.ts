@@ -18,7 +18,10 @@
  * on the network would; Fleethub refuses an address whose connections keep failing
  * (connections.addressFailureLimit) at accept, before TLS. Attempts so refused are counted apart.
  *
- * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS.
+ * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS, and
+ * the longest event-loop delay in the phase of the broker (Fleethub's, from its process stats) and
+ * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
+ * delayed on the devices' side of a shared machine.
  *
  *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader] [--attacker-address 127.0.0.2] [--profile DIR]
  */
@@ -30,10 +33,14 @@ import { connect as tlsConnect } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
 import { cpuMicros } from './support/process.js';
-import { benchTls, connectPacket, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
+import { benchTls, connectPacket, LeanDevice, percentile, processStatsReader, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker, type HubStats } from './support/brokers.js';
 import { createSasToken } from '../src/core/sas.js';
+
+/** The loop-delay histograms' timer period, ms: the hub's (src/hosting/processStats.ts) and this process's. */
+const LOOP_RESOLUTION_MS = 10;
 
 type Attack = 'none' | 'stall' | 'garbage' | 'badauth' | 'nonreader';
 interface AttackJob {
@@ -172,6 +179,10 @@ interface Row {
   p99: number;
   cpuPercent: number;
   rssMiB: number;
+  /** How late the broker's event loop ran at worst in the phase (Fleethub only), ms. */
+  brokerLoopLate?: number;
+  /** How late this process's (the devices') event loop ran at worst in the phase, ms. */
+  benchLoopLate: number;
 }
 
 async function main(): Promise<void> {
@@ -198,9 +209,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     if (args.only !== 'mosquitto') {
-      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1, ...(args.profile ? { profile: args.profile } : {}) });
+      // At info: it logs its event-loop delay when asked (SIGUSR2).
+      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']! })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, stats: processStatsReader(hub) })));
       } finally {
         await hub.stop();
       }
@@ -222,14 +234,33 @@ async function main(): Promise<void> {
   console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   console.log(
     table([
-      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB'],
-      ...rows.map((r) => [r.broker, r.attack, r.attackRate, String(r.messages), r.p50.toFixed(1), r.p99.toFixed(1), (r.p99 / baseline.get(r.broker)!).toFixed(2), `${r.cpuPercent.toFixed(0)}%`, r.rssMiB.toFixed(0)]),
+      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices loop late ms'],
+      ...rows.map((r) => [
+        r.broker,
+        r.attack,
+        r.attackRate,
+        String(r.messages),
+        r.p50.toFixed(1),
+        r.p99.toFixed(1),
+        (r.p99 / baseline.get(r.broker)!).toFixed(2),
+        `${r.cpuPercent.toFixed(0)}%`,
+        r.rssMiB.toFixed(0),
+        r.brokerLoopLate === undefined ? '-' : r.brokerLoopLate.toFixed(1),
+        r.benchLoopLate.toFixed(1),
+      ]),
     ]),
   );
 }
 
-async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number; rate: number; seconds: number; username: string; from: string }): Promise<Row[]> {
+async function runBroker(
+  broker: Broker,
+  attacks: Attack[],
+  o: { devices: number; rate: number; seconds: number; username: string; from: string; stats?: () => Promise<HubStats | undefined> },
+): Promise<Row[]> {
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
+  // How late this process's own timers ran: a p99 that moves with it was delayed on the devices' side, not the broker's.
+  const ownLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  ownLoop.enable();
   const rows: Row[] = [];
   // A warm-up phase (not reported), the baseline, each attack, and the baseline again (the machine is shared: it brackets the attacks).
   const phases = ['warmup', 'none', ...attacks, 'none'] as (Attack | 'warmup')[];
@@ -245,6 +276,8 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
     // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).
     if (worker) await sleep(1000);
+    await o.stats?.(); // starts the broker's loop-delay window
+    ownLoop.reset();
     const cpu0 = cpuMicros(broker.pid);
     const t0 = Date.now();
     const period = 1000 / o.rate;
@@ -258,6 +291,10 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const seconds = (Date.now() - t0) / 1000;
     const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
     const rss = rssKiB(broker.pid) / 1024;
+    // The histograms hold the time between two ticks of a timer of this resolution: the rest is lateness.
+    const brokerMax = (await o.stats?.())?.eventLoopDelayMs.max;
+    const brokerLoopLate = brokerMax === undefined ? undefined : Math.max(0, brokerMax - LOOP_RESOLUTION_MS);
+    const benchLoopLate = Math.max(0, ownLoop.max / 1e6 - LOOP_RESOLUTION_MS);
     await Promise.race([Promise.all(devices.map((d) => (d.outstanding === 0 ? undefined : new Promise((r) => setTimeout(r, 3000))))), sleep(3000)]);
     const { count: n, refused } = await attempts;
     await worker?.terminate();
@@ -266,9 +303,10 @@ async function runBroker(broker: Broker, attacks: Attack[], o: { devices: number
     const attackRate =
       attack === 'none' ? '-' : attack === 'nonreader' ? `${(n / 2 ** 20).toFixed(1)} MiB sent` : attack === 'stall' ? `${n} opened` : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
-    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss });
+    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate });
     console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB`);
   }
+  ownLoop.disable();
   for (const d of devices) d.close();
   return rows;
 }

@@ -41,7 +41,7 @@ import { parseArgs } from 'node:util';
 import type { SubscribeOptions, SubscriptionEventHandlers } from '@azure/event-hubs';
 import { createSasToken } from '../src/core/sas.js';
 import { cpuMicros } from './support/process.js';
-import { BENCH_KEY, benchTls, cli, LeanDevice, percentile, rssKiB, sleep, startFleethub, type Broker } from './support/brokers.js';
+import { BENCH_KEY, benchTls, cli, LeanDevice, percentile, processStatsReader, rssKiB, sleep, startFleethub, type Broker } from './support/brokers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -331,28 +331,7 @@ async function main(): Promise<void> {
     });
     log(`hub pid ${hub.pid} on ${HOST}:${hub.port}, RSS ${(rssKiB(hub.pid) / 1024).toFixed(0)} MiB`);
 
-    // The hub's 'process stats' lines (on SIGUSR2).
-    let statsWaiter: ((s: HubStats) => void) | undefined;
-    let buffered = '';
-    hub.stdout.on('data', (b: Buffer) => {
-      buffered += b.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.includes('"process stats"')) statsWaiter?.((JSON.parse(line) as { processStats: HubStats }).processStats);
-      }
-    });
-    const hubStats = () =>
-      new Promise<HubStats | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), 5000);
-        statsWaiter = (s) => {
-          clearTimeout(t);
-          statsWaiter = undefined;
-          resolve(s);
-        };
-        process.kill(hub.pid, 'SIGUSR2');
-      });
+    const hubStats = processStatsReader(hub);
 
     const info = JSON.parse(execFileSync(process.execPath, [cli, '--data', hub.dataDir, 'info', '--json'], { cwd: hub.dataDir, encoding: 'utf8' })) as { eventHubCompatibleConnectionString: string };
     const consumer = fork(self, ['--role', 'consumer'], { ...toolOptions, env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caPath, SOAK_EVENTHUB_CONNECTION_STRING: info.eventHubCompatibleConnectionString } });
@@ -543,11 +522,6 @@ async function main(): Promise<void> {
   }
 }
 
-interface HubStats {
-  eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
-  heapUsedMiB: number;
-  rssMiB: number;
-}
 interface Row {
   elapsed: number;
   rssMiB: number;

@@ -113,6 +113,42 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
   };
 }
 
+/** What Fleethub logs on SIGUSR2 (src/hosting/processStats.ts), as a bench reads it. */
+export interface HubStats {
+  eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
+  heapUsedMiB: number;
+  rssMiB: number;
+}
+
+/**
+ * Asks a Fleethub started with `logLevel: 'info'` for its process stats (SIGUSR2) and reads the
+ * 'process stats' line it logs: event-loop delay since the previous ask, heap, RSS. Undefined when
+ * no answer comes within 5 s (the hub's event loop was blocked at least that long).
+ */
+export function processStatsReader(hub: { pid: number; stdout: NodeJS.ReadableStream }): () => Promise<HubStats | undefined> {
+  let waiter: ((s: HubStats) => void) | undefined;
+  let buffered = '';
+  hub.stdout.on('data', (b: Buffer) => {
+    buffered += b.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.includes('"process stats"')) waiter?.((JSON.parse(line) as { processStats: HubStats }).processStats);
+    }
+  });
+  return () =>
+    new Promise<HubStats | undefined>((resolve) => {
+      const t = setTimeout(() => resolve(undefined), 5000);
+      waiter = (s) => {
+        clearTimeout(t);
+        waiter = undefined;
+        resolve(s);
+      };
+      process.kill(hub.pid, 'SIGUSR2');
+    });
+}
+
 /** Mosquitto with its defaults apart from what a TLS listener needs (anonymous: it checks no tokens). */
 export async function startMosquitto(work: string, host: string, extraConf: string[] = []): Promise<Broker> {
   const dir = join(work, 'mosquitto');
