@@ -464,6 +464,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       writeBuffer: { highBytes: config.connections.writeBufferHighBytes, maxBytes: config.connections.writeBufferMaxBytes },
       ingestBudget: new IngestBudget(config.connections.ingestBufferBytes),
       turnBudget: new TurnBudget(config.connections.packetsPerTurn, config.connections.packetsPerConnectionTurn),
+      packetsPerConnectionSecond: config.connections.packetsPerConnectionSecond,
     });
     mqtt.acceptWebSockets(http.server);
 

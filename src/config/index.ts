@@ -96,6 +96,8 @@ export interface ConnectionsConfig {
   packetsPerTurn: number;
   /** MQTT packets one connection's read may hand over in one event-loop turn; the rest of the read waits for a coming turn. */
   packetsPerConnectionTurn: number;
+  /** MQTT packets the hub reads from one connection per second at most (its reading pauses past it: traffic shaping, nothing refused); 0: no ceiling. */
+  packetsPerConnectionSecond: number;
   /** Failed connections (TLS, garbage, bad credentials) from one address within `addressFailureWindowMs` after which its connections are refused for `addressBlockMs`; 0: never. */
   addressFailureLimit: number;
   addressFailureWindowMs: number;
@@ -215,7 +217,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
-  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, packetsPerConnectionTurn: 8, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, packetsPerConnectionTurn: 8, packetsPerConnectionSecond: 5000, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
 };
 
 export class ConfigError extends Error {
@@ -432,7 +434,7 @@ export function check(input: unknown, source: string): ConfigInput {
     if (typeof o.connections !== 'object' || o.connections === null || Array.isArray(o.connections)) fail(`'connections' must be an object`);
     for (const [k, v] of Object.entries(o.connections as Record<string, unknown>)) {
       if (!(k in defaults.connections)) fail(`unknown setting 'connections.${k}' (known: ${Object.keys(defaults.connections).join(', ')})`);
-      const least = k === 'addressFailureLimit' ? 0 : 1;
+      const least = k === 'addressFailureLimit' || k === 'packetsPerConnectionSecond' ? 0 : 1;
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < least)) fail(`'connections.${k}' must be a number of at least ${least}`);
     }
   }

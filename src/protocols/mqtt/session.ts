@@ -7,7 +7,7 @@ import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectC
 import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
-import type { IngestBudget, TurnBudget } from './ingestBudget.js';
+import { PacketRate, type IngestBudget, type TurnBudget } from './ingestBudget.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 import { decodeWholePacket } from './wholePacket.js';
@@ -50,6 +50,8 @@ export interface SessionContext extends ConnectContext {
   ingestBudget?: IngestBudget;
   /** Shared by every connection of the hub: bounds the packets handled per event-loop turn. */
   turnBudget?: TurnBudget;
+  /** Config `connections.packetsPerConnectionSecond`: each connection's ceiling on packets read per second (PacketRate); 0 or absent: none. */
+  packetsPerConnectionSecond?: number;
 }
 
 /** 'refused': CONNACK with a refusal sent, closing once it is flushed; nothing more is read. */
@@ -99,6 +101,8 @@ export class MqttSession implements DeviceSession {
   private persistent = false;
   /** The last topic routed and its handler (deviceId and moduleId do not change once connected). */
   private lastRoute?: { topic: string; handler: TopicHandler | undefined };
+  /** This connection's ceiling on packets read per second, if the hub sets one. */
+  private readonly rate?: PacketRate;
 
   constructor(
     private readonly stream: Duplex,
@@ -108,6 +112,7 @@ export class MqttSession implements DeviceSession {
     /** Counts this connection against its address's failures (garbage, bad credentials, no CONNECT). */
     private readonly failed?: () => void,
   ) {
+    if (context.packetsPerConnectionSecond) this.rate = new PacketRate(context.packetsPerConnectionSecond);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (e) => this.close(`network error: ${e.message}`));
     stream.on('close', () => this.close('connection closed by the device'));
@@ -126,6 +131,7 @@ export class MqttSession implements DeviceSession {
    * apply and it never holds a partial packet. A packet split across reads waits in `partial`.
    * At most the turn budget's `perConnection` (MAX_PUBLISHES_PER_TURN without one) packets are
    * taken per read, and none once the hub's turn budget is spent; the rest waits for a coming turn.
+   * Past the connection's packet rate the rest waits until the rate allows one more.
    */
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'refused') return;
@@ -172,8 +178,11 @@ export class MqttSession implements DeviceSession {
         this.partial = { parts: [tail], bytes: tail.length, need: done ? end - at : tail.length + 1 };
         return;
       }
+      const wait = this.rate ? this.rate.wait() : 0;
+      if (wait > 0) return this.defer(chunk.subarray(at), wait);
       if (taken === share || budget?.take() === false) return this.defer(chunk.subarray(at));
       taken++;
+      this.rate?.spend();
       const flags = chunk[at]!;
       if ((flags === 0x32 || flags === 0x30) && this.state === 'connected' && length >= 2) this.fastPublish(chunk, at, i, end);
       else this.decode(chunk.subarray(at, end));
@@ -193,8 +202,11 @@ export class MqttSession implements DeviceSession {
     return this.state !== 'closed' && this.state !== 'refused';
   }
 
-  /** Leaves the rest of a read for a coming turn, in the hub's queue of held reads (see TurnBudget). */
-  private defer(rest: Buffer): void {
+  /**
+   * Leaves the rest of a read for a coming turn, in the hub's queue of held reads (see TurnBudget),
+   * or for `afterMs` (the connection's packet rate), reading paused meanwhile.
+   */
+  private defer(rest: Buffer, afterMs?: number): void {
     this.deferred = rest;
     this.stream.pause();
     const resume = () => {
@@ -203,7 +215,8 @@ export class MqttSession implements DeviceSession {
       this.onData(chunk);
       if (!this.deferred) this.resumeReading();
     };
-    if (this.context.turnBudget) this.context.turnBudget.wait(resume);
+    if (afterMs !== undefined) setTimeout(resume, Math.ceil(afterMs));
+    else if (this.context.turnBudget) this.context.turnBudget.wait(resume);
     else setImmediate(resume);
   }
 
