@@ -3,17 +3,18 @@
  * (connections.packetsPerConnectionSecond, src/protocols/mqtt/ingestBudget.ts PacketRate): a device
  * pipelining publishes faster than that is read at that pace (TCP holds it back; nothing is
  * refused, everything is stored and acknowledged in order), while another device is answered at
- * once. 0 sets no ceiling.
+ * once. Over AMQP a device's telemetry link is given credit at most at that rate. 0 sets no ceiling.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import mqttPacket from 'mqtt-packet';
 import { defaults, loadConfig } from '../src/config/index.js';
-import { PacketRate } from '../src/protocols/mqtt/ingestBudget.js';
+import { PacketRate } from '../src/protocols/packetRate.js';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { createDevice, eventsOf, eventually } from './support/devices.js';
 import { deviceToken, RawConnection } from './support/rawMqtt.js';
+import { connectAmqp, putToken } from './support/amqp.js';
 
 const RATE = 500;
 const N = 300;
@@ -61,6 +62,53 @@ describe('connections.packetsPerConnectionSecond: one connection read at most so
       events.map((e) => Number(e.body.toString())),
       acks.map((id) => id - 1),
     );
+  });
+});
+
+describe('connections.packetsPerConnectionSecond over AMQP: a telemetry link given credit at most so fast', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startTestHub({ connections: { ...defaults.connections, packetsPerConnectionSecond: RATE } });
+  });
+  after(() => t.close());
+
+  test(`a device sending as fast as its credit allows: the first window (1,000) at once, the rest at ${RATE}/s; all accepted and stored in order`, async () => {
+    const M = 1600;
+    const key = (await createDevice(t, 'paced-amqp')).key;
+    const c = await connectAmqp(t.host);
+    try {
+      assert.equal((await putToken(c, `${t.host}/devices/paced-amqp`, deviceToken(t.host, 'paced-amqp', key))).application_properties?.['status-code'], 200);
+      const sender = await c.sender('/devices/paced-amqp/messages/events');
+      const started = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        let sent = 0;
+        let accepted = 0;
+        const pump = () => {
+          while (sent < M && sender.sendable()) sender.send({ body: String(sent++) });
+        };
+        sender.on('sendable', pump);
+        sender.on('accepted', () => {
+          if (++accepted === M) resolve();
+        });
+        sender.on('rejected', (ctx) => reject(new Error(`rejected: ${JSON.stringify(ctx.delivery?.remote_state)}`)));
+        sender.on('sender_close', () => reject(new Error(`link closed: ${JSON.stringify(sender.error)}`)));
+        pump();
+      });
+      const took = performance.now() - started;
+      // The first window without waiting, 10 ms of the rate at once, the rest at the rate.
+      const least = ((M - 1000 - RATE / 100) / RATE) * 1000;
+      assert.ok(took >= least * 0.95, `${M} messages, ${M - 1000} past the first window, at ${RATE}/s accepted in ${took.toFixed(0)} ms (at least ${least.toFixed(0)} expected)`);
+      const events = await eventually(async () => {
+        const e = await eventsOf(t, 'paced-amqp');
+        return e.length === M && e;
+      });
+      assert.deepEqual(
+        events.map((e) => Number(e.body.toString())),
+        Array.from({ length: M }, (_, i) => i),
+      );
+    } finally {
+      await c.close();
+    }
   });
 });
 

@@ -108,6 +108,7 @@ export class Front {
       // AMQP's link credit already bounds what the hub sends a peer; a consumer with a large
       // credit window on a slow link must not be cut, so AMQP only pauses reading.
       writeBuffer: { highBytes: limits.writeBufferHighBytes, maxBytes: Infinity },
+      packetsPerConnectionSecond: limits.packetsPerConnectionSecond,
     });
 
     this.https = createHttpsServer({

@@ -31,6 +31,12 @@ export interface LinkRoute {
   /** 'send': the client attached a receiver and the hub sends on it; 'receive': the reverse. */
   role: 'send' | 'receive';
   address: RegExp;
+  /**
+   * Links the hub receives on get credit at most at the connection's rate (config
+   * `connections.packetsPerConnectionSecond`): device telemetry, where one device must not take the
+   * hub from the others. Not for the namespaces' senders, which are applications, not devices.
+   */
+  pacedCredit?: boolean;
   /** When set, the family only takes links on connections it accepts (Service Bus namespaces: connections bound to one). */
   accepts?(connection: ClientConnection): boolean;
   open(link: IncomingLink<any>, match: RegExpExecArray): void | Promise<void>;

@@ -14,6 +14,7 @@ import { UPGRADE_SOCKET_OPTION } from './peer.js';
 import { saslPlain, tokenMechanisms } from './sasl.js';
 import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
 import { upgradeFailureCounter } from '../addressFailures.js';
+import { PacketRate } from '../packetRate.js';
 
 /** rhea's adapter from a `ws` WebSocket to the transport a connection reads and writes. */
 const wrapWebSocket = (createRequire(import.meta.url)('rhea/lib/ws.js') as { wrap(ws: WebSocket): unknown }).wrap;
@@ -45,6 +46,8 @@ export interface AmqpEndpointOptions {
   connectTimeoutMs?: number;
   /** What a peer that does not read may leave unsent (config `connections.writeBuffer*`). */
   writeBuffer?: WriteBufferLimits;
+  /** Config `connections.packetsPerConnectionSecond`: the most messages a second one connection's paced links (device telemetry) are given credit for; 0 or absent: no ceiling. */
+  packetsPerConnectionSecond?: number;
 }
 
 /**
@@ -210,7 +213,14 @@ export class AmqpEndpoint {
       connection.close(amqpErrors.notFound(`No IoT hub named '${name}' is served here`));
       return undefined;
     }
-    state = new ClientConnectionState(connection, hub, new ConnectionClaims(hub.authorizer), this.options.logger, () => this.failedOf.get(connection)?.());
+    state = new ClientConnectionState(
+      connection,
+      hub,
+      new ConnectionClaims(hub.authorizer),
+      this.options.logger,
+      () => this.failedOf.get(connection)?.(),
+      this.options.packetsPerConnectionSecond,
+    );
     this.connections.set(connection, state);
     const plain = saslPlain(connection);
     const owner = plain && hub.plainUsers?.find((f) => f.owns(plain.username));
@@ -248,7 +258,7 @@ export class AmqpEndpoint {
       if (!match) continue;
       Promise.resolve(route.open({ connection: state, link, address }, match)).then(
         () => {
-          if (role === 'receive') grantCredit(link as Receiver);
+          if (role === 'receive') grantCredit(link as Receiver, route.pacedCredit ? state.rate : undefined);
         },
         (e) => {
           state.logger.debug({ err: e, address }, 'AMQP link setup failed');
@@ -270,15 +280,56 @@ const RECEIVE_CREDIT = 1000;
  * listens, and that delivery would never be settled (the client waits for it forever). A link
  * the family refused, or the client detached meanwhile, gets none.
  */
-function grantCredit(link: Receiver): void {
+function grantCredit(link: Receiver, rate?: PacketRate): void {
   if (!link.is_open()) return;
+  if (rate) return grantPacedCredit(link, rate);
   link.set_credit_window(RECEIVE_CREDIT);
   link.add_credit(RECEIVE_CREDIT);
 }
 
+/**
+ * The same window, topped up as rhea's is (once a quarter of it is used), but never faster than
+ * the connection's rate allows (PacketRate, config `connections.packetsPerConnectionSecond`): the
+ * rest of a top-up waits for the rate, and the peer, without credit, waits with it. AMQP's own
+ * flow control, as MQTT's ceiling is TCP's: nothing refused. Without it a device sending
+ * telemetry as fast as its credit allowed got every turn of the hub's thread the others left.
+ */
+function grantPacedCredit(link: Receiver, rate: PacketRate): void {
+  let waiting: NodeJS.Timeout | undefined;
+  const topUp = () => {
+    if (waiting !== undefined || !link.is_open()) return;
+    // rhea keeps the link's outstanding credit in `credit` (untyped).
+    const deficit = RECEIVE_CREDIT - (link as unknown as { credit: number }).credit;
+    if (deficit < RECEIVE_CREDIT / 4) return;
+    let n = 0;
+    while (n < deficit && rate.wait() === 0) {
+      rate.spend();
+      n++;
+    }
+    if (n > 0) link.add_credit(n);
+    if (n < deficit) {
+      // At least 10 ms: the bucket then holds a full 10 ms of credit, one flow frame for it.
+      waiting = setTimeout(
+        () => {
+          waiting = undefined;
+          topUp();
+        },
+        Math.max(PACED_TOP_UP_MS, Math.ceil(rate.wait())),
+      );
+    }
+  };
+  link.on('message', topUp);
+  link.add_credit(RECEIVE_CREDIT);
+}
+
+/** The shortest wait between two top-ups of a paced link's credit. */
+const PACED_TOP_UP_MS = 10;
+
 class ClientConnectionState implements ClientConnection {
   readonly id = randomUUID();
   private readonly closeListeners: (() => void)[] = [];
+  /** Shared by the connection's paced links (device telemetry), made when the first needs it. */
+  private packetRate?: PacketRate;
 
   constructor(
     readonly rhea: Connection,
@@ -286,7 +337,14 @@ class ClientConnectionState implements ClientConnection {
     readonly claims: ConnectionClaims,
     readonly logger: Logger,
     readonly refusedCredentials: () => void,
+    private readonly packetsPerSecond: number | undefined,
   ) {}
+
+  /** The connection's ceiling for its paced links; undefined when the hub sets none. */
+  get rate(): PacketRate | undefined {
+    if (!this.packetsPerSecond) return undefined;
+    return (this.packetRate ??= new PacketRate(this.packetsPerSecond));
+  }
 
   onClose(listener: () => void): void {
     this.closeListeners.push(listener);

@@ -7,7 +7,8 @@ import { authenticateConnect, ConnackCode, type ClientCertificate, type ConnectC
 import { topicBelongsTo } from './topics.js';
 import { DPS_RESPONSE_FILTER, type DpsConnection, type DpsMqtt } from './dps.js';
 import type { PersistentSessions } from './persistentSessions.js';
-import { PacketRate, type IngestBudget, type TurnBudget } from './ingestBudget.js';
+import type { IngestBudget, TurnBudget } from './ingestBudget.js';
+import { PacketRate } from '../packetRate.js';
 import { identityKey } from './requestTopics.js';
 import { RefusalLog } from '../refusalLog.js';
 import { decodeWholePacket } from './wholePacket.js';

@@ -15,6 +15,7 @@ export function telemetryRoute(telemetry: Telemetry, connections: DeviceConnecti
   return {
     role: 'receive',
     address: deviceAddress('messages/events'),
+    pacedCredit: true,
     async open(incoming: IncomingLink<Receiver>, m) {
       const { link } = incoming;
       link.set_target(link.target);
