@@ -96,7 +96,7 @@ export interface ConnectionsConfig {
   packetsPerTurn: number;
   /** MQTT packets one connection's read may hand over in one event-loop turn; the rest of the read waits for a coming turn. */
   packetsPerConnectionTurn: number;
-  /** MQTT packets the hub reads from one connection per second at most (its reading pauses past it: traffic shaping, nothing refused); 0: no ceiling. */
+  /** MQTT packets the hub reads from one connection per second at most (its reading pauses past it: traffic shaping, nothing refused), and the most AMQP telemetry credit a device's connection is given a second; 0: no ceiling. */
   packetsPerConnectionSecond: number;
   /** Failed connections (TLS, garbage, bad credentials) from one address within `addressFailureWindowMs` after which its connections are refused for `addressBlockMs`; 0: never. */
   addressFailureLimit: number;

@@ -291,8 +291,8 @@ function grantCredit(link: Receiver, rate?: PacketRate): void {
  * The same window, topped up as rhea's is (once a quarter of it is used), but never faster than
  * the connection's rate allows (PacketRate, config `connections.packetsPerConnectionSecond`): the
  * rest of a top-up waits for the rate, and the peer, without credit, waits with it. AMQP's own
- * flow control, as MQTT's ceiling is TCP's: nothing refused. Without it a device sending
- * telemetry as fast as its credit allowed got every turn of the hub's thread the others left.
+ * flow control, as MQTT's ceiling is TCP's: nothing refused. rhea's window tops up on receipt, so
+ * without this a device could send telemetry as fast as the hub reads, as the MQTT flood did.
  */
 function grantPacedCredit(link: Receiver, rate: PacketRate): void {
   let waiting: NodeJS.Timeout | undefined;
