@@ -13,6 +13,8 @@
  *              the Mosquitto here accepts anonymous clients)
  *   nonreader  one device publishing QoS 1 as fast as its socket takes it and never reading its
  *              PUBACKs (the broker's RSS shows whether it buffers them)
+ *   amqpflood  one device sending telemetry over AMQP as fast as its link credit allows (Fleethub
+ *              only: Mosquitto has no AMQP)
  *
  * The attacker dials from an address of its own (`--attacker-address`, 127.0.0.2, the next one for each following attack), as an attacker
  * on the network would; Fleethub refuses an address whose connections keep failing
@@ -23,7 +25,7 @@
  * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
  * delayed on the devices' side of a shared machine.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader] [--attacker-address 127.0.0.2] [--profile DIR]
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--profile DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -35,6 +37,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
+import rhea from 'rhea';
 import { cpuMicros } from './support/process.js';
 import { benchTls, connectPacket, LeanDevice, percentile, processStatsReader, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker, type HubStats } from './support/brokers.js';
 import { createSasToken } from '../src/core/sas.js';
@@ -42,7 +45,9 @@ import { createSasToken } from '../src/core/sas.js';
 /** The loop-delay histograms' timer period, ms: the hub's (src/hosting/processStats.ts) and this process's. */
 const LOOP_RESOLUTION_MS = 10;
 
-type Attack = 'none' | 'stall' | 'garbage' | 'badauth' | 'nonreader';
+type Attack = 'none' | 'stall' | 'garbage' | 'badauth' | 'nonreader' | 'amqpflood';
+/** Attacks only Fleethub can take (bad SAS tokens; AMQP). */
+const FLEETHUB_ONLY: Attack[] = ['badauth', 'amqpflood'];
 interface AttackJob {
   attack: Attack;
   host: string;
@@ -52,6 +57,8 @@ interface AttackJob {
   username: string;
   /** The attacker's own source address. */
   from: string;
+  /** The broker's AMQPS port (amqpflood). */
+  amqpPort?: number;
 }
 
 interface AttackCount {
@@ -166,8 +173,49 @@ async function runAttack(job: AttackJob): Promise<AttackCount> {
     s.destroy();
     return { count: bytes, refused };
   }
+  if (job.attack === 'amqpflood') return { count: await amqpFlood(job, until), refused };
   await sleep(job.seconds * 1000);
   return { count: 0, refused: 0 };
+}
+
+/**
+ * bench-101 (a device of its own) authenticates over CBS (put-token, SASL ANONYMOUS, as the Azure
+ * SDK does) and sends 32-byte telemetry messages as fast as its link credit allows until `until`,
+ * never waiting for dispositions; returns how many it sent.
+ */
+async function amqpFlood(job: AttackJob, until: number): Promise<number> {
+  const id = 'bench-101';
+  const container = rhea.create_container();
+  container.on('error', () => undefined);
+  const connection = container.connect({ host: job.host, port: job.amqpPort!, transport: 'tls', rejectUnauthorized: false, localAddress: job.from, reconnect: false } as never);
+  connection.on('connection_error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    connection.once('connection_open', () => resolve());
+    connection.once('disconnected', () => reject(new Error('amqpflood: disconnected before open')));
+  });
+  const token = createSasToken(`${job.host}/devices/${id}`, Buffer.alloc(32, 42).toString('base64'), Math.floor(Date.now() / 1000) + 3600);
+  const replies = connection.open_receiver({ source: { address: '$cbs' }, target: { address: 'cbs-reply' } } as never);
+  const cbs = connection.open_sender({ target: { address: '$cbs' } } as never);
+  const status = await new Promise<unknown>((resolve) => {
+    replies.once('message', (ctx) => resolve(ctx.message?.application_properties?.['status-code']));
+    cbs.once('sendable', () =>
+      cbs.send({ application_properties: { operation: 'put-token', type: 'servicebus.windows.net:sastoken', name: `${job.host}/devices/${id}` }, body: token, reply_to: 'cbs-reply', message_id: 'put-token' }),
+    );
+  });
+  if (status !== 200) throw new Error(`amqpflood: put-token answered ${String(status)}`);
+  const sender = connection.open_sender({ target: { address: `/devices/${id}/messages/events` } } as never);
+  const body = Buffer.alloc(32, 1);
+  let sent = 0;
+  const pump = () => {
+    while (Date.now() < until && sender.sendable()) {
+      sender.send({ body });
+      sent++;
+    }
+  };
+  sender.on('sendable', pump);
+  await sleep(Math.max(0, until - Date.now()));
+  connection.close();
+  return sent;
 }
 
 interface Row {
@@ -192,7 +240,7 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '10' },
       seconds: { type: 'string', default: '10' },
       only: { type: 'string' },
-      attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader' },
+      attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader,amqpflood' },
       host: { type: 'string', default: '127.0.78.1' },
       'attacker-address': { type: 'string', default: '127.0.0.2' },
       /** Writes a V8 CPU profile of the Fleethub process into this directory. */
@@ -210,9 +258,9 @@ async function main(): Promise<void> {
   try {
     if (args.only !== 'mosquitto') {
       // At info: it logs its event-loop delay when asked (SIGUSR2).
-      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 1, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
+      const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 2, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, stats: processStatsReader(hub) })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
       } finally {
         await hub.stop();
       }
@@ -220,7 +268,7 @@ async function main(): Promise<void> {
     if (args.only !== 'fleethub') {
       const mosquitto = await startMosquitto(work, HOST);
       try {
-        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => a !== 'badauth'), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']! })));
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']! })));
       } finally {
         await mosquitto.stop();
       }
@@ -255,7 +303,7 @@ async function main(): Promise<void> {
 async function runBroker(
   broker: Broker,
   attacks: Attack[],
-  o: { devices: number; rate: number; seconds: number; username: string; from: string; stats?: () => Promise<HubStats | undefined> },
+  o: { devices: number; rate: number; seconds: number; username: string; from: string; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
 ): Promise<Row[]> {
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
   // How late this process's own timers ran: a p99 that moves with it was delayed on the devices' side, not the broker's.
@@ -271,7 +319,7 @@ async function runBroker(
     // Each attack from an address of its own: one refused for an earlier attack's failures would
     // make the next attack look cheap.
     const from = o.from.replace(/\d+$/, (last) => String(Number(last) + Math.max(0, attacks.indexOf(attack))));
-    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from };
+    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from, ...(o.amqpPort ? { amqpPort: o.amqpPort } : {}) };
     const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
     const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
     // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).
@@ -301,7 +349,15 @@ async function runBroker(
     latencies.sort((a, b) => a - b);
     const refusedNote = refused > 0 ? `, ${Math.round(refused / o.seconds)}/s refused` : '';
     const attackRate =
-      attack === 'none' ? '-' : attack === 'nonreader' ? `${(n / 2 ** 20).toFixed(1)} MiB sent` : attack === 'stall' ? `${n} opened` : `${Math.round(n / o.seconds)}/s${refusedNote}`;
+      attack === 'none'
+        ? '-'
+        : attack === 'nonreader'
+          ? `${(n / 2 ** 20).toFixed(1)} MiB sent`
+          : attack === 'stall'
+            ? `${n} opened`
+            : attack === 'amqpflood'
+              ? `${Math.round(n / o.seconds)} msgs/s sent`
+              : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
     rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate });
     console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB`);

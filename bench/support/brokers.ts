@@ -67,7 +67,7 @@ export interface FleethubOptions {
 }
 
 /** Fleethub as users start it (`fleethub start`), in a child process, with the bench devices registered. */
-export async function startFleethub(o: FleethubOptions): Promise<Broker & { dataDir: string; httpsPort: number; stdout: NodeJS.ReadableStream }> {
+export async function startFleethub(o: FleethubOptions): Promise<Broker & { dataDir: string; httpsPort: number; amqpPort: number; stdout: NodeJS.ReadableStream }> {
   const dataDir = join(o.work, o.dir ?? 'fleethub');
   mkdirSync(dataDir, { recursive: true });
   if (o.config !== undefined) writeFileSync(join(dataDir, 'fleethub.json'), JSON.stringify(o.config));
@@ -84,12 +84,13 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
   store.close();
   const port = await freePort(o.host);
   const httpsPort = await freePort(o.host);
+  const amqpPort = await freePort(o.host);
   const profile = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   const child = spawn(
     process.execPath,
     [...(o.nodeArgs ?? []), ...profile, cli, '--data', dataDir, 'start', '--host-name', o.host, '--bind', o.host, '--https-port', String(httpsPort), '--log-level', o.logLevel ?? 'warn'],
     {
-      env: { ...process.env, FLEETHUB_MQTT_PORT: String(port), FLEETHUB_AMQP_PORT: String(await freePort(o.host)), FLEETHUB_AMQP_EMULATOR_PORT: '0', ...o.env },
+      env: { ...process.env, FLEETHUB_MQTT_PORT: String(port), FLEETHUB_AMQP_PORT: String(amqpPort), FLEETHUB_AMQP_EMULATOR_PORT: '0', ...o.env },
       cwd: dataDir,
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -103,6 +104,7 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
     host,
     port,
     httpsPort,
+    amqpPort,
     pid: child.pid!,
     dataDir,
     stdout: child.stdout!,
