@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMicros, cpuSplitMicros } from './support/process.js';
 import { startFloor } from './support/tlsFloor.js';
-import { benchTls, cli, LeanDevice, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
+import { benchTls, cli, LeanDevice, median, percentile, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker } from './support/brokers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -169,12 +169,6 @@ function printRatios(results: Result[]): void {
   }
   const list = ratios(results);
   if (list.length > 0) console.log('\n' + list.map(([label, value]) => `${label}: ${value.toFixed(2)}`).join('\n'));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function fleethub(routed: boolean): Promise<Target> {

@@ -25,7 +25,13 @@
  * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
  * delayed on the devices' side of a shared machine.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--profile DIR]
+ * Also how long the hypervisor took the busiest CPU away in the phase (steal, /proc/stat): on a
+ * shared VM a phase whose CPU was stolen for hundreds of milliseconds has that in its p99, whichever
+ * broker runs. A 'slow commit' the hub logged in the phase (≥ 250 ms) is printed with the phase.
+ * `--rounds N` runs the attacks N times over (each attack from a fresh address) and prints the
+ * medians: one phase's p99 on this kind of machine moves by several times between runs.
+ *
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--rounds 1] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--profile DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -39,7 +45,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
 import rhea from 'rhea';
 import { cpuMicros } from './support/process.js';
-import { benchTls, connectPacket, LeanDevice, percentile, processStatsReader, rssKiB, sleep, startFleethub, startMosquitto, table, type Broker, type HubStats } from './support/brokers.js';
+import { benchTls, connectPacket, LeanDevice, median, percentile, processStatsReader, rssKiB, sleep, startFleethub, stealMsPerCpu, startMosquitto, table, type Broker, type HubStats } from './support/brokers.js';
 import { createSasToken } from '../src/core/sas.js';
 
 /** The loop-delay histograms' timer period, ms: the hub's (src/hosting/processStats.ts) and this process's. */
@@ -231,6 +237,8 @@ interface Row {
   brokerLoopLate?: number;
   /** How late this process's (the devices') event loop ran at worst in the phase, ms. */
   benchLoopLate: number;
+  /** The most any one CPU of the machine was stolen by the hypervisor in the phase, ms. */
+  stealMs: number;
 }
 
 async function main(): Promise<void> {
@@ -243,6 +251,8 @@ async function main(): Promise<void> {
       attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader,amqpflood' },
       host: { type: 'string', default: '127.0.78.1' },
       'attacker-address': { type: 'string', default: '127.0.0.2' },
+      /** The attacks (each followed by an attack-free phase) this many times over; a summary of medians. */
+      rounds: { type: 'string', default: '1' },
       /** Writes a V8 CPU profile of the Fleethub process into this directory. */
       profile: { type: 'string' },
     },
@@ -251,6 +261,7 @@ async function main(): Promise<void> {
   const RATE = Number(args.rate);
   const SECONDS = Number(args.seconds);
   const HOST = args.host!;
+  const ROUNDS = Math.max(1, Number(args.rounds));
   const attacks = args.attacks!.split(',').filter(Boolean) as Attack[];
   const work = mkdtempSync(join(tmpdir(), 'fleethub-hostile-'));
   await benchTls(work, HOST);
@@ -260,7 +271,7 @@ async function main(): Promise<void> {
       // At info: it logs its event-loop delay when asked (SIGUSR2).
       const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 2, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, rounds: ROUNDS, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
       } finally {
         await hub.stop();
       }
@@ -268,7 +279,7 @@ async function main(): Promise<void> {
     if (args.only !== 'fleethub') {
       const mosquitto = await startMosquitto(work, HOST);
       try {
-        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']! })));
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']!, rounds: ROUNDS })));
       } finally {
         await mosquitto.stop();
       }
@@ -276,13 +287,17 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  // The baseline: the better (lower) p99 of the two attack-free phases around the attacks.
+  // The baseline: the better (lower) p99 of the two attack-free phases around the attacks; over
+  // several rounds, the median of the attack-free phases.
   const baseline = new Map<string, number>();
-  for (const r of rows.filter((r) => r.attack === 'none')) baseline.set(r.broker, Math.min(baseline.get(r.broker) ?? Infinity, r.p99));
+  for (const broker of new Set(rows.map((r) => r.broker))) {
+    const free = rows.filter((r) => r.broker === broker && r.attack === 'none').map((r) => r.p99);
+    baseline.set(broker, ROUNDS === 1 ? Math.min(...free) : median(free));
+  }
   console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   console.log(
     table([
-      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices loop late ms'],
+      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices loop late ms', 'CPU stolen ms'],
       ...rows.map((r) => [
         r.broker,
         r.attack,
@@ -295,30 +310,46 @@ async function main(): Promise<void> {
         r.rssMiB.toFixed(0),
         r.brokerLoopLate === undefined ? '-' : r.brokerLoopLate.toFixed(1),
         r.benchLoopLate.toFixed(1),
+        r.stealMs.toFixed(0),
       ]),
     ]),
   );
+  if (ROUNDS > 1) {
+    console.log(`\nMedians over ${ROUNDS} rounds:\n`);
+    const summary: string[][] = [['broker', 'attack', 'p99 ms', 'p99 / no attack', 'broker CPU', 'CPU stolen ms']];
+    for (const [broker, base] of baseline) {
+      for (const attack of ['none', ...attacks] as Attack[]) {
+        const of = rows.filter((r) => r.broker === broker && r.attack === attack);
+        if (of.length === 0) continue;
+        const p99 = median(of.map((r) => r.p99));
+        summary.push([broker, attack, p99.toFixed(1), (p99 / base).toFixed(2), `${median(of.map((r) => r.cpuPercent)).toFixed(0)}%`, median(of.map((r) => r.stealMs)).toFixed(0)]);
+      }
+    }
+    console.log(table(summary));
+  }
 }
 
 async function runBroker(
   broker: Broker,
   attacks: Attack[],
-  o: { devices: number; rate: number; seconds: number; username: string; from: string; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
+  o: { devices: number; rate: number; seconds: number; username: string; from: string; rounds: number; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
 ): Promise<Row[]> {
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
   // How late this process's own timers ran: a p99 that moves with it was delayed on the devices' side, not the broker's.
   const ownLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   ownLoop.enable();
   const rows: Row[] = [];
-  // A warm-up phase (not reported), the baseline, each attack, and the baseline again (the machine is shared: it brackets the attacks).
-  const phases = ['warmup', 'none', ...attacks, 'none'] as (Attack | 'warmup')[];
+  // A warm-up phase (not reported), the baseline, each attack, and the baseline again (the machine is
+  // shared: it brackets the attacks); with rounds, the baseline and attacks again before the last.
+  const phases = ['warmup', ...Array.from({ length: o.rounds }, () => ['none', ...attacks]).flat(), 'none'] as (Attack | 'warmup')[];
+  let attacked = 0;
   for (const phase of phases) {
     const attack: Attack = phase === 'warmup' ? 'none' : phase;
     await sleep(attack === 'stall' ? 500 : 200);
     const latencies: number[] = [];
     // Each attack from an address of its own: one refused for an earlier attack's failures would
     // make the next attack look cheap.
-    const from = o.from.replace(/\d+$/, (last) => String(Number(last) + Math.max(0, attacks.indexOf(attack))));
+    const from = o.from.replace(/\d+$/, (last) => String(Number(last) + (attack === 'none' ? 0 : attacked++)));
     const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from, ...(o.amqpPort ? { amqpPort: o.amqpPort } : {}) };
     const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
     const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
@@ -326,6 +357,7 @@ async function runBroker(
     if (worker) await sleep(1000);
     await o.stats?.(); // starts the broker's loop-delay window
     ownLoop.reset();
+    const steal0 = stealMsPerCpu();
     const cpu0 = cpuMicros(broker.pid);
     const t0 = Date.now();
     const period = 1000 / o.rate;
@@ -340,9 +372,11 @@ async function runBroker(
     const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
     const rss = rssKiB(broker.pid) / 1024;
     // The histograms hold the time between two ticks of a timer of this resolution: the rest is lateness.
-    const brokerMax = (await o.stats?.())?.eventLoopDelayMs.max;
+    const brokerStats = await o.stats?.();
+    const brokerMax = brokerStats?.eventLoopDelayMs.max;
     const brokerLoopLate = brokerMax === undefined ? undefined : Math.max(0, brokerMax - LOOP_RESOLUTION_MS);
     const benchLoopLate = Math.max(0, ownLoop.max / 1e6 - LOOP_RESOLUTION_MS);
+    const stealMs = Math.max(0, ...stealMsPerCpu().map((ms, i) => ms - steal0[i]!));
     await Promise.race([Promise.all(devices.map((d) => (d.outstanding === 0 ? undefined : new Promise((r) => setTimeout(r, 3000))))), sleep(3000)]);
     const { count: n, refused } = await attempts;
     await worker?.terminate();
@@ -359,8 +393,8 @@ async function runBroker(
               ? `${Math.round(n / o.seconds)} msgs/s sent`
               : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
-    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate });
-    console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB`);
+    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate, stealMs });
+    console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB${brokerStats?.slowestCommitMs ? `, a commit took ${brokerStats.slowestCommitMs} ms` : ''}`);
   }
   ownLoop.disable();
   for (const d of devices) d.close();

@@ -120,6 +120,8 @@ export interface HubStats {
   eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
   heapUsedMiB: number;
   rssMiB: number;
+  /** The longest 'slow commit' (≥ 250 ms, src/hub/messaging/eventLogWriter.ts) it logged since the previous ask, ms. */
+  slowestCommitMs?: number;
 }
 
 /**
@@ -130,13 +132,20 @@ export interface HubStats {
 export function processStatsReader(hub: { pid: number; stdout: NodeJS.ReadableStream }): () => Promise<HubStats | undefined> {
   let waiter: ((s: HubStats) => void) | undefined;
   let buffered = '';
+  let slowest: number | undefined;
   hub.stdout.on('data', (b: Buffer) => {
     buffered += b.toString();
     let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
-      if (line.includes('"process stats"')) waiter?.((JSON.parse(line) as { processStats: HubStats }).processStats);
+      if (line.includes('"slow commit"')) slowest = Math.max(slowest ?? 0, (JSON.parse(line) as { ms: number }).ms);
+      if (line.includes('"process stats"')) {
+        const stats = (JSON.parse(line) as { processStats: HubStats }).processStats;
+        if (slowest !== undefined) stats.slowestCommitMs = slowest;
+        slowest = undefined;
+        waiter?.(stats);
+      }
     }
   });
   return () =>
@@ -315,10 +324,30 @@ export function rssKiB(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * Time the hypervisor ran something else on each of this machine's CPUs (steal, from /proc/stat),
+ * ms since boot. On a shared VM a CPU taken away for a while stops whatever runs on it: a latency
+ * outlier with steal in its phase was the host's, not the process's.
+ */
+export function stealMsPerCpu(): number[] {
+  const ticksPerSecond = 100; // USER_HZ, 100 on Linux
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => (Number(l.trim().split(/\s+/)[8]) * 1000) / ticksPerSecond);
+}
+
 /** Right-aligned text table, first row the header. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export function percentile(sorted: number[], p: number): number {

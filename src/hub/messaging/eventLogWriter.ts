@@ -11,6 +11,13 @@ export function partitionFor(deviceId: string, partitions: number): number {
 /** Most events one transaction commits; a bigger backlog is committed in several. */
 const MAX_BATCH = 2000;
 
+/**
+ * A commit this slow is logged (warn): the hub's thread was held that long, every connection
+ * waiting. A commit normally takes well under a millisecond (WAL, synchronous=NORMAL: no fsync);
+ * one this long means the disk held the write (or a checkpoint's sync).
+ */
+const SLOW_COMMIT_MS = 250;
+
 /** One event for one entity of the log (routing: `$builtin` and custom endpoints' backlogs). */
 export interface EntityEvent {
   entity: string;
@@ -75,6 +82,7 @@ export class EventLogWriter {
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
+      const started = performance.now();
       try {
         if (batch.every((p) => p.entries === undefined)) {
           // No routing in this batch: the built-in endpoint's own append, as cheap as ever.
@@ -87,6 +95,8 @@ export class EventLogWriter {
         this.logger.error({ err: e, events: batch.length }, 'event log append failed');
         for (const p of batch) p.reject(e);
       }
+      const ms = performance.now() - started;
+      if (ms >= SLOW_COMMIT_MS) this.logger.warn({ events: batch.length, ms: Math.round(ms) }, 'slow commit');
     }
     this.scheduled = false;
     for (const done of this.idle.splice(0)) done();
