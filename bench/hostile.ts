@@ -23,7 +23,8 @@
  * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS, and
  * the longest event-loop delay in the phase of the broker (Fleethub's, from its process stats) and
  * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
- * delayed on the devices' side of a shared machine.
+ * delayed on the devices' side of a shared machine. And this process's own CPU (the devices and
+ * the attacker's thread): on two cores, the broker, the devices and the attacker share them.
  *
  * Also how long the hypervisor took the busiest CPU away in the phase (steal, /proc/stat): on a
  * shared VM a phase whose CPU was stolen for hundreds of milliseconds has that in its p99, whichever
@@ -239,6 +240,8 @@ interface Row {
   benchLoopLate: number;
   /** The most any one CPU of the machine was stolen by the hypervisor in the phase, ms. */
   stealMs: number;
+  /** CPU of this process (the devices, and the attacker's thread) in the phase, % of one core. */
+  benchCpuPercent: number;
 }
 
 async function main(): Promise<void> {
@@ -297,7 +300,7 @@ async function main(): Promise<void> {
   console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   console.log(
     table([
-      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices loop late ms', 'CPU stolen ms'],
+      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices + attacker CPU', 'devices loop late ms', 'CPU stolen ms'],
       ...rows.map((r) => [
         r.broker,
         r.attack,
@@ -309,6 +312,7 @@ async function main(): Promise<void> {
         `${r.cpuPercent.toFixed(0)}%`,
         r.rssMiB.toFixed(0),
         r.brokerLoopLate === undefined ? '-' : r.brokerLoopLate.toFixed(1),
+        `${r.benchCpuPercent.toFixed(0)}%`,
         r.benchLoopLate.toFixed(1),
         r.stealMs.toFixed(0),
       ]),
@@ -359,6 +363,7 @@ async function runBroker(
     ownLoop.reset();
     const steal0 = stealMsPerCpu();
     const cpu0 = cpuMicros(broker.pid);
+    const ownCpu0 = process.cpuUsage();
     const t0 = Date.now();
     const period = 1000 / o.rate;
     const timers = devices.map((d, i) =>
@@ -370,6 +375,8 @@ async function runBroker(
     for (const t of timers) clearInterval(t);
     const seconds = (Date.now() - t0) / 1000;
     const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
+    const ownCpu = process.cpuUsage(ownCpu0);
+    const benchCpuPercent = (ownCpu.user + ownCpu.system) / 1e4 / seconds;
     const rss = rssKiB(broker.pid) / 1024;
     // The histograms hold the time between two ticks of a timer of this resolution: the rest is lateness.
     const brokerStats = await o.stats?.();
@@ -393,7 +400,7 @@ async function runBroker(
               ? `${Math.round(n / o.seconds)} msgs/s sent`
               : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
-    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate, stealMs });
+    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate, stealMs, benchCpuPercent });
     console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB${brokerStats?.slowestCommitMs ? `, a commit took ${brokerStats.slowestCommitMs} ms` : ''}`);
   }
   ownLoop.disable();
