@@ -26,8 +26,8 @@
  * rate over window + drain (≥ the routed rate: delivery keeps up) and the CPU per delivered message.
  *
  * Fleethub reads each connection at most `connections.packetsPerConnectionSecond` packets a second
- * (5,000 by default): the default lineup (1,000 devices, one in flight) stays far below it, but few
- * devices with a deep `--inflight` meet it (4 devices × 200 in flight: 19,900 msgs/s, 55,300 with
+ * (2,500 by default): the default lineup (1,000 devices, one in flight) stays far below it, but few
+ * devices with a deep `--inflight` meet it (4 devices × 200 in flight: 9,970 msgs/s, 55,300 with
  * the ceiling lifted through a `FLEETHUB_CONFIG` file holding `{"connections":{"packetsPerConnectionSecond":0}}`).
  *
  * Fleethub commits every message to its event log before the PUBACK; Mosquitto (default

@@ -21,7 +21,8 @@
  * (connections.addressFailureLimit) at accept, before TLS. Attempts so refused are counted apart.
  *
  * Prints per broker and attack: attack rate, p50/p99, p99 / baseline p99, broker CPU and RSS, and
- * the longest event-loop delay in the phase of the broker (Fleethub's, from its process stats) and
+ * the longest event-loop delay in the phase of the broker (Fleethub's, from its process stats, with
+ * its longest garbage-collection pause) and
  * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
  * delayed on the devices' side of a shared machine. And this process's own CPU (the devices and
  * the attacker's thread): on two cores, the broker, the devices and the attacker share them.
@@ -236,6 +237,8 @@ interface Row {
   rssMiB: number;
   /** How late the broker's event loop ran at worst in the phase (Fleethub only), ms. */
   brokerLoopLate?: number;
+  /** The broker's longest garbage-collection pause in the phase (Fleethub only), ms. */
+  brokerGcMax?: number;
   /** How late this process's (the devices') event loop ran at worst in the phase, ms. */
   benchLoopLate: number;
   /** The most any one CPU of the machine was stolen by the hypervisor in the phase, ms. */
@@ -300,7 +303,7 @@ async function main(): Promise<void> {
   console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   console.log(
     table([
-      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'devices + attacker CPU', 'devices loop late ms', 'CPU stolen ms'],
+      ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'broker GC pause ms', 'devices + attacker CPU', 'devices loop late ms', 'CPU stolen ms'],
       ...rows.map((r) => [
         r.broker,
         r.attack,
@@ -312,6 +315,7 @@ async function main(): Promise<void> {
         `${r.cpuPercent.toFixed(0)}%`,
         r.rssMiB.toFixed(0),
         r.brokerLoopLate === undefined ? '-' : r.brokerLoopLate.toFixed(1),
+        r.brokerGcMax === undefined ? '-' : r.brokerGcMax.toFixed(1),
         `${r.benchCpuPercent.toFixed(0)}%`,
         r.benchLoopLate.toFixed(1),
         r.stealMs.toFixed(0),
@@ -400,7 +404,7 @@ async function runBroker(
               ? `${Math.round(n / o.seconds)} msgs/s sent`
               : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
-    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), benchLoopLate, stealMs, benchCpuPercent });
+    rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), ...(brokerStats ? { brokerGcMax: brokerStats.gc.maxMs } : {}), benchLoopLate, stealMs, benchCpuPercent });
     console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB${brokerStats?.slowestCommitMs ? `, a commit took ${brokerStats.slowestCommitMs} ms` : ''}`);
   }
   ownLoop.disable();

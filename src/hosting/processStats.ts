@@ -1,13 +1,17 @@
 /**
  * Process health on request: on SIGUSR2 the hub logs (at info) its event-loop delay since the
- * previous request (p50/p99/max, from `monitorEventLoopDelay`), heap and resident memory. One
- * histogram sampling at 10 ms resolution; nothing runs between requests. Used by bench/soak.
+ * previous request (p50/p99/max, from `monitorEventLoopDelay`), the garbage collector's pauses in
+ * that time (longest and total, from the `gc` performance entries), heap and resident memory. One
+ * histogram sampling at 10 ms resolution and a callback per collection. Used by bench/soak and
+ * bench/hostile: a late event loop with a long pause beside it was the collector's.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 export interface ProcessStats {
   eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
+  /** The collector's pauses since the last read: how many, the longest and their sum, ms. */
+  gc: { count: number; maxMs: number; totalMs: number };
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
@@ -18,6 +22,15 @@ export interface ProcessStats {
 export function processStats(): { read(): ProcessStats; stop(): void } {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  let gc = { count: 0, maxMs: 0, totalMs: 0 };
+  const collections = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.count++;
+      gc.totalMs += entry.duration;
+      if (entry.duration > gc.maxMs) gc.maxMs = entry.duration;
+    }
+  });
+  collections.observe({ entryTypes: ['gc'] });
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   const mib = (b: number) => Math.round(b / 10485.76) / 100;
   return {
@@ -25,15 +38,20 @@ export function processStats(): { read(): ProcessStats; stop(): void } {
       const m = process.memoryUsage();
       const stats = {
         eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max), mean: ms(delay.mean) },
+        gc: { count: gc.count, maxMs: Math.round(gc.maxMs * 100) / 100, totalMs: Math.round(gc.totalMs * 100) / 100 },
         heapUsedMiB: mib(m.heapUsed),
         heapTotalMiB: mib(m.heapTotal),
         externalMiB: mib(m.external),
         rssMiB: mib(m.rss),
       };
       delay.reset();
+      gc = { count: 0, maxMs: 0, totalMs: 0 };
       return stats;
     },
-    stop: () => delay.disable(),
+    stop: () => {
+      delay.disable();
+      collections.disconnect();
+    },
   };
 }
 
