@@ -175,7 +175,8 @@ describe('MQTT protocol edges, as IoT Hub handles them (mqtt.js and raw TLS)', (
   });
 
   test('connections.packetsPerConnectionTurn sets the share: at 100, the other device waits for more of the flood', async () => {
-    const wide = await startTestHub({ connections: { ...defaults.connections, packetsPerConnectionTurn: 100 } });
+    // The per-second ceiling lifted: its 10 ms bucket (25 packets at the default 2,500/s) would end the turn first.
+    const wide = await startTestHub({ connections: { ...defaults.connections, packetsPerConnectionTurn: 100, packetsPerConnectionSecond: 0 } });
     try {
       const before = await floodBeside(wide);
       assert.ok(before >= 100 && before <= 300, `the other device's PUBACK came after ${before} of the flood's (share per turn: 100)`);
