@@ -405,7 +405,7 @@ async function runBroker(
               : `${Math.round(n / o.seconds)}/s${refusedNote}`;
     if (phase === 'warmup') continue;
     rows.push({ broker: broker.name, attack, attackRate, messages: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), cpuPercent: cpu, rssMiB: rss, ...(brokerLoopLate === undefined ? {} : { brokerLoopLate }), ...(brokerStats ? { brokerGcMax: brokerStats.gc.maxMs } : {}), benchLoopLate, stealMs, benchCpuPercent });
-    console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB${brokerStats?.slowestCommitMs ? `, a commit took ${brokerStats.slowestCommitMs} ms` : ''}`);
+    console.log(`${broker.name} ${phase}: ${latencies.length} msgs, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, attack ${attackRate}, RSS ${rss.toFixed(0)} MiB${brokerStats ? `, heap ${brokerStats.heapUsedMiB.toFixed(0)} MiB, longest GC ${brokerStats.gc.maxMs} ms (${brokerStats.gc.maxKind})` : ''}${brokerStats?.slowestCommitMs ? `, a commit took ${brokerStats.slowestCommitMs} ms` : ''}`);
   }
   ownLoop.disable();
   for (const d of devices) d.close();

@@ -26,6 +26,7 @@ test('process stats: a blocked event loop shows in its delay, collections in the
     assert.ok(first.eventLoopDelayMs.max >= 100, `the loop's longest delay: ${first.eventLoopDelayMs.max} ms`);
     assert.ok(first.gc.count > 0, 'collections were counted');
     assert.ok(first.gc.maxMs > 0 && first.gc.totalMs >= first.gc.maxMs, JSON.stringify(first.gc));
+    assert.ok(['minor', 'major', 'incremental', 'weakcb'].includes(first.gc.maxKind), JSON.stringify(first.gc));
     assert.ok(first.rssMiB > 0 && first.heapUsedMiB > 0 && first.heapTotalMiB >= first.heapUsedMiB);
 
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -118,7 +118,7 @@ export async function startFleethub(o: FleethubOptions): Promise<Broker & { data
 /** What Fleethub logs on SIGUSR2 (src/hosting/processStats.ts), as a bench reads it. */
 export interface HubStats {
   eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
-  gc: { count: number; maxMs: number; totalMs: number };
+  gc: { count: number; maxMs: number; maxKind: string; totalMs: number };
   heapUsedMiB: number;
   rssMiB: number;
   /** The longest 'slow commit' (≥ 250 ms, src/hub/messaging/eventLogWriter.ts) it logged since the previous ask, ms. */

@@ -5,13 +5,13 @@
  * histogram sampling at 10 ms resolution and a callback per collection. Used by bench/soak and
  * bench/hostile: a late event loop with a long pause beside it was the collector's.
  */
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 export interface ProcessStats {
   eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number };
-  /** The collector's pauses since the last read: how many, the longest and their sum, ms. */
-  gc: { count: number; maxMs: number; totalMs: number };
+  /** The collector's pauses since the last read: how many, the longest (and its kind) and their sum, ms. */
+  gc: { count: number; maxMs: number; maxKind: string; totalMs: number };
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
@@ -22,12 +22,15 @@ export interface ProcessStats {
 export function processStats(): { read(): ProcessStats; stop(): void } {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  let gc = { count: 0, maxMs: 0, totalMs: 0 };
+  let gc = { count: 0, maxMs: 0, maxKind: '', totalMs: 0 };
   const collections = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gc.count++;
       gc.totalMs += entry.duration;
-      if (entry.duration > gc.maxMs) gc.maxMs = entry.duration;
+      if (entry.duration > gc.maxMs) {
+        gc.maxMs = entry.duration;
+        gc.maxKind = gcKinds[((entry as unknown as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other';
+      }
     }
   });
   collections.observe({ entryTypes: ['gc'] });
@@ -38,14 +41,14 @@ export function processStats(): { read(): ProcessStats; stop(): void } {
       const m = process.memoryUsage();
       const stats = {
         eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max), mean: ms(delay.mean) },
-        gc: { count: gc.count, maxMs: Math.round(gc.maxMs * 100) / 100, totalMs: Math.round(gc.totalMs * 100) / 100 },
+        gc: { count: gc.count, maxMs: Math.round(gc.maxMs * 100) / 100, maxKind: gc.maxKind, totalMs: Math.round(gc.totalMs * 100) / 100 },
         heapUsedMiB: mib(m.heapUsed),
         heapTotalMiB: mib(m.heapTotal),
         externalMiB: mib(m.external),
         rssMiB: mib(m.rss),
       };
       delay.reset();
-      gc = { count: 0, maxMs: 0, totalMs: 0 };
+      gc = { count: 0, maxMs: 0, maxKind: '', totalMs: 0 };
       return stats;
     },
     stop: () => {
@@ -54,6 +57,14 @@ export function processStats(): { read(): ProcessStats; stop(): void } {
     },
   };
 }
+
+/** The kinds of collection a `gc` performance entry reports: minor is a scavenge of the young generation, major a mark-compact. */
+const gcKinds: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
 
 /** Logs `processStats` as 'process stats' each time the process receives `signal`. */
 export function logProcessStatsOn(logger: Logger, signal: NodeJS.Signals = 'SIGUSR2'): void {
