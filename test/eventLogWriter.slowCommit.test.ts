@@ -2,7 +2,7 @@
  * A commit of the event log that holds the hub's thread for 250 ms or more is logged as 'slow
  * commit' (src/hub/messaging/eventLogWriter.ts): while it runs, every connection waits. Made slow
  * here the way a real one is: SQLite waits for the write lock, held by another connection to the
- * same database (a thread of its own, as the hub's checkpoint thread is), for 400 ms.
+ * same database (a thread of its own, as the hub's checkpoint thread is), for a second.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,8 @@ import pino from 'pino';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 import { EventLogWriter } from '../src/hub/messaging/eventLogWriter.js';
 
-const HOLD_MS = 400;
+/** Well past the 250 ms threshold, so that a late start of the append on a busy machine still waits past it. */
+const HOLD_MS = 1000;
 
 describe('event log writer: slow commits are logged', () => {
   let dir: string;
@@ -43,7 +44,7 @@ describe('event log writer: slow commits are logged', () => {
   const event = (partition: number) => ({ partition, enqueuedTime: Date.now(), body: Buffer.from('x'), systemProperties: {}, properties: {} });
   const slowCommits = () => lines.filter((l) => l.msg === 'slow commit');
 
-  test('a commit that waited 400 ms for the write lock is logged with its events and time; a quick one is not', async () => {
+  test('a commit that waited for the write lock is logged with its events and time; a quick one is not', async () => {
     await writer.append(event(0));
     assert.equal(slowCommits().length, 0, 'a quick commit is not logged');
 
@@ -66,7 +67,7 @@ describe('event log writer: slow commits are logged', () => {
     const took = performance.now() - started;
     await exited;
 
-    assert.ok(took >= HOLD_MS - 50, `the commit waited for the lock (${took.toFixed(0)} ms)`);
+    assert.ok(took >= 250, `the commit waited for the lock (${took.toFixed(0)} ms)`);
     assert.deepEqual(
       stored.map((s) => [s.partition, s.sequenceNumber]),
       [
