@@ -1,7 +1,9 @@
 /**
  * Checkpoints of the hub's database in a thread of their own (src/store/sqlite/checkpoints.ts):
  * the database file receives the log's pages while the hub's connection, whose own checkpoints
- * wait for a much longer log, checkpoints nothing; stop() hands checkpoints back to it.
+ * wait for a much longer log, checkpoints nothing; stop() hands checkpoints back to it. The thread
+ * copies a batch of pages at a time (or pages that waited long enough), not at every tick: each
+ * checkpoint that empties the log costs the hub's thread an fsync at its next write.
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +68,40 @@ describe('database checkpoints in a thread of their own', () => {
       assert.equal(fileSize(path), before);
     } finally {
       store.close();
+    }
+  });
+
+  test('a log shorter than a batch is left alone until its pages have waited maxDelayMs', async () => {
+    const { store, path } = await filledStore();
+    const checkpoints = startBackgroundCheckpoints(store.db, (m) => assert.fail(m), { batchFrames: 100_000, maxDelayMs: 60_000 });
+    try {
+      const before = fileSize(path);
+      await append(store, 50);
+      // 25 of the thread's ticks: each one finds the log short and its pages recent.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(fileSize(path), before);
+    } finally {
+      await checkpoints.stop();
+      store.close();
+    }
+  });
+
+  test('a batch of pages is copied at once; a few pages once they have waited maxDelayMs', async () => {
+    const batch = await filledStore();
+    const byBatch = startBackgroundCheckpoints(batch.store.db, (m) => assert.fail(m), { batchFrames: 200, maxDelayMs: 60_000 });
+    const waited = await filledStore();
+    const byAge = startBackgroundCheckpoints(waited.store.db, (m) => assert.fail(m), { batchFrames: 100_000, maxDelayMs: 300 });
+    try {
+      const before = [fileSize(batch.path), fileSize(waited.path)];
+      await append(batch.store, 50);
+      await append(waited.store, 5);
+      await eventually(() => fileSize(batch.path) > before[0]! + 1024 * 1024, 5000).catch(() => assert.fail(`a log of ~500 pages (batches of 200) stayed out of the file`));
+      await eventually(() => fileSize(waited.path) > before[1]!, 5000).catch(() => assert.fail('~50 pages that waited 300 ms stayed out of the file'));
+    } finally {
+      await byBatch.stop();
+      await byAge.stop();
+      batch.store.close();
+      waited.store.close();
     }
   });
 

@@ -1,8 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import type { Db } from './database.js';
 
-/** How often the thread checkpoints: often, so that each one has little to copy. */
+/** How often the thread looks at how much the log holds (one 100-byte read of the `-shm` file). */
 const INTERVAL_MS = 20;
+/**
+ * The thread copies the log once it holds this many pages not yet copied (SQLite's own
+ * autocheckpoint size), or once the first of them has waited `maxDelayMs`: not at every tick,
+ * because each checkpoint that empties the log costs the hub's thread an fsync at its next write
+ * (see checkpointWorker.ts).
+ */
+const BATCH_FRAMES = 1000;
+const MAX_DELAY_MS = 1000;
 /**
  * The hub's own connection still checkpoints, after a commit, once the log is this many pages
  * long (SQLite's default: 1,000). A log starts over from its beginning only when a write finds it
@@ -27,8 +35,13 @@ export interface BackgroundCheckpoints {
  * (WAL with synchronous=NORMAL: a commit has survived a crash of the process once it is written),
  * so where it runs changes only who waits for it.
  */
-export function startBackgroundCheckpoints(db: Db, onError: (message: string) => void): BackgroundCheckpoints {
-  const worker = new Worker(new URL('./checkpointWorker.js', import.meta.url), { workerData: { path: db.name, intervalMs: INTERVAL_MS } });
+export function startBackgroundCheckpoints(
+  db: Db,
+  onError: (message: string) => void,
+  options: { batchFrames?: number; maxDelayMs?: number } = {},
+): BackgroundCheckpoints {
+  const workerData = { path: db.name, intervalMs: INTERVAL_MS, batchFrames: options.batchFrames ?? BATCH_FRAMES, maxDelayMs: options.maxDelayMs ?? MAX_DELAY_MS };
+  const worker = new Worker(new URL('./checkpointWorker.js', import.meta.url), { workerData });
   // It never keeps the process alive; stop() is how it ends in an orderly shutdown.
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
