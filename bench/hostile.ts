@@ -2,8 +2,9 @@
  * bench/hostile: what hostile clients cost the devices that behave, Fleethub against Mosquitto.
  *
  * 100 devices (LeanDevice, SAS) publish QoS 1 at a fixed rate; their publish-to-PUBACK p50/p99 is
- * measured without an attack, then during each attack, run from a worker thread (its own event
- * loop, so that the attack does not delay the devices' own timing):
+ * measured without an attack, then during each attack, run from a process of its own (as a load
+ * generator of its own would be: a worker thread shares the devices' process, its memory map
+ * and its allocator):
  *
  *   stall      1,000 sockets open TCP, send a partial ClientHello (or nothing) and stall; each
  *              one the broker closes is opened again
@@ -24,8 +25,8 @@
  * the longest event-loop delay in the phase of the broker (Fleethub's, from its process stats, with
  * its longest garbage-collection pause) and
  * of the devices' own process: a p99 that moves with the devices' loop and not the broker's was
- * delayed on the devices' side of a shared machine. And this process's own CPU (the devices and
- * the attacker's thread): on two cores, the broker, the devices and the attacker share them.
+ * delayed on the devices' side of a shared machine. And the CPU of the devices' process and the
+ * attacker's: on two cores, the broker, the devices and the attacker share them.
  *
  * Also how long the hypervisor took the busiest CPU away in the phase (steal, /proc/stat): on a
  * shared VM a phase whose CPU was stolen for hundreds of milliseconds has that in its p99, whichever
@@ -33,15 +34,21 @@
  * `--rounds N` runs the attacks N times over (each attack from a fresh address) and prints the
  * medians: one phase's p99 on this kind of machine moves by several times between runs.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--rounds 1] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--profile DIR]
+ * `--attacker-nice N` runs the attacker's process at that nice value (0 to 19): it still goes as
+ * fast as the CPU the others leave it allows (its rate is printed), but no longer takes its turn
+ * ahead of the devices and the broker, as an attacker on another machine would not. On two cores
+ * the garbage and badauth attackers otherwise take a whole core of the two.
+ *
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--rounds 1] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--attacker-nice 0] [--profile DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { tmpdir, loadavg } from 'node:os';
+import { tmpdir, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { parseArgs } from 'node:util';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
@@ -67,6 +74,8 @@ interface AttackJob {
   from: string;
   /** The broker's AMQPS port (amqpflood). */
   amqpPort?: number;
+  /** The attacker thread's nice value. */
+  nice: number;
 }
 
 interface AttackCount {
@@ -76,15 +85,21 @@ interface AttackCount {
   refused: number;
 }
 
-if (!isMainThread) {
-  const job = workerData as AttackJob;
+/** Set in the attacker's process: its job, as JSON. */
+const ATTACK_ENV = 'FLEETHUB_HOSTILE_ATTACK';
+const attackJob = process.env[ATTACK_ENV];
+if (attackJob !== undefined) {
+  const job = JSON.parse(attackJob) as AttackJob;
+  // The main thread's (on Linux a nice value is a thread's): the one that attacks.
+  if (job.nice !== 0) setPriority(0, job.nice);
   const count = await runAttack(job);
-  parentPort!.postMessage(count satisfies AttackCount);
+  // Exits once the count is sent: sockets still open (stall) close with the process.
+  process.send!(count satisfies AttackCount, () => process.exit(0));
 } else {
   await main();
 }
 
-/** The attacker (in a worker thread): runs `job.attack` for `job.seconds`; returns how many attempts (or bytes, for nonreader) it made. */
+/** The attacker (in a process of its own): runs `job.attack` for `job.seconds`; returns how many attempts (or bytes, for nonreader) it made. */
 async function runAttack(job: AttackJob): Promise<AttackCount> {
   const until = Date.now() + job.seconds * 1000;
   let attempts = 0;
@@ -257,6 +272,7 @@ async function main(): Promise<void> {
       attacks: { type: 'string', default: 'stall,garbage,badauth,nonreader,amqpflood' },
       host: { type: 'string', default: '127.0.78.1' },
       'attacker-address': { type: 'string', default: '127.0.0.2' },
+      'attacker-nice': { type: 'string', default: '0' },
       /** The attacks (each followed by an attack-free phase) this many times over; a summary of medians. */
       rounds: { type: 'string', default: '1' },
       /** Writes a V8 CPU profile of the Fleethub process into this directory. */
@@ -268,6 +284,8 @@ async function main(): Promise<void> {
   const SECONDS = Number(args.seconds);
   const HOST = args.host!;
   const ROUNDS = Math.max(1, Number(args.rounds));
+  const NICE = Number(args['attacker-nice']);
+  if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) throw new Error(`--attacker-nice ${args['attacker-nice']}: 0 to 19`);
   const attacks = args.attacks!.split(',').filter(Boolean) as Attack[];
   const work = mkdtempSync(join(tmpdir(), 'fleethub-hostile-'));
   await benchTls(work, HOST);
@@ -277,7 +295,7 @@ async function main(): Promise<void> {
       // At info: it logs its event-loop delay when asked (SIGUSR2).
       const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 2, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, rounds: ROUNDS, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, nice: NICE, rounds: ROUNDS, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
       } finally {
         await hub.stop();
       }
@@ -285,7 +303,7 @@ async function main(): Promise<void> {
     if (args.only !== 'fleethub') {
       const mosquitto = await startMosquitto(work, HOST);
       try {
-        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']!, rounds: ROUNDS })));
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']!, nice: NICE, rounds: ROUNDS })));
       } finally {
         await mosquitto.stop();
       }
@@ -300,7 +318,9 @@ async function main(): Promise<void> {
     const free = rows.filter((r) => r.broker === broker && r.attack === 'none').map((r) => r.p99);
     baseline.set(broker, ROUNDS === 1 ? Math.min(...free) : median(free));
   }
-  console.log(`\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  console.log(
+    `\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; the attacker at nice ${NICE}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+  );
   console.log(
     table([
       ['broker', 'attack', 'attack rate', 'msgs', 'p50 ms', 'p99 ms', 'p99 / no attack', 'broker CPU', 'RSS MiB', 'broker loop late ms', 'broker GC pause ms', 'devices + attacker CPU', 'devices loop late ms', 'CPU stolen ms'],
@@ -340,7 +360,7 @@ async function main(): Promise<void> {
 async function runBroker(
   broker: Broker,
   attacks: Attack[],
-  o: { devices: number; rate: number; seconds: number; username: string; from: string; rounds: number; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
+  o: { devices: number; rate: number; seconds: number; username: string; from: string; nice: number; rounds: number; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
 ): Promise<Row[]> {
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
   // How late this process's own timers ran: a p99 that moves with it was delayed on the devices' side, not the broker's.
@@ -358,16 +378,24 @@ async function runBroker(
     // Each attack from an address of its own: one refused for an earlier attack's failures would
     // make the next attack look cheap.
     const from = o.from.replace(/\d+$/, (last) => String(Number(last) + (attack === 'none' ? 0 : attacked++)));
-    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from, ...(o.amqpPort ? { amqpPort: o.amqpPort } : {}) };
-    const worker = attack === 'none' ? undefined : new Worker(new URL(import.meta.url), { workerData: job });
-    const attempts = worker ? new Promise<AttackCount>((resolve, reject) => worker.once('message', resolve).once('error', reject)) : Promise.resolve({ count: 0, refused: 0 });
-    // The attack gets a head start (stalled sockets pile up, the flood reaches its pace).
-    if (worker) await sleep(1000);
+    const job: AttackJob = { attack, host: broker.host, port: broker.port, ca: broker.ca, seconds: o.seconds, username: o.username, from, nice: o.nice, ...(o.amqpPort ? { amqpPort: o.amqpPort } : {}) };
+    const attacker = attack === 'none' ? undefined : fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ATTACK_ENV]: JSON.stringify(job) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const attempts = attacker
+      ? new Promise<AttackCount>((resolve, reject) =>
+          attacker
+            .once('message', (m) => resolve(m as AttackCount))
+            .once('error', reject)
+            .once('exit', (code) => reject(new Error(`the ${attack} attacker exited (${code}) before its count`))),
+        )
+      : Promise.resolve({ count: 0, refused: 0 });
+    // The attack gets a head start (its process starts, stalled sockets pile up, the flood reaches its pace).
+    if (attacker) await sleep(1000);
     await o.stats?.(); // starts the broker's loop-delay window
     ownLoop.reset();
     const steal0 = stealMsPerCpu();
     const cpu0 = cpuMicros(broker.pid);
     const ownCpu0 = process.cpuUsage();
+    const attackerCpu0 = attacker ? cpuMicros(attacker.pid!) : 0;
     const t0 = Date.now();
     const period = 1000 / o.rate;
     const timers = devices.map((d, i) =>
@@ -380,7 +408,8 @@ async function runBroker(
     const seconds = (Date.now() - t0) / 1000;
     const cpu = (cpuMicros(broker.pid) - cpu0) / 1e4 / seconds;
     const ownCpu = process.cpuUsage(ownCpu0);
-    const benchCpuPercent = (ownCpu.user + ownCpu.system) / 1e4 / seconds;
+    const attackerCpu = attacker ? cpuMicros(attacker.pid!) - attackerCpu0 : 0;
+    const benchCpuPercent = (ownCpu.user + ownCpu.system + attackerCpu) / 1e4 / seconds;
     const rss = rssKiB(broker.pid) / 1024;
     // The histograms hold the time between two ticks of a timer of this resolution: the rest is lateness.
     const brokerStats = await o.stats?.();
@@ -390,7 +419,7 @@ async function runBroker(
     const stealMs = Math.max(0, ...stealMsPerCpu().map((ms, i) => ms - steal0[i]!));
     await Promise.race([Promise.all(devices.map((d) => (d.outstanding === 0 ? undefined : new Promise((r) => setTimeout(r, 3000))))), sleep(3000)]);
     const { count: n, refused } = await attempts;
-    await worker?.terminate();
+    attacker?.kill('SIGKILL');
     latencies.sort((a, b) => a - b);
     const refusedNote = refused > 0 ? `, ${Math.round(refused / o.seconds)}/s refused` : '';
     const attackRate =
