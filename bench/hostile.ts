@@ -74,7 +74,7 @@ interface AttackJob {
   from: string;
   /** The broker's AMQPS port (amqpflood). */
   amqpPort?: number;
-  /** The attacker thread's nice value. */
+  /** The attacker process's nice value. */
   nice: number;
 }
 

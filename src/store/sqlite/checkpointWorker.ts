@@ -1,7 +1,8 @@
 /**
  * The thread of BackgroundCheckpoints (checkpoints.ts): its own connection to the hub's database,
  * copying the write-ahead log's committed pages into the database file once the log holds
- * `batchFrames` pages not yet copied, or once pages have waited `maxDelayMs`.
+ * `batchFrames` pages not yet copied, or once pages have waited `maxDelayMs`, then at every tick
+ * until the log is wholly copied.
  * PASSIVE: it never waits for, nor blocks, the hub's connection.
  *
  * Why not every few milliseconds: a checkpoint that copies the whole log makes the hub's next
@@ -39,6 +40,14 @@ try {
 
 /** Pages in the log not yet copied into the database file; undefined when the header cannot be read as expected. */
 function framesToCopy(): number | undefined {
+  try {
+    return readFramesToCopy();
+  } catch {
+    return undefined;
+  }
+}
+
+function readFramesToCopy(): number | undefined {
   if (shm === undefined) return undefined;
   if (readSync(shm, header, 0, header.length, 0) < header.length) return undefined;
   // SQLite writes the header twice; copies that differ were read mid-update.
@@ -68,12 +77,7 @@ function checkpoint(): void {
   }
 }
 const timer = setInterval(() => {
-  let frames: number | undefined;
-  try {
-    frames = framesToCopy();
-  } catch {
-    frames = undefined;
-  }
+  const frames = framesToCopy();
   if (frames === 0) {
     waitingSince = undefined;
     catchingUp = false;
