@@ -11,7 +11,7 @@
  * one thread at 100% and, on a machine where the devices compete for the same cores, raised the
  * other devices' PUBACK p99 4-7x (bench:hostile nonreader); with a ceiling of 5,000/s, 1.5-2.8x.
  * An AMQP message costs the hub more: an AMQP flood at 5,000/s still raised it 4.8-5.9x (medians of
- * 3 rounds), at 2,500/s 1.4-1.9x, hence the default of 2,500 (src/config).
+ * 3 rounds), at 2,500/s 1.4-3.4x (its p99 3-7 ms), hence the default of 2,500 (src/config).
  */
 export class PacketRate {
   private tokens: number;
