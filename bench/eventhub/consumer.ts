@@ -6,6 +6,7 @@
  * SDK granted (flow frames) and how long each link sat with no credit while events waited.
  */
 import { createRequire } from 'node:module';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { earliestEventPosition, EventHubConsumerClient, type EventPosition, type SubscribeOptions } from '@azure/event-hubs';
 
@@ -30,6 +31,8 @@ export interface ConsumerResult {
   batches: number;
   /** Time links spent at zero credit, summed over links (ms). */
   zeroCreditMs: number;
+  /** The consumer thread's longest event-loop delay while it received (ms): a stall of its own, not the hub's. */
+  loopLateMaxMs: number;
 }
 
 const settings = workerData as ConsumerSettings;
@@ -69,6 +72,8 @@ proto.flow = function (this: { credit: number }, credit: number) {
 // rhea-promise's addCredit calls add_credit, an alias taken of the original flow at load time.
 proto.add_credit = proto.flow;
 
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
 const received = new Map<string, [number, number]>();
 let batches = 0;
 const consumer = new EventHubConsumerClient('$Default', settings.connectionString);
@@ -86,7 +91,10 @@ let opened = 0;
 const subscription = consumer.subscribe(
   {
     processInitialize: async () => {
-      if (++opened === Object.keys(starts).length) parentPort!.postMessage({ ready: true });
+      if (++opened === Object.keys(starts).length) {
+        loop.reset();
+        parentPort!.postMessage({ ready: true });
+      }
     },
     processEvents: async (events) => {
       const now = Date.now();
@@ -104,7 +112,7 @@ parentPort!.on('message', async (m: { stop?: number }) => {
   await Promise.race([all, new Promise((r) => setTimeout(r, m.stop))]);
   const events: ConsumerResult['events'] = [];
   for (const [id, [at, enqueued]] of received) events.push([id, arrivals.get(id) ?? NaN, at, enqueued]);
-  const result: ConsumerResult = { events, flows, creditAdded, batches, zeroCreditMs };
+  const result: ConsumerResult = { events, flows, creditAdded, batches, zeroCreditMs, loopLateMaxMs: Math.max(0, loop.max / 1e6 - 10) };
   parentPort!.postMessage({ result });
   await subscription.close();
   await consumer.close();

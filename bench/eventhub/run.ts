@@ -18,7 +18,9 @@
  *   transfer → callback the SDK's own batching: its receive queue, `maxWaitTimeInSeconds`, its
  *                       20 ms settle delay after the first event of a batch, and credit top-ups
  * and the consumer's flow control: flow frames (credit top-ups) and the time its links held no
- * credit at all. The hub's CPU time per message (ingest and delivery) comes from /proc.
+ * credit at all. The hub's CPU time per message (ingest and delivery) comes from /proc; whose
+ * stall a tail is, from the event loops: the hub's longest lateness and GC pause (its process
+ * stats, SIGUSR2), this process's (the devices') and the consumer thread's.
  *
  *   npm run bench:eventhub -- [devices=1000] [messagesPerDevice=20] [inflight=1]
  *     [--consumer defaults|batched|both] [--batch 500] [--wait 1] [--prefetch N] [--rate N] [--profile DIR]
@@ -40,9 +42,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { cpuMicros } from '../support/process.js';
-import { benchTls, cli, freePort, LeanDevice, startFleethub, table } from '../support/brokers.js';
+import { benchTls, cli, freePort, LeanDevice, processStatsReader, startFleethub, table } from '../support/brokers.js';
 import type { ConsumerResult, ConsumerSettings } from './consumer.js';
 
 const { values: args, positionals } = parseArgs({
@@ -89,6 +92,9 @@ const header = [
   'credit/flow',
   'no-credit ms/s/link',
   'hub µs/msg',
+  'hub loop late p99/max ms',
+  'hub GC max ms',
+  'devices / consumer loop late max ms',
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'fleethub-bench-eh-'));
@@ -98,8 +104,14 @@ const hub = await startFleethub({
   host: HOST,
   devices: DEVICES,
   env: { FLEETHUB_AMQP_EMULATOR_PORT: String(await freePort(HOST)), FLEETHUB_STORAGE_PORT: String(await freePort(HOST)) },
+  // At info: it logs its process stats (event-loop delay, GC pauses) when asked (SIGUSR2).
+  logLevel: 'info',
   ...(args.profile ? { profile: args.profile } : {}),
 });
+const hubStats = processStatsReader(hub);
+/** This process's event loop (the devices): a late PUBACK may be this side's stall. */
+const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+ownLoop.enable();
 const devices: LeanDevice[] = [];
 const rows: string[][] = [];
 try {
@@ -160,6 +172,8 @@ async function run(phase: Phase, connectionString: string, round: number): Promi
   await new Promise((r) => setTimeout(r, 500));
 
   const ackAt = new Map<string, number>();
+  await hubStats(); // starts the hub's window
+  ownLoop.reset();
   const cpu0 = cpuMicros(hub.pid);
   const started = Date.now();
   const senders = devices.map((device, d) => {
@@ -204,6 +218,8 @@ async function run(phase: Phase, connectionString: string, round: number): Promi
   worker.postMessage({ stop: 60_000 });
   const { result } = (await until('result')) as { result: ConsumerResult };
   const cpu = cpuMicros(hub.pid) - cpu0;
+  const stats = await hubStats();
+  const late = (ms: number) => Math.max(0, ms - 10).toFixed(0);
   await worker.terminate();
 
   const events = result.events.filter(([id]) => ackAt.has(id));
@@ -233,6 +249,10 @@ async function run(phase: Phase, connectionString: string, round: number): Promi
     (result.creditAdded / result.flows).toFixed(1),
     (result.zeroCreditMs / seconds / partitions).toFixed(0),
     (cpu / ackAt.size).toFixed(0),
+    // The histograms hold the time between two ticks of a 10 ms timer: the rest is lateness.
+    stats ? `${late(stats.eventLoopDelayMs.p99)} / ${late(stats.eventLoopDelayMs.max)}` : 'no answer',
+    stats ? `${stats.gc.maxMs.toFixed(0)} (${stats.gc.maxKind})` : '-',
+    `${late(ownLoop.max / 1e6)} / ${result.loopLateMaxMs.toFixed(0)}`,
   ];
   console.log(`${phase.name}: received ${events.length} of ${TOTAL}`);
   console.log(table([header, row].map((r) => r.slice(1))));
