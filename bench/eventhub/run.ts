@@ -138,6 +138,7 @@ try {
  * Hub-compatible endpoint costs (log read, AMQP encoding, writes), without ingest in the figure.
  */
 async function replay(connectionString: string, events: number): Promise<string> {
+  await hubStats(); // starts the hub's window
   const cpu0 = cpuMicros(hub.pid);
   const started = Date.now();
   const worker = new Worker(new URL('./consumer.js', import.meta.url), {
@@ -152,10 +153,14 @@ async function replay(connectionString: string, events: number): Promise<string>
   });
   const seconds = (Math.max(...result.events.map((e) => e[2])) - started) / 1000;
   const cpu = cpuMicros(hub.pid) - cpu0;
+  const stats = await hubStats();
   await worker.terminate();
+  // A consumer catching up is handed its backlog as fast as its credit allows: how long the hub's
+  // event loop was held meanwhile is what every device's PUBACK would have waited.
+  const late = stats ? `, hub event loop late p99 ${Math.max(0, stats.eventLoopDelayMs.p99 - 10).toFixed(0)} / max ${Math.max(0, stats.eventLoopDelayMs.max - 10).toFixed(0)} ms` : '';
   return (
     `replay (${batched.name}, from the start, no ingest): ${result.events.length} of ${events} events in ${seconds.toFixed(1)} s ` +
-    `(${Math.round(result.events.length / seconds)}/s, connect included), hub CPU ${(cpu / result.events.length).toFixed(1)} µs per event delivered`
+    `(${Math.round(result.events.length / seconds)}/s, connect included), hub CPU ${(cpu / result.events.length).toFixed(1)} µs per event delivered${late}`
   );
 }
 

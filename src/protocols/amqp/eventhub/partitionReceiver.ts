@@ -1,19 +1,17 @@
 import rhea, { type Sender } from 'rhea';
 import { HubError } from '../../../core/errors.js';
-import type { LogPosition } from '../../../hub/eventhub/types.js';
+import type { LoggedEvent, LogPosition } from '../../../hub/eventhub/types.js';
 import { amqpError, amqpErrors } from '../errors.js';
 import type { IncomingLink, LinkRoute } from '../link.js';
 import { eventMessage } from './eventMessage.js';
 import { encodeEvent, type RuntimeInfo } from './eventEncoding.js';
 import { parseSelector } from './filter.js';
+import { logPump } from './logPump.js';
 import type { EventHubAccess } from './access.js';
 
 const SELECTOR = 'apache.org:selector-filter:string';
 const EPOCH = 'com.microsoft:epoch';
 const RUNTIME_METRIC = 'com.microsoft:enable-receiver-runtime-metric';
-/** Most events read from the log per turn, whatever the credit. */
-const READ_BATCH = 500;
-
 /**
  * How many transfers the link may send now: its credit, and no more than its session can hold
  * unsettled. rhea keeps a session's unsettled deliveries in a ring of 2,048 and does not check it
@@ -93,62 +91,52 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
       // that asked for unsettled transfers (snd-settle-mode 0) gets them.
       const presettled = (link as unknown as { remote: { attach?: { snd_settle_mode?: number } } }).remote.attach?.snd_settle_mode !== 0;
 
-      let reading = false;
-      let again = false;
       let ended = false;
-      const pump = async (): Promise<void> => {
-        if (reading) {
-          again = true;
-          return;
-        }
-        reading = true;
-        try {
-          do {
-            again = false;
-            const room = sendRoom(link);
-            if (ended || !link.is_open() || room <= 0) break;
-            const events = await endpoint.log.read(partition, position, Math.min(room, READ_BATCH));
-            if (events.length === 0 || ended) break;
-            const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
-            // Once per read, when it was retrieved; field by field (a spread that gains a key made a
-            // hidden class per event: src/core/objects.ts).
-            const runtime: RuntimeInfo | undefined = info && {
-              lastSequenceNumber: info.lastSequenceNumber,
-              lastOffset: info.lastOffset,
-              lastEnqueuedTime: info.lastEnqueuedTime,
-              retrievedAt: Date.now(),
-            };
-            for (const event of events) {
-              // The common shape is written directly (the same bytes); the rest by rhea.
-              const encoded = encodeEvent(event, runtime);
-              let delivery;
-              if (encoded) delivery = link.send(encoded, undefined, 0);
-              else {
-                const message = eventMessage(event);
-                if (runtime) {
-                  message.delivery_annotations = {
-                    last_enqueued_sequence_number: rhea.types.wrap_long(runtime.lastSequenceNumber),
-                    last_enqueued_offset: runtime.lastOffset,
-                    last_enqueued_time_utc: rhea.types.wrap_timestamp(runtime.lastEnqueuedTime),
-                    runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(runtime.retrievedAt),
-                  };
-                }
-                delivery = link.send(message);
-              }
-              // rhea writes the transfer later in this turn; settled now, it goes out settled.
-              if (presettled) (delivery as { settled: boolean }).settled = true;
-              position = { sequenceNumber: event.sequenceNumber };
-            }
-            again = true;
-          } while (again);
-        } catch (e) {
+      const pump = logPump({
+        log: endpoint.log,
+        partition,
+        from: position,
+        room: () => (link.is_open() ? sendRoom(link) : 0),
+        ended: () => ended,
+        send: (events) => send(events),
+        failed: (e) => {
           connection.logger.warn({ err: e }, 'reading the event log for an AMQP receiver failed');
           if (!ended && link.is_open()) link.close({ condition: 'amqp:internal-error', description: 'Reading the partition failed' });
-        } finally {
-          reading = false;
+        },
+      });
+      const send = async (events: LoggedEvent[]): Promise<void> => {
+        const info = runtimeMetric ? await endpoint.partitionProperties(partition) : undefined;
+        if (ended || !link.is_open()) return;
+        // Once per batch, when it was retrieved; field by field (a spread that gains a key made a
+        // hidden class per event: src/core/objects.ts).
+        const runtime: RuntimeInfo | undefined = info && {
+          lastSequenceNumber: info.lastSequenceNumber,
+          lastOffset: info.lastOffset,
+          lastEnqueuedTime: info.lastEnqueuedTime,
+          retrievedAt: Date.now(),
+        };
+        for (const event of events) {
+          // The common shape is written directly (the same bytes); the rest by rhea.
+          const encoded = encodeEvent(event, runtime);
+          let delivery;
+          if (encoded) delivery = link.send(encoded, undefined, 0);
+          else {
+            const message = eventMessage(event);
+            if (runtime) {
+              message.delivery_annotations = {
+                last_enqueued_sequence_number: rhea.types.wrap_long(runtime.lastSequenceNumber),
+                last_enqueued_offset: runtime.lastOffset,
+                last_enqueued_time_utc: rhea.types.wrap_timestamp(runtime.lastEnqueuedTime),
+                runtime_info_retrieval_time_utc: rhea.types.wrap_timestamp(runtime.retrievedAt),
+              };
+            }
+            delivery = link.send(message);
+          }
+          // rhea writes the transfer later in this turn; settled now, it goes out settled.
+          if (presettled) (delivery as { settled: boolean }).settled = true;
         }
       };
-      const unsubscribe = endpoint.appends.subscribe(partition, () => void pump());
+      const unsubscribe = endpoint.appends.subscribe(partition, pump);
       const end = () => {
         if (ended) return;
         ended = true;
@@ -156,11 +144,11 @@ export function partitionReceiverRoute(access: EventHubAccess): LinkRoute {
         endpoint.ownership.release(group, partition, reader);
         release();
       };
-      link.on('sendable', () => void pump());
+      link.on('sendable', pump);
       link.on('sender_close', end);
       link.on('sender_error', end);
       connection.onClose(end);
-      void pump();
+      pump();
     },
   };
 }
