@@ -2,6 +2,12 @@ import type { Db } from './database.js';
 import { BUILT_IN_ENTITY, type EventLog, type EventLogs, type EventPosition, type EventToAppend, type PartitionInfo, type StoredEvent } from '../eventLog.js';
 import { decodeProperties, encodeProperties } from './propertyJson.js';
 
+/**
+ * Most events one retention DELETE removes (a few milliseconds of SQLite) before the event loop
+ * gets a turn. Exported for tests.
+ */
+export const DELETE_SLICE = 2000;
+
 interface PartitionRow {
   entity?: string;
   partition: number;
@@ -84,7 +90,6 @@ export class SqliteEventLog implements EventLog {
   private readonly readFromSequenceStmt;
   private readonly positionStmt;
   private readonly firstSequenceStmt;
-  private readonly deleteAllStmt;
   private readonly deleteBelowStmt;
   private readonly firstAtLeast: (partition: number, column: 'offset' | 'time', target: number) => number | null;
   private readonly appendRows: (events: EventToAppend[]) => { stored: StoredEvent[]; ends: PartitionRow[] };
@@ -146,8 +151,6 @@ export class SqliteEventLog implements EventLog {
     this.positionStmt = { get: (p: number, seq: number) => positionStmt.get(e, p, seq) };
     const firstSequenceStmt = db.prepare<[string, number], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM events WHERE entity = ? AND partition = ?');
     this.firstSequenceStmt = { get: (p: number) => firstSequenceStmt.get(e, p) };
-    const deleteAllStmt = db.prepare<[string, number]>('DELETE FROM events WHERE entity = ? AND partition = ?');
-    this.deleteAllStmt = { run: (p: number) => deleteAllStmt.run(e, p) };
     const deleteBelowStmt = db.prepare<[string, number, number]>('DELETE FROM events WHERE entity = ? AND partition = ? AND sequence_number < ?');
     this.deleteBelowStmt = { run: (p: number, seq: number) => deleteBelowStmt.run(e, p, seq) };
     // One read transaction: a reader in another process (fleethub monitor-events) sees one snapshot.
@@ -283,16 +286,37 @@ export class SqliteEventLog implements EventLog {
     };
   }
 
+  /**
+   * Deletes every event enqueued before `enqueuedTime`, `DELETE_SLICE` at a time with a turn of the
+   * event loop between slices: retention sweeps a minute's events at once, 600,000 rows at 10,000
+   * messages a second, and one DELETE of them held the hub's one thread for seconds.
+   */
   async deleteBefore(enqueuedTime: number): Promise<number> {
     if (Number.isNaN(enqueuedTime)) return 0;
     const partitions = this.countStmt.get()!.n;
     // Partitions are numbered 0..n-1.
     let deleted = 0;
     for (let p = 0; p < partitions; p++) {
-      const keep = this.firstAtLeast(p, 'time', enqueuedTime);
-      deleted += (keep === null ? this.deleteAllStmt.run(p) : this.deleteBelowStmt.run(p, keep)).changes;
+      // Where the events to keep begin, fixed before the first slice: what is appended while the
+      // slices run is newer still (enqueued times never go back within a partition).
+      const keep = this.firstAtLeast(p, 'time', enqueuedTime) ?? this.partitionEnd(p);
+      if (keep === undefined) continue;
+      for (;;) {
+        const first = this.firstSequenceStmt.get(p)!.s;
+        if (first === null || first >= keep) break;
+        const below = Math.min(keep, first + DELETE_SLICE);
+        deleted += this.deleteBelowStmt.run(p, below).changes;
+        if (below >= keep) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     return deleted;
+  }
+
+  /** The sequence number after the partition's last event (undefined: no such partition). */
+  private partitionEnd(partition: number): number | undefined {
+    const p = this.ends.get(partition) ?? this.partitionStmt.get(partition);
+    return p === undefined ? undefined : p.last_sequence_number + 1;
   }
 }
 
