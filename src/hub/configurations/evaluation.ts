@@ -16,7 +16,14 @@ import type { TwinState } from '../twins/types.js';
 import { configurationChange, type TargetingConfiguration } from './twinContent.js';
 import type { StoredConfiguration } from './types.js';
 
+/**
+ * Twins read (and decided on) per turn of the event loop: ~10 ms of the hub's thread. A run goes
+ * over every twin, and one run of 20,000 held the thread 207 ms, the devices' PUBACKs waiting.
+ */
 const PAGE = 1000;
+
+/** Lets the event loop turn (I/O first) before the next page. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Evaluated extends TargetingConfiguration {
   target: TargetCondition;
@@ -97,6 +104,7 @@ export class ConfigurationEvaluation {
         if (page.type !== 'twins') break;
         for (const record of page.items) await this.applyTo(record, relevant);
         cursor = page.next;
+        if (cursor) await nextTurn();
       }
     }
     if (this.stopped) return;
@@ -149,6 +157,7 @@ export class ConfigurationEvaluation {
       if (!page) return 0;
       n += page.items.length;
       token = page.continuationToken;
+      if (token) await nextTurn();
     } while (token && !this.stopped);
     return n;
   }
