@@ -4,6 +4,9 @@ import type { Expr } from '../../hub/query/ast.js';
 import type { DeviceJob, DeviceJobStatistics, DeviceJobStatus, Job, JobStatus, JobType } from '../../hub/jobs/types.js';
 import { sourceOf, whereSql } from './queryCompiler.js';
 
+/** Devices a job's start adds per statement (a turn of the event loop between them). Exported for tests. */
+export const START_SLICE = 2000;
+
 export class SqliteJobStore implements JobStore {
   private readonly insertStmt;
   private readonly getStmt;
@@ -13,6 +16,7 @@ export class SqliteJobStore implements JobStore {
   private readonly deviceJobsStmt;
   private readonly putDeviceJobStmt;
   private readonly moveStmt;
+  private readonly addDeviceJobsStmt;
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
@@ -30,6 +34,15 @@ export class SqliteJobStore implements JobStore {
     this.putDeviceJobStmt = db.prepare(
       `INSERT INTO device_jobs (device_id, job_id, status, doc) VALUES (@deviceId, @jobId, @status, @doc)
        ON CONFLICT(device_id, job_id) DO UPDATE SET status = excluded.status, doc = excluded.doc`,
+    );
+    this.addDeviceJobsStmt = db.prepare(
+      `INSERT INTO device_jobs (device_id, job_id, status, doc)
+       SELECT ids.value, @jobId, 'pending',
+              json_object('deviceId', ids.value, 'jobId', @jobId, 'jobType', @type, 'status', 'pending',
+                          'startTimeUtc', @now, 'endTimeUtc', @now, 'createdDateTimeUtc', @now, 'lastUpdatedDateTimeUtc', @now)
+       FROM json_each(@ids) ids
+       WHERE true
+       ON CONFLICT(device_id, job_id) DO NOTHING`,
     );
     this.moveStmt = db.prepare(
       `UPDATE device_jobs SET status = @to,
@@ -70,21 +83,29 @@ export class SqliteJobStore implements JobStore {
     return this.unfinishedStmt.all().map((r) => this.withStatistics(JSON.parse(r.doc) as Job));
   }
 
+  /**
+   * Creates the job's device jobs (pending) for every device `condition` matches, then marks the
+   * job running. In slices of START_SLICE devices, in device id order, a turn of the event loop
+   * between them: one INSERT of 20,000 held the hub's thread 53 ms (a fleet of 100,000, a quarter
+   * of a second). A start interrupted between slices is started again on resume: the slices that
+   * committed are kept (ON CONFLICT DO NOTHING) and the rest added.
+   */
   async start(job: Job, condition: Expr): Promise<number> {
-    const select = this.db.prepare(
-      `INSERT INTO device_jobs (device_id, job_id, status, doc)
-       SELECT q.device_id, @jobId, 'pending',
-              json_object('deviceId', q.device_id, 'jobId', @jobId, 'jobType', @type, 'status', 'pending',
-                          'startTimeUtc', @now, 'endTimeUtc', @now, 'createdDateTimeUtc', @now, 'lastUpdatedDateTimeUtc', @now)
-       FROM ${sourceOf('devices').fromFor(whereSql({ from: 'devices', where: condition }))}
-       WHERE ${whereSql({ from: 'devices', where: condition })}
-       ON CONFLICT(device_id, job_id) DO NOTHING`,
+    const where = whereSql({ from: 'devices', where: condition });
+    const pick = this.db.prepare<{ after: string; limit: number }, { id: string }>(
+      `SELECT q.device_id AS id FROM ${sourceOf('devices').fromFor(where)} WHERE ${where} AND q.device_id > @after ORDER BY q.device_id LIMIT @limit`,
     );
-    return this.db.transaction(() => {
-      const n = select.run({ jobId: job.jobId, type: job.type, now: job.startTime }).changes;
-      this.updateStmt.run({ jobId: job.jobId, status: job.status, doc: JSON.stringify(job) });
-      return n;
-    })();
+    let created = 0;
+    let after = '';
+    for (;;) {
+      const ids = pick.all({ after, limit: START_SLICE }).map((r) => r.id);
+      if (ids.length > 0) created += this.addDeviceJobsStmt.run({ ids: JSON.stringify(ids), jobId: job.jobId, type: job.type, now: job.startTime }).changes;
+      if (ids.length < START_SLICE) break;
+      after = ids[ids.length - 1]!;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.updateStmt.run({ jobId: job.jobId, status: job.status, doc: JSON.stringify(job) });
+    return created;
   }
 
   async deviceJobs(jobId: string, status: DeviceJobStatus, limit: number): Promise<DeviceJob[]> {
