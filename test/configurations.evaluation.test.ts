@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { ConfigurationEvaluation } from '../src/hub/configurations/evaluation.js';
+import { countTurns } from './support/turns.js';
 
 /**
  * Automatic device management's background run goes over every twin; it reads and decides on a
@@ -39,15 +40,9 @@ describe('configuration evaluation: a page of twins per turn of the event loop',
 
   test(`a run over ${DEVICES} twins lets the event loop turn between pages, and counts what it targets`, async () => {
     const evaluation = new ConfigurationEvaluation(t.hub.store.configurations, t.hub.store.queries, t.hub.twins, t.hub.queries, pino({ level: 'silent' }), 3600);
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      turns++;
-      if (counting) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const clock = countTurns();
     await evaluation.runOnce();
-    counting = false;
+    const turns = clock.stop();
     // 3 pages of twins (2 turns between them) and 3 pages of the metric query (2 more).
     assert.ok(turns >= 4, `the event loop turned ${turns} times during the run`);
     const stored = await t.hub.configurations.get('every-tenth');

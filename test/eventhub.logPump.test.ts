@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 import { logPump } from '../src/protocols/amqp/eventhub/logPump.js';
 import type { LoggedEvent } from '../src/hub/eventhub/types.js';
+import { countTurns } from './support/turns.js';
 
 /**
  * The pump that feeds an Event Hub receiver link from the log (src/protocols/amqp/eventhub/
@@ -39,21 +40,9 @@ describe('Event Hub receivers: the log pump hands a backlog over a batch per tur
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Counts the turns of the event loop (check phases) while the pump runs. */
-  function turns(): { now(): number; stop(): void } {
-    let n = 0;
-    let stopped = false;
-    const tick = () => {
-      n++;
-      if (!stopped) setImmediate(tick);
-    };
-    setImmediate(tick);
-    return { now: () => n, stop: () => (stopped = true) };
-  }
-
   test('1,000 events with 5,000 credits: at most one batch per turn, all of them in order', async () => {
     const sent: { id: string; turn: number }[] = [];
-    const clock = turns();
+    const clock = countTurns();
     let credit = 5000;
     let failure: unknown;
     const pump = logPump({

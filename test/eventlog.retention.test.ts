@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js';
 import { DELETE_SLICE } from '../src/store/sqlite/eventLog.js';
+import { countTurns } from './support/turns.js';
 
 /**
  * Retention on real SQLite: a sweep deletes a minute's events at once (600,000 rows at 10,000
@@ -37,15 +38,9 @@ describe('event log retention: deleted in slices, a turn of the event loop betwe
   });
 
   test(`${OLD} expired events go in ${Math.ceil(OLD / DELETE_SLICE)} slices, each in a turn of its own; the rest stay`, async () => {
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      turns++;
-      if (counting) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const clock = countTurns();
     const deleted = await store.eventLog.deleteBefore(T0 + OLD);
-    counting = false;
+    const turns = clock.stop();
     assert.equal(deleted, OLD);
     assert.ok(turns >= Math.ceil(OLD / DELETE_SLICE) - 1, `the event loop turned ${turns} times while it deleted`);
     const info = await store.eventLog.partitionInfo(0);

@@ -8,6 +8,7 @@ import { START_SLICE } from '../src/store/sqlite/jobs.js';
 import { Registry } from '../src/hub/registry/registry.js';
 import { parseCondition } from '../src/hub/query/parser.js';
 import type { Job } from '../src/hub/jobs/types.js';
+import { countTurns } from './support/turns.js';
 
 /**
  * A job's start on real SQLite: its device jobs are created START_SLICE devices at a time with a
@@ -53,15 +54,9 @@ describe('jobs: a start creates its device jobs a slice per turn of the event lo
   test(`${DEVICES} matching devices: 3 slices, the event loop turning between them; each device once`, async () => {
     const j = job('wave-1', "deviceId != 'js-00007'");
     await store.jobs.insert({ ...j, status: 'queued' });
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      turns++;
-      if (counting) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const clock = countTurns();
     const created = await store.jobs.start(j, parseCondition(j.queryCondition));
-    counting = false;
+    const turns = clock.stop();
     assert.equal(created, DEVICES - 1);
     assert.ok(turns >= 2, `the event loop turned ${turns} times during the start`);
     const pending = pendingOf('wave-1');
