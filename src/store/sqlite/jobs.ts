@@ -93,7 +93,7 @@ export class SqliteJobStore implements JobStore {
   async start(job: Job, condition: Expr): Promise<number> {
     const where = whereSql({ from: 'devices', where: condition });
     const pick = this.db.prepare<{ after: string; limit: number }, { id: string }>(
-      `SELECT q.device_id AS id FROM ${sourceOf('devices').fromFor(where)} WHERE ${where} AND q.device_id > @after ORDER BY q.device_id LIMIT @limit`,
+      `SELECT q.device_id AS id FROM ${sourceOf('devices').fromFor(where)} WHERE (${where}) AND q.device_id > @after ORDER BY q.device_id LIMIT @limit`,
     );
     let created = 0;
     let after = '';
