@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Db } from './database.js';
 
 /** How often the thread looks at how much the log holds (one 100-byte read of the `-shm` file). */
-export const INTERVAL_MS = 20;
+const INTERVAL_MS = 20;
 /**
  * The thread copies the log once it holds this many pages not yet copied (SQLite's own
  * autocheckpoint size), or once the first of them has waited `maxDelayMs`: not at every tick,
