@@ -4,6 +4,7 @@
  * that come to match a target condition get the content and twins that stop matching (or whose
  * configuration is deleted) lose it. Each run also records the metrics IoT Hub reports.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { HubError } from '../../core/errors.js';
 import type { ConfigurationStore, QueryCursor, QueryStore, TwinRecord } from '../../store/index.js';
@@ -22,8 +23,6 @@ import type { StoredConfiguration } from './types.js';
  */
 const PAGE = 1000;
 
-/** Lets the event loop turn (I/O first) before the next page. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Evaluated extends TargetingConfiguration {
   target: TargetCondition;

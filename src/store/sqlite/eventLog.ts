@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Db } from './database.js';
 import { BUILT_IN_ENTITY, type EventLog, type EventLogs, type EventPosition, type EventToAppend, type PartitionInfo, type StoredEvent } from '../eventLog.js';
 import { decodeProperties, encodeProperties } from './propertyJson.js';
@@ -307,7 +308,7 @@ export class SqliteEventLog implements EventLog {
         const below = Math.min(keep, first + DELETE_SLICE);
         deleted += this.deleteBelowStmt.run(p, below).changes;
         if (below >= keep) break;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     }
     return deleted;

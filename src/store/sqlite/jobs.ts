@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Db } from './database.js';
 import type { JobStore } from '../index.js';
 import type { Expr } from '../../hub/query/ast.js';
@@ -102,7 +103,7 @@ export class SqliteJobStore implements JobStore {
       if (ids.length > 0) created += this.addDeviceJobsStmt.run({ ids: JSON.stringify(ids), jobId: job.jobId, type: job.type, now: job.startTime }).changes;
       if (ids.length < START_SLICE) break;
       after = ids[ids.length - 1]!;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
     this.updateStmt.run({ jobId: job.jobId, status: job.status, doc: JSON.stringify(job) });
     return created;

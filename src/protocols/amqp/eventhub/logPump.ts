@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { EventLogReader, LogPosition, LoggedEvent } from '../../../hub/eventhub/types.js';
 
 /**
@@ -57,7 +58,7 @@ export function logPump(o: LogPumpOptions): () => void {
         // A short one read to the log's end; only a trigger (an append, credit) brings more.
         if (events.length === want) {
           again = true;
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await nextTurn();
         }
       } while (again);
     } catch (e) {
