@@ -280,7 +280,9 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
   const hostNames = [config.hostName, ...config.extraHostNames, ...(options.dps && config.dps.hostName ? [config.dps.hostName] : [])];
   // The primary hub's certificate also covers the local namespaces' host names ({name}.servicebus.{hubDomain}).
   const tls = await ensureTlsMaterial(config.dataDir, options.dps ? [...hostNames, `*.servicebus.${config.hubDomain}`] : hostNames, options.caDataDir);
-  const store = openSqliteStore(databasePath(config.dataDir));
+  const store = openSqliteStore(databasePath(config.dataDir), {
+    queryThread: { onError: (message) => logger.warn({ message }, 'the query thread failed: queries run on the event loop') },
+  });
   const checkpoints = startBackgroundCheckpoints(store.db, (message) => logger.warn({ message }, 'background checkpoint of the database failed'));
   let serviceBus: ServiceBusArea | undefined;
   let eventHubs: EventHubsArea | undefined;

@@ -10,6 +10,8 @@
  *     client and then by 4 concurrent clients;
  *   - a COUNT() with GROUP BY over the whole fleet;
  *   - paging through every result of a broad query, 1000 per page (x-ms-continuation).
+ * After each phase it prints how late the hub's event loop ran meanwhile (its SIGUSR2 process
+ * stats): what every device's PUBACK, method call and twin update would have waited for then.
  * Queries/s is printed beside IoT Hub's documented query throttle (S3: 1000 queries/min per unit,
  * at most 10 units = 166.7 queries/s) as a ratio.
  */
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSasToken } from '../../src/core/sas.js';
+import { processStatsReader } from '../support/brokers.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { Registry } from '../../src/hub/registry/registry.js';
 import { mergeMetadata, withMetadata } from '../../src/hub/twins/document.js';
@@ -67,10 +70,17 @@ try {
 
   // ---- hub ----
   const cli = fileURLToPath(new URL('../../src/cli/index.js', import.meta.url));
-  hub = spawn(process.execPath, [cli, 'start', '--data', dataDir, '--bind', HOST, '--host-name', HOST, '--https-port', '0', '--log-level', 'warn'], {
+  hub = spawn(process.execPath, [cli, 'start', '--data', dataDir, '--bind', HOST, '--host-name', HOST, '--https-port', '0', '--log-level', 'info'], {
     env: { ...process.env, FLEETHUB_MQTT_PORT: '0' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const hubStats = processStatsReader({ pid: hub.pid!, stdout: hub.stdout! });
+  /** The hub's event-loop lateness since the previous call (p99 / max): its histogram holds the time between ticks of a 10 ms timer. */
+  const loopLate = async () => {
+    const stats = await hubStats();
+    const late = (ms: number) => Math.max(0, ms - 10).toFixed(1);
+    return stats ? `hub event loop late p99 ${late(stats.eventLoopDelayMs.p99)} / max ${late(stats.eventLoopDelayMs.max)} ms` : 'hub event loop: no answer in 5 s';
+  };
   const runtimePath = join(dataDir, 'runtime.json');
   await until(() => existsSync(runtimePath), 30_000);
   const runtime = JSON.parse(readFileSync(runtimePath, 'utf8')) as { ports: { https: number } };
@@ -106,6 +116,7 @@ try {
 
   // Warm up connections, statement cache and JIT.
   for (let i = 0; i < 3; i++) await query(selective);
+  await loopLate();
 
   const latencies: number[] = [];
   let matches = 0;
@@ -116,6 +127,7 @@ try {
     latencies.push(performance.now() - t0);
   }
   const qps = latencies.length / SECONDS;
+  const selectiveLate = await loopLate();
 
   // The same query from 4 clients at once: what the hub sustains rather than one caller's pace.
   let concurrentCount = 0;
@@ -129,6 +141,7 @@ try {
     }),
   );
   const concurrentQps = concurrentCount / SECONDS;
+  const concurrentLate = await loopLate();
 
   const groupTimes: number[] = [];
   let groups: unknown[] = [];
@@ -137,6 +150,7 @@ try {
     groups = (await query(grouped)).items;
     groupTimes.push(performance.now() - t0);
   }
+  const groupLate = await loopLate();
 
   const pageStart = performance.now();
   let pages = 0;
@@ -149,14 +163,15 @@ try {
     continuation = page.continuation;
   } while (continuation);
   const pagingMs = performance.now() - pageStart;
+  const pagingLate = await loopLate();
 
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   console.log(`fleet: ${DEVICES} devices seeded through the store in ${seedSeconds.toFixed(1)} s`);
-  console.log(`selective query (${matches} matches): p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, ${qps.toFixed(1)} queries/s sequential over ${SECONDS} s`);
+  console.log(`selective query (${matches} matches): p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, ${qps.toFixed(1)} queries/s sequential over ${SECONDS} s; ${selectiveLate}`);
   console.log(`  vs IoT Hub S3 x10 units throttle (${IOT_HUB_MAX_QPS.toFixed(1)} queries/s): ${(qps / IOT_HUB_MAX_QPS).toFixed(2)}x; vs one S3 unit (16.7/s): ${(qps / (1000 / 60)).toFixed(1)}x`);
-  console.log(`  4 concurrent clients: ${concurrentQps.toFixed(1)} queries/s = ${(concurrentQps / IOT_HUB_MAX_QPS).toFixed(2)}x the S3 x10 throttle`);
-  console.log(`COUNT() GROUP BY firmware over the fleet: p50 ${ms(pct(groupTimes, 50))}, max ${ms(Math.max(...groupTimes))} -> ${JSON.stringify(groups)}`);
-  console.log(`paging a broad query: ${rows} rows in ${pages} pages of 1000 in ${ms(pagingMs)} (${ms(pagingMs / pages)} per page, ${(rows / (pagingMs / 1000)).toFixed(0)} rows/s)`);
+  console.log(`  4 concurrent clients: ${concurrentQps.toFixed(1)} queries/s = ${(concurrentQps / IOT_HUB_MAX_QPS).toFixed(2)}x the S3 x10 throttle; ${concurrentLate}`);
+  console.log(`COUNT() GROUP BY firmware over the fleet: p50 ${ms(pct(groupTimes, 50))}, max ${ms(Math.max(...groupTimes))} -> ${JSON.stringify(groups)}; ${groupLate}`);
+  console.log(`paging a broad query: ${rows} rows in ${pages} pages of 1000 in ${ms(pagingMs)} (${ms(pagingMs / pages)} per page, ${(rows / (pagingMs / 1000)).toFixed(0)} rows/s); ${pagingLate}`);
   agent.destroy();
 } finally {
   if (hub) {

@@ -7,7 +7,8 @@ import { SqliteTwinStore } from './twins.js';
 import { SqliteC2dQueue } from './cloudToDevice.js';
 import { SqliteC2dFeedback } from './c2dFeedback.js';
 import { SqliteConsumerGroups } from './consumerGroups.js';
-import { SqliteQueryStore } from './query.js';
+import { MAX_CACHED_STATEMENTS, SqliteQueryStore } from './query.js';
+import { QueryThread } from './queryThread.js';
 import { SqliteJobStore } from './jobs.js';
 import { SqliteEventLogs } from './eventLog.js';
 import { BUILT_IN_ENTITY } from '../eventLog.js';
@@ -19,9 +20,18 @@ export interface SqliteStore extends Store {
   readonly db: Db;
 }
 
-export function openSqliteStore(path: string): SqliteStore {
+export interface SqliteStoreOptions {
+  /**
+   * Run queries' statements in a thread of their own (queryThread.ts), as the hub does: what it
+   * is told when the thread fails (queries then run on the caller's thread).
+   */
+  queryThread?: { onError(message: string): void };
+}
+
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(path);
   const eventLogs = new SqliteEventLogs(db);
+  const queryThread = options.queryThread && new QueryThread(db.name, options.queryThread.onError, MAX_CACHED_STATEMENTS);
   return {
     db,
     devices: new SqliteDeviceStore(db),
@@ -31,12 +41,15 @@ export function openSqliteStore(path: string): SqliteStore {
     cloudToDevice: new SqliteC2dQueue(db),
     cloudToDeviceFeedback: new SqliteC2dFeedback(db),
     consumerGroups: new SqliteConsumerGroups(db),
-    queries: new SqliteQueryStore(db),
+    queries: new SqliteQueryStore(db, queryThread),
     jobs: new SqliteJobStore(db),
     eventLog: eventLogs.entity(BUILT_IN_ENTITY),
     eventLogs,
     caCertificates: new SqliteCaCertificateStore(db),
     configurations: new SqliteConfigurationStore(db),
-    close: () => db.close(),
+    close: () => {
+      queryThread?.stop();
+      db.close();
+    },
   };
 }

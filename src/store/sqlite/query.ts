@@ -6,11 +6,10 @@ import type { DeviceJob } from '../../hub/jobs/types.js';
 import type { JsonObject, TwinState } from '../../hub/twins/types.js';
 import { createHash } from 'node:crypto';
 import { QueryCompiler, sargable, sourceOf, sqlString, whereSql, type Sargable } from './queryCompiler.js';
-
-type Row = Record<string, string | number | null>;
+import { QueryThreadGone, type QueryThread, type Row } from './queryThread.js';
 
 /** Prepared statements are cached by their SQL: applications repeat the same queries. */
-const MAX_CACHED_STATEMENTS = 256;
+export const MAX_CACHED_STATEMENTS = 256;
 
 /**
  * Twin paths that queries keep filtering on get an expression index, the way IoT Hub's document
@@ -24,7 +23,14 @@ export class SqliteQueryStore implements QueryStore {
   /** Indexed paths, with the rows an equality on each is expected to match (from ANALYZE). */
   private readonly indexed = new Map<string, { rows: number; perValue: number }>();
 
-  constructor(private readonly db: Db) {
+  /**
+   * @param thread where the SELECTs run, when given (the hub's: off its event loop); the store's
+   * own connection otherwise, and once the thread has failed.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly thread?: QueryThread,
+  ) {
     for (const { sql } of db.prepare<[], { sql: string }>(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'twins_path_%'`).all()) {
       const m = /json_extract\(doc, '(.*)'\)/.exec(sql);
       if (m) this.indexed.set(m[1]!.replace(/''/g, "'"), this.statistics(indexName(m[1]!.replace(/''/g, "'"))));
@@ -58,12 +64,12 @@ export class SqliteQueryStore implements QueryStore {
       if (!query.groupBy) {
         // One row of aggregates over the whole filtered collection.
         if ((cursor.offset ?? 0) > 0 || limit < 1) return { type: 'raw', items: [] };
-        const row = this.all(`SELECT ${columns} FROM ${source.fromFor(columns + where)} WHERE ${where}`, [])[0]!;
+        const row = (await this.all(`SELECT ${columns} FROM ${source.fromFor(columns + where)} WHERE ${where}`, []))[0]!;
         return { type: 'raw', items: [rawItem(row, items.map((s) => s.name))] };
       }
       const keys = query.groupBy.map((g) => compiler.json(g));
       const offset = cursor.offset ?? 0;
-      const rows = this.all(
+      const rows = await this.all(
         `SELECT ${columns} FROM ${source.fromFor(columns + where + keys.join())} WHERE ${where} GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT ? OFFSET ?`,
         [limit + 1, offset],
       );
@@ -91,7 +97,7 @@ export class SqliteQueryStore implements QueryStore {
     else if (query.from === 'devices') select = 't.version, t.etag, t.doc AS twin, d.doc AS device';
     else select = 't.version, t.etag, t.doc AS twin, d.doc AS device, m.doc AS module';
 
-    const rows = this.all(`SELECT ${keyColumns}, ${select} FROM ${source.fromFor(select + where)} WHERE ${where}${keyset}${order}`, params);
+    const rows = await this.all(`SELECT ${keyColumns}, ${select} FROM ${source.fromFor(select + where)} WHERE ${where}${keyset}${order}`, params);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
@@ -122,7 +128,14 @@ export class SqliteQueryStore implements QueryStore {
     }
   }
 
-  private all(sql: string, params: unknown[]): Row[] {
+  private async all(sql: string, params: unknown[]): Promise<Row[]> {
+    if (this.thread?.available) {
+      try {
+        return await this.thread.all(sql, params);
+      } catch (e) {
+        if (!(e instanceof QueryThreadGone)) throw e;
+      }
+    }
     let stmt = this.statements.get(sql);
     if (!stmt) {
       stmt = this.db.prepare(sql);
