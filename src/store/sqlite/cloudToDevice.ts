@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Db } from './database.js';
 import type { C2dQueue } from '../index.js';
 import type { CloudToDeviceMessage, CloudToDeviceOutcome } from '../../hub/messaging/cloudToDeviceMessage.js';
@@ -14,6 +15,9 @@ type Row = {
   lock_token: string | null;
   locked_until: number | null;
 };
+/** Expired messages removed per transaction (and per turn of the event loop). */
+export const EXPIRE_SLICE = 500;
+
 type Doc = Pick<CloudToDeviceMessage, 'correlationId' | 'userId' | 'contentType' | 'contentEncoding' | 'properties'> & { body: string };
 
 /**
@@ -97,9 +101,9 @@ export class SqliteC2dQueue implements C2dQueue {
         if (removed) syncCount.run({ deviceId });
       }
     });
-    const expired = db.prepare<[number], Row>('SELECT * FROM c2d_messages WHERE expiry_time <= ?');
-    this.expireTx = db.transaction((now: number) => {
-      const rows = expired.all(now);
+    const expired = db.prepare<[number, number], Row>('SELECT * FROM c2d_messages WHERE expiry_time <= ? ORDER BY expiry_time LIMIT ?');
+    this.expireTx = db.transaction((now: number, limit: number) => {
+      const rows = expired.all(now, limit);
       for (const row of rows) finish(row, 'Expired', now);
       for (const deviceId of new Set(rows.map((r) => r.device_id))) syncCount.run({ deviceId });
       return rows.length;
@@ -144,8 +148,19 @@ export class SqliteC2dQueue implements C2dQueue {
     return this.completeTx(deviceId, sequenceNumber, outcome, now);
   }
 
+  /**
+   * A slice of EXPIRE_SLICE messages per transaction and per turn of the event loop: a fleet's
+   * worth of messages sent at once expires at once (a command to 100,000 offline devices), and
+   * one transaction over all of them would hold the devices' PUBACKs for seconds.
+   */
   async expire(now: number): Promise<number> {
-    return this.expireTx(now);
+    let expired = 0;
+    for (;;) {
+      const n = this.expireTx(now, EXPIRE_SLICE);
+      expired += n;
+      if (n < EXPIRE_SLICE) return expired;
+      await nextTurn();
+    }
   }
 
   async depth(deviceId: string, now: number): Promise<number> {

@@ -267,6 +267,12 @@ export const migrations: { name: string; sql: string }[] = [
     sql: `DROP INDEX IF EXISTS events_by_offset;
           DROP INDEX IF EXISTS events_by_time;`,
   },
+  {
+    // Issue 20: the expiry sweep (every second) found expired cloud-to-device messages by reading
+    // every queued one: 100,000 messages queued for offline devices held the event loop each second.
+    name: '901-c2d-messages-by-expiry',
+    sql: `CREATE INDEX c2d_messages_by_expiry ON c2d_messages (expiry_time);`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
