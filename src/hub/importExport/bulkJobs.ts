@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HubError, errors } from '../../core/errors.js';
 import type { EgressCredentials, TokenCredentialLike } from '../../identity/types.js';
 import type { BulkJobRecord, BulkJobStore } from '../../store/bulkJobs.js';
@@ -26,6 +27,14 @@ export interface BulkBlobs {
 type Status = 'enqueued' | 'running' | 'completed' | 'failed' | 'cancelled';
 const ACTIVE: Status[] = ['enqueued', 'running'];
 const ERRORS_LOG = 'importErrors.log';
+/**
+ * Lines imported, or devices exported, per turn of the event loop. A chunk of the blob holds
+ * thousands of lines, otherwise all taken in the turn it arrives in: importing 20,000 devices held
+ * the loop 556 ms at once, every device's PUBACK waiting. An imported line costs the hub's thread
+ * ~300 µs (its transaction with the job's checkpoint, the device, its twin), so 20 are ~6 ms
+ * (bench:importexport: lateness p99 10-13 ms; 100 per turn made it 29-31, for 10% more speed).
+ */
+export const BULK_PER_TURN = 20;
 
 /**
  * Bulk import and export of the identity registry (`POST /jobs/create`): one job at a time per
@@ -198,6 +207,7 @@ export class BulkJobs {
           }
           yield* await exportLines(self.registry, self.twins, id, exclude);
           done++;
+          if (done % BULK_PER_TURN === 0) await nextTurn();
         }
         after = ids[ids.length - 1]!;
         job.properties = { ...job.properties, progress: Math.min(99, Math.floor((done * 100) / total)) };
@@ -247,6 +257,7 @@ export class BulkJobs {
         },
       );
       if ((job.checkpoint.pendingErrors ?? []).length >= 100) await flush();
+      if (lineNumber % BULK_PER_TURN === 0) await nextTurn();
     }
     await flush();
     return true;
