@@ -1,4 +1,5 @@
 /** Routing to a storage container through the unmodified @azure/storage-blob (AzureBlobStorage's clients and TLS trust). */
+import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { EndpointSettings, EndpointSink, RoutedMessage, SinkContext } from '../../hub/routing/types.js';
 import { SinkError } from '../../hub/routing/types.js';
@@ -70,8 +71,8 @@ export class StorageSink implements EndpointSink {
       }
       const time = this.now();
       for (const [partition, list] of [...byPartition].sort((a, b) => a[0] - b[0])) {
-        const { data, contentType } = await encodeRecords(list, this.encoding);
-        await this.writeNew(container, blobName(this.format, this.context.hubName, partition, time), data, contentType);
+        const { chunks, contentType } = await encodeRecords(list, this.encoding);
+        await this.writeNew(container, blobName(this.format, this.context.hubName, partition, time), chunks, contentType);
       }
     } catch (e) {
       throw sinkError(e, this.what);
@@ -79,11 +80,14 @@ export class StorageSink implements EndpointSink {
   }
 
   /** Creates the blob; never overwrites: a name already taken gets a suffix (`_1`, `_2`, …). */
-  private async writeNew(container: ContainerClient, name: string, data: Buffer, contentType: string): Promise<string> {
+  private async writeNew(container: ContainerClient, name: string, chunks: Buffer[], contentType: string): Promise<string> {
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    // A stream of the pieces for each attempt (the SDK calls it again on a retry).
+    const body = () => Readable.from(chunks, { objectMode: false });
     for (let attempt = 0; attempt <= MAX_COLLISIONS; attempt++) {
       const candidate = attempt === 0 ? name : collisionName(name, attempt);
       try {
-        await container.getBlockBlobClient(candidate).upload(data, data.length, { conditions: { ifNoneMatch: '*' }, blobHTTPHeaders: { blobContentType: contentType } });
+        await container.getBlockBlobClient(candidate).upload(body, length, { conditions: { ifNoneMatch: '*' }, blobHTTPHeaders: { blobContentType: contentType } });
         return candidate;
       } catch (e) {
         const err = e as { statusCode?: number; details?: { errorCode?: string } };

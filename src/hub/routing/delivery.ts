@@ -11,10 +11,19 @@
  * arrived meanwhile is dropped when the probe fails) and at once when its settings change; a
  * success makes it healthy again.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { EventLog, PropertyValue, StoredEvent } from '../../store/eventLog.js';
 import type { RoutingCheckpoints } from '../../store/routing.js';
 import { SinkError, type EndpointCounters, type EndpointHealth, type EndpointSettings, type EndpointSink, type RoutedMessage, type SinkFailureKind } from './types.js';
+
+/** Most messages in one batch of a batching (storage) sink: one blob per hub partition. */
+export const MAX_BATCH_MESSAGES = 100_000;
+/**
+ * A batching sink's batch is read from the backlog this many messages per turn of the event loop:
+ * reading 100,000 at once held the hub's loop a second (~10 µs a message), every device waiting.
+ */
+export const BATCH_READ_PAGE = 1000;
 
 /** The system property a backlog entry keeps its hub partition in (removed before delivery). */
 export const HUB_PARTITION_PROPERTY = 'x-fleethub-hub-partition';
@@ -178,7 +187,9 @@ export class EndpointDrainer {
         continue;
       }
       const batching = sink.batching;
-      const events = await this.deps.backlog.read(0, { sequenceNumber: this.checkpoint }, batching ? 100_000 : (options.maxBatch ?? 500));
+      const events = batching
+        ? await this.readBatch(batching.maxBytes)
+        : (await this.deps.backlog.read(0, { sequenceNumber: this.checkpoint }, options.maxBatch ?? 500)).map(toRoutedMessage);
       if (events.length === 0) {
         // Everything up to `last` was trimmed already (dropped while dead, or delivered).
         this.last = this.checkpoint;
@@ -215,7 +226,7 @@ export class EndpointDrainer {
           timer.unref();
         });
         try {
-          if ((await Promise.race([sink.deliver(batch.map(toRoutedMessage)), this.interrupted, timedOut])) === 'interrupted') continue;
+          if ((await Promise.race([sink.deliver(batch), this.interrupted, timedOut])) === 'interrupted') continue;
         } finally {
           clearTimeout(timer);
         }
@@ -237,6 +248,29 @@ export class EndpointDrainer {
       this.deliveredCount += batch.length;
       this.succeeded();
     }
+  }
+
+  /**
+   * What a batching sink would take next: from the checkpoint on, until the body bytes reach
+   * `maxBytes`, MAX_BATCH_MESSAGES or the end of the backlog; BATCH_READ_PAGE at a time, a turn of
+   * the event loop between.
+   */
+  private async readBatch(maxBytes: number): Promise<RoutedMessage[]> {
+    const messages: RoutedMessage[] = [];
+    let bytes = 0;
+    let from = this.checkpoint;
+    while (!this.closed && bytes < maxBytes && messages.length < MAX_BATCH_MESSAGES) {
+      if (messages.length > 0) await nextTurn();
+      const page = await this.deps.backlog.read(0, { sequenceNumber: from }, Math.min(BATCH_READ_PAGE, MAX_BATCH_MESSAGES - messages.length));
+      for (const event of page) {
+        messages.push(toRoutedMessage(event));
+        bytes += event.body.length;
+        if (bytes >= maxBytes) break;
+      }
+      if (page.length < BATCH_READ_PAGE) break;
+      from = page[page.length - 1]!.sequenceNumber;
+    }
+    return messages;
   }
 
   private async advance(sequenceNumber: number): Promise<void> {
