@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import { SqliteRoutingCheckpoints } from '../src/store/sqlite/routing.js';
+import { SqliteRoutingCheckpoints, TRIM_SLICE } from '../src/store/sqlite/routing.js';
 import { backlogEntity } from '../src/store/routing.js';
 import { BATCH_READ_PAGE, EndpointDrainer, HUB_PARTITION_PROPERTY } from '../src/hub/routing/delivery.js';
 import { ENCODE_SLICE, encodeRecords } from '../src/egress/routing/storageRecords.js';
@@ -15,8 +15,9 @@ import { decodeAvro } from './support/avro.js';
 
 /**
  * A storage endpoint's batch holds up to 100,000 messages: read from its backlog at once it held
- * the hub's event loop a second, and encoded at once another 0.7-1 s (Avro or JSON), every
- * device's PUBACK waiting. Both go a slice per turn of the loop now. On real SQLite and avsc; the
+ * the hub's event loop a second, encoded at once another 0.7-1 s (Avro or JSON), and trimmed from
+ * the backlog in one DELETE (0.4 s), every device's PUBACK waiting. All three go a slice per turn
+ * of the loop now. On real SQLite and avsc; the
  * blobs written to Azurite: routing.sinks.test.ts.
  */
 describe("a storage endpoint's batch is read and encoded a slice per turn of the event loop", () => {
@@ -69,6 +70,37 @@ describe("a storage endpoint's batch is read and encoded a slice per turn of the
     } finally {
       clock?.stop();
       await drainer.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`delivered messages leave the backlog ${TRIM_SLICE} per statement with turns between, after the checkpoint has moved`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleethub-trim-turns-'));
+    const store = openSqliteStore(join(dir, 'hub.db'));
+    try {
+      const checkpoints = new SqliteRoutingCheckpoints(store.db);
+      await checkpoints.ensure('Trimmed');
+      const backlog = store.eventLogs.entity(backlogEntity('trimmed'));
+      await backlog.ensurePartitions(1);
+      const N = TRIM_SLICE * 2 + 700;
+      await backlog.append(Array.from({ length: N }, (_, i) => ({ partition: 0, enqueuedTime: 1, body: Buffer.from(`m-${i}`), systemProperties: {}, properties: {} })));
+      const rows = () => store.db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM events WHERE entity = '${backlogEntity('trimmed')}'`).get()!.n;
+      const through = N - 201;
+      const clock = countTurns();
+      const advancing = checkpoints.advance('Trimmed', through);
+      // The first slice went at once, with the checkpoint already past everything it covers.
+      assert.equal(await new SqliteRoutingCheckpoints(store.db).checkpoint('trimmed'), through);
+      assert.equal(rows(), N - TRIM_SLICE);
+      await advancing;
+      assert.ok(clock.stop() >= 2);
+      assert.equal(rows(), 200);
+      const [next] = await backlog.read(0, { sequenceNumber: -1 }, 1);
+      assert.equal(next?.body.toString(), `m-${through + 1}`);
+      // Nothing more to trim: no statement, no turn.
+      await checkpoints.advance('trimmed', through);
+      assert.equal(rows(), 200);
+    } finally {
       store.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -14,7 +14,7 @@ export interface RoutingCheckpoints {
   checkpoint(endpoint: string): Promise<number>;
   /** Records the backlog (checkpoint -1) if it is new; returns its checkpoint. */
   ensure(endpoint: string): Promise<number>;
-  /** Moves the checkpoint to `sequenceNumber` and removes the backlog's events up to it, in one transaction. */
+  /** Moves the checkpoint to `sequenceNumber`, then removes the backlog's events up to it (a slice at a time: see the SQLite store). */
   advance(endpoint: string, sequenceNumber: number): Promise<void>;
   /** Forgets an endpoint: its checkpoint and its backlog's events and partitions. */
   remove(endpoint: string): Promise<void>;
