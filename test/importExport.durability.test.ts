@@ -5,11 +5,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import iothub from 'azure-iothub';
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { freeLoopbackAddress } from './support/hub.js';
 import { dataDirWithTestCa, spawnHub } from './support/process.js';
 import { eventually } from './support/devices.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/storage/azurite.js';
+import { sasContainer } from './support/blobs.js';
 import { databasePath } from '../src/info.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 
@@ -44,14 +43,7 @@ describe('durability: a bulk import survives SIGKILL of the hub', () => {
     const infoRun = spawnSync(process.execPath, [cli, '--data', dataDir, 'info', '--json'], { cwd: dataDir, encoding: 'utf8' });
     assert.equal(infoRun.status, 0, infoRun.stderr);
     const info = JSON.parse(infoRun.stdout) as { iothubownerConnectionString: string; storageConnectionString: string };
-    const blobs = BlobServiceClient.fromConnectionString(info.storageConnectionString);
-    const container = blobs.getContainerClient('bulk');
-    await container.createIfNotExists();
-    const sas = generateBlobSASQueryParameters(
-      { containerName: 'bulk', permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) },
-      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-    ).toString();
-    const uri = `${container.url}?${sas}`;
+    const { client: container, sasUri: uri } = await sasContainer(info.storageConnectionString, 'bulk');
     // Early lines that fail (deleting a device that is not there): their errors wait for
     // importErrors.log across the kill, and must be reported once each.
     const failing = (i: number) => i < 600 && i % 20 === 0;

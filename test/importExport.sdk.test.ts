@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import iothub from 'azure-iothub';
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import type { ContainerClient } from '@azure/storage-blob';
 import { rawRequest, startTestHub, type TestHub } from './support/hub.js';
 import { fleethub } from './support/process.js';
 import { createDevice } from './support/devices.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/storage/azurite.js';
+import { sasContainer } from './support/blobs.js';
 import type { Principal } from '../src/identity/types.js';
 
 const API = 'api-version=2021-04-12';
@@ -14,7 +14,7 @@ describe('bulk import/export jobs with the unmodified service SDK over the embed
   let t: TestHub;
   let registry: iothub.Registry;
   let second: iothub.Registry;
-  let blobs: BlobServiceClient;
+  let storageConnectionString: string;
   let hubId: string;
   let uai: Principal;
 
@@ -22,7 +22,7 @@ describe('bulk import/export jobs with the unmodified service SDK over the embed
     t = await startTestHub({ ports: { storage: 10000 } as any }, { extraHubs: 1 });
     registry = iothub.Registry.fromConnectionString(await t.connectionString());
     second = iothub.Registry.fromConnectionString(await t.hubs[0]!.connectionString());
-    blobs = BlobServiceClient.fromConnectionString((await t.hub.info()).storageConnectionString);
+    storageConnectionString = (await t.hub.info()).storageConnectionString;
     hubId = t.hub.identity.hubResourceId(t.hub.config.hubName)!;
     const { subscriptionId } = t.hub.identity.tenancy;
     uai = await t.hub.identity.principals.create('userAssigned', `/subscriptions/${subscriptionId}/resourceGroups/fleethub/providers/Microsoft.ManagedIdentity/userAssignedIdentities/exporter`, 'exporter');
@@ -32,13 +32,8 @@ describe('bulk import/export jobs with the unmodified service SDK over the embed
   });
 
   async function container(name: string): Promise<{ client: ContainerClient; sasUri: string; plainUri: string }> {
-    const client = blobs.getContainerClient(name);
-    await client.createIfNotExists();
-    const sas = generateBlobSASQueryParameters(
-      { containerName: name, permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) },
-      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-    ).toString();
-    return { client, sasUri: `${client.url}?${sas}`, plainUri: client.url };
+    const c = await sasContainer(storageConnectionString, name);
+    return { ...c, plainUri: c.client.url };
   }
 
   async function text(c: ContainerClient, blob: string): Promise<string> {

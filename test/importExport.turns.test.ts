@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startTestHub, type TestHub } from './support/hub.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../src/storage/azurite.js';
+import { sasContainer } from './support/blobs.js';
 import { BULK_PER_TURN } from '../src/hub/importExport/bulkJobs.js';
 
 /**
@@ -24,14 +23,7 @@ describe('bulk import: a few lines per turn of the event loop', () => {
   });
 
   test(`${LINES} create-mode lines: at most ${BULK_PER_TURN} devices created in any one turn`, async () => {
-    const blobs = BlobServiceClient.fromConnectionString((await t.hub.info()).storageConnectionString);
-    const container = blobs.getContainerClient('turns');
-    await container.createIfNotExists();
-    const sas = generateBlobSASQueryParameters(
-      { containerName: 'turns', permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) },
-      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-    ).toString();
-    const uri = `${container.url}?${sas}`;
+    const { client: container, sasUri: uri } = await sasContainer((await t.hub.info()).storageConnectionString, 'turns');
     const body = Array.from({ length: LINES }, (_, i) => JSON.stringify({ id: `turn-${i}`, importMode: 'create', tags: { n: i }, properties: { desired: { k: i } } })).join('\n') + '\n';
     await container.getBlockBlobClient('devices.txt').upload(body, Buffer.byteLength(body));
 

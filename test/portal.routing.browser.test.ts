@@ -17,7 +17,8 @@ import { EventHubManagementClient } from '@azure/arm-eventhub';
 import { IotHubClient } from '@azure/arm-iothub';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
-import { BlobServiceClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { sasContainer } from './support/blobs.js';
 import { startTestHub, type TestHub } from './support/hub.js';
 import { addHostEntry, removeHostEntry } from './support/resolve.js';
 import { armEndpoint, defaultGroup, managementCredential, subscriptionId } from './support/arm.js';
@@ -408,14 +409,9 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
 
   test('Jobs shows an export job with its progress until completed, and a scheduled job with its device counts', async () => {
     const info = await t.hub.info();
-    const blobs = BlobServiceClient.fromConnectionString(info.storageConnectionString);
-    const container = blobs.getContainerClient('portal-export');
-    await container.createIfNotExists();
-    const account = /AccountName=([^;]+)/.exec(info.storageConnectionString)![1]!;
-    const key = /AccountKey=([^;]+)/.exec(info.storageConnectionString)![1]!;
-    const sas = generateBlobSASQueryParameters({ containerName: 'portal-export', permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3600_000) }, new StorageSharedKeyCredential(account, key)).toString();
+    const { sasUri } = await sasContainer(info.storageConnectionString, 'portal-export');
     const registry = iothub.Registry.fromConnectionString(await t.connectionString());
-    const job = (await registry.exportDevicesToBlob(`${container.url}?${sas}`, false)) as any;
+    const job = (await registry.exportDevicesToBlob(sasUri, false)) as any;
     // And a scheduled twin update on one device.
     const jobs = iothub.JobClient.fromConnectionString(await t.connectionString());
     await jobs.scheduleTwinUpdate('portal-twin-job', "deviceId = 'uploader'", { etag: '*', tags: { batch: 'portal' } }, new Date(), 60);
