@@ -187,34 +187,23 @@ export class EndpointDrainer {
         continue;
       }
       const batching = sink.batching;
-      const events = batching
+      const { messages: batch, bytes } = batching
         ? await this.readBatch(batching.maxBytes)
-        : (await this.deps.backlog.read(0, { sequenceNumber: this.checkpoint }, options.maxBatch ?? 500)).map(toRoutedMessage);
-      if (events.length === 0) {
+        : { messages: (await this.deps.backlog.read(0, { sequenceNumber: this.checkpoint }, options.maxBatch ?? 500)).map(toRoutedMessage), bytes: 0 };
+      if (batch.length === 0) {
         // Everything up to `last` was trimmed already (dropped while dead, or delivered).
         this.last = this.checkpoint;
         continue;
       }
-      let batch = events;
       if (batching) {
-        let bytes = 0;
-        let cut = events.length;
-        for (let i = 0; i < events.length; i++) {
-          bytes += events[i]!.body.length;
-          if (bytes >= batching.maxBytes) {
-            cut = i + 1;
-            break;
-          }
-        }
-        const due = events[0]!.enqueuedTime + batching.frequencyMs;
+        const due = batch[0]!.enqueuedTime + batching.frequencyMs;
         if (bytes < batching.maxBytes && this.now() < due) {
           // The backlog, not the sink, holds messages until the window closes or enough gathered.
-          this.window = { bytes, through: events[events.length - 1]!.sequenceNumber };
+          this.window = { bytes, through: batch[batch.length - 1]!.sequenceNumber };
           await this.sleep(Math.max(10, due - this.now()), 'window');
           this.window = undefined;
           continue;
         }
-        batch = events.slice(0, cut);
       }
       const generation = this.generation;
       this.healthState.lastSendAttemptTime = new Date(this.now()).toISOString();
@@ -255,7 +244,7 @@ export class EndpointDrainer {
    * `maxBytes`, MAX_BATCH_MESSAGES or the end of the backlog; BATCH_READ_PAGE at a time, a turn of
    * the event loop between.
    */
-  private async readBatch(maxBytes: number): Promise<RoutedMessage[]> {
+  private async readBatch(maxBytes: number): Promise<{ messages: RoutedMessage[]; bytes: number }> {
     const messages: RoutedMessage[] = [];
     let bytes = 0;
     let from = this.checkpoint;
@@ -270,7 +259,7 @@ export class EndpointDrainer {
       if (page.length < BATCH_READ_PAGE) break;
       from = page[page.length - 1]!.sequenceNumber;
     }
-    return messages;
+    return { messages, bytes };
   }
 
   private async advance(sequenceNumber: number): Promise<void> {
