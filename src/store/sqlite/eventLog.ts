@@ -301,17 +301,26 @@ export class SqliteEventLog implements EventLog {
       // Where the events to keep begin, fixed before the first slice: what is appended while the
       // slices run is newer still (enqueued times never go back within a partition).
       const keep = this.firstAtLeast(p, 'time', enqueuedTime) ?? this.partitionEnd(p);
-      if (keep === undefined) continue;
-      for (;;) {
-        const first = this.firstSequenceStmt.get(p)!.s;
-        if (first === null || first >= keep) break;
-        const below = Math.min(keep, first + DELETE_SLICE);
-        deleted += this.deleteBelowStmt.run(p, below).changes;
-        if (below >= keep) break;
-        await nextTurn();
-      }
+      if (keep !== undefined) deleted += await this.deleteBelow(p, keep);
     }
     return deleted;
+  }
+
+  /**
+   * Deletes the partition's events numbered below `sequenceNumber`, `DELETE_SLICE` per statement
+   * from the oldest, a turn of the event loop between (retention above; a routing endpoint's
+   * delivered backlog). Returns how many.
+   */
+  async deleteBelow(partition: number, sequenceNumber: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const first = this.firstSequenceStmt.get(partition)!.s;
+      if (first === null || first >= sequenceNumber) return deleted;
+      const below = Math.min(sequenceNumber, first + DELETE_SLICE);
+      deleted += this.deleteBelowStmt.run(partition, below).changes;
+      if (below >= sequenceNumber) return deleted;
+      await nextTurn();
+    }
   }
 
   /** The sequence number after the partition's last event (undefined: no such partition). */

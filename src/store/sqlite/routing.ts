@@ -1,17 +1,13 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Db } from './database.js';
+import { SqliteEventLogs } from './eventLog.js';
 import { backlogEntity, type RoutingCheckpoints } from '../routing.js';
-
-/** Delivered backlog rows deleted per statement (and per turn of the event loop). */
-export const TRIM_SLICE = 2000;
 
 /** Checkpoints in `routing_checkpoints`; backlogs are entities of the `events` table. */
 export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
   private readonly getStmt;
   private readonly insertStmt;
   private readonly setStmt;
-  private readonly firstStmt;
-  private readonly trimBelowStmt;
+  private readonly backlogs;
   private readonly removeAll;
   private readonly listStmt;
   private readonly settingsStmt;
@@ -21,8 +17,7 @@ export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
     this.getStmt = db.prepare<[string], { sequence_number: number }>('SELECT sequence_number FROM routing_checkpoints WHERE endpoint = ?');
     this.insertStmt = db.prepare<[string]>('INSERT OR IGNORE INTO routing_checkpoints (endpoint, sequence_number) VALUES (?, -1)');
     this.setStmt = db.prepare<[number, string]>('UPDATE routing_checkpoints SET sequence_number = ? WHERE endpoint = ?');
-    this.firstStmt = db.prepare<[string], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM events WHERE entity = ? AND partition = 0');
-    this.trimBelowStmt = db.prepare<[string, number]>('DELETE FROM events WHERE entity = ? AND partition = 0 AND sequence_number < ?');
+    this.backlogs = new SqliteEventLogs(db);
     const deleteStmt = db.prepare<[string]>('DELETE FROM routing_checkpoints WHERE endpoint = ?');
     const dropEvents = db.prepare<[string]>('DELETE FROM events WHERE entity = ?');
     const dropPartitions = db.prepare<[string]>('DELETE FROM event_partitions WHERE entity = ?');
@@ -47,22 +42,15 @@ export class SqliteRoutingCheckpoints implements RoutingCheckpoints {
 
   /**
    * The checkpoint first (what it covers is delivered, and never read again), then what it covers
-   * leaves the backlog TRIM_SLICE rows per statement, a turn of the event loop between: a storage
-   * endpoint's batch is up to 100,000 messages, and a dead endpoint's backlog is dropped whole. A
-   * trim cut short (a crash) is finished by the next advance, which starts at the oldest row.
+   * leaves the backlog a slice per statement, a turn of the event loop between (the event log's
+   * deleteBelow): a storage endpoint's batch is up to 100,000 messages, and a dead endpoint's backlog
+   * is dropped whole. A trim cut short (a crash) is finished by the next advance, which starts at
+   * the oldest row.
    */
   async advance(endpoint: string, sequenceNumber: number): Promise<void> {
     const name = endpoint.toLowerCase();
     this.setStmt.run(sequenceNumber, name);
-    const entity = backlogEntity(name);
-    for (;;) {
-      const first = this.firstStmt.get(entity)!.s;
-      if (first === null || first > sequenceNumber) return;
-      const below = Math.min(sequenceNumber + 1, first + TRIM_SLICE);
-      this.trimBelowStmt.run(entity, below);
-      if (below > sequenceNumber) return;
-      await nextTurn();
-    }
+    await this.backlogs.entity(backlogEntity(name)).deleteBelow(0, sequenceNumber + 1);
   }
 
   async remove(endpoint: string): Promise<void> {
