@@ -74,6 +74,7 @@ import { resourceIds } from './identity/resourceIds.js';
 import { managementBaseUrl, withIdentityInfo } from './identity/info.js';
 import { FileUploads } from './hub/files/fileUploads.js';
 import { HeldFileUploadSettings } from './hub/files/settings.js';
+import { HeldCloudToDeviceSettings } from './hub/messaging/cloudToDeviceSettings.js';
 import { SqliteFileNotifications, SqliteFileUploads } from './store/sqlite/files.js';
 import { AzureBlobStorage } from './egress/blobStorage.js';
 import { startEmbeddedAzurite, type EmbeddedAzurite } from './storage/azurite.js';
@@ -128,6 +129,8 @@ export interface RunningHub {
   fileUploads: FileUploads;
   /** The hub's file-upload settings; the control plane is to be their writer (today: config `fileUpload`). */
   fileUploadSettings: HeldFileUploadSettings;
+  /** The hub's cloud-to-device and feedback settings, written by the control plane (`properties.cloudToDevice`). */
+  cloudToDeviceSettings: HeldCloudToDeviceSettings;
   /** Bulk import/export of the identity registry. */
   bulkJobs: BulkJobs;
   /** Blob storage as the hub reaches it (keys or its identity). */
@@ -299,9 +302,11 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
     );
     const twins = new Twins(store.twins, store.devices, store.modules);
     const methods = new DirectMethods(store.devices, store.modules);
-    const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback);
+    // Written by the control plane from the hub resource's properties.cloudToDevice.
+    const cloudToDeviceSettings = new HeldCloudToDeviceSettings();
+    const c2dFeedback = new CloudToDeviceFeedback(store.cloudToDeviceFeedback, cloudToDeviceSettings);
     const c2dQueue = notifyingOutcomes(store.cloudToDevice, c2dFeedback);
-    const cloudToDevice = new CloudToDevice(c2dQueue, Date.now, config.cloudToDeviceLockSeconds * 1000);
+    const cloudToDevice = new CloudToDevice(c2dQueue, Date.now, config.cloudToDeviceLockSeconds * 1000, cloudToDeviceSettings);
     const queries = new Queries(store.queries);
     const jobs = new Jobs(store.jobs, twins, methods, { deviceOperationsPerSecond: config.jobDeviceOperationsPerSecond });
     // Automatic device management: CRUD wakes the background evaluation, which writes the twins.
@@ -545,7 +550,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
 
     // Started last, so that a failed start leaves no timer on a closed store.
     configurationEvaluation.start();
-    const stopC2dExpiry = startC2dExpiry(c2dQueue, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
+    const stopC2dExpiry = startC2dExpiry(c2dQueue, c2dFeedback, 1000, (e) => logger.warn({ err: e }, 'expiring cloud-to-device messages failed'));
     const fileExpiry = setInterval(() => void fileUploads.expire().catch((e) => logger.warn({ err: e }, 'expiring file uploads failed')), 1000);
     fileExpiry.unref();
     // From here on, the address's listeners hand this hub the connections that name it.
@@ -602,6 +607,7 @@ async function startHub(config: Config, logger: Logger, options: HubOptions): Pr
       identity: options.identity,
       fileUploads,
       fileUploadSettings,
+      cloudToDeviceSettings,
       bulkJobs,
       blobStorage,
       routing: {

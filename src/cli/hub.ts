@@ -1,8 +1,8 @@
 /**
  * `fleethub hub show|update`: a hub resource's settings through the control plane's ARM API (the
- * one writer of a hub's settings), with `az iot hub update`'s file-upload options and units
- * (TTLs in hours, lock duration in seconds; `--fileupload-storage-identity [system]` or a
- * user-assigned identity's resource id). Each update is a read-modify-write guarded by the
+ * one writer of a hub's settings), with `az iot hub update`'s file-upload, cloud-to-device and
+ * feedback options and units (TTLs in hours, lock durations in seconds;
+ * `--fileupload-storage-identity [system]` or a user-assigned identity's resource id). Each update is a read-modify-write guarded by the
  * resource's etag, so a concurrent change is refused rather than overwritten.
  */
 import type { Command } from 'commander';
@@ -24,6 +24,11 @@ interface UpdateOptions {
   fileuploadNotificationLockDuration?: string;
   fileuploadStorageAuthType?: string;
   fileuploadStorageIdentity?: string;
+  c2dMaxDeliveryCount?: string;
+  c2dTtl?: string;
+  feedbackMaxDeliveryCount?: string;
+  feedbackLockDuration?: string;
+  feedbackTtl?: string;
 }
 
 /** A whole number within bounds, or a CliError naming the option. */
@@ -92,6 +97,35 @@ export function applyFileUploadOptions(hub: any, o: UpdateOptions): boolean {
   return changed;
 }
 
+/** Applies the cloud-to-device and feedback options (`az iot hub update`'s units) to a hub resource body; returns whether any was given. */
+export function applyCloudToDeviceOptions(hub: any, o: UpdateOptions): boolean {
+  const props = (hub.properties ??= {});
+  const c2d = (props.cloudToDevice ??= { maxDeliveryCount: 10, defaultTtlAsIso8601: 'PT1H' });
+  const feedback = (c2d.feedback ??= { lockDurationAsIso8601: 'PT1M', ttlAsIso8601: 'PT1H', maxDeliveryCount: 10 });
+  let changed = false;
+  if (o.c2dMaxDeliveryCount !== undefined) {
+    c2d.maxDeliveryCount = integer(o.c2dMaxDeliveryCount, '--c2d-max-delivery-count', 1, 100);
+    changed = true;
+  }
+  if (o.c2dTtl !== undefined) {
+    c2d.defaultTtlAsIso8601 = `PT${integer(o.c2dTtl, '--c2d-ttl', 1, 48)}H`;
+    changed = true;
+  }
+  if (o.feedbackMaxDeliveryCount !== undefined) {
+    feedback.maxDeliveryCount = integer(o.feedbackMaxDeliveryCount, '--feedback-max-delivery-count', 1, 100);
+    changed = true;
+  }
+  if (o.feedbackLockDuration !== undefined) {
+    feedback.lockDurationAsIso8601 = `PT${integer(o.feedbackLockDuration, '--feedback-lock-duration', 5, 300)}S`;
+    changed = true;
+  }
+  if (o.feedbackTtl !== undefined) {
+    feedback.ttlAsIso8601 = `PT${integer(o.feedbackTtl, '--feedback-ttl', 1, 48)}H`;
+    changed = true;
+  }
+  return changed;
+}
+
 export function hubCommand(program: Command): void {
   const hubResourceId = (c: ArmClient, rg: string | undefined, hub: string | undefined) => {
     const name = hub ?? readRuntime(cliConfig(program.opts<GlobalOptions>()).dataDir)?.hubName;
@@ -111,7 +145,7 @@ export function hubCommand(program: Command): void {
     });
   hub
     .command('update')
-    .description("change a hub's settings (file upload: the options of `az iot hub update`)")
+    .description("change a hub's settings (file upload, cloud-to-device and feedback: the options of `az iot hub update`)")
     .option('--hub <name>', 'the hub (default: the primary hub)')
     .option('--resource-group <rg>')
     .option('--fileupload-storage-connectionstring, --fcs <cs>', "the storage account's connection string ('' for the embedded storage)")
@@ -123,6 +157,11 @@ export function hubCommand(program: Command): void {
     .option('--fileupload-notification-ttl, --fnt <hours>', 'how long a notification is kept, in hours (1-48)')
     .option('--fileupload-notification-max-delivery-count, --fnd <n>', 'deliveries of a notification before it is dropped (1-100)')
     .option('--fileupload-notification-lock-duration, --fnld <seconds>', 'lock duration of a received notification, in seconds (5-300)')
+    .option('--c2d-max-delivery-count, --cdd <n>', 'deliveries of a cloud-to-device message before it is dead-lettered (1-100)')
+    .option('--c2d-ttl, --ct <hours>', 'time to live of a cloud-to-device message sent without one, in hours (1-48)')
+    .option('--feedback-max-delivery-count, --fd <n>', 'deliveries of a feedback record before it is dropped (1-100)')
+    .option('--feedback-lock-duration, --fld <seconds>', 'lock duration of a received feedback batch, in seconds (5-300)')
+    .option('--feedback-ttl, --ft <hours>', 'how long feedback records are kept, in hours (1-48)')
     .action(async (a: Record<string, string | undefined>) => {
       // Commander names each option by its last flag (az's short alias).
       const o: UpdateOptions = {
@@ -137,11 +176,17 @@ export function hubCommand(program: Command): void {
         fileuploadNotificationTtl: a.fnt,
         fileuploadNotificationMaxDeliveryCount: a.fnd,
         fileuploadNotificationLockDuration: a.fnld,
+        c2dMaxDeliveryCount: a.cdd,
+        c2dTtl: a.ct,
+        feedbackMaxDeliveryCount: a.fd,
+        feedbackLockDuration: a.fld,
+        feedbackTtl: a.ft,
       };
       const c = await ArmClient.connect(cliConfig(program.opts<GlobalOptions>()));
       const id = hubResourceId(c, o.resourceGroup, o.hub);
       const current = await c.call('GET', id, API_VERSION);
-      if (!applyFileUploadOptions(current, o)) throw new CliError('Nothing to change: give at least one setting (see --help)');
+      const fileUpload = applyFileUploadOptions(current, o);
+      if (!applyCloudToDeviceOptions(current, o) && !fileUpload) throw new CliError('Nothing to change: give at least one setting (see --help)');
       print(await c.call('PUT', id, API_VERSION, current, { 'if-match': current.etag }));
     });
 }

@@ -119,10 +119,19 @@ export interface C2dFeedbackRecord {
 
 /** The outcomes C2dQueue records, read by the service's feedback receiver. */
 export interface C2dFeedbackStore {
-  /** Oldest first, skipping `exclude` (records already out for delivery). */
-  pending(max: number, exclude: ReadonlySet<number>): Promise<C2dFeedbackRecord[]>;
+  /**
+   * Oldest first: records from after `notBefore` (ms since the epoch) delivered fewer than
+   * `maxDeliveries` times, skipping `exclude` (records already out for delivery).
+   */
+  pending(max: number, exclude: ReadonlySet<number>, notBefore: number, maxDeliveries: number): Promise<C2dFeedbackRecord[]>;
   /** Removes records the service has completed. */
   remove(ids: number[]): Promise<void>;
+  /** Counts a delivery of these records. */
+  delivered(ids: number[]): Promise<void>;
+  /** Removes those of `ids` already delivered `maxDeliveries` times (given up on, as IoT Hub does). */
+  removeExhausted(ids: number[], maxDeliveries: number): Promise<void>;
+  /** Removes the records from `upTo` or before (past the feedback's time to live); how many. */
+  purge(upTo: number): Promise<number>;
 }
 
 /** Consumer groups of the built-in endpoint added at run time (names compare case-insensitively). */

@@ -356,10 +356,11 @@ async function asArmError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Hands a hub the settings its resource holds that it acts on today (file upload). */
+/** Hands a hub the settings its resource holds that it acts on (file upload, cloud-to-device, routing). */
 async function applySettings(hub: RunningHub | undefined, body: HubRecordBody, logger: Logger): Promise<void> {
   if (!hub) return;
-  const { storageEndpoints, enableFileUploadNotifications, messagingEndpoints } = body.properties;
+  const { storageEndpoints, enableFileUploadNotifications, messagingEndpoints, cloudToDevice } = body.properties;
+  hub.cloudToDeviceSettings.set(cloudToDevice);
   hub.fileUploadSettings.set({
     storageEndpoints: { $default: storageEndpoints.$default! } as FileUploadSettings['storageEndpoints'],
     enableFileUploadNotifications,

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { errors, HubError } from '../../core/errors.js';
 import type { C2dQueue } from '../../store/index.js';
 import type { AckMode, CloudToDeviceMessage } from './cloudToDeviceMessage.js';
+import { HeldCloudToDeviceSettings } from './cloudToDeviceSettings.js';
 
+/** IoT Hub's fixed limits; the default time to live and the delivery count are the hub's settings. */
 export const CLOUD_TO_DEVICE_LIMITS = {
   maxQueueDepth: 50,
-  defaultTtlSeconds: 60 * 60,
   maxTtlSeconds: 2 * 24 * 60 * 60,
-  maxDeliveryCount: 10,
   maxBodyBytes: 64 * 1024,
 } as const;
 
@@ -22,7 +22,7 @@ export interface CloudToDeviceSend {
   contentType?: string;
   contentEncoding?: string;
   ack?: AckMode;
-  /** Time to live in seconds (IoT Hub: default 1 hour, at most 2 days). */
+  /** Time to live in seconds (at most 2 days); without it, the hub's `cloudToDevice.defaultTtlAsIso8601`. */
   ttlSeconds?: number;
   properties?: Record<string, string>;
 }
@@ -57,6 +57,8 @@ export class CloudToDevice {
     private readonly now: () => number = Date.now,
     /** How long a pulled message stays locked (IoT Hub: one minute). */
     private readonly lockMs = 60_000,
+    /** The hub resource's `cloudToDevice` settings (default time to live, maximum delivery count). */
+    private readonly settings = new HeldCloudToDeviceSettings(),
   ) {}
 
   /**
@@ -67,7 +69,7 @@ export class CloudToDevice {
   async receive(deviceId: string): Promise<{ message: CloudToDeviceMessage; lockToken: string } | undefined> {
     const lockToken = randomUUID();
     const now = this.now();
-    const message = await this.queue.lock(deviceId, now, CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount, lockToken, now + this.lockMs);
+    const message = await this.queue.lock(deviceId, now, this.settings.current().maxDeliveryCount, lockToken, now + this.lockMs);
     return message && { message, lockToken };
   }
 
@@ -84,10 +86,11 @@ export class CloudToDevice {
   }
 
   async send(deviceId: string, input: CloudToDeviceSend): Promise<{ messageId: string; expiryTimeUtc: string; queueDepth: number }> {
-    const ttl = input.ttlSeconds ?? CLOUD_TO_DEVICE_LIMITS.defaultTtlSeconds;
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > CLOUD_TO_DEVICE_LIMITS.maxTtlSeconds) {
+    const ttl = input.ttlSeconds;
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > CLOUD_TO_DEVICE_LIMITS.maxTtlSeconds)) {
       throw errors.argument(`The time to live must be between 1 and ${CLOUD_TO_DEVICE_LIMITS.maxTtlSeconds} seconds`);
     }
+    const ttlMs = ttl === undefined ? this.settings.current().defaultTtlMs : ttl * 1000;
     const ack = input.ack ?? 'none';
     if (!ackModes.includes(ack)) throw errors.argument(`ack must be one of ${ackModes.join(', ')}`);
     if (input.body.length > CLOUD_TO_DEVICE_LIMITS.maxBodyBytes) {
@@ -107,7 +110,7 @@ export class CloudToDevice {
         properties: input.properties ?? {},
         body: input.body,
         enqueuedTime: now,
-        expiryTime: now + ttl * 1000,
+        expiryTime: now + ttlMs,
       },
       CLOUD_TO_DEVICE_LIMITS.maxQueueDepth,
       now,
@@ -120,7 +123,7 @@ export class CloudToDevice {
       );
     }
     this.wake(deviceId);
-    return { messageId, expiryTimeUtc: new Date(now + ttl * 1000).toISOString(), queueDepth: await this.queue.depth(deviceId, now) };
+    return { messageId, expiryTimeUtc: new Date(now + ttlMs).toISOString(), queueDepth: await this.queue.depth(deviceId, now) };
   }
 
   async queueDepth(deviceId: string): Promise<number> {
@@ -152,7 +155,7 @@ export class CloudToDevice {
         attachment.wake = false;
         let message;
         try {
-          message = await this.queue.next(deviceId, this.now(), CLOUD_TO_DEVICE_LIMITS.maxDeliveryCount);
+          message = await this.queue.next(deviceId, this.now(), this.settings.current().maxDeliveryCount);
         } catch {
           return; // the store failed; the messages stay queued for the next attach or send
         }

@@ -1,5 +1,6 @@
 import type { C2dFeedbackRecord, C2dFeedbackStore, C2dQueue } from '../../store/index.js';
 import { ServiceBoundQueue, type ServiceBoundBatch } from './serviceBoundQueue.js';
+import { HeldCloudToDeviceSettings } from './cloudToDeviceSettings.js';
 
 /** IoT Hub batches feedback records; at most this many per message. */
 export const FEEDBACK_BATCH = 64;
@@ -9,11 +10,35 @@ export type FeedbackBatch = ServiceBoundBatch<C2dFeedbackRecord>;
 
 /**
  * Cloud-to-device feedback: the outcomes the queue recorded for messages sent with `iothub-ack`,
- * leased in batches to the service's feedback receivers and removed only when completed.
+ * leased in batches to the service's feedback receivers and removed when completed, or, as the
+ * hub's `cloudToDevice.feedback` settings say, once delivered `maxDeliveryCount` times without
+ * being completed or older than `ttlAsIso8601`.
  */
 export class CloudToDeviceFeedback extends ServiceBoundQueue<C2dFeedbackRecord> {
-  constructor(store: C2dFeedbackStore) {
-    super(store, FEEDBACK_BATCH);
+  constructor(
+    private readonly records: C2dFeedbackStore,
+    private readonly settings: HeldCloudToDeviceSettings = new HeldCloudToDeviceSettings(),
+    private readonly now: () => number = Date.now,
+  ) {
+    super(
+      {
+        pending: (max, exclude) => records.pending(max, exclude, now() - settings.current().feedback.ttlMs, settings.current().feedback.maxDeliveryCount),
+        remove: (ids) => records.remove(ids),
+        delivered: (ids) => records.delivered(ids),
+        released: (ids) => records.removeExhausted(ids, settings.current().feedback.maxDeliveryCount),
+      },
+      FEEDBACK_BATCH,
+    );
+  }
+
+  /** How long a delivered batch stays locked to its receiver (`feedback.lockDurationAsIso8601`). */
+  lockMs(): number {
+    return this.settings.current().feedback.lockMs;
+  }
+
+  /** Removes the records past the feedback's time to live; how many. */
+  expire(): Promise<number> {
+    return this.records.purge(this.now() - this.settings.current().feedback.ttlMs);
   }
 }
 
@@ -52,10 +77,26 @@ export function notifyingOutcomes(queue: C2dQueue, feedback: CloudToDeviceFeedba
 
 /**
  * Expires cloud-to-device messages as their time comes, whether or not the device is connected,
- * so that `Expired` feedback arrives then, as on IoT Hub. Returns the stop function.
+ * so that `Expired` feedback arrives then, as on IoT Hub; and feedback records past their time to
+ * live. Returns the stop function.
  */
-export function startC2dExpiry(queue: C2dQueue, everyMs: number, onError: (e: unknown) => void, now: () => number = Date.now): () => void {
-  const timer = setInterval(() => void queue.expire(now()).catch(onError), everyMs);
+export function startC2dExpiry(queue: C2dQueue, feedback: CloudToDeviceFeedback, everyMs: number, onError: (e: unknown) => void, now: () => number = Date.now): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    // A sweep goes in slices with turns between; the next tick does not start another meanwhile.
+    if (running) return;
+    running = true;
+    void (async () => {
+      try {
+        await queue.expire(now());
+        await feedback.expire();
+      } catch (e) {
+        onError(e);
+      } finally {
+        running = false;
+      }
+    })();
+  }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
 }

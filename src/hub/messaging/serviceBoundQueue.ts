@@ -6,6 +6,8 @@ export interface ServiceBoundStore<R extends { id: number }> {
   remove(ids: number[]): Promise<void>;
   /** Counts a delivery of these records (for a maximum delivery count); optional. */
   delivered?(ids: number[]): Promise<void>;
+  /** These records were offered and not completed (abandoned, or their lock ended); optional. */
+  released?(ids: number[]): Promise<void>;
 }
 
 /** A batch out for delivery to the service; settle it once the service answered. */
@@ -43,6 +45,7 @@ export class ServiceBoundQueue<R extends { id: number }> {
         settled = true;
         try {
           if (completed) await this.store.remove(fresh.map((r) => r.id));
+          else await this.store.released?.(fresh.map((r) => r.id));
         } finally {
           for (const r of fresh) this.leased.delete(r.id);
           if (!completed) this.recorded();

@@ -273,6 +273,13 @@ export const migrations: { name: string; sql: string }[] = [
     name: '901-c2d-messages-by-expiry',
     sql: `CREATE INDEX c2d_messages_by_expiry ON c2d_messages (expiry_time);`,
   },
+  {
+    // Feedback records honour the hub's feedback settings: each delivery to the service is counted
+    // (feedback.maxDeliveryCount), and records older than feedback.ttlAsIso8601 are purged by time.
+    name: '902-c2d-feedback-retention',
+    sql: `ALTER TABLE c2d_outcomes ADD COLUMN delivery_count INTEGER NOT NULL DEFAULT 0;
+          CREATE INDEX c2d_outcomes_by_time ON c2d_outcomes (at);`,
+  },
 ];
 
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {

@@ -5,9 +5,6 @@ import type { LinkRoute } from '../link.js';
 import { IotHubDataActions } from '../../../hub/auth/dataActions.js';
 import { serviceBoundRoute } from './serviceBound.js';
 
-/** How long a delivered feedback batch stays locked to its receiver without being settled. */
-const FEEDBACK_LOCK_MS = 60_000;
-
 /** IoT Hub's words for each outcome in a feedback record's description. */
 const descriptions: Record<string, string> = {
   Success: 'Success',
@@ -21,14 +18,15 @@ const descriptions: Record<string, string> = {
  * The service's feedback receiver (`/messages/serviceBound/feedback`): batches of feedback
  * records as IoT Hub sends them (a JSON array, content type
  * application/vnd.microsoft.iothub.feedback.json). A batch is removed when the service completes
- * it; abandoned, rejected or unsettled batches (after a one-minute lock) are offered again.
+ * it; abandoned, rejected or unsettled batches (after the hub's feedback lock duration) are offered
+ * again, until the feedback's maximum delivery count.
  */
 export function feedbackRoute(feedback: CloudToDeviceFeedback, hubName: string): LinkRoute {
   return serviceBoundRoute({
     address: /^\/messages\/serviceBound\/feedback$/i,
     dataAction: IotHubDataActions.cloudToDeviceFeedback,
     queue: feedback,
-    lockMs: () => FEEDBACK_LOCK_MS,
+    lockMs: () => feedback.lockMs(),
     encode: (records) => ({
       message_id: randomUUID(),
       user_id: Buffer.from(hubName, 'utf8') as never,
