@@ -1,5 +1,5 @@
 /**
- * The portal's Message routing, File upload and Jobs blades in a real browser (Debian's chromium
+ * The portal's Message routing, File upload, Built-in endpoints and Jobs blades in a real browser (Debian's chromium
  * through playwright-core): each flow clicked as a user does, its effect checked through the Azure
  * SDKs (a device over MQTT, an @azure/event-hubs consumer of a local namespace, azure-iothub's file
  * notification receiver and export job); axe-core on every page; the endpoint-add flow keyboard-only.
@@ -405,6 +405,41 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     assert.match(n.blobUri, /\/portal-uploads\/uploader\/from-portal\.txt$/);
     assert.equal((await blobs.getContainerClient('portal-uploads').getBlobClient('uploader/from-portal.txt').downloadToBuffer()).toString(), 'uploaded');
     await service.close();
+  });
+
+  test('Built-in endpoints: Cloud to device messaging saved in the portal is in effect (a device sees the new TTL); out of range is refused', async () => {
+    await page.getByRole('link', { name: 'Built-in endpoints' }).click();
+    await page.getByText('Cloud to device messaging').waitFor();
+    assert.equal(await page.getByLabel('Default TTL (hours)').inputValue(), '1');
+    await page.getByLabel('Default TTL (hours)').fill('5');
+    await page.getByLabel('Feedback retention time (hours)').fill('12');
+    await page.getByLabel('Maximum delivery count').fill('20');
+    await look('built-in-endpoints');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved.').waitFor();
+    const c2d = (await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!.cloudToDevice!;
+    assert.deepEqual(c2d, { maxDeliveryCount: 20, defaultTtlAsIso8601: 'PT5H', feedback: { lockDurationAsIso8601: 'PT1M', ttlAsIso8601: 'PT12H', maxDeliveryCount: 10 } });
+
+    const d = await createDevice(t, 'portal-c2d');
+    const device = Client.fromConnectionString(d.connectionString, Mqtt);
+    const got = new Promise<any>((resolve) => device.on('message', (m: any) => device.complete(m, () => resolve(m))));
+    await device.open();
+    const service = iothub.Client.fromConnectionString(await t.connectionString('service'));
+    try {
+      const sentAt = Date.now();
+      await service.send('portal-c2d', new Message('five hours'));
+      const lives = new Date((await got).expiryTimeUtc).getTime() - sentAt;
+      assert.ok(Math.abs(lives - 5 * 3600_000) < 10_000, `expires ${lives} ms after sending`);
+    } finally {
+      await device.close();
+      await service.close();
+    }
+
+    await page.getByLabel('Maximum delivery count').fill('101');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#built-in-endpoints-error').filter({ hasText: /maxDeliveryCount/ }).waitFor();
+    assert.equal((await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!.cloudToDevice!.maxDeliveryCount, 20);
+    assert.equal(t.hub.cloudToDeviceSettings.current().maxDeliveryCount, 20);
   });
 
   test('Jobs shows an export job with its progress until completed, and a scheduled job with its device counts', async () => {

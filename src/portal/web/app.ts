@@ -6,6 +6,7 @@ import { go, type Route } from './nav.js';
 import { dpsRoutes } from './dps.js';
 import { routingRoutes } from './routing.js';
 import { fileUploadRoutes } from './fileUpload.js';
+import { builtInEndpointsRoutes } from './builtInEndpoints.js';
 import { jobsRoutes } from './jobs.js';
 import { identityRoutes } from './identity.js';
 import { iamRoutes } from './iam.js';
@@ -15,7 +16,7 @@ import { hubId, iamLink } from './arm.js';
 
 const routes: Route[] = [{ pattern: /^signin$/, page: signInPage }, ...hubRoutes, ...dpsRoutes];
 // Part 2's hub blades: message routing, file upload, jobs.
-routes.push(...routingRoutes, ...fileUploadRoutes, ...jobsRoutes);
+routes.push(...routingRoutes, ...fileUploadRoutes, ...builtInEndpointsRoutes, ...jobsRoutes);
 // The resource pages of ARM (issue 19, part 2): Identity, Access control (IAM), Managed Identities, namespaces.
 routes.push(...identityRoutes, ...iamRoutes, ...resourceRoutes);
 
@@ -59,7 +60,7 @@ function renderChrome(path: string): void {
   nav.replaceChildren();
   if (session?.hub || session?.hubBearer) {
     nav.append(h('h2', {}, `IoT hub ${settings.hubName}`), link('hub/overview', 'Overview'), link('hub/devices', 'Devices'), link('hub/certificates', 'Certificates'), link('hub/policies', 'Shared access policies'));
-    nav.append(link('hub/routing', 'Message routing'), link('hub/file-upload', 'File upload'), link('hub/jobs', 'Jobs'));
+    nav.append(link('hub/built-in-endpoints', 'Built-in endpoints'), link('hub/routing', 'Message routing'), link('hub/file-upload', 'File upload'), link('hub/jobs', 'Jobs'));
   }
   if (session?.dps) {
     nav.append(h('h2', {}, 'Device Provisioning Service'), link('dps/overview', 'Overview'), link('dps/enrollments', 'Manage enrollments'), link('dps/linked-hubs', 'Linked IoT hubs'), link('dps/certificates', 'Certificates'));
