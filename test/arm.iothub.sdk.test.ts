@@ -133,6 +133,29 @@ describe('Microsoft.Devices/IotHubs through the unmodified @azure/arm-iothub', (
     assert.equal(cleared.identity!.type, 'None');
   });
 
+  test('checkNameAvailability: a hub\'s name is taken (any case), an unused one is available, a malformed one is Invalid', async () => {
+    assert.deepEqual(await client.iotHubResource.checkNameAvailability({ name: hubName.toUpperCase() }), { nameAvailable: false, reason: 'AlreadyExists', message: `IotHub name '${hubName.toUpperCase()}' is not available` });
+    const free = await client.iotHubResource.checkNameAvailability({ name: 'no-such-hub-1' });
+    assert.equal(free.nameAvailable, true);
+    for (const name of ['ab', 'ends-with-', 'under_score', 'x'.repeat(51)]) {
+      const bad = await client.iotHubResource.checkNameAvailability({ name });
+      assert.equal(bad.nameAvailable, false, name);
+      assert.equal(bad.reason, 'Invalid', name);
+    }
+    // No name: ARM's 400; another provider action: not found.
+    const token = await managementToken(t);
+    const path = `/subscriptions/${subscriptionId(t)}/providers/Microsoft.Devices`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const missing = await rawRequest(t.host, 'POST', `${path}/checkNameAvailability?api-version=2023-06-30`, { headers, body: '{}' });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.error.code, 'InvalidRequestContent');
+    const dps = await rawRequest(t.host, 'POST', `${path}/checkProvisioningServiceNameAvailability?api-version=2022-12-12`, { headers, body: JSON.stringify({ name: `${hubName}-dps` }) });
+    assert.equal(dps.status, 200);
+    assert.equal(dps.json.reason, 'AlreadyExists');
+    const other = await rawRequest(t.host, 'POST', `${path}/checkSomethingElse?api-version=2023-06-30`, { headers, body: '{}' });
+    assert.equal(other.status, 404);
+  });
+
   test('bad input gets ARM errors and changes nothing', async () => {
     const before = await client.iotHubResource.get(rg, hubName);
     const put = (body: Partial<IotHubDescription>) => armError(client.iotHubResource.beginCreateOrUpdateAndWait(rg, hubName, { ...before, ...body } as IotHubDescription));

@@ -10,7 +10,7 @@ import { caPaths } from '../src/protocols/tls/ca.js';
 /**
  * Debian's azure-cli (2.45), unmodified, against Fleethub: cloud register/set, `az login --identity`
  * through the administrator's MSI endpoint (2017-09-01), `az deployment group create` with the
- * documented template and `az resource show`. `npm test` installs azure-cli when it is missing
+ * documented template, `az iot hub update` (cloud-to-device and feedback settings) and `az resource show`. `npm test` installs azure-cli when it is missing
  * (scripts/test-setup.sh): nothing here is skipped.
  */
 describe('azure-cli 2.45: cloud register, login --identity, deployment group create, resource show', () => {
@@ -73,6 +73,18 @@ describe('azure-cli 2.45: cloud register, login --identity, deployment group cre
     assert.equal(hub.name, 'az-hub');
     assert.equal(hub.identity.type, 'SystemAssigned');
     assert.match(hub.identity.principalId, /^[0-9a-f-]{36}$/);
+
+    // az iot hub update's cloud-to-device and feedback options: GET, then PUT with If-Match; in effect on the hub at once.
+    const updated = await ok('iot', 'hub', 'update', '--name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--c2d-ttl', '5', '--cdd', '30', '--fd', '20', '--fld', '100', '--ft', '4');
+    // az prints the durations as Python's timedeltas; on the wire (and in the resource) they are ISO 8601.
+    assert.deepEqual(updated.properties.cloudToDevice, { defaultTtlAsIso8601: '5:00:00', maxDeliveryCount: 30, feedback: { lockDurationAsIso8601: '0:01:40', ttlAsIso8601: '4:00:00', maxDeliveryCount: 20 } });
+    const azHub = t.hub.hubs.find((h) => h.config.hubName === 'az-hub')!;
+    assert.deepEqual(azHub.cloudToDeviceSettings.current(), { defaultTtlMs: 5 * 3600_000, maxDeliveryCount: 30, feedback: { ttlMs: 4 * 3600_000, lockMs: 100_000, maxDeliveryCount: 20 } });
+    // az checks its own options' ranges; a generic --set reaches the provider, which refuses it.
+    const refused = await az('iot', 'hub', 'update', '--name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--set', 'properties.cloudToDevice.maxDeliveryCount=101');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /InvalidRequestContent[\s\S]*maxDeliveryCount/);
+    assert.equal(azHub.cloudToDeviceSettings.current().maxDeliveryCount, 30);
 
     // A resource the provider refuses: az prints which one failed and why; the hub is not created.
     const bad = await az('deployment', 'group', 'create', '--name', 'az-bad', '--resource-group', sub.defaultResourceGroup, '--template-file', template, '--parameters', 'iotHubName=az-hub-2', 'skuName=S7');

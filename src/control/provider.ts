@@ -21,4 +21,9 @@ export interface ResourceTypeProvider {
   /** Ids of child resources that have keys (`listKeys`) and come with the resource (a namespace's rules): templates' `listKeys()` reads them. */
   keyedChildren?(id: string): string[];
   child?(method: string, id: ResourceId, body: unknown, context?: { ifMatch?: string }): Promise<{ status: number; body?: unknown } | undefined>;
+  /**
+   * A POST action of the provider at the subscription (`providers/Microsoft.Devices/checkNameAvailability`);
+   * `action` in lower case. Undefined when the action is not this type's.
+   */
+  providerAction?(action: string, body: Record<string, unknown>): Promise<unknown | undefined>;
 }

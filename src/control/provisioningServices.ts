@@ -90,6 +90,22 @@ export class ProvisioningServices implements ResourceTypeProvider {
     return r ? this.toArm(r) : undefined;
   }
 
+  /**
+   * `POST providers/Microsoft.Devices/checkProvisioningServiceNameAvailability` (`{"name"}`), which
+   * `az iot dps create` asks first: the name of the one provisioning service is taken; any other
+   * valid name is available (a PUT of it is still refused: Fleethub runs one).
+   */
+  async providerAction(action: string, body: Record<string, unknown>) {
+    if (action !== 'checkprovisioningservicenameavailability') return undefined;
+    const name = body.name;
+    if (typeof name !== 'string') throw armErrors.invalidContent("'name' is required: the provisioning service name to check.");
+    if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{1,62}[a-zA-Z0-9])$/.test(name)) {
+      return { nameAvailable: false, reason: 'Invalid', message: `'${name}' is not a valid provisioning service name: 3-64 letters, digits and hyphens, starting and ending with a letter or digit.` };
+    }
+    const taken = this.deps.store.resources.list({ type: DPS_TYPE }).some((r) => r.name.toLowerCase() === name.toLowerCase());
+    return taken ? { nameAvailable: false, reason: 'AlreadyExists', message: `The provisioning service name '${name}' is not available` } : { nameAvailable: true, message: '' };
+  }
+
   async list(filter: { resourceGroup?: string }) {
     return Promise.all(this.deps.store.resources.list({ type: DPS_TYPE, ...filter }).map((r) => this.toArm(r)));
   }

@@ -308,6 +308,24 @@ export class IotHubs implements ResourceTypeProvider {
     });
   }
 
+  /**
+   * `POST providers/Microsoft.Devices/checkNameAvailability` (`{"name"}`): IoT hub names are unique
+   * (host names), so a name any group's hub has is `AlreadyExists`; one IoT Hub would refuse, `Invalid`.
+   * azure-cli asks it before `az iot hub show|update --resource-group`.
+   */
+  async providerAction(action: string, body: Record<string, unknown>) {
+    if (action !== 'checknameavailability') return undefined;
+    const name = body.name;
+    if (typeof name !== 'string') throw armErrors.invalidContent("'name' is required: the IoT hub name to check.");
+    try {
+      checkHubName(name);
+    } catch (e) {
+      return { nameAvailable: false, reason: 'Invalid', message: (e as Error).message };
+    }
+    if (this.recordByName(name)) return { nameAvailable: false, reason: 'AlreadyExists', message: `IotHub name '${name}' is not available` };
+    return { nameAvailable: true, message: '' };
+  }
+
   /** The hub resource ids that have `uaiId` attached. */
   hubsUsingIdentity(uaiId: string): string[] {
     return this.deps.store.resources

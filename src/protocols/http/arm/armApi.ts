@@ -186,6 +186,17 @@ const ok = (body: unknown): Answer => ({ status: 200, body });
 const list = (value: unknown[]): Answer => ({ status: 200, body: { value } });
 const methodNotAllowed = (c: Call) => new ArmError(405, 'MethodNotAllowed', `The HTTP method '${c.method}' is not supported for this resource.`);
 
+/**
+ * The If-Match header's etag. azure-cli before 2.53 sent its IoT Hub updates' etag as the text of a
+ * Python dict (`{'IF-MATCH': 'AAAAAAAAAAE='}`, fixed by azure-cli#27454), which IoT Hub took: the
+ * etag inside is the one compared.
+ */
+function ifMatchOf(c: Call): string | undefined {
+  const h = c.headers['if-match'] as string | undefined;
+  const wrapped = h && /^\{\s*'IF-MATCH'\s*:\s*'([^']*)'\s*\}$/i.exec(h);
+  return wrapped ? wrapped[1] : h;
+}
+
 async function dispatch(plane: ControlPlane, operations: Map<string, number>, c: Call): Promise<Answer> {
   const { seg, method } = c;
   // Extension resources at any scope: {scope}/providers/Microsoft.Authorization/{roleAssignments|roleDefinitions}[/{name}]
@@ -242,6 +253,16 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
       if (!p) throw armErrors.notFound(`The resource provider '${seg[3]}' was not found.`);
       return ok(p);
     }
+    if (seg.length === 5 && method === 'POST' && p) {
+      // Provider actions at the subscription (checkNameAvailability): the type that knows the action answers.
+      const action = lower(seg[4]);
+      for (const provider of plane.providers.filter((x) => lower(x.namespace) === lower(p.namespace))) {
+        if (!provider.providerAction) continue;
+        await plane.authorize(c.caller, sub, `${provider.namespace}/${seg[4]}/action`);
+        const answer = await provider.providerAction(action, objectBody(c.body));
+        if (answer !== undefined) return ok(answer);
+      }
+    }
     if (seg.length === 5 && method === 'GET') {
       const provider = plane.providerFor(seg[3]!, seg[4]!, c.apiVersion);
       await plane.authorize(c.caller, sub, `${provider.namespace}/${provider.type}/read`);
@@ -276,7 +297,7 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
   if (id.children.length) {
     const action = method === 'POST' ? `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/action` : `${typeName}/${id.children.filter((_, i) => i % 2 === 0).join('/')}/${method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write'}`;
     await plane.authorize(c.caller, scope, action);
-    const ifMatch = c.headers['if-match'] as string | undefined;
+    const ifMatch = ifMatchOf(c);
     const answer = provider.child ? await provider.child(method, id, c.body, ifMatch ? { ifMatch } : {}) : undefined;
     if (!answer) throw armErrors.notFound(`No route for ${method} /${seg.join('/')}.`);
     return answer;
@@ -290,7 +311,7 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
     }
     case 'PUT': {
       await plane.authorize(c.caller, scope, `${typeName}/write`);
-      const ifMatch = c.headers['if-match'] as string | undefined;
+      const ifMatch = ifMatchOf(c);
       const { resource, created } = await provider.put(id, objectBody(c.body), { caller: c.caller, ...(ifMatch ? { ifMatch } : {}) });
       return { status: created ? 201 : 200, body: resource };
     }
