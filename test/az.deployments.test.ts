@@ -86,6 +86,17 @@ describe('azure-cli 2.45: cloud register, login --identity, deployment group cre
     assert.match(refused.stderr, /InvalidRequestContent[\s\S]*maxDeliveryCount/);
     assert.equal(azHub.cloudToDeviceSettings.current().maxDeliveryCount, 30);
 
+    // The managed-identity flow as the CLI does it: az identity create (api-version 2022-01-31-preview),
+    // az iot hub identity assign, an identity-based routing endpoint and a route (az sends the source lower-cased).
+    const uai = await ok('identity', 'create', '--resource-group', sub.defaultResourceGroup, '--name', 'az-uai');
+    assert.match(uai.id, /userAssignedIdentities\/az-uai$/);
+    const identity = await ok('iot', 'hub', 'identity', 'assign', '--name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--user-assigned', uai.id);
+    assert.equal(identity.type, 'SystemAssigned, UserAssigned');
+    await ok('iot', 'hub', 'routing-endpoint', 'create', '--hub-name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--endpoint-name', 'eh-uai', '--endpoint-type', 'eventhub', '--endpoint-resource-group', sub.defaultResourceGroup, '--endpoint-subscription-id', sub.subscriptionId, '--auth-type', 'identityBased', '--identity', uai.id, '--endpoint-uri', 'sb://az-ns.servicebus.localhost', '--entity-path', 'routed', '--output', 'none');
+    const routes = await ok('iot', 'hub', 'route', 'create', '--hub-name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--route-name', 'r1', '--source', 'DeviceMessages', '--endpoint-name', 'eh-uai');
+    assert.deepEqual(routes.map((r: { name: string; source: string }) => [r.name, r.source]), [['r1', 'DeviceMessages']]);
+    assert.equal((await ok('iot', 'hub', 'route', 'test', '--hub-name', 'az-hub', '--resource-group', sub.defaultResourceGroup, '--route-name', 'r1')).result, 'true');
+
     // A resource the provider refuses: az prints which one failed and why; the hub is not created.
     const bad = await az('deployment', 'group', 'create', '--name', 'az-bad', '--resource-group', sub.defaultResourceGroup, '--template-file', template, '--parameters', 'iotHubName=az-hub-2', 'skuName=S7');
     assert.notEqual(bad.code, 0);

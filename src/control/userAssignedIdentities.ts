@@ -11,7 +11,7 @@ export const UAI_TYPE = 'Microsoft.ManagedIdentity/userAssignedIdentities';
 export class UserAssignedIdentities implements ResourceTypeProvider {
   readonly namespace = 'Microsoft.ManagedIdentity';
   readonly type = 'userAssignedIdentities';
-  readonly apiVersions = ['2024-11-30', '2023-07-31-preview', '2023-01-31', '2018-11-30'];
+  readonly apiVersions = ['2024-11-30', '2023-07-31-preview', '2023-01-31', '2022-01-31-preview', '2021-09-30-preview', '2018-11-30'];
 
   constructor(
     private readonly deps: {

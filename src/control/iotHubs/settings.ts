@@ -305,8 +305,10 @@ function parseRouting(v: unknown, limits: { routes: number; endpoints: number; e
   const route = (x: unknown, path: string, fallback: boolean) => {
     const o = obj(x, path);
     if (!o) throw bad(path, 'expected an object');
-    const source = str(o.source, `${path}.source`);
-    if (!ROUTE_SOURCES.includes(source)) throw bad(`${path}.source`, `'${source}' is not one of ${ROUTE_SOURCES.join(', ')}`);
+    // Any case, kept in IoT Hub's spelling: azure-cli sends `az iot hub route create --source`'s value lower-cased.
+    const given = str(o.source, `${path}.source`);
+    const source = ROUTE_SOURCES.find((x) => x.toLowerCase() === given.toLowerCase());
+    if (!source) throw bad(`${path}.source`, `'${given}' is not one of ${ROUTE_SOURCES.join(', ')}`);
     if (!Array.isArray(o.endpointNames) || o.endpointNames.length !== 1) throw bad(`${path}.endpointNames`, 'expected a list of exactly one endpoint name');
     const endpoint = str(o.endpointNames[0], `${path}.endpointNames[0]`);
     if (!names.has(endpoint.toLowerCase())) throw bad(`${path}.endpointNames`, `no endpoint named '${endpoint}'`);
