@@ -1,5 +1,6 @@
 import type { Principal } from '../identity/types.js';
 import type { ResourceId } from './resourceIds.js';
+import { armErrors } from './errors.js';
 
 /** An ARM resource as the REST API returns it. */
 export type ArmResource = Record<string, unknown> & { id: string; name: string; type: string };
@@ -26,4 +27,21 @@ export interface ResourceTypeProvider {
    * `action` in lower case. Undefined when the action is not this type's.
    */
   providerAction?(action: string, body: Record<string, unknown>): Promise<unknown | undefined>;
+}
+
+/**
+ * The answer of a `check…NameAvailability` action (`{"name"}`): `Invalid` with `invalid`'s reason,
+ * `AlreadyExists` with `takenMessage` when `taken`, else available. 400 without a name.
+ */
+export function nameAvailability(
+  body: Record<string, unknown>,
+  what: string,
+  check: { invalid(name: string): string | undefined; taken(name: string): boolean; takenMessage(name: string): string },
+): { nameAvailable: boolean; reason?: 'Invalid' | 'AlreadyExists'; message: string } {
+  const name = body.name;
+  if (typeof name !== 'string') throw armErrors.invalidContent(`'name' is required: the ${what} name to check.`);
+  const invalid = check.invalid(name);
+  if (invalid) return { nameAvailable: false, reason: 'Invalid', message: invalid };
+  if (check.taken(name)) return { nameAvailable: false, reason: 'AlreadyExists', message: check.takenMessage(name) };
+  return { nameAvailable: true, message: '' };
 }

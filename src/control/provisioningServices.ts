@@ -11,7 +11,7 @@ import { openSqliteDpsStore } from '../store/sqlite/dps.js';
 import { prepareDps } from '../dps/setup.js';
 import { ArmError, armErrors } from './errors.js';
 import { parseTags } from './iotHubs/iotHubs.js';
-import type { ArmResource, ResourceTypeProvider } from './provider.js';
+import { nameAvailability, type ArmResource, type ResourceTypeProvider } from './provider.js';
 import { resourceId, type ResourceId } from './resourceIds.js';
 
 export const DPS_TYPE = 'Microsoft.Devices/provisioningServices';
@@ -97,13 +97,14 @@ export class ProvisioningServices implements ResourceTypeProvider {
    */
   async providerAction(action: string, body: Record<string, unknown>) {
     if (action !== 'checkprovisioningservicenameavailability') return undefined;
-    const name = body.name;
-    if (typeof name !== 'string') throw armErrors.invalidContent("'name' is required: the provisioning service name to check.");
-    if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{1,62}[a-zA-Z0-9])$/.test(name)) {
-      return { nameAvailable: false, reason: 'Invalid', message: `'${name}' is not a valid provisioning service name: 3-64 letters, digits and hyphens, starting and ending with a letter or digit.` };
-    }
-    const taken = this.deps.store.resources.list({ type: DPS_TYPE }).some((r) => r.name.toLowerCase() === name.toLowerCase());
-    return taken ? { nameAvailable: false, reason: 'AlreadyExists', message: `The provisioning service name '${name}' is not available` } : { nameAvailable: true, message: '' };
+    return nameAvailability(body, 'provisioning service', {
+      invalid: (name) =>
+        /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{1,62}[a-zA-Z0-9])$/.test(name)
+          ? undefined
+          : `'${name}' is not a valid provisioning service name: 3-64 letters, digits and hyphens, starting and ending with a letter or digit.`,
+      taken: (name) => this.deps.store.resources.list({ type: DPS_TYPE }).some((r) => r.name.toLowerCase() === name.toLowerCase()),
+      takenMessage: (name) => `The provisioning service name '${name}' is not available`,
+    });
   }
 
   async list(filter: { resourceGroup?: string }) {

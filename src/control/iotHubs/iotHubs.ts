@@ -10,7 +10,7 @@ import type { RunningHub } from '../../main.js';
 import type { ControlResourceStore, ResourceRecord } from '../../store/control.js';
 import { ArmError, armErrors } from '../errors.js';
 import type { HubIdentitySettings } from '../ports.js';
-import type { ArmResource, ResourceTypeProvider } from '../provider.js';
+import { nameAvailability, type ArmResource, type ResourceTypeProvider } from '../provider.js';
 import { resourceId, type ResourceId } from '../resourceIds.js';
 import { defaultSettings, parseSettings, SKUS, type HubSettings } from './settings.js';
 import { HubError } from '../../core/errors.js';
@@ -315,15 +315,11 @@ export class IotHubs implements ResourceTypeProvider {
    */
   async providerAction(action: string, body: Record<string, unknown>) {
     if (action !== 'checknameavailability') return undefined;
-    const name = body.name;
-    if (typeof name !== 'string') throw armErrors.invalidContent("'name' is required: the IoT hub name to check.");
-    try {
-      checkHubName(name);
-    } catch (e) {
-      return { nameAvailable: false, reason: 'Invalid', message: (e as Error).message };
-    }
-    if (this.recordByName(name)) return { nameAvailable: false, reason: 'AlreadyExists', message: `IotHub name '${name}' is not available` };
-    return { nameAvailable: true, message: '' };
+    return nameAvailability(body, 'IoT hub', {
+      invalid: hubNameProblem,
+      taken: (name) => this.recordByName(name) !== undefined,
+      takenMessage: (name) => `IotHub name '${name}' is not available`,
+    });
   }
 
   /** The hub resource ids that have `uaiId` attached. */
@@ -335,10 +331,16 @@ export class IotHubs implements ResourceTypeProvider {
   }
 }
 
+/** Why `name` is not a valid IoT hub name; undefined when it is. */
+function hubNameProblem(name: string): string | undefined {
+  return /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{1,48}[a-zA-Z0-9])$/.test(name)
+    ? undefined
+    : `'${name}' is not a valid IoT hub name: 3-50 letters, digits and hyphens, starting and ending with a letter or digit.`;
+}
+
 function checkHubName(name: string): void {
-  if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{1,48}[a-zA-Z0-9])$/.test(name)) {
-    throw armErrors.badRequest('InvalidIotHubName', `'${name}' is not a valid IoT hub name: 3-50 letters, digits and hyphens, starting and ending with a letter or digit.`);
-  }
+  const problem = hubNameProblem(name);
+  if (problem) throw armErrors.badRequest('InvalidIotHubName', problem);
 }
 
 export function parseTags(v: unknown): Record<string, string> {

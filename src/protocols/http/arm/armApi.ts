@@ -255,11 +255,11 @@ async function dispatch(plane: ControlPlane, operations: Map<string, number>, c:
     }
     if (seg.length === 5 && method === 'POST' && p) {
       // Provider actions at the subscription (checkNameAvailability): the type that knows the action answers.
+      await plane.authorize(c.caller, sub, `${p.namespace}/${seg[4]}/action`);
       const action = lower(seg[4]);
+      const body = objectBody(c.body);
       for (const provider of plane.providers.filter((x) => lower(x.namespace) === lower(p.namespace))) {
-        if (!provider.providerAction) continue;
-        await plane.authorize(c.caller, sub, `${provider.namespace}/${seg[4]}/action`);
-        const answer = await provider.providerAction(action, objectBody(c.body));
+        const answer = await provider.providerAction?.(action, body);
         if (answer !== undefined) return ok(answer);
       }
     }
