@@ -319,3 +319,28 @@ describe('Microsoft.Devices/IotHubs through the unmodified @azure/arm-iothub', (
     assert.match(e.message, new RegExp(`'${stranger.principalId}'.*'Microsoft.Devices/IotHubs/read'`));
   });
 });
+
+describe('the built-in endpoint of a hub on another AMQP port, as ARM describes it', () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startTestHub({ ports: { amqp: 0 } } as never);
+  });
+  after(() => t?.close());
+
+  test('properties.eventHubEndpoints.events.endpoint carries the port, and a connection string built from it (listKeys) reads the endpoint', async () => {
+    assert.notEqual(t.hub.ports.amqp, 5671);
+    const client = new IotHubClient(managementCredential(t), subscriptionId(t), armEndpoint(t));
+    const hub = await client.iotHubResource.get(defaultGroup(t), t.hub.config.hubName);
+    const events = hub.properties!.eventHubEndpoints!.events!;
+    assert.equal(events.endpoint, `sb://${t.host}:${t.hub.ports.amqp}/`);
+    // What `az iot hub connection-string show --default-eventhub` and Azure's portal build.
+    const key = (await client.iotHubResource.getKeysForKeyName(defaultGroup(t), t.hub.config.hubName, 'service')).primaryKey;
+    const { EventHubConsumerClient } = await import('@azure/event-hubs');
+    const consumer = new EventHubConsumerClient('$Default', `Endpoint=${events.endpoint};SharedAccessKeyName=service;SharedAccessKey=${key};EntityPath=${events.path}`, { retryOptions: { maxRetries: 0, timeoutInMs: 5000 } });
+    try {
+      assert.deepEqual(await consumer.getPartitionIds(), events.partitionIds);
+    } finally {
+      await consumer.close();
+    }
+  });
+});

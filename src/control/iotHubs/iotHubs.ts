@@ -116,6 +116,8 @@ export class IotHubs implements ResourceTypeProvider {
       );
     }
     const partitions = body.properties.eventHubEndpoints.events.partitionCount;
+    // Event Hubs' port is implied by sb://; a hub listening elsewhere says where, as its connection strings do.
+    const amqpPort = this.deps.hubs.get(record.name)?.ports.amqp;
     return {
       id: record.id,
       name: record.name,
@@ -136,7 +138,7 @@ export class IotHubs implements ResourceTypeProvider {
             ...body.properties.eventHubEndpoints.events,
             partitionIds: Array.from({ length: partitions }, (_, i) => String(i)),
             path: record.name,
-            endpoint: `sb://${body.hostName}/`,
+            endpoint: `sb://${body.hostName}${amqpPort && amqpPort !== 5671 ? `:${amqpPort}` : ''}/`,
           },
         },
         features: 'None',
