@@ -32,7 +32,7 @@ const { Mqtt } = deviceMqtt as any;
 const NAMESPACE = 'portal-eh';
 const EH_HOST = `${NAMESPACE}.servicebus.localhost`;
 
-describe('portal: message routing, file upload and jobs in chromium', { timeout: 150_000 }, () => {
+describe('portal: message routing, file upload and jobs in chromium', { timeout: 180_000 }, () => {
   let t: TestHub;
   let b: TestBrowser;
   let page: Page;
@@ -440,6 +440,57 @@ describe('portal: message routing, file upload and jobs in chromium', { timeout:
     await page.locator('#built-in-endpoints-error').filter({ hasText: /maxDeliveryCount/ }).waitFor();
     assert.equal((await iot.iotHubResource.get(hubRg, t.hub.config.hubName)).properties!.cloudToDevice!.maxDeliveryCount, 20);
     assert.equal(t.hub.cloudToDeviceSettings.current().maxDeliveryCount, 20);
+  });
+
+  test('Built-in endpoints: the Event Hub-compatible connection string reads the endpoint; consumer groups are created and deleted, a bad name refused', async () => {
+    await page.getByRole('link', { name: 'Built-in endpoints' }).click();
+    await page.getByRole('heading', { name: 'Consumer Groups' }).waitFor();
+    assert.equal(await page.getByLabel('Shared access policy').inputValue(), 'service');
+    const connectionString = await page.getByRole('textbox', { name: 'Event Hub-compatible endpoint' }).inputValue();
+    const service = (await t.hub.store.policies.get('service'))!;
+    const port = t.hub.ports.amqp === 5671 ? '' : `:${t.hub.ports.amqp}`;
+    assert.equal(connectionString, `Endpoint=sb://${t.hub.config.hostName}${port}/;SharedAccessKeyName=service;SharedAccessKey=${service.primaryKey};EntityPath=${t.hub.config.hubName}`);
+    await page.getByLabel('Shared access policy').selectOption('iothubowner');
+    assert.match(await page.getByRole('textbox', { name: 'Event Hub-compatible endpoint' }).inputValue(), /;SharedAccessKeyName=iothubowner;/);
+    // $Default cannot be deleted: no button for it.
+    assert.equal(await page.getByRole('button', { name: 'Delete consumer group $Default' }).count(), 0);
+
+    // A name Event Hubs refuses: ARM's message, nothing added.
+    await page.getByLabel('Create new consumer group').fill('bad name!');
+    await page.getByRole('button', { name: 'Create consumer group' }).click();
+    await page.locator('#consumer-groups-error').filter({ hasText: /consumer group name/ }).waitFor();
+    const names = async () => (await iot.iotHubResource.listEventHubConsumerGroups(hubRg, t.hub.config.hubName, 'events').byPage().next()).value.map((g: { name: string }) => g.name).sort();
+    assert.deepEqual(await names(), ['$Default']);
+
+    await page.getByLabel('Create new consumer group').fill('portal.readers_1');
+    await page.getByRole('button', { name: 'Create consumer group' }).click();
+    await page.getByRole('button', { name: 'Delete consumer group portal.readers_1' }).waitFor();
+    await look('built-in-endpoints-groups');
+    assert.deepEqual(await names(), ['$Default', 'portal.readers_1']);
+
+    // The copied connection string and the new group read what a device sends.
+    const d = await createDevice(t, 'portal-eh-reader');
+    const device = Client.fromConnectionString(d.connectionString, Mqtt);
+    await device.open();
+    const reader = new EventHubConsumerClient('portal.readers_1', connectionString, { retryOptions: { maxRetries: 1, timeoutInMs: 5000 } });
+    try {
+      await device.sendEvent(new Message('through the portal string'));
+      const got: ReceivedEventData[] = [];
+      const sub = reader.subscribe({ processEvents: async (events) => void got.push(...events), processError: async () => undefined }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 });
+      try {
+        await eventually(() => got.find((e) => e.systemProperties?.['iothub-connection-device-id'] === 'portal-eh-reader'), 15_000);
+      } finally {
+        await sub.close();
+      }
+    } finally {
+      await reader.close();
+      await device.close();
+    }
+
+    await page.getByRole('button', { name: 'Delete consumer group portal.readers_1' }).click();
+    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.getByRole('button', { name: 'Delete consumer group portal.readers_1' }).waitFor({ state: 'detached' });
+    assert.deepEqual(await names(), ['$Default']);
   });
 
   test('Jobs shows an export job with its progress until completed, and a scheduled job with its device counts', async () => {
