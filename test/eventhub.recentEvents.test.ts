@@ -60,7 +60,8 @@ describe('recent events: live reads from memory answer as the log does', () => {
   });
 
   test('it answers only inside what it holds; a gap, the head, offsets and times go to the log', async () => {
-    const recent = new RecentEvents(() => true, 4);
+    // Room for four of these events (a ~9-byte body and the 1,024 bytes counted for the rest of one).
+    const recent = new RecentEvents(() => true, 4 * 1040);
     const first = await store.eventLog.append([event(0), event(0), event(0)]);
     recent.add(first);
     const seq = first.map((e) => e.sequenceNumber);
@@ -82,11 +83,35 @@ describe('recent events: live reads from memory answer as the log does', () => {
     const log = recent.over(store.eventLog);
     assert.deepEqual(bodies(await log.read(0, { sequenceNumber: seq[2]! }, 10)), bodies([...unseen, ...next]), 'the log answers instead');
 
-    // It holds at most twice its capacity, the newest.
+    // It holds at most its capacity in bytes, the newest (trimmed to three quarters when it is passed).
     const many = await store.eventLog.append(Array.from({ length: 9 }, () => event(0)));
     recent.add(many);
     assert.equal(recent.read(0, { sequenceNumber: many[0]!.sequenceNumber, inclusive: true }, 100), undefined, 'trimmed');
+    assert.equal(recent.read(0, { sequenceNumber: many[4]!.sequenceNumber, inclusive: true }, 100), undefined, 'trimmed');
     assert.deepEqual(bodies(recent.read(0, { sequenceNumber: many[5]!.sequenceNumber, inclusive: true }, 100)), bodies(many.slice(5)));
+    assert.equal(recent.held().events, 4);
+    assert.ok(recent.held().bytes <= 4 * 1040);
+  });
+
+  test('IoT Hub-sized messages: memory is bounded in bytes, shared by the partitions, and the newest are still read from it', async () => {
+    const budget = 4 * 1024 * 1024;
+    const recent = new RecentEvents(() => true, budget);
+    const big = (partition: number): EventToAppend => ({ ...event(partition), body: Buffer.alloc(255 * 1024, n) });
+    let lastOf: StoredEvent[] = [];
+    for (let i = 0; i < 20; i++) {
+      lastOf = await store.eventLog.append([big(0), big(1)]);
+      recent.add(lastOf);
+      assert.ok(recent.held().bytes <= budget, `${recent.held().bytes} bytes held after ${i + 1} appends`);
+    }
+    // 40 messages of 255 KB (10 MB) went by; what is held is the newest of each partition, up to 2 MB each.
+    const held = recent.held();
+    assert.ok(held.events >= 10 && held.events <= 16, `${held.events} events held`);
+    for (const e of lastOf) {
+      const read = recent.read(e.partition, { sequenceNumber: e.sequenceNumber - 3, inclusive: true }, 10);
+      assert.equal(read?.length, 4, 'the newest four of the partition from memory');
+      assert.ok(read![3]!.body.equals(e.body));
+    }
+    assert.equal(recent.read(0, { sequenceNumber: lastOf[0]!.sequenceNumber - 19, inclusive: true }, 10), undefined, 'the oldest went to the log');
   });
 
   test('retention through it empties it (events it held may be gone from the log)', async () => {

@@ -1,7 +1,25 @@
 import type { EventLog, EventPosition, StoredEvent } from '../../store/eventLog.js';
 
-/** Events kept per partition by default: a live receiver's reads (≤ 500 a turn) fit many times. */
-const DEFAULT_CAPACITY = 2048;
+/**
+ * Memory the kept events may take in all, by default: ~43,000 telemetry-sized events (a 256-byte
+ * body and IoT Hub's system properties), four seconds of a hub taking 10,000 messages a second, so a
+ * consumer that falls that far behind still reads from here. Counted in bytes, not events: IoT Hub's
+ * messages are up to 256 KB, and 2,048 of those per partition were 512 MiB.
+ */
+export const DEFAULT_RECENT_EVENTS_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a kept event costs beyond its body: the object, its system properties (and their JSON) and
+ * application properties; measured on the V8 heap for telemetry (1,013 bytes an event over 100,000).
+ */
+const EVENT_OVERHEAD_BYTES = 1024;
+
+const costOf = (event: StoredEvent) => event.body.length + EVENT_OVERHEAD_BYTES;
+
+interface Kept {
+  events: StoredEvent[];
+  bytes: number;
+}
 
 /**
  * The last events committed to each partition of one log, in memory, so that live receivers (the
@@ -16,7 +34,7 @@ const DEFAULT_CAPACITY = 2048;
  * offset or by time, goes to the log. Retention through `over(log).deleteBefore` empties it when it deleted anything.
  */
 export class RecentEvents {
-  private readonly partitions = new Map<number, StoredEvent[]>();
+  private readonly partitions = new Map<number, Kept>();
 
   /**
    * `wanted` says which partitions to keep events of: those with live readers (the append
@@ -24,7 +42,7 @@ export class RecentEvents {
    */
   constructor(
     private readonly wanted: (partition: number) => boolean = () => true,
-    private readonly capacity = DEFAULT_CAPACITY,
+    private readonly capacityBytes = DEFAULT_RECENT_EVENTS_BYTES,
   ) {}
 
   add(events: readonly StoredEvent[]): void {
@@ -35,20 +53,43 @@ export class RecentEvents {
         continue;
       }
       let kept = this.partitions.get(event.partition);
-      if (!kept) this.partitions.set(event.partition, (kept = []));
-      const last = kept[kept.length - 1];
-      if (last && event.sequenceNumber !== last.sequenceNumber + 1) kept.length = 0;
+      if (!kept) this.partitions.set(event.partition, (kept = { events: [], bytes: 0 }));
+      const last = kept.events[kept.events.length - 1];
+      if (last && event.sequenceNumber !== last.sequenceNumber + 1) {
+        kept.events.length = 0;
+        kept.bytes = 0;
+      }
       // The body may be a slice of a socket's read buffer: a copy keeps only its own bytes alive.
-      kept.push({ ...event, body: Buffer.from(event.body) });
-      // Trimmed in steps, not per event: at most twice the capacity is held.
-      if (kept.length >= 2 * this.capacity) kept.splice(0, kept.length - this.capacity);
+      kept.events.push({ ...event, body: Buffer.from(event.body) });
+      kept.bytes += costOf(event);
+      // Each partition kept gets an equal share; trimmed in steps (a quarter of the share), not per event.
+      const share = this.capacityBytes / this.partitions.size;
+      if (kept.bytes > share) this.trim(kept, share * 0.75);
     }
+  }
+
+  /** Drops the oldest of `kept` until it holds at most `bytes` (the newest event always stays). */
+  private trim(kept: Kept, bytes: number): void {
+    let drop = 0;
+    while (drop < kept.events.length - 1 && kept.bytes > bytes) kept.bytes -= costOf(kept.events[drop++]!);
+    kept.events.splice(0, drop);
+  }
+
+  /** What is held: events and their estimated bytes, over every partition. */
+  held(): { events: number; bytes: number } {
+    let events = 0;
+    let bytes = 0;
+    for (const k of this.partitions.values()) {
+      events += k.events.length;
+      bytes += k.bytes;
+    }
+    return { events, bytes };
   }
 
   /** Events from `from`, as the log would return them, or undefined when only the log can say. */
   read(partition: number, from: EventPosition, max: number): StoredEvent[] | undefined {
     if (!('sequenceNumber' in from)) return undefined;
-    const kept = this.partitions.get(partition);
+    const kept = this.partitions.get(partition)?.events;
     if (!kept || kept.length === 0) return undefined;
     const start = from.sequenceNumber + (from.inclusive ? 0 : 1);
     const index = start - kept[0]!.sequenceNumber;
