@@ -1,10 +1,10 @@
 import type { EventLog, EventPosition, StoredEvent } from '../../store/eventLog.js';
 
 /**
- * Memory the kept events may take in all, by default: ~43,000 telemetry-sized events (a 256-byte
- * body and IoT Hub's system properties), four seconds of a hub taking 10,000 messages a second, so a
+ * Memory the kept events may take in all, by default: ~52,000 telemetry-sized events (a 256-byte
+ * body and IoT Hub's system properties), five seconds of a hub taking 10,000 messages a second, so a
  * consumer that falls that far behind still reads from here. Counted in bytes, not events: IoT Hub's
- * messages are up to 256 KB, and 2,048 of those per partition were 512 MiB.
+ * messages are up to 256 KB, and the 2,048-4,096 events per partition kept before were 0.5-1 GiB of those.
  */
 export const DEFAULT_RECENT_EVENTS_BYTES = 64 * 1024 * 1024;
 
