@@ -83,11 +83,18 @@ describe('query thread: the statements of queries off the event loop, same resul
   }
 
   test('the event loop turns while the thread runs GROUP BYs over the fleet; on the store connection it does not', async () => {
-    // A hundred of them (tens of milliseconds of SQLite), so that replies cannot all come in one turn.
+    // A hundred of them (tens of milliseconds of SQLite), so that replies do not all come in one turn.
     const many = (queries: Queries) => Promise.all(Array.from({ length: 100 }, () => queries.run(grouped)));
+    // If this thread is kept off the CPU for longer than the query thread needs for all of them (a
+    // busy 2-core CI machine), every reply is waiting at its next poll and they do come in one turn:
+    // up to three tries. Statements on the event loop give 0 turns every time.
     let clock = countTurns();
-    const pages = await many(threaded);
-    assert.ok(clock.stop() > 0, 'no turn of the event loop while the thread ran the queries');
+    let pages = await many(threaded);
+    for (let tries = 1; clock.stop() === 0 && tries < 3; tries++) {
+      clock = countTurns();
+      pages = await many(threaded);
+    }
+    assert.ok(clock.stop() > 0, 'no turn of the event loop while the thread ran the queries, in three tries');
     for (const page of pages) {
       assert.deepEqual(page.items, [
         { zone: 'z0', n: 100 },
