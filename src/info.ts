@@ -8,6 +8,7 @@ import { caPaths } from './protocols/tls/paths.js';
 import type { SharedAccessPolicy } from './hub/auth/types.js';
 import type { DpsInfo } from './dps/info.js';
 import { DEFAULT_UPLOAD_CONTAINER, embeddedStorageConnectionString } from './storage/azurite.js';
+import { sbEndpoint } from './core/sbEndpoint.js';
 
 /** What a running hub writes to its data directory so that `fleethub info` and the CLI find it. */
 export interface RuntimeFile {
@@ -200,9 +201,9 @@ function eventHubConnectionStrings(config: Config, runtime: RuntimeFile | undefi
   // The plain listener is bound to loopback only (see listenAmqp); default ports are left implicit.
   const loopback = byName ? hostName : emulatorHost(config, runtime);
   return {
-    eventHubCompatibleConnectionString: `Endpoint=sb://${hostName}${amqp === 5671 ? '' : `:${amqp}`}/;${key}`,
+    eventHubCompatibleConnectionString: `Endpoint=${sbEndpoint(hostName, amqp)};${key}`,
     eventHubCompatibleEmulatorConnectionString: emulatorPort
-      ? `Endpoint=sb://${loopback}${emulatorPort === 5672 ? '' : `:${emulatorPort}`}/;${key};UseDevelopmentEmulator=true`
+      ? `Endpoint=${sbEndpoint(loopback, emulatorPort, 5672)};${key};UseDevelopmentEmulator=true`
       : '',
   };
 }

@@ -19,6 +19,7 @@ import { HubCertificates, type CertificateDescription } from '../../hub/certific
 import type { FileUploadSettings } from '../../hub/files/settings.js';
 import type { EndpointKind, EndpointSettings, RoutingSettings } from '../../hub/routing/types.js';
 import { routingOperation } from './routing.js';
+import { sbEndpoint } from '../../core/sbEndpoint.js';
 
 export const IOT_HUBS_TYPE = 'Microsoft.Devices/IotHubs';
 type HubRecordBody = HubSettings & { createdByControlPlane?: boolean; hostName: string };
@@ -116,8 +117,6 @@ export class IotHubs implements ResourceTypeProvider {
       );
     }
     const partitions = body.properties.eventHubEndpoints.events.partitionCount;
-    // Event Hubs' port is implied by sb://; a hub listening elsewhere says where, as its connection strings do.
-    const amqpPort = this.deps.hubs.get(record.name)?.ports.amqp;
     return {
       id: record.id,
       name: record.name,
@@ -138,7 +137,8 @@ export class IotHubs implements ResourceTypeProvider {
             ...body.properties.eventHubEndpoints.events,
             partitionIds: Array.from({ length: partitions }, (_, i) => String(i)),
             path: record.name,
-            endpoint: `sb://${body.hostName}${amqpPort && amqpPort !== 5671 ? `:${amqpPort}` : ''}/`,
+            // A hub listening elsewhere than 5671 says where, as its connection strings do.
+            endpoint: sbEndpoint(body.hostName, this.deps.hubs.get(record.name)?.ports.amqp),
           },
         },
         features: 'None',

@@ -10,6 +10,7 @@ import type { ControlResourceStore, ResourceRecord } from '../../store/control.j
 import { ArmError, armErrors } from '../errors.js';
 import { etag, nextEtag, parseTags } from '../iotHubs/iotHubs.js';
 import type { ResourceId } from '../resourceIds.js';
+import { sbEndpoint } from '../../core/sbEndpoint.js';
 
 export const EVENTHUB_NAMESPACES_TYPE = 'Microsoft.EventHub/namespaces';
 export const SERVICEBUS_NAMESPACES_TYPE = 'Microsoft.ServiceBus/namespaces';
@@ -35,8 +36,7 @@ export const namespaceHost = (name: string, e: NamespaceEndpoints) => `${name.to
 export const serviceBusEndpoint = (name: string, e: NamespaceEndpoints) => `https://${namespaceHost(name, e)}:443/`;
 
 export function connectionString(name: string, e: NamespaceEndpoints, keyName: string, key: string, entityPath?: string): string {
-  const port = e.amqpPort();
-  return `Endpoint=sb://${namespaceHost(name, e)}${port && port !== 5671 ? `:${port}` : ''}/;SharedAccessKeyName=${keyName};SharedAccessKey=${key}${entityPath ? `;EntityPath=${entityPath}` : ''}`;
+  return `Endpoint=${sbEndpoint(namespaceHost(name, e), e.amqpPort())};SharedAccessKeyName=${keyName};SharedAccessKey=${key}${entityPath ? `;EntityPath=${entityPath}` : ''}`;
 }
 
 /** ARM's listKeys answer for a rule. */

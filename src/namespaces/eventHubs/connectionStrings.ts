@@ -1,4 +1,5 @@
 import type { EventHubsNamespaces } from './namespaces.js';
+import { sbEndpoint } from '../../core/sbEndpoint.js';
 
 /** Where a namespace is reached: TLS on the hub's AMQP port, and plain on loopback (emulator style; port 0 = none). */
 export interface NamespaceEndpoint {
@@ -19,9 +20,9 @@ export function rootConnectionStrings(
   const rule = rules.find((r) => r.name === 'RootManageSharedAccessKey') ?? rules[0];
   const key = rule ? `SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.primaryKey}` : '';
   return {
-    connectionString: `Endpoint=sb://${endpoint.hostName}${endpoint.amqpPort === 5671 ? '' : `:${endpoint.amqpPort}`}/;${key}`,
+    connectionString: `Endpoint=${sbEndpoint(endpoint.hostName, endpoint.amqpPort)};${key}`,
     emulatorConnectionString: endpoint.emulatorPort
-      ? `Endpoint=sb://${endpoint.emulatorHost}${endpoint.emulatorPort === 5672 ? '' : `:${endpoint.emulatorPort}`}/;${key};UseDevelopmentEmulator=true`
+      ? `Endpoint=${sbEndpoint(endpoint.emulatorHost, endpoint.emulatorPort, 5672)};${key};UseDevelopmentEmulator=true`
       : '',
   };
 }
