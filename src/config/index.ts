@@ -94,7 +94,7 @@ export interface ConnectionsConfig {
   ingestBufferBytes: number;
   /** MQTT packets all connections together are handled in one event-loop turn; past it, reads wait their turn (first come, first served). */
   packetsPerTurn: number;
-  /** MQTT packets one connection's read may hand over in one event-loop turn; the rest of the read waits for a coming turn. */
+  /** MQTT packets (AMQP: frames) one connection's read may hand over in one event-loop turn; the rest of the read waits for a coming turn. */
   packetsPerConnectionTurn: number;
   /** MQTT packets the hub reads from one connection per second at most (its reading pauses past it: traffic shaping, nothing refused), and the most AMQP telemetry credit a device's connection is given a second; 0: no ceiling. */
   packetsPerConnectionSecond: number;

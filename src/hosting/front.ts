@@ -109,6 +109,7 @@ export class Front {
       // credit window on a slow link must not be cut, so AMQP only pauses reading.
       writeBuffer: { highBytes: limits.writeBufferHighBytes, maxBytes: Infinity },
       packetsPerConnectionSecond: limits.packetsPerConnectionSecond,
+      framesPerConnectionTurn: limits.packetsPerConnectionTurn,
     });
 
     this.https = createHttpsServer({

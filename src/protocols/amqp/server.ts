@@ -15,6 +15,7 @@ import { saslPlain, tokenMechanisms } from './sasl.js';
 import { limitWriteBuffer, type WriteBufferLimits } from '../backPressure.js';
 import { upgradeFailureCounter } from '../addressFailures.js';
 import { PacketRate } from '../packetRate.js';
+import { paceInput } from './inputPacing.js';
 
 /** rhea's adapter from a `ws` WebSocket to the transport a connection reads and writes. */
 const wrapWebSocket = (createRequire(import.meta.url)('rhea/lib/ws.js') as { wrap(ws: WebSocket): unknown }).wrap;
@@ -46,6 +47,8 @@ export interface AmqpEndpointOptions {
   connectTimeoutMs?: number;
   /** What a peer that does not read may leave unsent (config `connections.writeBuffer*`). */
   writeBuffer?: WriteBufferLimits;
+  /** Config `connections.packetsPerConnectionTurn`: the most frames of one TLS or TCP connection rhea is handed in one event-loop turn (src/protocols/amqp/inputPacing.ts); absent: all it reads. */
+  framesPerConnectionTurn?: number;
   /** Config `connections.packetsPerConnectionSecond`: the most messages a second one connection's paced links (device telemetry) are given credit for; 0 or absent: no ceiling. */
   packetsPerConnectionSecond?: number;
 }
@@ -121,6 +124,7 @@ export class AmqpEndpoint {
     this.given.set(connection, serverName ? { name: serverName } : {});
     coalesceWrites(socket);
     if (this.options.writeBuffer) limitWriteBuffer(socket, this.options.writeBuffer);
+    if (this.options.framesPerConnectionTurn) paceInput(connection as unknown as Parameters<typeof paceInput>[0], socket, this.options.framesPerConnectionTurn);
     this.watch(connection, failed, () => socket.destroy(), (closed) => socket.once('close', closed));
     (connection as unknown as { accept(socket: Socket): void }).accept(socket);
   }
