@@ -39,11 +39,20 @@
  * ahead of the devices and the broker, as an attacker on another machine would not. On two cores
  * the garbage and badauth attackers otherwise take a whole core of the two.
  *
- *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--rounds 1] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--attacker-nice 0] [--profile DIR]
+ * `--attacker-cpu N` goes further: the attacker runs on CPU N alone, and the broker and the devices
+ * on the others, in every phase (the attack-free ones too, so the baseline is measured as pinned).
+ * The attacker then takes nothing from the broker's CPU but what the broker itself spends on it,
+ * as an attacker on another machine would; the kernel's loopback work for its packets runs mostly
+ * on its own CPU too (the sender's). The price on 2 cores: broker and devices share CPU 0, so the
+ * broker's garbage collector has no second core for its helper threads, and a pause the broker
+ * takes for the attack (stall: 1,000 TLS sockets made within a second, ~25 ms of collection) is
+ * all in the devices' p99. Read both layouts; a phase's p99 moves by 2-3x between rounds in either.
+ *
+ *   npm run bench:hostile -- [--devices 100] [--rate 10] [--seconds 10] [--rounds 1] [--only fleethub|mosquitto] [--attacks stall,garbage,badauth,nonreader,amqpflood] [--attacker-address 127.0.0.2] [--attacker-nice 0] [--attacker-cpu N] [--profile DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { tmpdir, loadavg, setPriority } from 'node:os';
+import { availableParallelism, tmpdir, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { parseArgs } from 'node:util';
@@ -53,7 +62,7 @@ import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
 import rhea from 'rhea';
-import { cpuMicros } from './support/process.js';
+import { cpuMicros, pinToCpus } from './support/process.js';
 import { benchTls, connectPacket, LeanDevice, median, percentile, processStatsReader, rssKiB, sleep, startFleethub, stealMsPerCpu, startMosquitto, table, type Broker, type HubStats } from './support/brokers.js';
 import { createSasToken } from '../src/core/sas.js';
 
@@ -273,6 +282,8 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.78.1' },
       'attacker-address': { type: 'string', default: '127.0.0.2' },
       'attacker-nice': { type: 'string', default: '0' },
+      /** Runs the attacker on this CPU alone, the broker and the devices on the others. */
+      'attacker-cpu': { type: 'string' },
       /** The attacks (each followed by an attack-free phase) this many times over; a summary of medians. */
       rounds: { type: 'string', default: '1' },
       /** Writes a V8 CPU profile of the Fleethub process into this directory. */
@@ -287,6 +298,14 @@ async function main(): Promise<void> {
   const NICE = Number(args['attacker-nice']);
   if (!Number.isInteger(NICE) || NICE < 0 || NICE > 19) throw new Error(`--attacker-nice ${args['attacker-nice']}: 0 to 19`);
   const attacks = args.attacks!.split(',').filter(Boolean) as Attack[];
+  const cpus = availableParallelism();
+  const ATTACKER_CPU = args['attacker-cpu'] === undefined ? undefined : Number(args['attacker-cpu']);
+  if (ATTACKER_CPU !== undefined && !(Number.isInteger(ATTACKER_CPU) && ATTACKER_CPU >= 0 && ATTACKER_CPU < cpus && cpus > 1)) {
+    throw new Error(`--attacker-cpu ${args['attacker-cpu']}: a CPU from 0 to ${cpus - 1}, leaving the others to the broker and the devices`);
+  }
+  /** CPUs pinned to: the attacker's, and everyone else's. */
+  const pin = ATTACKER_CPU === undefined ? undefined : { attacker: [ATTACKER_CPU], others: Array.from({ length: cpus }, (_, i) => i).filter((i) => i !== ATTACKER_CPU) };
+  if (pin) pinToCpus(process.pid, pin.others);
   const work = mkdtempSync(join(tmpdir(), 'fleethub-hostile-'));
   await benchTls(work, HOST);
   const rows: Row[] = [];
@@ -295,7 +314,7 @@ async function main(): Promise<void> {
       // At info: it logs its event-loop delay when asked (SIGUSR2).
       const hub = await startFleethub({ work, host: HOST, devices: DEVICES + 2, logLevel: 'info', ...(args.profile ? { profile: args.profile } : {}) });
       try {
-        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, nice: NICE, rounds: ROUNDS, stats: processStatsReader(hub), amqpPort: hub.amqpPort })));
+        rows.push(...(await runBroker(hub, attacks, { devices: DEVICES, rate: RATE, seconds: SECONDS, username: `${HOST}/{id}/?api-version=2021-04-12`, from: args['attacker-address']!, nice: NICE, rounds: ROUNDS, stats: processStatsReader(hub), amqpPort: hub.amqpPort, ...(pin ? { pin } : {}) })));
       } finally {
         await hub.stop();
       }
@@ -303,7 +322,7 @@ async function main(): Promise<void> {
     if (args.only !== 'fleethub') {
       const mosquitto = await startMosquitto(work, HOST);
       try {
-        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']!, nice: NICE, rounds: ROUNDS })));
+        rows.push(...(await runBroker(mosquitto, attacks.filter((a) => !FLEETHUB_ONLY.includes(a)), { devices: DEVICES, rate: RATE, seconds: SECONDS, username: '{id}', from: args['attacker-address']!, nice: NICE, rounds: ROUNDS, ...(pin ? { pin } : {}) })));
       } finally {
         await mosquitto.stop();
       }
@@ -319,7 +338,7 @@ async function main(): Promise<void> {
     baseline.set(broker, ROUNDS === 1 ? Math.min(...free) : median(free));
   }
   console.log(
-    `\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; the attacker at nice ${NICE}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+    `\n${DEVICES} devices × ${RATE} QoS 1 msgs/s, ${SECONDS} s per phase; the attacker at nice ${NICE}${pin ? ` on CPU ${pin.attacker.join(',')}, broker and devices on CPU ${pin.others.join(',')}` : ''}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
   );
   console.log(
     table([
@@ -360,8 +379,9 @@ async function main(): Promise<void> {
 async function runBroker(
   broker: Broker,
   attacks: Attack[],
-  o: { devices: number; rate: number; seconds: number; username: string; from: string; nice: number; rounds: number; stats?: () => Promise<HubStats | undefined>; amqpPort?: number },
+  o: { devices: number; rate: number; seconds: number; username: string; from: string; nice: number; rounds: number; stats?: () => Promise<HubStats | undefined>; amqpPort?: number; pin?: { attacker: number[]; others: number[] } },
 ): Promise<Row[]> {
+  if (o.pin) pinToCpus(broker.pid, o.pin.others);
   const devices = await LeanDevice.connectMany(broker, o.devices, 25);
   // How late this process's own timers ran: a p99 that moves with it was delayed on the devices' side, not the broker's.
   const ownLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -388,6 +408,7 @@ async function runBroker(
             .once('exit', (code) => reject(new Error(`the ${attack} attacker exited (${code}) before its count`))),
         )
       : Promise.resolve({ count: 0, refused: 0 });
+    if (attacker && o.pin) pinToCpus(attacker.pid!, o.pin.attacker);
     // The attack gets a head start (its process starts, stalled sockets pile up, the flood reaches its pace).
     if (attacker) await sleep(1000);
     await o.stats?.(); // starts the broker's loop-delay window

@@ -1,5 +1,5 @@
 /** What the benches measure of a child process (Linux /proc) and how they wait for one to start. */
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** utime + stime of a process, in microseconds (clock ticks are 100 Hz on Linux). */
@@ -25,4 +25,13 @@ export async function waitFor(child: ChildProcess, text: string): Promise<void> 
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
   });
   child.stdout!.resume();
+}
+
+/**
+ * Pins a process and all its threads (threads it starts later inherit it) to the given CPUs
+ * (`taskset`, util-linux). The benches use it to give a load generator a core of its own, as a
+ * generator on another machine would have.
+ */
+export function pinToCpus(pid: number, cpus: number[]): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus.join(','), String(pid)], { stdio: 'ignore' });
 }
