@@ -103,7 +103,7 @@ describe('connections.packetsPerConnectionTurn over AMQP', () => {
       await all;
       await eventually(() => acceptedBefore >= 0);
       // Without a share per turn, the hub decoded and committed the whole burst (a read or two)
-      // before it read the other device's publish: all 1,000 came first. With it, 25 did here; the
+      // before it read the other device's publish: all 1,000 came first. With it, 17-25 did here; the
       // flood keeps its share each turn while that publish is on its way, so the bound leaves room
       // for a test process kept off the CPU for a few milliseconds.
       assert.ok(acceptedBefore <= 8 * share, `the MQTT device's PUBACK came after ${acceptedBefore} of the flood's ${N} (share per turn: ${share})`);

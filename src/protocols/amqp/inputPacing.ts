@@ -65,47 +65,61 @@ interface Input {
 }
 
 /**
+ * The event loop's turns, counted by one `setImmediate` a turn in which some connection read, not
+ * one per connection: a connection's share starts over when the count has moved.
+ */
+let turn = 0;
+let counting = false;
+function currentTurn(): number {
+  if (!counting) {
+    counting = true;
+    setImmediate(() => {
+      counting = false;
+      turn++;
+    });
+  }
+  return turn;
+}
+
+/**
  * Hands `connection` (before rhea's `accept(socket)`, which binds its input to the socket's
  * 'data') at most `perTurn` whole frames of `socket` per event-loop turn.
  */
 export function paceInput(connection: Input, socket: Socket, perTurn: number): void {
   const input = connection.input;
   const counter = new FrameCounter();
-  /** Read and not yet handed to rhea, in order. */
+  /** Read and not yet handed to rhea, in order; a turn of its own is due while there is any. */
   let held: Buffer[] = [];
-  /** Frames handed to rhea in this turn. */
+  /** Frames handed to rhea in the turn numbered `handedIn`. */
   let handed = 0;
-  let turnEnds = false;
-  const endTurn = () => {
-    if (turnEnds) return;
-    turnEnds = true;
-    setImmediate(nextTurn);
-  };
+  let handedIn = -1;
   const nextTurn = () => {
-    turnEnds = false;
-    handed = 0;
-    if (held.length === 0) return;
     const rest = held.length === 1 ? held[0]! : Buffer.concat(held);
     held = [];
     if (socket.destroyed) return;
+    // A share of its own in this check phase (the count may move after it: at most two shares a turn).
+    handed = 0;
+    handedIn = currentTurn();
     hand(rest);
     if (held.length === 0) socket.resume();
   };
+  const hold = (buff: Buffer) => {
+    held.push(buff);
+    socket.pause();
+    setImmediate(nextTurn);
+  };
   const hand = (buff: Buffer) => {
-    endTurn();
-    if (handed >= perTurn) {
-      // The share ended with the last read's last frame: this read waits whole.
-      held.push(buff);
-      socket.pause();
-      return;
+    const now = currentTurn();
+    if (now !== handedIn) {
+      handedIn = now;
+      handed = 0;
     }
+    // The share ended with the last read's last frame: this read waits whole.
+    if (handed >= perTurn) return hold(buff);
     const { end, frames } = counter.cut(buff, perTurn - handed);
     handed += frames;
     input.call(connection, end === buff.length ? buff : buff.subarray(0, end));
-    if (end < buff.length) {
-      held.push(buff.subarray(end));
-      socket.pause();
-    }
+    if (end < buff.length) hold(buff.subarray(end));
   };
   connection.input = function (buff: Buffer) {
     // Behind what waits already (a paused socket may still deliver what it had read).
